@@ -1,0 +1,32 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench bench-speed bench-accuracy clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/tsforecast train sample_data/hourly.csv --out .demo-model --epochs 15
+	$(BIN)/tsforecast predict --model .demo-model --plot .demo-model/forecast.png
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: bench-speed bench-accuracy
+
+bench-speed: install
+	$(BIN)/python benchmarks/speed.py
+
+bench-accuracy: install
+	$(BIN)/python benchmarks/m4_baselines.py
+
+clean:
+	rm -rf $(VENV) .demo-model .pytest_cache build *.egg-info

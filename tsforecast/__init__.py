@@ -1,0 +1,23 @@
+"""tsforecast: time-series forecasting with recurrent neural networks on JAX."""
+
+import os
+import sys
+
+__version__ = "0.1.0"
+
+
+def _one_host_device_per_core() -> None:
+    """XLA runs a CPU program on about 1.4 cores; exposing each core as a host device lets the
+    trainer split every batch across them (measured 1.5-1.75x per epoch on 2 cores). The flag
+    only takes effect before jax is first imported, and it only affects the CPU platform.
+    TSFORECAST_HOST_DEVICES=1 turns it off."""
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = int(os.environ.get("TSFORECAST_HOST_DEVICES", min(cores, 8)))
+    if wanted > 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={wanted}".strip()
+
+
+_one_host_device_per_core()

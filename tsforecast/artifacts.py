@@ -1,0 +1,190 @@
+"""The model directory: everything needed to forecast again, written atomically.
+
+A directory is built in a temporary sibling, every file fsynced, then swapped into place with
+one rename, so a run that dies at any moment leaves either the previous directory or the new
+one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import flax
+import flax.serialization
+import jax
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import Config
+from .errors import ArtifactError
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+PARAMS_FILE = "params.msgpack"
+SCALER_FILE = "scaler.csv"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+HISTORY_PLOT = "history.png"
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-series standardisation statistics of the training part."""
+
+    ids: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+
+    def lookup(self, ids: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        index = {name: i for i, name in enumerate(self.ids)}
+        unknown = [name for name in ids if name not in index]
+        if unknown:
+            raise ArtifactError(
+                f"series {', '.join(map(repr, unknown[:5]))} not seen in training; the model knows: "
+                f"{', '.join(map(repr, self.ids[:5]))}{' ...' if len(self.ids) > 5 else ''}"
+            )
+        picks = [index[name] for name in ids]
+        return self.mean[picks], self.std[picks]
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """What `tsforecast train` produces and `tsforecast predict` reads."""
+
+    config: Config
+    params: Any
+    scaler: Scaler
+    history: pd.DataFrame
+    metrics: dict[str, Any]
+    info: dict[str, Any]
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(new: Path, target: Path) -> bool:
+    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(target), rename_exchange)
+    return result == 0
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move the complete directory `new` to `target`, replacing any previous one in one step."""
+    if not target.exists():
+        os.replace(new, target)
+    elif _exchange(new, target):
+        shutil.rmtree(new)  # `new` now holds the previous directory
+    else:
+        # Without an atomic exchange there is a moment with no `target`; the previous directory
+        # is still complete at `old` then.
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "dir")
+        os.replace(new, target)
+        shutil.rmtree(old)
+    _fsync_dir(target.parent)
+
+
+def versions() -> dict[str, str]:
+    return {"tsforecast": __version__, "jax": jax.__version__, "flax": flax.__version__}
+
+
+def write_into(directory: Path, artifact: ModelArtifact) -> None:
+    """Write every file of the model directory into an existing, empty `directory`."""
+    from .plots import plot_history  # matplotlib is slow to import; only saving needs it
+
+    config = {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "config": artifact.config.to_dict(),
+        **artifact.info,
+    }
+    _write(directory / CONFIG_FILE, json.dumps(config, indent=2, default=str).encode())
+    params = jax.tree_util.tree_map(np.asarray, artifact.params)
+    _write(directory / PARAMS_FILE, flax.serialization.msgpack_serialize(params))
+    scaler = pd.DataFrame({"unique_id": artifact.scaler.ids, "mean": artifact.scaler.mean, "std": artifact.scaler.std})
+    _write(directory / SCALER_FILE, scaler.to_csv(index=False, float_format="%.17g").encode())
+    _write(directory / HISTORY_FILE, artifact.history.to_csv(index=False).encode())
+    _write(directory / METRICS_FILE, json.dumps(artifact.metrics, indent=2).encode())
+    plot_history(artifact.history, directory / HISTORY_PLOT)
+
+
+def save(artifact: ModelArtifact, out: str | Path) -> Path:
+    """Write the model directory at `out` atomically; an existing one is replaced only when the
+    new one is complete."""
+    target = Path(out).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a model directory is not
+        write_into(staging, artifact)
+        _fsync_dir(staging)
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}") from None
+
+
+def load(directory: str | Path) -> ModelArtifact:
+    """Read a model directory, refusing formats this version does not know."""
+    root = Path(directory)
+    if not (root / CONFIG_FILE).is_file():
+        raise ArtifactError(f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out {root}")
+    raw = _read_json(root / CONFIG_FILE)
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{root} has model format_version {version!r}; tsforecast {__version__} reads format {FORMAT_VERSION}"
+        )
+    try:
+        params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
+        scaler_frame = pd.read_csv(root / SCALER_FILE, dtype={"unique_id": str}, keep_default_na=False)
+        history = pd.read_csv(root / HISTORY_FILE)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
+    scaler = Scaler(
+        tuple(scaler_frame["unique_id"]), scaler_frame["mean"].to_numpy(np.float64), scaler_frame["std"].to_numpy(np.float64)
+    )
+    metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
+    info = {k: v for k, v in raw.items() if k not in ("format_version", "created_at", "versions", "config")}
+    return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info)

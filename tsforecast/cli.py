@@ -1,0 +1,225 @@
+"""The command line: a thin click shell over `tsforecast.workflow`.
+
+Only this module talks to the terminal: it turns typed library errors into one line on stderr
+and an exit code (2 bad input, 1 internal error).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import FILL_METHODS, LOSSES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from .errors import TsforecastError
+
+EXIT_CODES = """\b
+Exit codes: 0 ok, 1 internal error, 2 bad input or options.
+Every option can also be set as TSFORECAST_<COMMAND>_<OPTION>, e.g. TSFORECAST_TRAIN_EPOCHS=20."""
+
+stderr = Console(stderr=True, highlight=False)
+
+
+class Group(click.Group):
+    """Reports every failure as one line on stderr, never a traceback (set TSFORECAST_DEBUG=1
+    to see one for internal errors)."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("tsforecast: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            click.echo(f"tsforecast: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except TsforecastError as exc:
+            click.echo(f"tsforecast: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("tsforecast: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+            if os.environ.get("TSFORECAST_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"tsforecast: internal error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TSFORECAST"}, epilog=EXIT_CODES)
+@click.version_option(package_name="tsforecast")
+def cli() -> None:
+    """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
+    logging.basicConfig(level=logging.WARNING, format="tsforecast: %(message)s")
+
+
+def data_options(command):
+    """Options that say how to read the data file."""
+    options = [
+        click.option("--time-col", help="Time column. Default: ds, date, time, timestamp or datetime, else the first date column."),
+        click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
+        click.option("--id-col", help="Series id column for several series in long layout. Default: unique_id, id, series or item_id if present."),
+        click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
+        click.option("--fill", type=click.Choice(FILL_METHODS), default="none", show_default=True, help="Repair gaps and missing values instead of refusing them."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@cli.command(epilog="Example:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@data_options
+@click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
+@click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 96, or fewer whole seasons on short data.")
+@click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
+@click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
+@click.option("--model", "model_name", type=click.Choice(["lstm", "conv-lstm"]), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="LSTM units per layer.")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="Dropout between layers and before the head.")
+@click.option("--filters", type=click.IntRange(min=1), default=32, show_default=True, help="conv-lstm: Conv1D filters.")
+@click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True, help="conv-lstm: Conv1D kernel width.")
+@click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True, help="conv-lstm: max-pooling width (1 = none).")
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per minibatch.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--clip-norm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Clip gradients to this global norm.")
+@click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True, help="Training loss on standardised values.")
+@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
+@click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
+def train(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
+          layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
+    """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
+
+    The last windows of each series are held out for validation; metrics.json compares the
+    model with seasonal naive on them.
+    """
+    from . import artifacts, workflow
+
+    config = Config(
+        data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
+        window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
+        model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
+    )
+    with EpochProgress(epochs, enabled=not quiet) as progress:
+        outcome = workflow.train_model(config, on_epoch=progress.update)
+    path = artifacts.save(outcome.artifact, out)
+    if not quiet:
+        print_summary(outcome, path)
+
+
+class EpochProgress:
+    """A live bar on a terminal; one plain line per epoch otherwise (cron logs)."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.live = enabled and stderr.is_terminal
+        self.progress = Progress(
+            TextColumn("epoch {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(), console=stderr, transient=True,
+        )
+        self.task = self.progress.add_task("train", total=epochs, losses="compiling...") if self.live else None
+
+    def __enter__(self) -> EpochProgress:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def update(self, record) -> None:
+        if not self.enabled:
+            return
+        line = f"epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
+        if self.live:
+            self.progress.update(self.task, completed=record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
+            self.progress.console.print(line)
+        else:
+            click.echo(line, err=True)
+
+
+def print_summary(outcome, path: Path) -> None:
+    metrics = outcome.artifact.metrics
+    model, naive = metrics["model"], metrics["seasonal_naive"]
+    table = Table(title=f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})", title_justify="left")
+    table.add_column("method")
+    for key in ("mae", "rmse", "smape", "mase"):
+        table.add_column(key.upper(), justify="right")
+    for name, row in (("model", model), ("seasonal naive", naive)):
+        table.add_row(name, *(f"{row[k]:.4g}" for k in ("mae", "rmse", "smape", "mase")))
+    stderr.print(table)
+    if model["mase"] < naive["mase"]:
+        verdict = f"the model beats seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
+    else:
+        verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
+    stderr.print(verdict)
+    stderr.print(f"model written to {path}")
+
+
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory written by `tsforecast train`.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast to this PNG.")
+def predict(data, model_dir, out, plot):
+    """Forecast the steps after the end of DATA (default: the file the model was trained on).
+
+    Writes CSV `ds,y_hat` (with `unique_id` first for several series) with real future
+    timestamps, in the original units.
+    """
+    from . import workflow
+
+    artifact, panel, frame = workflow.predict(model_dir, data)
+    columns = ["unique_id", "ds", "y_hat"] if artifact.config.data.id_col else ["ds", "y_hat"]
+    text = frame[columns].to_csv(index=False, float_format="%.7g")
+    if plot:
+        draw_forecast(artifact, panel, frame, plot)
+    if out:
+        Path(out).write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def draw_forecast(artifact, panel, frame, path: str) -> None:
+    import pandas as pd
+
+    from .plots import plot_forecast
+
+    keep = 4 * max(artifact.config.data.season_length or 1, artifact.config.window.horizon)
+    histories = {
+        series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
+        for i, series_id in enumerate(panel.ids)
+    }
+    plot_forecast(histories, frame, Path(path))
+
+
+@cli.command(name="models")
+def list_models():
+    """List the model families and their options.
+
+    Example: tsforecast models
+    """
+    from .models import MODELS
+
+    for name, spec in MODELS.items():
+        options = ", ".join("--" + o.replace("_", "-") for o in spec.options)
+        click.echo(f"{name:10s} {spec.description}\n{'':10s} options: {options}")
+
+
+main = functools.partial(cli.main, prog_name="tsforecast")

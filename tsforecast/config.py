@@ -1,0 +1,119 @@
+"""One frozen configuration that flows from the CLI to the trainer and is saved with the model.
+
+Derive changed copies with `dataclasses.replace`; never mutate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+FILL_METHODS = ("none", "interpolate", "ffill")
+LOSSES = ("mse", "mae", "huber")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how to read it. `None` means: infer it from the file."""
+
+    path: str = ""
+    time_col: str | None = None
+    target: str | None = None
+    id_col: str | None = None
+    freq: str | None = None
+    fill: str = "none"
+    season_length: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.fill in FILL_METHODS, f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}")
+        _check(
+            self.season_length is None or self.season_length >= 1,
+            f"--season-length must be at least 1, got {self.season_length}",
+        )
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How the history is cut into (lookback -> horizon) windows and split by time."""
+
+    lookback: int | None = None
+    horizon: int = 24
+    val_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.horizon >= 1, f"--horizon must be at least 1, got {self.horizon}")
+        _check(self.lookback is None or self.lookback >= 1, f"--lookback must be at least 1, got {self.lookback}")
+        _check(self.val_size is None or self.val_size >= 1, f"--val-size must be at least 1, got {self.val_size}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network. `name` picks a family from `tsforecast.models.MODELS`."""
+
+    name: str = "lstm"
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.0
+    filters: int = 32
+    kernel_size: int = 3
+    pool_size: int = 2
+
+    def __post_init__(self) -> None:
+        _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
+        _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
+        _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        _check(self.filters >= 1, f"--filters must be at least 1, got {self.filters}")
+        _check(self.kernel_size >= 1, f"--kernel-size must be at least 1, got {self.kernel_size}")
+        _check(self.pool_size >= 1, f"--pool-size must be at least 1, got {self.pool_size}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation: Adam with gradient clipping, early stopping on validation loss."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    clip_norm: float = 1.0
+    loss: str = "mse"
+    patience: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
+        _check(self.lr > 0, f"--lr must be positive, got {self.lr}")
+        _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
+        _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Config:
+        """Rebuild a saved config; keys a newer version added are ignored, missing ones defaulted."""
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        kinds = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}
+        built = {}
+        for name in sections:
+            kind = kinds[name]
+            known = {f.name for f in dataclasses.fields(kind)}
+            built[name] = kind(**{k: v for k, v in raw.get(name, {}).items() if k in known})
+        return cls(**built)

@@ -1,0 +1,52 @@
+"""Pictures a person looks at instead of numbers: the loss curve and the forecast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in cron
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def plot_history(history: pd.DataFrame, path: Path) -> None:
+    """Training and validation loss per epoch (the curve plotted after every Keras fit)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (standardised units)")
+    ax.set_title("Training history")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_forecast(histories: dict[str, pd.Series], forecast: pd.DataFrame, path: Path, max_series: int = 12) -> None:
+    """The recent history of each series (a Series indexed by time) and its forecast
+    (`unique_id, ds, y_hat` rows), one small panel per series."""
+    ids = list(histories)[:max_series]
+    cols = 1 if len(ids) == 1 else min(3, len(ids))
+    rows = -(-len(ids) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(9 if cols == 1 else 4.5 * cols, 3.6 * rows), squeeze=False)
+    for ax, series_id in zip(axes.flat, ids):
+        history = histories[series_id]
+        ahead = forecast[forecast["unique_id"] == series_id]
+        ax.plot(history.index, history.to_numpy(), color="tab:blue", lw=1, label="history")
+        ax.plot(ahead["ds"], ahead["y_hat"], color="tab:orange", lw=1.5, label="forecast")
+        ax.axvline(history.index[-1], color="grey", lw=0.8, ls="--")
+        ax.set_title(str(series_id), fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(ids) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,234 @@
+"""Loss, the pure train step, one compiled `lax.scan` per epoch, early stopping, and `fit`.
+
+The Python loop runs over epochs only. Inside an epoch everything is one XLA program: the
+shuffle, the window gather from the device-resident series, every minibatch's gradient step.
+The batch axis is split over all local devices with `shard_map` (parameters replicated,
+gradients summed with `psum`), so the same code runs on one CPU, both cores of a CPU exposed
+as two host devices, or several GPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from .config import TrainConfig
+from .errors import ConfigError
+from .windows import gather, split_inputs_targets
+
+log = logging.getLogger(__name__)
+
+Params = Any
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+EVAL_CHUNK = 1024
+
+
+def make_loss(name: str) -> LossFn:
+    """Elementwise loss <float32>[batch, horizon] from predictions and targets of that shape."""
+    if name == "mse":
+        return lambda pred, target: jnp.square(pred - target)
+    if name == "mae":
+        return lambda pred, target: jnp.abs(pred - target)
+    if name == "huber":
+        return lambda pred, target: optax.huber_loss(pred, target, delta=1.0)
+    raise ConfigError(f"unknown loss {name!r}")
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adam(cfg.lr))
+
+
+def make_mesh(batch_size: int) -> Mesh:
+    """A 1-D mesh over as many local devices as divide the batch evenly."""
+    devices = jax.devices()
+    n = max(d for d in range(1, len(devices) + 1) if batch_size % d == 0)
+    return Mesh(np.asarray(devices[:n]), ("batch",))
+
+
+class EarlyStopping(NamedTuple):
+    """Best validation loss so far, its parameters and epoch, and epochs since it improved."""
+
+    best_loss: jax.Array
+    best_params: Params
+    best_epoch: jax.Array
+    wait: jax.Array
+
+
+def early_stopping_init(params: Params) -> EarlyStopping:
+    return EarlyStopping(jnp.asarray(jnp.inf), params, jnp.asarray(-1), jnp.asarray(0))
+
+
+@jax.jit
+def early_stopping_update(state: EarlyStopping, params: Params, val_loss: jax.Array, epoch: int) -> EarlyStopping:
+    improved = val_loss < state.best_loss
+    return EarlyStopping(
+        best_loss=jnp.where(improved, val_loss, state.best_loss),
+        best_params=jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), params, state.best_params),
+        best_epoch=jnp.where(improved, epoch, state.best_epoch),
+        wait=jnp.where(improved, 0, state.wait + 1),
+    )
+
+
+@dataclass(frozen=True)
+class Programs:
+    """The compiled pieces of training, built once per (model, data shape, config)."""
+
+    train_epoch: Callable
+    evaluate: Callable
+    predict: Callable
+
+
+def build_programs(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    loss_fn: LossFn,
+    lookback: int,
+    horizon: int,
+    batch_size: int,
+    mesh: Mesh,
+) -> Programs:
+    window = lookback + horizon
+
+    def local_grads(params, values, starts, weights, rng):
+        # Runs on one device's share of the batch; sums are combined across devices below.
+        rng = jax.random.fold_in(rng, jax.lax.axis_index("batch"))
+
+        def loss_sum(p):
+            x, y = split_inputs_targets(gather(values, starts, window), lookback)
+            pred = model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
+            return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
+
+        total, grads = jax.value_and_grad(loss_sum)(params)
+        return jax.lax.psum(total, "batch"), jax.lax.psum(grads, "batch")
+
+    batch_grads = jax.shard_map(
+        local_grads, mesh=mesh, in_specs=(P(), P(), P("batch"), P("batch"), P()), out_specs=(P(), P()),
+        check_vma=False,  # flax's RNN starts its carry from unvarying zeros
+    )
+
+    def train_epoch(params, opt_state, rng, values, train_starts):
+        """One pass over all training windows in shuffled minibatches; returns the mean loss."""
+        n = train_starts.shape[0]
+        n_batches = math.ceil(n / batch_size)
+        pad = n_batches * batch_size - n
+        rng, shuffle_key = jax.random.split(rng)
+        order = jnp.concatenate([jax.random.permutation(shuffle_key, n), jnp.zeros(pad, jnp.int32)])
+        starts = train_starts[order].reshape(n_batches, batch_size)
+        # The ragged last batch is padded to full size with zero-weight windows, so every
+        # minibatch has one shape and the whole epoch is a single scan.
+        weights = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(n_batches, batch_size)
+
+        def step(carry, batch):
+            params, opt_state, rng = carry
+            rng, key = jax.random.split(rng)
+            batch_starts, batch_weights = batch
+            total, grads = batch_grads(params, values, batch_starts, batch_weights, key)
+            count = jnp.sum(batch_weights)
+            grads = jax.tree_util.tree_map(lambda g: g / count, grads)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state, rng), total
+
+        (params, opt_state, rng), totals = jax.lax.scan(step, (params, opt_state, rng), (starts, weights))
+        return params, opt_state, rng, jnp.sum(totals) / n
+
+    def local_forward(params, values, starts):
+        return model.apply({"params": params}, gather(values, starts, lookback), train=False)
+
+    forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
+    n_devices = mesh.devices.size
+
+    def predict(params, values, starts):
+        """Forecasts <float32>[n, horizon] (standardised) from the `lookback` values at each start,
+        in fixed-size chunks; the targets need not exist, so this also forecasts the future."""
+        n = starts.shape[0]
+        chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
+        n_chunks = math.ceil(n / chunk)
+        padded = jnp.concatenate([starts, jnp.zeros(n_chunks * chunk - n, starts.dtype)])
+        _, preds = jax.lax.scan(
+            lambda carry, s: (carry, forward(params, values, s)), None, padded.reshape(n_chunks, chunk)
+        )
+        return preds.reshape(n_chunks * chunk, horizon)[:n]
+
+    def evaluate(params, values, starts):
+        """Mean validation loss over all windows at `starts` and all horizon steps."""
+        _, targets = split_inputs_targets(gather(values, starts, window), lookback)
+        return jnp.mean(loss_fn(predict(params, values, starts), targets))
+
+    return Programs(
+        train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
+        evaluate=jax.jit(evaluate),
+        predict=jax.jit(predict),
+    )
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    params: Params
+    history: list[EpochRecord]
+    best_epoch: int
+    stopped_early: bool
+
+
+def fit(
+    programs: Programs,
+    params: Params,
+    tx: optax.GradientTransformation,
+    values: jax.Array,
+    train_starts: jax.Array,
+    val_starts: jax.Array,
+    cfg: TrainConfig,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> FitResult:
+    """Train for up to `cfg.epochs` epochs; stop after `cfg.patience` epochs without a better
+    validation loss and return the best parameters."""
+    # The epoch program donates its parameter buffers, so the caller's and the best-so-far
+    # copies must not share them.
+    params = jax.tree_util.tree_map(jnp.copy, params)
+    opt_state = tx.init(params)
+    rng = jax.random.PRNGKey(cfg.seed + 1)
+    stopping = early_stopping_init(jax.tree_util.tree_map(jnp.copy, params))
+    history: list[EpochRecord] = []
+    stopped_early = False
+    for epoch in range(1, cfg.epochs + 1):
+        began = time.perf_counter()
+        params, opt_state, rng, train_loss = programs.train_epoch(params, opt_state, rng, values, train_starts)
+        val_loss = programs.evaluate(params, values, val_starts)
+        stopping = early_stopping_update(stopping, params, val_loss, epoch)
+        record = EpochRecord(epoch, float(train_loss), float(val_loss), time.perf_counter() - began)
+        if not np.isfinite(record.train_loss):
+            raise ConfigError(f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr")
+        history.append(record)
+        log.debug("epoch %d: train %.5f val %.5f (%.2fs)", epoch, record.train_loss, record.val_loss, record.seconds)
+        if on_epoch is not None:
+            on_epoch(record)
+        if int(stopping.wait) >= cfg.patience:
+            stopped_early = epoch < cfg.epochs
+            break
+    return FitResult(stopping.best_params, history, int(stopping.best_epoch), stopped_early)
+
+
+def replicate(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
+    """Put arrays (or pytrees of them) on every device of the mesh. The series and window
+    offsets are small next to the activations and every device gathers from them; parameters
+    must start where the compiled epoch leaves them, or the second epoch compiles again."""
+    sharding = NamedSharding(mesh, P())
+    return tuple(jax.device_put(tree, sharding) for tree in trees)
