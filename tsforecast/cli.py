@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import FILL_METHODS, LOSSES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from .config import FILL_METHODS, LOSSES, MODEL_NAMES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from .errors import TsforecastError
 
 EXIT_CODES = """\b
@@ -84,7 +84,7 @@ def data_options(command):
 @click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 96, or fewer whole seasons on short data.")
 @click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
 @click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
-@click.option("--model", "model_name", type=click.Choice(["lstm", "conv-lstm"]), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
+@click.option("--model", "model_name", type=click.Choice(MODEL_NAMES), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
 @click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="LSTM units per layer.")
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="Dropout between layers and before the head.")

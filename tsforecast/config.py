@@ -13,6 +13,8 @@ from .errors import ConfigError
 
 FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
+# The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
+MODEL_NAMES = ("lstm", "conv-lstm")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -67,6 +69,7 @@ class ModelConfig:
     pool_size: int = 2
 
     def __post_init__(self) -> None:
+        _check(self.name in MODEL_NAMES, f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
         _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
         _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")

@@ -13,8 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .config import ModelConfig
-from .errors import ConfigError
+from .config import MODEL_NAMES, ModelConfig
 
 
 class LSTMStack(nn.Module):
@@ -83,11 +82,11 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
+
+
 def build_model(cfg: ModelConfig, horizon: int) -> nn.Module:
-    spec = MODELS.get(cfg.name)
-    if spec is None:
-        raise ConfigError(f"unknown model {cfg.name!r}; choose one of: {', '.join(MODELS)}")
-    return spec.build(cfg, horizon)
+    return MODELS[cfg.name].build(cfg, horizon)
 
 
 def init_params(model: nn.Module, lookback: int, features: int, seed: int) -> dict:
