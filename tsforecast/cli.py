@@ -58,9 +58,13 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TSFORECAST"}, epilog=EXIT_CODES)
 @click.version_option(package_name="tsforecast")
-def cli() -> None:
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="TSFORECAST_CACHE_DIR", help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.")
+def cli(cache_dir) -> None:
     """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
+    from .runtime import enable_compilation_cache
+
     logging.basicConfig(level=logging.WARNING, format="tsforecast: %(message)s")
+    enable_compilation_cache(cache_dir)
 
 
 def data_options(command):
