@@ -27,6 +27,7 @@ import pandas as pd
 from . import __version__
 from .config import Config
 from .errors import ArtifactError
+from .runtime import test_pause
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -151,6 +152,7 @@ def save(artifact: ModelArtifact, out: str | Path) -> Path:
         os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a model directory is not
         write_into(staging, artifact)
         _fsync_dir(staging)
+        test_pause("save")
         replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,69 +1,110 @@
 """The command line: a thin click shell over `tsforecast.workflow`.
 
 Only this module talks to the terminal: it turns typed library errors into one line on stderr
-and an exit code (2 bad input, 1 internal error).
+and an exit code (see EXIT_CODES).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import FILL_METHODS, LOSSES, MODEL_NAMES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
-from .errors import TsforecastError
+from .config import (
+    FILL_METHODS, LOSSES, MODEL_NAMES, PROMOTE_METRICS, PROMOTE_RULES, Config, DataConfig, ModelConfig, RetrainOptions,
+    TrainConfig, WindowConfig,
+)
+from .errors import Terminated, TsforecastError
+from .logs import FORMATS, configure, emit, json_line
 
 EXIT_CODES = """\b
-Exit codes: 0 ok, 1 internal error, 2 bad input or options.
+Exit codes:
+   0  ok (also: --skip-unchanged found the data unchanged)
+   1  internal error, or the registry cannot be written (disk full, read-only)
+   2  bad input or options
+   3  trained but not promoted (--promote if-better); kept as a candidate
+  75  registry locked by another run (--lock-timeout passed)
+ 130  interrupted (Ctrl-C); 143 terminated (SIGTERM): the partial version removed
 Every option can also be set as TSFORECAST_<COMMAND>_<OPTION>, e.g. TSFORECAST_TRAIN_EPOCHS=20."""
 
 stderr = Console(stderr=True, highlight=False)
+# The group callback sets the format; failures before it (bad group options) use the environment's.
+settings = {"log_format": os.environ.get("TSFORECAST_LOG_FORMAT", "text")}
+TEXT_PREFIX = {"error": "error: ", "internal_error": "internal error: "}
+
+
+def report_failure(message: str, code: int, kind: str = "error") -> None:
+    """The one line a failed run leaves on stderr: text for people, a json object for collectors."""
+    if settings["log_format"] == "json":
+        click.echo(json_line(kind, message, "error", exit_code=code), err=True)
+    else:
+        click.echo(f"tsforecast: {TEXT_PREFIX.get(kind, '')}{message}", err=True)
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 class Group(click.Group):
     """Reports every failure as one line on stderr, never a traceback (set TSFORECAST_DEBUG=1
-    to see one for internal errors)."""
+    to see one for internal errors). SIGTERM raises Terminated, so a run killed by cron or a
+    service manager unwinds through the same cleanup as Ctrl-C."""
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+        try:
+            code = self._run(*args, **kwargs)
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+        sys.exit(code)
+
+    def _run(self, *args, **kwargs) -> int:
         try:
             code = super().main(*args, **kwargs)
-        except click.exceptions.Abort:
-            click.echo("tsforecast: interrupted", err=True)
-            sys.exit(130)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            report_failure("interrupted", 130, "interrupted")
+            return 130
+        except Terminated:
+            report_failure("terminated by SIGTERM", Terminated.exit_code, "terminated")
+            return Terminated.exit_code
         except click.ClickException as exc:
-            click.echo(f"tsforecast: error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
+            report_failure(exc.format_message(), exc.exit_code)
+            return exc.exit_code
         except TsforecastError as exc:
-            click.echo(f"tsforecast: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("tsforecast: interrupted", err=True)
-            sys.exit(130)
+            report_failure(str(exc), exc.exit_code)
+            return exc.exit_code
         except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
             if os.environ.get("TSFORECAST_DEBUG"):
                 traceback.print_exc()
-            click.echo(f"tsforecast: internal error: {type(exc).__name__}: {exc}", err=True)
-            sys.exit(1)
-        sys.exit(code if isinstance(code, int) else 0)
+            report_failure(f"{type(exc).__name__}: {exc}", 1, "internal_error")
+            return 1
+        return code if isinstance(code, int) else 0
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TSFORECAST"}, epilog=EXIT_CODES)
 @click.version_option(package_name="tsforecast")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="TSFORECAST_CACHE_DIR", help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.")
-def cli(cache_dir) -> None:
+@click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True, envvar="TSFORECAST_LOG_FORMAT", help="stderr as text lines, or one JSON object per line (event, timestamp, version, metrics, duration) for log collectors.")
+def cli(cache_dir, log_format) -> None:
     """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
     from .runtime import enable_compilation_cache
 
-    logging.basicConfig(level=logging.WARNING, format="tsforecast: %(message)s")
+    settings["log_format"] = log_format
+    configure(log_format)
     enable_compilation_cache(cache_dir)
 
 
@@ -81,7 +122,7 @@ def data_options(command):
     return command
 
 
-@cli.command(epilog="Example:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales")
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales\n  tsforecast train sales.csv --registry models/sales --warm-start --epochs 5 --promote if-better --skip-unchanged --keep 10")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @data_options
 @click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
@@ -103,15 +144,30 @@ def data_options(command):
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
+@click.option("--registry", "registry_dir", type=click.Path(file_okay=False), help="Write a new version into this model registry instead of --out (see `tsforecast registry -h`).")
+@click.option("--keep", type=click.IntRange(min=1), help="--registry: keep at most N versions; the oldest that are not current are removed.")
+@click.option("--warm-start", is_flag=True, help="--registry: start from the current version's weights (the architecture options must match).")
+@click.option("--promote", type=click.Choice(PROMOTE_RULES), default="always", show_default=True, help="--registry: make the new version current always, or only if it is better than the current one on the same validation windows (else exit 3, kept as candidate).")
+@click.option("--promote-metric", type=click.Choice(PROMOTE_METRICS), default="mase", show_default=True, help="--registry: the validation metric --promote if-better compares (lower is better).")
+@click.option("--skip-unchanged", is_flag=True, help="--registry: do nothing (exit 0) if the data is the same as the current version's.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="--registry: seconds to wait while another run holds the registry, then exit 75.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr (registry outcomes are still logged).")
 def train(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
-          layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
+          layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out,
+          registry_dir, keep, warm_start, promote, promote_metric, skip_unchanged, lock_timeout, quiet):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
-    model with seasonal naive on them.
+    model with seasonal naive on them. With --registry each run adds a version and decides
+    whether it becomes current (safe to run from cron: see the README).
     """
-    from . import artifacts, workflow
+    began = time.monotonic()
+    registry_only = ("keep", "warm_start", "promote", "promote_metric", "skip_unchanged", "lock_timeout")
+    if registry_dir and given("out"):
+        raise click.UsageError("--out and --registry are mutually exclusive: a registry names its versions itself")
+    if not registry_dir and any(given(name) for name in registry_only):
+        name = next(name for name in registry_only if given(name))
+        raise click.UsageError(f"--{name.replace('_', '-')} needs --registry")
 
     config = Config(
         data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
@@ -119,10 +175,58 @@ def train(data, time_col, target, id_col, freq, fill, season_length, lookback, h
         model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
     )
+    if registry_dir:
+        options = RetrainOptions(keep, warm_start, promote, promote_metric, skip_unchanged, lock_timeout)
+        train_into_registry(registry_dir, config, options, epochs, quiet, began)
+        return
+    from . import artifacts, workflow
+
     with EpochProgress(epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
     path = artifacts.save(outcome.artifact, out)
-    if not quiet:
+    report_training(outcome, path, quiet, began)
+
+
+def given(name: str) -> bool:
+    """Whether the user set option `name` (on the command line or in the environment)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def train_into_registry(root, config, options, epochs, quiet, began) -> None:
+    from .registry import retrain
+
+    with EpochProgress(epochs, enabled=not quiet) as progress:
+        result = retrain(root, config, options, on_epoch=progress.update)
+    fields = {"version": result.version, "data_hash": result.data_hash[:12]}
+    if result.status == "skipped":
+        emit("skipped", f"nothing to do: {result.reason}", **fields, duration=time.monotonic() - began)
+        return
+    path = Path(root).absolute() / "versions" / result.version
+    report_training(result.outcome, path, quiet, began, version=result.version)
+    metrics = result.outcome.artifact.metrics
+    champion = result.champion_metrics
+    if result.status == "promoted":
+        was = f" (was {result.previous})" if result.previous else ""
+        emit("promoted", f"version {result.version} is now current{was}", **fields, previous=result.previous,
+             metrics=metrics, current_metrics=champion, duration=time.monotonic() - began)
+    else:
+        emit("not_promoted", result.reason, **fields, previous=result.previous, metrics=metrics,
+             current_metrics=champion, duration=time.monotonic() - began)
+    if result.removed:
+        emit("removed", f"removed old versions: {', '.join(result.removed)}", versions=list(result.removed))
+    if result.status == "candidate":
+        click.get_current_context().exit(3)
+
+
+def report_training(outcome, path: Path, quiet: bool, began: float, version: str | None = None) -> None:
+    metrics = outcome.artifact.metrics
+    if settings["log_format"] == "json":
+        model, naive = metrics["model"], metrics["seasonal_naive"]
+        emit("trained", f"model written to {path}: MASE {model['mase']:.3f}, seasonal naive {naive['mase']:.3f}",
+             version=version, path=str(path), metrics=metrics, best_epoch=outcome.best_epoch,
+             duration=time.monotonic() - began)
+    elif not quiet:
         print_summary(outcome, path)
 
 
@@ -131,7 +235,8 @@ class EpochProgress:
 
     def __init__(self, epochs: int, enabled: bool) -> None:
         self.enabled = enabled
-        self.live = enabled and stderr.is_terminal
+        self.json = settings["log_format"] == "json"
+        self.live = enabled and stderr.is_terminal and not self.json
         self.progress = Progress(
             TextColumn("epoch {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[losses]}"),
             TimeElapsedColumn(), console=stderr, transient=True,
@@ -151,7 +256,10 @@ class EpochProgress:
         if not self.enabled:
             return
         line = f"epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
-        if self.live:
+        if self.json:
+            emit("epoch", line, epoch=record.epoch, train_loss=record.train_loss, val_loss=record.val_loss,
+                 duration=record.seconds)
+        elif self.live:
             self.progress.update(self.task, completed=record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
             self.progress.console.print(line)
         else:
@@ -179,17 +287,28 @@ def print_summary(outcome, path: Path) -> None:
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory written by `tsforecast train`.")
+@click.option("--registry", "registry_dir", type=click.Path(file_okay=False), help="Use the current version of this registry instead of --model.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast to this PNG.")
-def predict(data, model_dir, out, plot):
+def predict(data, model_dir, registry_dir, out, plot):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
     Writes CSV `ds,y_hat` (with `unique_id` first for several series) with real future
     timestamps, in the original units.
     """
+    began = time.monotonic()
+    if registry_dir:
+        if given("model_dir"):
+            raise click.UsageError("--model and --registry are mutually exclusive")
+        from .registry import Registry
+
+        model_dir = Registry(registry_dir).current_path()
     from . import workflow
 
     artifact, panel, frame = workflow.predict(model_dir, data)
+    if registry_dir:
+        emit("predicted", f"forecast by version {Path(model_dir).name}", version=Path(model_dir).name,
+             duration=time.monotonic() - began)
     columns = ["unique_id", "ds", "y_hat"] if artifact.config.data.id_col else ["ds", "y_hat"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     if plot:
@@ -211,6 +330,73 @@ def draw_forecast(artifact, panel, frame, path: str) -> None:
         for i, series_id in enumerate(panel.ids)
     }
     plot_forecast(histories, frame, Path(path))
+
+
+@cli.group(name="registry", epilog="Examples:\n\n\b\n  tsforecast registry list models/sales\n  tsforecast registry rollback models/sales\n  tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d")
+def registry_group():
+    """Inspect a model registry (`train --registry DIR`) and switch its current version by hand.
+
+    Versions live in DIR/versions/<UTC time>-<data hash>/; DIR/current links to the promoted
+    one, and `predict --registry DIR` uses it.
+    """
+
+
+@registry_group.command(name="list")
+@click.argument("registry_dir", type=click.Path(file_okay=False))
+def registry_list(registry_dir):
+    """Show every version, oldest first: creation time, data hash, validation metrics, and
+    which one is current.
+
+    Example: tsforecast registry list models/sales
+    """
+    from .registry import Registry
+
+    table = Table(title=f"registry {Path(registry_dir).absolute()}", title_justify="left")
+    for column in ("", "version", "created", "data hash", "data until", "MASE", "sMAPE", "naive MASE"):
+        table.add_column(column, justify="right" if column in ("MASE", "sMAPE", "naive MASE") else "left")
+    for row in Registry(registry_dir).describe():
+        model, naive = row.metrics.get("model", {}), row.metrics.get("seasonal_naive", {})
+        table.add_row(
+            "*" if row.current else "", row.name, row.created_at, row.data_hash[:12], row.last_timestamp,
+            *(f"{metrics.get(key, float('nan')):.4g}" for metrics, key in ((model, "mase"), (model, "smape"), (naive, "mase"))),
+        )
+    Console(width=200).print(table)
+    click.echo("* current")
+
+
+@registry_group.command(name="promote")
+@click.argument("registry_dir", type=click.Path(file_okay=False))
+@click.argument("version")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait while a run holds the registry, then exit 75.")
+def registry_promote(registry_dir, version, lock_timeout):
+    """Make VERSION (a name from `tsforecast registry list`) the current version.
+
+    Example: tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d
+    """
+    from .registry import Registry
+
+    registry = Registry(registry_dir).require()
+    with registry.locked(lock_timeout):
+        registry.sweep()
+        previous = registry.promote(version)
+    emit("promoted", f"version {version} is now current (was {previous})", version=version, previous=previous)
+
+
+@registry_group.command(name="rollback")
+@click.argument("registry_dir", type=click.Path(file_okay=False))
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait while a run holds the registry, then exit 75.")
+def registry_rollback(registry_dir, lock_timeout):
+    """Make the version that was current before the current one current again.
+
+    Example: tsforecast registry rollback models/sales
+    """
+    from .registry import Registry
+
+    registry = Registry(registry_dir).require()
+    with registry.locked(lock_timeout):
+        registry.sweep()
+        before, after = registry.rollback()
+    emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
 
 
 @cli.command(name="models")

@@ -13,6 +13,8 @@ from .errors import ConfigError
 
 FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
+PROMOTE_RULES = ("always", "if-better")
+PROMOTE_METRICS = ("mase", "smape", "mae", "rmse")
 # The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
 MODEL_NAMES = ("lstm", "conv-lstm")
 
@@ -97,6 +99,28 @@ class TrainConfig:
         _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    """How `tsforecast train --registry` treats the registry's current version. Run behaviour,
+    not part of the model, so not inside Config (the registry records its outcome instead)."""
+
+    keep: int | None = None
+    warm_start: bool = False
+    promote: str = "always"
+    promote_metric: str = "mase"
+    skip_unchanged: bool = False
+    lock_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check(self.keep is None or self.keep >= 1, f"--keep must be at least 1, got {self.keep}")
+        _check(self.promote in PROMOTE_RULES, f"--promote must be one of {', '.join(PROMOTE_RULES)}, got {self.promote!r}")
+        _check(
+            self.promote_metric in PROMOTE_METRICS,
+            f"--promote-metric must be one of {', '.join(PROMOTE_METRICS)}, got {self.promote_metric!r}",
+        )
+        _check(self.lock_timeout >= 0, f"--lock-timeout must be >= 0 seconds, got {self.lock_timeout}")
 
 
 @dataclass(frozen=True)

@@ -23,3 +23,23 @@ class ArtifactError(TsforecastError):
     """A model directory is missing, incomplete or of an unknown format."""
 
     exit_code = 2
+
+
+class StorageError(TsforecastError):
+    """The registry or model directory cannot be written (disk full, read-only, permissions).
+    Nothing that was there before has been changed."""
+
+    exit_code = 1
+
+
+class LockBusy(TsforecastError):
+    """Another run holds the registry lock. 75 is EX_TEMPFAIL (sysexits.h): try again later."""
+
+    exit_code = 75
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler the CLI installs, so that cleanup code runs on the way
+    out. A BaseException like KeyboardInterrupt, so `except Exception` blocks never swallow it."""
+
+    exit_code = 143

@@ -91,7 +91,10 @@ def build_model(cfg: ModelConfig, horizon: int) -> nn.Module:
 
 def init_params(model: nn.Module, lookback: int, features: int, seed: int) -> dict:
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
-    return model.init(jax.random.PRNGKey(seed), dummy, train=False)["params"]
+    # Jitted, so a fresh process (a cron run) loads it from the compilation cache; run eagerly,
+    # the recurrent scan is dispatched op by op, which costs seconds on every start.
+    init = jax.jit(lambda key, x: model.init(key, x, train=False)["params"])
+    return init(jax.random.PRNGKey(seed), dummy)
 
 
 def count_params(params: dict) -> int:

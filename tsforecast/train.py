@@ -203,8 +203,11 @@ def fit(
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
-    opt_state = tx.init(params)
-    rng = jax.random.PRNGKey(cfg.seed + 1)
+    # The epoch program returns its state placed like the parameters; starting it there too
+    # keeps one compiled epoch program instead of a second one for the first epoch's placement
+    # (on a cold start that second compilation is the most expensive one).
+    placement = jax.tree_util.tree_leaves(params)[0].sharding
+    opt_state, rng = jax.device_put((tx.init(params), jax.random.PRNGKey(cfg.seed + 1)), placement)
     stopping = early_stopping_init(jax.tree_util.tree_map(jnp.copy, params))
     history: list[EpochRecord] = []
     stopped_early = False

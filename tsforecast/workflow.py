@@ -19,10 +19,10 @@ from . import artifacts
 from .artifacts import ModelArtifact, Scaler
 from .config import Config, DataConfig
 from .data import Panel, load_panel
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
-from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
+from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .windows import default_val_size, rows_needed, split_windows, standardise
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,13 @@ class TrainOutcome:
     best_epoch: int
 
 
-def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
-    """Read the data in `config`, train, and return the finished artifact (not yet saved)."""
+def train_model(
+    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, initial_params: Params | None = None
+) -> TrainOutcome:
+    """Read the data in `config`, train, and return the finished artifact (not yet saved).
+
+    `initial_params` (a warm start, e.g. an earlier model's weights) replaces the random
+    initialisation; it must have exactly the structure and shapes this config's model has."""
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
     lookback = config.window.lookback or default_lookback(data_cfg.season_length, int(panel.lengths.min()), horizon)
@@ -91,6 +96,8 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
 
     model = build_model(config.model, horizon)
     params = init_params(model, lookback, 1, config.train.seed)
+    if initial_params is not None:
+        params = _matching_params(initial_params, params)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
     programs = build_programs(model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh)
@@ -122,14 +129,22 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
-def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
-    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat` in the
-    original units."""
+def _matching_params(given: Params, fresh: Params) -> Params:
+    """`given` cast to the fresh initialisation's dtypes, or a ConfigError if the architectures differ."""
+    given_shapes = jax.tree_util.tree_map(np.shape, given)
+    fresh_shapes = jax.tree_util.tree_map(np.shape, fresh)
+    if given_shapes != fresh_shapes:
+        raise ConfigError(
+            "the starting weights do not fit this model (the model options changed the architecture); "
+            "use the same model options or train from scratch"
+        )
+    return jax.tree_util.tree_map(lambda g, f: jnp.asarray(g, f.dtype), given, fresh)
+
+
+def predict_windows(artifact: ModelArtifact, panel: Panel, starts: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """Forecasts <float64>[n, horizon] in the original units from the `lookback` values at each
+    start (offsets into `panel.values`; `series[k]` is the series index of start k)."""
     lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
-    short = [(series_id, int(n)) for series_id, n in zip(panel.ids, panel.lengths) if n < lookback]
-    if short:
-        series_id, n = short[0]
-        raise DataError(f"series {series_id!r} has {n} rows; the model needs the last {lookback} to forecast")
     mean, std = artifact.scaler.lookup(panel.ids)
     scaled = np.concatenate(
         [(panel.series(i) - mean[i]) / std[i] for i in range(len(panel.ids))]
@@ -139,10 +154,45 @@ def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
     programs = build_programs(
         model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
     )
-    starts = (panel.offsets[1:] - lookback).astype(np.int32)
     params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
-    preds = np.asarray(programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts)), dtype=np.float64)
-    preds = preds * std[:, None] + mean[:, None]
+    preds = np.asarray(
+        programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts, dtype=np.int32)), dtype=np.float64
+    )
+    return preds * std[series, None] + mean[series, None]
+
+
+def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str, dict[str, float]]:
+    """Validation metrics of `artifact` (an earlier model) on exactly the validation windows of
+    the training run that produced `run`: the same targets, the same MASE scale, each model
+    reading its own lookback before the first target. This is what makes champion and
+    challenger comparable."""
+    mine, theirs = artifact.config.window, run.config.window
+    if mine.horizon != theirs.horizon:
+        raise ConfigError(f"cannot compare models with horizon {mine.horizon} and {theirs.horizon}")
+    panel, data_cfg = load_panel(run.config.data)
+    split = split_windows(panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size)
+    own_starts = split.val_starts + theirs.lookback - mine.lookback
+    too_early = own_starts < panel.offsets[split.val_series]
+    if too_early.any():
+        raise DataError(f"the validation windows start too early for a model with lookback {mine.lookback}")
+    val_preds = predict_windows(artifact, panel, own_starts, split.val_series)
+    local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
+    preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
+    return validation_metrics(
+        panel, local_starts, preds, theirs.lookback, theirs.horizon, data_cfg.season_length, split.train_part
+    )
+
+
+def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
+    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat` in the
+    original units."""
+    lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
+    short = [(series_id, int(n)) for series_id, n in zip(panel.ids, panel.lengths) if n < lookback]
+    if short:
+        series_id, n = short[0]
+        raise DataError(f"series {series_id!r} has {n} rows; the model needs the last {lookback} to forecast")
+    starts = panel.offsets[1:] - lookback
+    preds = predict_windows(artifact, panel, starts, np.arange(len(panel.ids)))
     frames = [
         pd.DataFrame({"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), "y_hat": preds[i]})
         for i, series_id in enumerate(panel.ids)

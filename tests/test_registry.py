@@ -1,0 +1,360 @@
+"""The model registry through the real CLI: versions, promotion, rollback, warm start, locking,
+json logs, and crash safety under SIGKILL, SIGTERM, Ctrl-C and a full disk.
+
+Every training run uses one tiny configuration on series of one length, so the whole module
+compiles its programs once (into a module-wide persistent compilation cache that the
+subprocesses share) and each further run only traces.
+"""
+
+import fcntl
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tsforecast.cli import cli
+
+TINY = ["--hidden", "8", "--horizon", "6", "--epochs", "2", "--batch-size", "32", "--seed", "0", "-q"]
+LOOKBACK = ["--lookback", "24"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("xla-cache")
+    old = os.environ.get("TSFORECAST_CACHE_DIR")
+    os.environ["TSFORECAST_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        del os.environ["TSFORECAST_CACHE_DIR"]
+    else:
+        os.environ["TSFORECAST_CACHE_DIR"] = old
+
+
+def write_series(path: Path, level: float = 50.0, noise_seed: int = 0) -> Path:
+    """300 hourly values: daily season, trend, noise."""
+    t = np.arange(300)
+    y = level + 10 * np.sin(2 * np.pi * t / 24) + 0.05 * t + np.random.default_rng(noise_seed).normal(0, 1, t.size)
+    pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y.round(3)}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return {
+        "real": write_series(root / "real.csv"),
+        # Same length (same compiled programs), a level far away: a model trained on it is
+        # useless on the real series, so a model trained on the real one must beat it.
+        "shifted": write_series(root / "shifted.csv", level=1000.0, noise_seed=1),
+    }
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def train(data_path, registry, *extra, lookback=True):
+    return invoke("train", data_path, *TINY, *(LOOKBACK if lookback else []), "--registry", registry, *extra)
+
+
+def current(registry: Path) -> str:
+    return Path(os.readlink(registry / "current")).name
+
+
+def versions(registry: Path) -> list[str]:
+    return sorted(p.name for p in (registry / "versions").iterdir())
+
+
+def forecast(*args) -> str:
+    result = invoke("predict", *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
+    reg = tmp_path / "reg"
+    result = train(data["shifted"], reg)
+    assert result.exit_code == 0, result.output
+    (v1,) = versions(reg)
+    assert current(reg) == v1 and "is now current" in result.stderr
+    shifted_forecast = forecast(data["real"], "--registry", reg)
+    assert shifted_forecast == forecast(data["real"], "--model", reg / "versions" / v1)
+
+    loud = [a for a in TINY if a != "-q"]
+    result = invoke("--log-format", "json", "train", data["real"], *loud, *LOOKBACK, "--registry", reg, "--promote", "if-better")
+    assert result.exit_code == 0, result.output
+    events = json_lines(result.stderr)
+    assert all({"event", "timestamp", "message"} <= set(e) for e in events)
+    names = [e["event"] for e in events]
+    assert names.count("epoch") == 2 and names[-2:] == ["trained", "promoted"]
+    promoted = events[-1]
+    v2 = promoted["version"]
+    assert current(reg) == v2 and promoted["previous"] == v1 and promoted["duration"] > 0
+    assert promoted["metrics"]["model"]["mase"] < promoted["current_metrics"]["model"]["mase"]
+
+    # The same run again trains the same model: not better, so kept as a candidate, exit 3.
+    result = train(data["real"], reg, "--promote", "if-better")
+    assert result.exit_code == 3, result.output
+    v3 = (set(versions(reg)) - {v1, v2}).pop()
+    assert current(reg) == v2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("tsforecast: not promoted: mase ") and f"kept as candidate {v3}" in line
+    # The current version scored on the new run's validation windows is exactly its own score.
+    champion = json.loads((reg / "versions" / v3 / "config.json").read_text())["registry"]["champion"]
+    own = json.loads((reg / "versions" / v2 / "metrics.json").read_text())
+    assert champion["version"] == v2
+    assert champion["metrics"]["model"]["mase"] == pytest.approx(own["model"]["mase"], rel=1e-5)
+
+    result = train(data["real"], reg, "--skip-unchanged")
+    assert result.exit_code == 0 and "nothing to do: data unchanged" in result.stderr
+    assert len(versions(reg)) == 3
+
+    listing = invoke("registry", "list", reg)
+    assert listing.exit_code == 0, listing.output
+    rows = {v: line for v in (v1, v2, v3) for line in listing.stdout.splitlines() if v in line}
+    assert len(rows) == 3 and "*" in rows[v2] and "*" not in rows[v1] + rows[v3]
+
+    real_forecast = forecast(data["real"], "--registry", reg)
+    assert real_forecast != shifted_forecast
+    result = invoke("registry", "rollback", reg)
+    assert result.exit_code == 0 and current(reg) == v1
+    assert forecast(data["real"], "--registry", reg) == shifted_forecast
+    result = invoke("registry", "rollback", reg)
+    assert result.exit_code == 2 and "nothing to roll back to" in result.stderr
+
+    assert invoke("registry", "promote", reg, v3).exit_code == 0 and current(reg) == v3
+    result = invoke("registry", "promote", reg, "nope")
+    assert result.exit_code == 2 and "no version 'nope'" in result.stderr
+
+    result = train(data["shifted"], reg, "--keep", "2")
+    assert result.exit_code == 0, result.output
+    v4 = current(reg)
+    assert versions(reg) == [v3, v4]
+    assert invoke("registry", "rollback", reg).exit_code == 0 and current(reg) == v3
+
+
+def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_path, data):
+    reg = tmp_path / "reg"
+    assert train(data["real"], reg).exit_code == 0
+    (v1,) = versions(reg)
+
+    result = train(data["real"], reg, "--warm-start", "--hidden", "16")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"tsforecast: error: --warm-start: these options change the architecture of current version {v1}: "
+        "--hidden 8 -> 16; use the current values or drop --warm-start"
+    )
+    assert versions(reg) == [v1]
+
+    # No --lookback: a warm start takes the current version's (the default would be 96).
+    result = train(data["real"], reg, "--warm-start", lookback=False)
+    assert result.exit_code == 0, result.output
+    v2 = current(reg)
+    saved = json.loads((reg / "versions" / v2 / "config.json").read_text())
+    assert saved["registry"]["warm_start_from"] == v1 and saved["config"]["window"]["lookback"] == 24
+    # Starting from trained weights, the first epoch is already better than the first epoch
+    # from a random initialisation (with the same seed a cold start would repeat v1 exactly).
+    first = [pd.read_csv(reg / "versions" / v / "history.csv")["val_loss"].iloc[0] for v in (v1, v2)]
+    assert first[1] < first[0]
+
+
+def test_registry_options_need_registry_and_exclude_out_and_model(tmp_path, data):
+    reg = tmp_path / "reg"
+    cases = [
+        (("train", data["real"], "--keep", "3"), "tsforecast: error: --keep needs --registry"),
+        (("train", data["real"], "--registry", reg, "--out", tmp_path / "m"),
+         "tsforecast: error: --out and --registry are mutually exclusive: a registry names its versions itself"),
+        (("predict", "--registry", reg, "--model", tmp_path / "m"),
+         "tsforecast: error: --model and --registry are mutually exclusive"),
+        (("predict", "--registry", reg),
+         f"tsforecast: error: no registry at {reg}; create one with: tsforecast train DATA --registry {reg}"),
+    ]
+    for args, line in cases:
+        result = invoke(*args)
+        assert (result.exit_code, result.stderr.strip()) == (2, line)
+    assert not reg.exists()
+
+
+def test_second_run_waits_for_the_lock_then_exits_75(tmp_path, data):
+    reg = tmp_path / "reg"
+    (reg / "versions").mkdir(parents=True)
+    with open(reg / ".lock", "w") as holder:
+        holder.write("4242\n")
+        holder.flush()
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        began = time.monotonic()
+        result = train(data["real"], reg, "--lock-timeout", "0.3")
+        waited = time.monotonic() - began
+        assert result.exit_code == 75
+        assert result.stderr.strip() == (
+            f"tsforecast: error: registry {reg} is locked by another run (pid 4242); gave up after 0.3s (--lock-timeout)"
+        )
+        assert waited >= 0.3
+        result = invoke("--log-format", "json", "registry", "rollback", reg, "--lock-timeout", "0")
+        (line,) = json_lines(result.stderr)
+        assert result.exit_code == 75 and line["event"] == "error" and line["exit_code"] == 75
+    assert versions(reg) == []
+
+
+# Crash safety: real processes, killed for real.
+
+
+def subprocess_env(**extra):
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+def start_training(data_path, reg, *extra, pause_at=None, preexec=None):
+    env = subprocess_env(TSFORECAST_TEST_PAUSE_AT=pause_at or "")
+
+    def setup():
+        # Background jobs start with SIGINT ignored, and Python would then never raise
+        # KeyboardInterrupt; a user's terminal delivers it.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec:
+            preexec()
+
+    args = [sys.executable, "-m", "tsforecast", "train", str(data_path), *TINY, *LOOKBACK, "--registry", str(reg), *extra]
+    return subprocess.Popen(args, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, preexec_fn=setup)
+
+
+def wait_for_pause(process, point: str) -> None:
+    for line in process.stderr:
+        if f"test pause at {point}" in line:
+            return
+    raise AssertionError(f"the run ended (exit {process.wait()}) before pausing at {point}")
+
+
+def assert_clean(reg: Path, expected_current: str, expected_versions: list[str]) -> None:
+    """`current` unchanged, nothing half-written left, and the lock free."""
+    assert current(reg) == expected_current
+    assert versions(reg) == expected_versions
+    assert not list(reg.glob(".current.tmp-*"))
+    with open(reg / ".lock") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def signal_when(found, sig) -> threading.Thread:
+    """Send `sig` to this process (handled in the main thread, as from a terminal or a service
+    manager) once `found()` is true."""
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if found():
+                os.kill(os.getpid(), sig)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+def test_sigterm_and_ctrl_c_stop_cleanly(tmp_path, data, monkeypatch):
+    reg = tmp_path / "reg"
+    assert train(data["real"], reg).exit_code == 0
+    (v1,) = versions(reg)
+    monkeypatch.setenv("TSFORECAST_TEST_PAUSE_AT", "save,promote")
+    staged = lambda: any((reg / "versions").glob(".*.tmp-*/history.png"))  # noqa: E731 - the new version is complete in staging
+    linked = lambda: any(reg.glob(".current.tmp-*"))  # noqa: E731 - the new link is made, not yet renamed
+    for found, sig, code, line in (
+        (staged, signal.SIGTERM, 143, "tsforecast: terminated by SIGTERM"),
+        (linked, signal.SIGINT, 130, "tsforecast: interrupted"),
+    ):
+        watcher = signal_when(found, sig)
+        result = train(data["real"], reg, "--seed", "1")
+        watcher.join()
+        assert result.exit_code == code
+        assert result.stderr.strip().splitlines()[-1] == line
+        assert_clean(reg, v1, [v1])
+
+
+def test_full_disk_is_a_clear_error_and_current_stays(tmp_path, data):
+    reg = tmp_path / "reg"
+    assert train(data["real"], reg).exit_code == 0
+    (v1,) = versions(reg)
+
+    def small_disk():
+        # Files may grow to 1 KB: the new version's config.json cannot be written (EFBIG, as
+        # ENOSPC would be on a full disk). SIGXFSZ would kill the process instead.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    process = start_training(data["real"], reg, "--seed", "1", preexec=small_disk)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("tsforecast: error: cannot write version ") and "File too large" in last
+    assert last.endswith("current is unchanged")
+    assert_clean(reg, v1, [v1])
+
+
+def test_sigkill_at_20_moments_leaves_a_working_current(tmp_path, data):
+    """Kill training runs 20 times, two registries side by side (one run per core): 4 kills
+    inside the final save or the promotion (held open by the test pause hook), 16 at random
+    moments of a whole run. After each kill, `predict --registry` works and gives the forecast
+    of the version current before the run (or, where a random kill came after the promotion,
+    of the complete new version)."""
+    lanes = [tmp_path / "a", tmp_path / "b"]
+    for reg in lanes:
+        assert train(data["real"], reg).exit_code == 0
+    expected = {reg: {current(reg): forecast(data["real"], "--registry", reg)} for reg in lanes}
+    rng = random.Random(7)
+    longest = 0.0
+    for round_ in range(10):
+        before = {reg: current(reg) for reg in lanes}
+        if round_ < 2:
+            points = ("save", "promote") if round_ == 0 else ("promote", "save")
+            runs = [start_training(data["real"], reg, "--seed", "1", "--keep", "3", pause_at=point)
+                    for reg, point in zip(lanes, points)]
+            began = time.monotonic()
+            for run, point in zip(runs, points):
+                wait_for_pause(run, point)
+                run.kill()
+            longest = max(longest, time.monotonic() - began)
+            moments = points
+        else:
+            delays = sorted((rng.uniform(0, longest), reg) for reg in lanes)
+            runs = {reg: start_training(data["real"], reg, "--seed", "1", "--keep", "3") for reg in lanes}
+            began = time.monotonic()
+            for delay, reg in delays:
+                time.sleep(max(0.0, began + delay - time.monotonic()))
+                runs[reg].kill()
+            runs = [runs[reg] for reg in lanes]
+            moments = [f"{dict((r, d) for d, r in delays)[reg]:.2f}s" for reg in lanes]
+        for run in runs:
+            run.communicate()
+        for reg, moment in zip(lanes, moments):
+            now = current(reg)
+            if round_ < 2:
+                assert now == before[reg], f"a kill at {moment} moved current"
+            output = forecast(data["real"], "--registry", reg)
+            if now == before[reg]:
+                assert output == expected[reg][now], f"a kill at {moment} changed the forecast"
+            else:
+                # The run got through its promotion before the kill: the new version is complete.
+                assert output == forecast(data["real"], "--model", reg / "versions" / now)
+                expected[reg][now] = output
+    # The kernel dropped every killed run's lock; the next run sweeps their leftovers.
+    for reg in lanes:
+        result = train(data["real"], reg, "--lock-timeout", "0", "--skip-unchanged")
+        assert result.exit_code == 0, result.output
+        assert not [p for p in (reg / "versions").iterdir() if p.name.startswith(".")]
+        assert not list(reg.glob(".current.tmp-*"))

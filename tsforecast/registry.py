@@ -1,0 +1,422 @@
+"""A model registry for unattended retraining: versions, an atomic `current`, a lock.
+
+Layout of a registry directory:
+
+    versions/<UTC timestamp>-<data hash>/   complete model directories (artifacts.save)
+    current -> versions/<name>              a relative symlink, the promoted version
+    promotions.jsonl                        one line per promotion or rollback
+    .lock                                   flock'ed for the whole of a run
+
+`current` is a symlink rather than a pointer file because a symlink is replaced by one
+rename(2) just as atomically, and it stays readable by every tool: `ls -l` shows the promoted
+version and `tsforecast predict --model DIR/current` works without the registry. A version is
+written with artifacts.save (staging directory, fsync, rename), so a run killed at any moment
+leaves `current` pointing at a complete version; leftovers of killed runs are hidden
+dot-names that the next run sweeps away while it holds the lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from . import artifacts, workflow
+from .artifacts import ModelArtifact
+from .config import Config, RetrainOptions
+from .data import Panel, load_panel
+from .errors import ArtifactError, ConfigError, LockBusy, StorageError
+from .models import MODELS
+from .runtime import test_pause
+
+log = logging.getLogger(__name__)
+
+VERSIONS = "versions"
+CURRENT = "current"
+LOCK = ".lock"
+PROMOTIONS = "promotions.jsonl"
+
+
+def data_hash(panel: Panel) -> str:
+    """SHA-256 of what training reads: every field of the validated panel (series ids, start
+    times, frequency, values). Row order, unrelated columns and formatting do not change it."""
+    digest = hashlib.sha256()
+    for field in dataclasses.fields(panel):
+        value = getattr(panel, field.name)
+        digest.update(field.name.encode())
+        if isinstance(value, np.ndarray):
+            digest.update(str(value.dtype).encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version as `tsforecast registry list` shows it."""
+
+    name: str
+    created_at: str
+    data_hash: str
+    last_timestamp: str
+    metrics: dict[str, Any]
+    current: bool
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _storage_error(action: str, exc: OSError) -> StorageError:
+    return StorageError(f"cannot {action}: {exc.strerror or exc} ({exc.filename or ''}); current is unchanged")
+
+
+class Registry:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).absolute()
+        self.versions = self.root / VERSIONS
+
+    # Reading.
+
+    def require(self) -> Registry:
+        if not self.versions.is_dir():
+            raise ArtifactError(f"no registry at {self.root}; create one with: tsforecast train DATA --registry {self.root}")
+        return self
+
+    def current(self) -> str | None:
+        try:
+            return Path(os.readlink(self.root / CURRENT)).name
+        except FileNotFoundError:
+            return None
+        except OSError:
+            raise ArtifactError(f"{self.root / CURRENT} is not a link made by tsforecast") from None
+
+    def current_path(self) -> Path:
+        name = self.require().current()
+        if name is None:
+            raise ArtifactError(f"registry {self.root} has no current version; train one with --registry {self.root}")
+        return self.versions / name
+
+    def names(self) -> list[str]:
+        """Version names, oldest first (names start with their UTC creation time)."""
+        if not self.versions.is_dir():
+            return []
+        return sorted(p.name for p in self.versions.iterdir() if not p.name.startswith(".") and p.is_dir())
+
+    def describe(self) -> list[VersionInfo]:
+        current = self.require().current()
+        rows = []
+        for name in self.names():
+            path = self.versions / name
+            try:
+                config = json.loads((path / artifacts.CONFIG_FILE).read_text())
+                metrics = json.loads((path / artifacts.METRICS_FILE).read_text())
+            except (OSError, ValueError):
+                continue  # not a model directory: somebody else's file, ignored
+            rows.append(
+                VersionInfo(
+                    name=name,
+                    created_at=config.get("created_at", ""),
+                    data_hash=config.get("registry", {}).get("data_hash", ""),
+                    last_timestamp=config.get("data_summary", {}).get("last_timestamp", ""),
+                    metrics=metrics,
+                    current=name == current,
+                )
+            )
+        return rows
+
+    def data_hash_of(self, name: str) -> str | None:
+        try:
+            config = json.loads((self.versions / name / artifacts.CONFIG_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return config.get("registry", {}).get("data_hash")
+
+    # Writing: only while holding the lock.
+
+    @contextmanager
+    def locked(self, timeout: float) -> Iterator[None]:
+        """Hold an exclusive flock on `.lock`; the kernel drops it when the process dies, so a
+        killed run never leaves the registry locked. Waits up to `timeout` seconds."""
+        path = self.root / LOCK
+        try:
+            self.versions.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise _storage_error(f"use registry {self.root}", exc) from None
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                        raise LockBusy(
+                            f"registry {self.root} is locked by another run (pid {holder}); gave up after "
+                            f"{timeout:g}s (--lock-timeout)"
+                        ) from None
+                    time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def sweep(self) -> None:
+        """Remove what killed runs left behind: staging directories, half-deleted versions and
+        unrenamed links (all dot-names, never a version). Call with the lock held."""
+        for leftover in list(self.versions.glob(".*")) + list(self.root.glob(f".{CURRENT}.tmp-*")):
+            if leftover.is_symlink() or leftover.is_file():
+                leftover.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def new_name(self, digest: str) -> str:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        name, n = f"{stamp}-{digest[:8]}", 1
+        while (self.versions / name).exists():
+            n += 1
+            name = f"{stamp}-{digest[:8]}-{n}"
+        return name
+
+    def switch(self, name: str) -> None:
+        """Point `current` at version `name` in one rename: readers see the old or the new."""
+        link = self.root / f".{CURRENT}.tmp-{os.getpid()}"
+        try:
+            link.unlink(missing_ok=True)
+            os.symlink(Path(VERSIONS) / name, link)
+            test_pause("promote")
+            os.replace(link, self.root / CURRENT)
+            _fsync_dir(self.root)
+        except OSError as exc:
+            link.unlink(missing_ok=True)
+            raise _storage_error(f"switch {self.root / CURRENT} to {name}", exc) from None
+        except BaseException:
+            link.unlink(missing_ok=True)
+            raise
+
+    def record(self, action: str, version: str, previous: str | None) -> None:
+        entry = {"timestamp": _now(), "action": action, "version": version, "previous": previous}
+        try:
+            with open(self.root / PROMOTIONS, "a") as handle:
+                handle.write(json.dumps(entry) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            log.warning("could not record the %s of %s in %s: %s", action, version, PROMOTIONS, exc)
+
+    def promote(self, name: str) -> str | None:
+        """Make `name` current (after checking it loads); returns the previous current."""
+        path = self.versions / name
+        if name.startswith(".") or not path.is_dir():
+            known = ", ".join(self.names()[-5:]) or "none"
+            raise ArtifactError(f"no version {name!r} in {self.root}; recent versions: {known}")
+        artifacts.load(path)
+        previous = self.current()
+        self.switch(name)
+        self.record("promote", name, previous)
+        return previous
+
+    def _promotion_stack(self) -> list[str]:
+        """Versions promoted one over the other, replayed from promotions.jsonl; the last
+        line may be torn by a crash and is then ignored."""
+        stack: list[str] = []
+        try:
+            lines = (self.root / PROMOTIONS).read_text().splitlines()
+        except FileNotFoundError:
+            return stack
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("action") == "promote":
+                stack.append(entry["version"])
+            elif entry.get("action") == "rollback":
+                while stack and stack[-1] != entry["version"]:
+                    stack.pop()
+                if not stack:
+                    stack.append(entry["version"])
+        return stack
+
+    def rollback(self) -> tuple[str, str]:
+        """Make the version promoted before the current one current again (skipping versions
+        --keep has removed); returns (from, to)."""
+        current = self.current()
+        if current is None:
+            raise ArtifactError(f"registry {self.root} has no current version to roll back from")
+        stack = self._promotion_stack()
+        while stack and (stack[-1] == current or not (self.versions / stack[-1]).is_dir()):
+            stack.pop()
+        if not stack:
+            raise ConfigError(f"nothing to roll back to: no version promoted before {current} is left in {self.root}")
+        target = stack[-1]
+        artifacts.load(self.versions / target)
+        self.switch(target)
+        self.record("rollback", target, current)
+        return current, target
+
+    def prune(self, keep: int) -> list[str]:
+        """Remove the oldest versions other than `current` until `keep` remain."""
+        names, current = self.names(), self.current()
+        doomed = [name for name in names if name != current][: max(0, len(names) - keep)]
+        for name in doomed:
+            # Renamed to a dot-name first, so a kill halfway through deleting leaves no
+            # version that looks complete but is not; the next sweep finishes the job.
+            trash = self.versions / f".{name}.removed-{os.getpid()}"
+            try:
+                os.replace(self.versions / name, trash)
+            except OSError as exc:
+                log.warning("could not remove old version %s: %s", name, exc)
+                continue
+            shutil.rmtree(trash, ignore_errors=True)
+        return doomed
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What a registry run did. status: `skipped` (data unchanged), `promoted`, or
+    `candidate` (trained and kept, but not better than the current version)."""
+
+    status: str
+    version: str | None
+    previous: str | None
+    data_hash: str
+    reason: str = ""
+    outcome: workflow.TrainOutcome | None = None
+    champion_metrics: dict[str, Any] | None = None
+    removed: tuple[str, ...] = ()
+
+
+def _warm_start_config(config: Config, current: ModelArtifact, name: str) -> Config:
+    """The run's config with the current version's lookback when none was given, or a
+    ConfigError naming every option that changes the architecture."""
+    saved = current.config
+    window = config.window
+    if window.lookback is None:
+        window = dataclasses.replace(window, lookback=saved.window.lookback)
+    changed = []
+    if config.model.name != saved.model.name:
+        changed.append(f"--model {saved.model.name} -> {config.model.name}")
+    else:
+        # Dropout has no weights, so it may change between runs.
+        for option in (o for o in MODELS[saved.model.name].options if o != "dropout"):
+            old, new = getattr(saved.model, option), getattr(config.model, option)
+            if old != new:
+                changed.append(f"--{option.replace('_', '-')} {old} -> {new}")
+    for option in ("lookback", "horizon"):
+        old, new = getattr(saved.window, option), getattr(window, option)
+        if old != new:
+            changed.append(f"--{option} {old} -> {new}")
+    if changed:
+        raise ConfigError(
+            f"--warm-start: these options change the architecture of current version {name}: "
+            f"{'; '.join(changed)}; use the current values or drop --warm-start"
+        )
+    return dataclasses.replace(config, window=window)
+
+
+def _better(new: float, old: float) -> bool:
+    return math.isfinite(new) and (not math.isfinite(old) or new < old)
+
+
+def retrain(
+    root: str | Path,
+    config: Config,
+    options: RetrainOptions,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> RetrainResult:
+    """Train a new version into the registry at `root` and decide whether it becomes current.
+
+    Holds the registry lock for the whole run. Whatever stops the run early (an error,
+    SIGTERM, Ctrl-C) removes the new version unless it has already been promoted; `current`
+    only ever moves by one atomic rename."""
+    registry = Registry(root)
+    if registry.root.exists() and not registry.root.is_dir():
+        raise ConfigError(f"--registry {registry.root} is a file, not a directory")
+    if registry.root.is_dir() and any(registry.root.iterdir()) and not registry.versions.is_dir():
+        raise ConfigError(f"--registry {registry.root} exists and is not a tsforecast registry (no {VERSIONS}/ inside)")
+    with registry.locked(options.lock_timeout):
+        registry.sweep()
+        previous = registry.current()
+        panel, _ = load_panel(config.data)
+        digest = data_hash(panel)
+        if options.skip_unchanged and previous is not None and registry.data_hash_of(previous) == digest:
+            return RetrainResult(
+                "skipped", previous, previous, digest, reason=f"data unchanged since current version {previous}"
+            )
+        current = artifacts.load(registry.versions / previous) if previous else None
+        initial = None
+        if options.warm_start and current is not None:
+            config = _warm_start_config(config, current, previous)
+            initial = current.params
+        elif options.warm_start:
+            log.warning("--warm-start: registry %s has no current version yet; training from scratch", registry.root)
+        if options.promote == "if-better" and current is not None:
+            if current.config.window.horizon != config.window.horizon:
+                raise ConfigError(
+                    f"--promote if-better: current version {previous} forecasts {current.config.window.horizon} "
+                    f"steps, this run {config.window.horizon}; they cannot be compared (use --promote always)"
+                )
+            current.scaler.lookup(panel.ids)
+
+        outcome = workflow.train_model(config, on_epoch, initial)
+        new = outcome.artifact
+        champion = None
+        if options.promote == "if-better" and current is not None:
+            champion = workflow.score_on_validation(current, new)
+        info = {**new.info, "registry": {"data_hash": digest, "warm_start_from": previous if initial else None}}
+        if champion is not None:
+            info["registry"]["champion"] = {"version": previous, "metrics": champion}
+        new = dataclasses.replace(new, info=info)
+        outcome = dataclasses.replace(outcome, artifact=new)
+
+        name = registry.new_name(digest)
+        path = registry.versions / name
+        try:
+            try:
+                artifacts.save(new, path)
+            except OSError as exc:
+                raise _storage_error(f"write version {name}", exc) from None
+            metric = options.promote_metric
+            if champion is not None and not _better(new.metrics["model"][metric], champion["model"][metric]):
+                reason = (
+                    f"not promoted: {metric} {new.metrics['model'][metric]:.4g} is not better than current "
+                    f"version {previous}'s {champion['model'][metric]:.4g} on the same "
+                    f"{new.metrics['validation_windows']} validation windows; kept as candidate {name}"
+                )
+                status = "candidate"
+            else:
+                registry.switch(name)
+                registry.record("promote", name, previous)
+                status, reason = "promoted", ""
+        except BaseException:
+            if registry.current() != name:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
+        return RetrainResult(status, name, previous, digest, reason, outcome, champion, removed)
+
