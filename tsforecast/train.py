@@ -204,8 +204,11 @@ def fit(
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
-    opt_state = tx.init(params)
-    rng = jax.random.PRNGKey(cfg.seed + 1)
+    # The optimizer state and key must start on the parameters' devices too, like the values the
+    # compiled epoch returns, or the second epoch compiles the whole program again.
+    placement = jax.tree_util.tree_leaves(params)[0].sharding
+    opt_state = jax.device_put(tx.init(params), placement)
+    rng = jax.device_put(jax.random.PRNGKey(cfg.seed + 1), placement)
     stopping = early_stopping_init(jax.tree_util.tree_map(jnp.copy, params))
     history: list[EpochRecord] = []
     stopped_early = False
