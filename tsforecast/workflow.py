@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -187,7 +186,9 @@ def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = 
         model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
     )
     starts = (panel.offsets[1:] - lookback).astype(np.int32)
-    params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
+    # Onto this program's one device: an artifact fresh from training holds its parameters on
+    # every device of the training mesh.
+    (params,) = replicate(mesh, artifact.params)
     raw = np.asarray(programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts)), dtype=np.float64)
     if quantiles:
         raw = raw * std[:, None, None] + mean[:, None, None]
