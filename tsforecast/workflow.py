@@ -73,16 +73,15 @@ def validation_metrics(
 
 
 def interval_metrics(
-    panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], val_preds: np.ndarray,
+    panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
     quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
 ) -> dict:
     """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
-    per level, on the validation windows (<float>[n_val, H] point forecasts in original units,
-    and [n_val, H, Q] quantiles from a quantile model)."""
+    per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
+    original units, and [n_val, H, Q] quantiles from a quantile model)."""
     lookback, horizon = config.window.lookback, config.window.horizon
     n_series = len(panel.ids)
     shape = (n_series, split.val_size, horizon)
-    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
     naive = np.stack([
         seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
         for i in range(n_series)
@@ -142,11 +141,11 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     metrics = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
+    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
     quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
     metrics["intervals"] = interval_metrics(
-        panel, split, local_starts, val_preds, quantile_preds, std, config, data_cfg.season_length
+        panel, split, local_starts, targets, val_preds, quantile_preds, std, config, data_cfg.season_length
     )
-    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
     scores = None if quantiles else np.abs(val_preds - targets) / val_std
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
