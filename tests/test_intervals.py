@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import flax.linen as nn
@@ -252,17 +251,13 @@ def test_train_refuses_a_bad_level_and_writes_nothing(data, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-def test_model_directory_from_before_intervals_still_predicts(conformal_model, tmp_path):
-    old = tmp_path / "old"
-    shutil.copytree(conformal_model, old)
-    (old / "conformal_scores.npy").unlink()
-    config = json.loads((old / "config.json").read_text())
-    del config["config"]["intervals"]
-    (old / "config.json").write_text(json.dumps(config))
-    result = invoke("predict", "--model", old)
+def test_model_directory_from_before_intervals_predicts_but_refuses_levels():
+    fixtures = Path(__file__).parent / "fixtures"  # written by tsforecast 0.1.0, before intervals
+    data, old = fixtures / "tiny_hourly.csv", fixtures / "model_v1"
+    result = invoke("predict", data, "--model", old)
     assert result.exit_code == 0, result.output
-    assert list(pd.read_csv(io.StringIO(result.stdout)).columns) == ["unique_id", "ds", "y_hat"]
-    assert one_error_line(invoke("predict", "--model", old, "--level", "80")) == (
+    assert result.stdout == (fixtures / "model_v1_forecast.csv").read_text()
+    assert one_error_line(invoke("predict", data, "--model", old, "--level", "80")) == (
         "tsforecast: error: this model directory has no conformal calibration scores (it predates prediction "
         "intervals); retrain it to predict with --level"
     )

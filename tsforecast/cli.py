@@ -126,6 +126,7 @@ def train(data, time_col, target, id_col, freq, fill, season_length, lookback, h
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
         intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
+    artifacts.check_out(out)  # before training, not after it
     with EpochProgress(epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
     path = artifacts.save(outcome.artifact, out)
@@ -179,18 +180,19 @@ def print_summary(outcome, path: Path) -> None:
         verdict = f"the model beats seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
     else:
         verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
-    stderr.print(verdict)
+    # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
+    stderr.print(verdict, soft_wrap=True)
     intervals = metrics["intervals"]
     for level, scores in intervals.get("model", {}).items():
         naive_scores = intervals["seasonal_naive"].get(level)
         if scores is None:
-            stderr.print(f"{level}% intervals: too few validation windows to score them")
+            stderr.print(f"{level}% intervals: too few validation windows to score them", soft_wrap=True)
             continue
         line = f"{level}% intervals ({intervals['method']}): coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
         if naive_scores is not None:
             line += f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, MSIS {naive_scores['msis']:.3g})"
-        stderr.print(line)
-    stderr.print(f"model written to {path}")
+        stderr.print(line, soft_wrap=True)
+    stderr.print(f"model written to {path}", soft_wrap=True)
 
 
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png\n  tsforecast predict --level 80 --level 95       # with prediction intervals")
@@ -212,9 +214,12 @@ def predict(data, model_dir, out, levels, plot, plot_max):
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
     columns = keys + [c for c in frame.columns if c.startswith("y_hat")]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
+    # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
         draw_forecast(artifact, panel, frame, plot, plot_max)
     if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
     else:
         click.echo(text, nl=False)
