@@ -146,7 +146,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         seconds = "" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
         lines.append(
-            f"| {r['method']} | {r['intervals']} | {100 * r['coverage_95']:.1f}% | {r['acd_95']:.3f} | {r['msis_95']:.2f} "
+            f"| {r['method']} | {r['intervals']} | {100 * r['coverage_95']:.1f}% | {r['acd_95']:.3f} "
+            f"| {r['msis_95']:.2f} "
             f"| {100 * r['coverage_80']:.1f}% | {r['smape']:.2f} | {r['mase']:.3f} | {seconds} |"
         )
     return "\n".join(lines)

@@ -224,7 +224,8 @@ def one_error_line(result: Result) -> str:
 @pytest.mark.parametrize("level", ["0", "100", "-5", "150"])
 def test_level_outside_0_100_exits_2(conformal_model, level):
     assert one_error_line(invoke("predict", "--model", conformal_model, "--level", level)) == (
-        f"tsforecast: error: --level must be in (0, 100), got {float(level):g}; available: any level in (0, 100), e.g. 80 or 95"
+        f"tsforecast: error: --level must be in (0, 100), got {float(level):g}; "
+        "available: any level in (0, 100), e.g. 80 or 95"
     )
 
 

@@ -102,7 +102,9 @@ def resolve_levels(requested: Sequence[float], cfg: IntervalConfig, n_scores: in
         for level in levels:
             check_level(level, available)
             if level not in cfg.levels:
-                raise ConfigError(f"--level {level:g} is not one this quantile model was trained for; available: {available}")
+                raise ConfigError(
+                    f"--level {level:g} is not one this quantile model was trained for; available: {available}"
+                )
         return levels
     for level in levels:
         check_level(level)
@@ -116,7 +118,8 @@ def resolve_levels(requested: Sequence[float], cfg: IntervalConfig, n_scores: in
         if min_calibration_windows(level) > n_scores:
             raise ConfigError(
                 f"--level {level:g} needs {min_calibration_windows(level)} calibration windows and the model has "
-                f"{n_scores}; available: levels up to {math.floor(widest * 10) / 10:g} (or retrain with a larger --val-size)"
+                f"{n_scores}; available: levels up to {math.floor(widest * 10) / 10:g} "
+                "(or retrain with a larger --val-size)"
             )
     return levels
 

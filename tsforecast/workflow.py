@@ -95,7 +95,8 @@ def interval_metrics(
             lo, hi = quantile_index(levels, level)
             bounds[level] = (quantile_preds[..., lo].reshape(shape), quantile_preds[..., hi].reshape(shape))
     scored = validation_interval_metrics(
-        targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels, bounds
+        targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels,
+        bounds,
     )
     return {"method": config.intervals.method, **scored}
 
@@ -203,7 +204,9 @@ def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = 
             lo, hi = conformal_bounds(preds, scores, std, level)
         columns.update(zip(interval_columns(level), (lo, hi)))
     frames = [
-        pd.DataFrame({"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), **{k: v[i] for k, v in columns.items()}})
+        pd.DataFrame(
+            {"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), **{k: v[i] for k, v in columns.items()}}
+        )
         for i, series_id in enumerate(panel.ids)
     ]
     return pd.concat(frames, ignore_index=True)
