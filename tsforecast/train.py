@@ -66,7 +66,7 @@ class EarlyStopping(NamedTuple):
 
 
 def early_stopping_init(params: Params) -> EarlyStopping:
-    return EarlyStopping(jnp.asarray(jnp.inf), params, jnp.asarray(-1), jnp.asarray(0))
+    return EarlyStopping(jnp.asarray(jnp.inf, jnp.float32), params, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
 
 
 @jax.jit
@@ -149,8 +149,9 @@ def build_programs(
     n_devices = mesh.devices.size
 
     def predict(params, values, starts):
-        """Forecasts <float32>[n, horizon] (standardised) from the `lookback` values at each start,
-        in fixed-size chunks; the targets need not exist, so this also forecasts the future."""
+        """Forecasts <float32>[n, horizon] (or [n, horizon, Q] from a quantile model), standardised,
+        from the `lookback` values at each start, in fixed-size chunks; the targets need not exist,
+        so this also forecasts the future."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)
@@ -158,7 +159,7 @@ def build_programs(
         _, preds = jax.lax.scan(
             lambda carry, s: (carry, forward(params, values, s)), None, padded.reshape(n_chunks, chunk)
         )
-        return preds.reshape(n_chunks * chunk, horizon)[:n]
+        return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
 
     def evaluate(params, values, starts):
         """Mean validation loss over all windows at `starts` and all horizon steps."""
@@ -203,12 +204,12 @@ def fit(
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
-    # The epoch program returns its state placed like the parameters; starting it there too
-    # keeps one compiled epoch program instead of a second one for the first epoch's placement
-    # (on a cold start that second compilation is the most expensive one).
+    # Everything the epoch program returns must go in with the placement it comes out with
+    # (the parameters'), or the second epoch compiles the whole program again.
     placement = jax.tree_util.tree_leaves(params)[0].sharding
-    opt_state, rng = jax.device_put((tx.init(params), jax.random.PRNGKey(cfg.seed + 1)), placement)
-    stopping = early_stopping_init(jax.tree_util.tree_map(jnp.copy, params))
+    opt_state = jax.device_put(tx.init(params), placement)
+    rng = jax.device_put(jax.random.PRNGKey(cfg.seed + 1), placement)
+    stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
     history: list[EpochRecord] = []
     stopped_early = False
     for epoch in range(1, cfg.epochs + 1):

@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -23,7 +22,11 @@ from .errors import ConfigError, DataError
 from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
 from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
-from .windows import default_val_size, rows_needed, split_windows, standardise
+from .intervals import (
+    conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
+    validation_interval_metrics,
+)
+from .windows import WindowSplit, default_val_size, rows_needed, split_windows, standardise
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,35 @@ def validation_metrics(
     }
 
 
+def interval_metrics(
+    panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
+    quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
+) -> dict:
+    """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
+    per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
+    original units, and [n_val, H, Q] quantiles from a quantile model)."""
+    lookback, horizon = config.window.lookback, config.window.horizon
+    n_series = len(panel.ids)
+    shape = (n_series, split.val_size, horizon)
+    naive = np.stack([
+        seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
+        for i in range(n_series)
+    ])
+    scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in range(n_series)])
+    levels = config.intervals.levels
+    bounds = None
+    if quantile_preds is not None:
+        bounds = {}
+        for level in levels:
+            lo, hi = quantile_index(levels, level)
+            bounds[level] = (quantile_preds[..., lo].reshape(shape), quantile_preds[..., hi].reshape(shape))
+    scored = validation_interval_metrics(
+        targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels,
+        bounds,
+    )
+    return {"method": config.intervals.method, **scored}
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     artifact: ModelArtifact
@@ -94,25 +126,35 @@ def train_model(
     )
     scaled, mean, std = standardise(panel.values, panel.offsets, split.train_part)
 
-    model = build_model(config.model, horizon)
+    quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
+    model = build_model(config.model, horizon, len(quantiles))
+    loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
     params = init_params(model, lookback, 1, config.train.seed)
     if initial_params is not None:
         params = _matching_params(initial_params, params)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh)
+    programs = build_programs(model, tx, loss, lookback, horizon, config.train.batch_size, mesh)
     params, values, train_starts, val_starts = replicate(mesh, params, scaled[:, None], split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
-    val_preds = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
-    val_preds = val_preds * std[split.val_series, None] + mean[split.val_series, None]
+    raw = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
+    val_std, val_mean = std[split.val_series, None], mean[split.val_series, None]
+    point = raw[..., len(quantiles) // 2] if quantiles else raw
+    val_preds = point * val_std + val_mean
     local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
     preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
     metrics = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
+    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
+    quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
+    metrics["intervals"] = interval_metrics(
+        panel, split, local_starts, targets, val_preds, quantile_preds, std, config, data_cfg.season_length
+    )
+    scores = None if quantiles else np.abs(val_preds - targets) / val_std
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     info = {
@@ -125,15 +167,13 @@ def train_model(
         "train_windows": int(len(split.train_starts)),
         "devices": [str(d) for d in mesh.devices.flat],
     }
-    artifact = ModelArtifact(config, result.params, Scaler(panel.ids, mean, std), history, metrics, info)
+    artifact = ModelArtifact(config, result.params, Scaler(panel.ids, mean, std), history, metrics, info, scores)
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
 def _matching_params(given: Params, fresh: Params) -> Params:
     """`given` cast to the fresh initialisation's dtypes, or a ConfigError if the architectures differ."""
-    given_shapes = jax.tree_util.tree_map(np.shape, given)
-    fresh_shapes = jax.tree_util.tree_map(np.shape, fresh)
-    if given_shapes != fresh_shapes:
+    if jax.tree_util.tree_map(np.shape, given) != jax.tree_util.tree_map(np.shape, fresh):
         raise ConfigError(
             "the starting weights do not fit this model (the model options changed the architecture); "
             "use the same model options or train from scratch"
@@ -141,41 +181,49 @@ def _matching_params(given: Params, fresh: Params) -> Params:
     return jax.tree_util.tree_map(lambda g, f: jnp.asarray(g, f.dtype), given, fresh)
 
 
+def _quantiles(artifact: ModelArtifact) -> tuple[float, ...]:
+    intervals = artifact.config.intervals
+    return quantile_levels(intervals.levels) if intervals.method == "quantile" else ()
+
+
 def predict_windows(artifact: ModelArtifact, panel: Panel, starts: np.ndarray, series: np.ndarray) -> np.ndarray:
-    """Forecasts <float64>[n, horizon] in the original units from the `lookback` values at each
-    start (offsets into `panel.values`; `series[k]` is the series index of start k)."""
+    """Forecasts in the original units from the `lookback` values at each start (offsets into
+    `panel.values`; `series[k]` is the series index of start k): <float64>[n, horizon], or
+    [n, horizon, quantiles] for a quantile model."""
     lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
     mean, std = artifact.scaler.lookup(panel.ids)
     scaled = np.concatenate(
         [(panel.series(i) - mean[i]) / std[i] for i in range(len(panel.ids))]
     ).astype(np.float32)
-    model = build_model(artifact.config.model, horizon)
+    model = build_model(artifact.config.model, horizon, len(_quantiles(artifact)))
     mesh = make_mesh(1)
     programs = build_programs(
         model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
     )
-    params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
-    preds = np.asarray(
-        programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts, dtype=np.int32)), dtype=np.float64
-    )
-    return preds * std[series, None] + mean[series, None]
+    # Onto this program's one device: an artifact fresh from training holds its parameters on
+    # every device of the training mesh.
+    (params,) = replicate(mesh, artifact.params)
+    raw = programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts, dtype=np.int32))
+    raw = np.asarray(raw, dtype=np.float64)
+    broadcast = (-1,) + (1,) * (raw.ndim - 1)
+    return raw * std[series].reshape(broadcast) + mean[series].reshape(broadcast)
 
 
 def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str, dict[str, float]]:
-    """Validation metrics of `artifact` (an earlier model) on exactly the validation windows of
-    the training run that produced `run`: the same targets, the same MASE scale, each model
-    reading its own lookback before the first target. This is what makes champion and
-    challenger comparable."""
+    """Point metrics of `artifact` (an earlier model) on exactly the validation windows of the
+    training run that produced `run`: the same targets, the same MASE scale, each model reading
+    its own lookback before the first target. This makes champion and challenger comparable."""
     mine, theirs = artifact.config.window, run.config.window
     if mine.horizon != theirs.horizon:
         raise ConfigError(f"cannot compare models with horizon {mine.horizon} and {theirs.horizon}")
     panel, data_cfg = load_panel(run.config.data)
     split = split_windows(panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size)
     own_starts = split.val_starts + theirs.lookback - mine.lookback
-    too_early = own_starts < panel.offsets[split.val_series]
-    if too_early.any():
+    if (own_starts < panel.offsets[split.val_series]).any():
         raise DataError(f"the validation windows start too early for a model with lookback {mine.lookback}")
-    val_preds = predict_windows(artifact, panel, own_starts, split.val_series)
+    raw = predict_windows(artifact, panel, own_starts, split.val_series)
+    quantiles = _quantiles(artifact)
+    val_preds = raw[..., len(quantiles) // 2] if quantiles else raw
     local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
     preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
     return validation_metrics(
@@ -183,18 +231,33 @@ def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str
     )
 
 
-def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
+def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = ()) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat` in the
-    original units."""
+    original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels` (percent)."""
     lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
+    scores = artifact.conformal_scores
+    levels = resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     short = [(series_id, int(n)) for series_id, n in zip(panel.ids, panel.lengths) if n < lookback]
     if short:
         series_id, n = short[0]
         raise DataError(f"series {series_id!r} has {n} rows; the model needs the last {lookback} to forecast")
-    starts = panel.offsets[1:] - lookback
-    preds = predict_windows(artifact, panel, starts, np.arange(len(panel.ids)))
+    _, std = artifact.scaler.lookup(panel.ids)
+    trained_levels = artifact.config.intervals.levels
+    quantiles = _quantiles(artifact)
+    raw = predict_windows(artifact, panel, panel.offsets[1:] - lookback, np.arange(len(panel.ids)))
+    preds = raw[..., len(quantiles) // 2] if quantiles else raw
+    columns = {"y_hat": preds}
+    for level in levels:
+        if quantiles:
+            lo_index, hi_index = quantile_index(trained_levels, level)
+            lo, hi = raw[..., lo_index], raw[..., hi_index]
+        else:
+            lo, hi = conformal_bounds(preds, scores, std, level)
+        columns.update(zip(interval_columns(level), (lo, hi)))
     frames = [
-        pd.DataFrame({"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), "y_hat": preds[i]})
+        pd.DataFrame(
+            {"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), **{k: v[i] for k, v in columns.items()}}
+        )
         for i, series_id in enumerate(panel.ids)
     ]
     return pd.concat(frames, ignore_index=True)
@@ -216,7 +279,12 @@ def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
     return panel
 
 
-def predict(model_dir: str, data_path: str | None = None) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
+def predict(
+    model_dir: str, data_path: str | None = None, levels: tuple[float, ...] = ()
+) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
     artifact = artifacts.load(model_dir)
+    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
+    scores = artifact.conformal_scores
+    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     panel = load_for_prediction(artifact, data_path)
-    return artifact, panel, forecast(artifact, panel)
+    return artifact, panel, forecast(artifact, panel, levels)
