@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench bench-speed bench-accuracy bench-intervals clean
+.PHONY: install demo test bench bench-speed bench-accuracy bench-intervals bench-cold-start clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ bench-accuracy: install
 
 bench-intervals: install
 	$(BIN)/python benchmarks/intervals_m4.py
+
+bench-cold-start: install
+	$(BIN)/python benchmarks/cold_start.py
 
 clean:
 	rm -rf $(VENV) .demo-model .pytest_cache build *.egg-info
