@@ -87,6 +87,16 @@ def assert_bad_input(
         assert lines[0].startswith(startswith), lines[0]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One persistent compilation cache for the whole session, in a temporary folder (never the
+    user's): in-process runs and subprocesses of the same shapes compile once between them."""
+    cache = tmp_path_factory.mktemp("xla-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TSFORECAST_CACHE_DIR", str(cache))
+        yield cache
+
+
 @pytest.fixture(scope="session")
 def run_cli() -> Callable[..., Result]:
     """run_cli("train", path, "--epochs", 3) -> click's Result."""

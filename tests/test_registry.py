@@ -1,9 +1,9 @@
 """The model registry through the real CLI: versions, promotion, rollback, warm start, locking,
 json logs, and crash safety under SIGKILL, SIGTERM, Ctrl-C and a full disk.
 
-Every training run uses one tiny configuration on series of one length, so the whole module
-compiles its programs once (into a module-wide persistent compilation cache that the
-subprocesses share) and each further run only traces.
+Every training run uses the session model's configuration and series length, so the module
+compiles almost nothing itself: the session's persistent compilation cache (conftest), which
+the subprocesses share, holds the programs, and each run only traces.
 """
 
 import fcntl
@@ -18,46 +18,27 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from tsforecast.cli import cli
 
-TINY = ["--hidden", "8", "--horizon", "6", "--epochs", "2", "--batch-size", "32", "--seed", "0", "-q"]
-LOOKBACK = ["--lookback", "24"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("xla-cache")
-    old = os.environ.get("TSFORECAST_CACHE_DIR")
-    os.environ["TSFORECAST_CACHE_DIR"] = str(cache)
-    yield cache
-    if old is None:
-        del os.environ["TSFORECAST_CACHE_DIR"]
-    else:
-        os.environ["TSFORECAST_CACHE_DIR"] = old
-
-
-def write_series(path: Path, level: float = 50.0, noise_seed: int = 0) -> Path:
-    """300 hourly values: daily season, trend, noise."""
-    t = np.arange(300)
-    y = level + 10 * np.sin(2 * np.pi * t / 24) + 0.05 * t + np.random.default_rng(noise_seed).normal(0, 1, t.size)
-    pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y.round(3)}).to_csv(path, index=False)
-    return path
+# The model and series length of conftest's session model (only fewer epochs), so that this
+# module reuses its compiled programs from the session's compilation cache.
+TINY = ["--hidden", "16", "--horizon", "12", "--batch-size", "32", "--lr", "0.003", "--epochs", "2", "--seed", "0", "-q"]
+LOOKBACK = ["--lookback", "48"]
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, make_series):
     root = tmp_path_factory.mktemp("data")
-    return {
-        "real": write_series(root / "real.csv"),
-        # Same length (same compiled programs), a level far away: a model trained on it is
-        # useless on the real series, so a model trained on the real one must beat it.
-        "shifted": write_series(root / "shifted.csv", level=1000.0, noise_seed=1),
-    }
+    real, shifted = root / "real.csv", root / "shifted.csv"
+    make_series(600).to_csv(real, index=False)
+    # Same length, a level far away: a model trained on it is useless on the real series, so a
+    # model trained on the real one must beat it.
+    make_series(600, seed=1, level=5000.0).to_csv(shifted, index=False)
+    return {"real": real, "shifted": shifted}
 
 
 def invoke(*args):
@@ -153,11 +134,11 @@ def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_p
     assert train(data["real"], reg).exit_code == 0
     (v1,) = versions(reg)
 
-    result = train(data["real"], reg, "--warm-start", "--hidden", "16")
+    result = train(data["real"], reg, "--warm-start", "--hidden", "32")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"tsforecast: error: --warm-start: these options change the architecture of current version {v1}: "
-        "--hidden 8 -> 16; use the current values or drop --warm-start"
+        "--hidden 16 -> 32; use the current values or drop --warm-start"
     )
     assert versions(reg) == [v1]
 
@@ -166,7 +147,7 @@ def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_p
     assert result.exit_code == 0, result.output
     v2 = current(reg)
     saved = json.loads((reg / "versions" / v2 / "config.json").read_text())
-    assert saved["registry"]["warm_start_from"] == v1 and saved["config"]["window"]["lookback"] == 24
+    assert saved["registry"]["warm_start_from"] == v1 and saved["config"]["window"]["lookback"] == 48
     # Starting from trained weights, the first epoch is already better than the first epoch
     # from a random initialisation (with the same seed a cold start would repeat v1 exactly).
     first = [pd.read_csv(reg / "versions" / v / "history.csv")["val_loss"].iloc[0] for v in (v1, v2)]
