@@ -385,12 +385,15 @@ def retrain(
 
         outcome = workflow.train_model(config, on_epoch, initial)
         new = outcome.artifact
-        champion = None
+        champion = challenger = None
         if options.promote == "if-better" and current is not None:
+            # Both through the same code on the same device, so that identical models tie
+            # exactly (the training run's own scores come from a differently sharded program).
             champion = workflow.score_on_validation(current, new)
+            challenger = workflow.score_on_validation(new, new)
         info = {**new.info, "registry": {"data_hash": digest, "warm_start_from": previous if initial else None}}
         if champion is not None:
-            info["registry"]["champion"] = {"version": previous, "metrics": champion}
+            info["registry"]["champion"] = {"version": previous, "metrics": champion, "challenger_metrics": challenger}
         new = dataclasses.replace(new, info=info)
         outcome = dataclasses.replace(outcome, artifact=new)
 
@@ -402,9 +405,9 @@ def retrain(
             except OSError as exc:
                 raise _storage_error(f"write version {name}", exc) from None
             metric = options.promote_metric
-            if champion is not None and not _better(new.metrics["model"][metric], champion["model"][metric]):
+            if champion is not None and not _better(challenger["model"][metric], champion["model"][metric]):
                 reason = (
-                    f"not promoted: {metric} {new.metrics['model'][metric]:.4g} is not better than current "
+                    f"not promoted: {metric} {challenger['model'][metric]:.4g} is not better than current "
                     f"version {previous}'s {champion['model'][metric]:.4g} on the same "
                     f"{new.metrics['validation_windows']} validation windows; kept as candidate {name}"
                 )
