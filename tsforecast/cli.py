@@ -213,6 +213,55 @@ def draw_forecast(artifact, panel, frame, path: str) -> None:
     plot_forecast(histories, frame, Path(path))
 
 
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv")
+@click.argument("forecasts", type=click.Path(exists=True, dir_okay=False))
+@click.argument("actuals", type=click.Path(exists=True, dir_okay=False))
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False), help="History the forecasts were made from (for MASE, Naive2 and OWA). Default: the values of ACTUALS before each forecast.")
+@click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and Naive2. Default: from the frequency of the data.")
+@click.option("--time-col", help="Time column of ACTUALS and --train. Default: as for train.")
+@click.option("--target", help="Value column of ACTUALS and --train. Default: y, else the only numeric column.")
+@click.option("--id-col", help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if present.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json).")
+@click.option("--by-window", type=click.Path(dir_okay=False), help="Also write the metrics of every series and cutoff to this CSV.")
+def evaluate(forecasts, actuals, train_path, season_length, time_col, target, id_col, out, by_window):
+    """Score FORECASTS against ACTUALS: MAE, RMSE, sMAPE, MASE and OWA per method.
+
+    FORECASTS is in tsforecast's output format (`[unique_id,] [cutoff,] ds, y_hat`); every other
+    numeric column is another method, and `<method>-lo-<level>` / `-hi-<level>` columns are
+    scored as prediction intervals (coverage, width, MSIS). Metrics are computed per series and
+    cutoff, then averaged; OWA is relative to Naive2 as in the M4 competition.
+    """
+    from .evaluation import evaluate_files
+
+    result = evaluate_files(forecasts, actuals, season_length, train_path, time_col, target, id_col)
+    if out:
+        write_table(result.summary, Path(out))
+    if by_window:
+        result.by_window.to_csv(by_window, index=False)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(metrics_table(result.summary, "forecast accuracy"))
+
+
+def metrics_table(summary, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("method")
+    for column in summary.columns:
+        table.add_column(str(column), justify="right")
+    for method, row in summary.iterrows():
+        table.add_row(str(method), *(f"{value:.4g}" for value in row))
+    return table
+
+
+def write_table(summary, path: Path) -> None:
+    """The per-method summary as CSV, or JSON `{method: {metric: value}}` for a .json path."""
+    import json
+
+    if path.suffix.lower() == ".json":
+        rows = {method: {k: (None if v != v else float(v)) for k, v in row.items()} for method, row in summary.iterrows()}
+        path.write_text(json.dumps(rows, indent=2))
+    else:
+        summary.to_csv(path)
+
+
 @cli.command(name="models")
 def list_models():
     """List the model families and their options.
