@@ -54,16 +54,16 @@ def test_evaluate_matches_hand_computed_mase_naive2_and_owa(tmp_path):
     model_smape = 100 * (0.5 / 4.5 + 1 / 11)
     assert scores["naive2"]["MAE"] == pytest.approx(n2_mae)
     assert scores["naive2"]["MASE"] == pytest.approx(n2_mae / scale)
-    assert scores["y_hat"]["MAE"] == pytest.approx(0.75)
-    assert scores["y_hat"]["RMSE"] == pytest.approx(np.sqrt((0.25 + 1) / 2))
-    assert scores["y_hat"]["MASE"] == pytest.approx(0.75 / scale)
-    assert scores["y_hat"]["sMAPE"] == pytest.approx(model_smape)
-    assert scores["y_hat"]["OWA"] == pytest.approx(0.5 * (model_smape / n2_smape + 0.75 / n2_mae))
+    assert scores["model"]["MAE"] == pytest.approx(0.75)
+    assert scores["model"]["RMSE"] == pytest.approx(np.sqrt((0.25 + 1) / 2))
+    assert scores["model"]["MASE"] == pytest.approx(0.75 / scale)
+    assert scores["model"]["sMAPE"] == pytest.approx(model_smape)
+    assert scores["model"]["OWA"] == pytest.approx(0.5 * (model_smape / n2_smape + 0.75 / n2_mae))
     assert scores["naive2"]["OWA"] == pytest.approx(1.0)
     # The 80% interval holds 6 but not 2 (2 < 2.4): coverage 1/2, width 1.8, MSIS with alpha 0.2.
-    assert scores["y_hat"]["coverage-80"] == pytest.approx(0.5)
-    assert scores["y_hat"]["width-80"] == pytest.approx((0.6 + 3.0) / 2)
-    assert scores["y_hat"]["MSIS-80"] == pytest.approx(((0.6 + 3.0) + 2 / 0.2 * 0.4) / 2 / scale)
+    assert scores["model"]["coverage-80"] == pytest.approx(0.5)
+    assert scores["model"]["width-80"] == pytest.approx((0.6 + 3.0) / 2)
+    assert scores["model"]["MSIS-80"] == pytest.approx(((0.6 + 3.0) + 2 / 0.2 * 0.4) / 2 / scale)
 
 
 def test_actuals_file_with_history_gives_the_same_scores(tmp_path):

@@ -102,10 +102,10 @@ def data_options(command):
 @click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True, help="Training loss on standardised values.")
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
+@click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
-def train(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
-          layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
+def train(out, quiet, **options):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -113,17 +113,24 @@ def train(data, time_col, target, id_col, freq, fill, season_length, lookback, h
     """
     from . import artifacts, workflow
 
-    config = Config(
-        data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
-        window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
-        model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
-    )
-    with EpochProgress(epochs, enabled=not quiet) as progress:
+    config = build_config(**options)
+    with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
     path = artifacts.save(outcome.artifact, out)
     if not quiet:
         print_summary(outcome, path)
+
+
+def build_config(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
+                 layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed,
+                 ensemble) -> Config:
+    """The configuration from the options `train` and `backtest` share."""
+    return Config(
+        data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
+        window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
+        model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed, ensemble=ensemble),
+    )
 
 
 class EpochProgress:
@@ -147,12 +154,12 @@ class EpochProgress:
         if self.live:
             self.progress.stop()
 
-    def update(self, record) -> None:
+    def update(self, record, prefix: str = "", completed: int | None = None) -> None:
         if not self.enabled:
             return
-        line = f"epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
+        line = f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
         if self.live:
-            self.progress.update(self.task, completed=record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
+            self.progress.update(self.task, completed=completed or record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
             self.progress.console.print(line)
         else:
             click.echo(line, err=True)
@@ -213,6 +220,48 @@ def draw_forecast(artifact, panel, frame, path: str) -> None:
     plot_forecast(histories, frame, Path(path))
 
 
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24\n  tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt")
+@click.option("--windows", type=click.IntRange(min=1), default=3, show_default=True, help="Number of cutoffs (forecast origins).")
+@click.option("--step", type=click.IntRange(min=1), help="Steps between cutoffs. Default: the horizon.")
+@click.option("--refit", type=click.Choice(["once", "each"]), default="once", show_default=True, help="Train once before the first cutoff, or again at each cutoff (warm-started from the previous fit).")
+@click.option("--baselines", "extra_baselines", default="", help="Also run statsforecast models: ets, theta (comma-separated; pip install 'tsforecast[baselines]').")
+@click.option("--out", type=click.Path(file_okay=False), default="tsforecast-backtest", show_default=True, help="Directory for backtest_forecasts.csv and the metrics tables.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
+    """Rolling-origin evaluation of a model on DATA against naive, seasonal naive and Naive2.
+
+    At each of --windows cutoffs (--step steps apart, the last one a horizon before the end of
+    each series) the model is trained as `tsforecast train` would on the data before the cutoff
+    and forecasts the next horizon. Writes backtest_forecasts.csv
+    (unique_id,cutoff,ds,y,y_hat,<baselines>) and backtest_metrics.csv/.json into --out, and
+    prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows.
+    """
+    from .backtest import BacktestConfig, run_backtest, write_results
+
+    config = build_config(**options)
+    names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
+    plan = BacktestConfig(windows=windows, step=step, refit=refit, extra_baselines=names)
+    trainings = windows if refit == "each" else 1
+    with EpochProgress(config.train.epochs * trainings, enabled=not quiet) as progress:
+        done = {"epochs": 0}
+
+        def report(cutoff, record):
+            done["epochs"] += 1
+            progress.update(record, prefix=f"cutoff {cutoff + 1}: ", completed=done["epochs"])
+
+        result = run_backtest(config, plan, on_epoch=report)
+    path = write_results(result, out)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(
+        metrics_table(result.evaluation.summary, f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows")
+    )
+    if not quiet:
+        stderr.print(f"forecasts and metrics written to {path}")
+
+
+# backtest takes every model and training option of train.
+backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet"))
+
+
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv")
 @click.argument("forecasts", type=click.Path(exists=True, dir_okay=False))
 @click.argument("actuals", type=click.Path(exists=True, dir_okay=False))
@@ -231,11 +280,11 @@ def evaluate(forecasts, actuals, train_path, season_length, time_col, target, id
     scored as prediction intervals (coverage, width, MSIS). Metrics are computed per series and
     cutoff, then averaged; OWA is relative to Naive2 as in the M4 competition.
     """
-    from .evaluation import evaluate_files
+    from .evaluation import evaluate_files, write_summary
 
     result = evaluate_files(forecasts, actuals, season_length, train_path, time_col, target, id_col)
     if out:
-        write_table(result.summary, Path(out))
+        write_summary(result.summary, Path(out))
     if by_window:
         result.by_window.to_csv(by_window, index=False)
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(metrics_table(result.summary, "forecast accuracy"))
@@ -249,17 +298,6 @@ def metrics_table(summary, title: str) -> Table:
     for method, row in summary.iterrows():
         table.add_row(str(method), *(f"{value:.4g}" for value in row))
     return table
-
-
-def write_table(summary, path: Path) -> None:
-    """The per-method summary as CSV, or JSON `{method: {metric: value}}` for a .json path."""
-    import json
-
-    if path.suffix.lower() == ".json":
-        rows = {method: {k: (None if v != v else float(v)) for k, v in row.items()} for method, row in summary.iterrows()}
-        path.write_text(json.dumps(rows, indent=2))
-    else:
-        summary.to_csv(path)
 
 
 @cli.command(name="models")

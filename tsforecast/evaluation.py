@@ -10,9 +10,11 @@ forecast, and interval columns named `<method>-lo-<level>` / `<method>-hi-<level
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 INTERVAL_COLUMN = re.compile(r"^(?P<method>.+)-(?P<side>lo|hi)-(?P<level>\d+(?:\.\d+)?)$")
 POINT_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "mase": "MASE"}
 NOT_METHODS = ("unique_id", "ds", "cutoff", "y")
+# tsforecast writes its model's forecast as y_hat.
+METHOD_LABELS = {"y_hat": "model"}
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ def evaluate(
         if add_naive2 and past.size:
             predictions["naive2"] = naive2(past, len(y), season_length)
         for method, y_hat in predictions.items():
-            row = {"unique_id": sid, "cutoff": cutoff, "method": method}
+            row = {"unique_id": sid, "cutoff": cutoff, "method": METHOD_LABELS.get(method, method)}
             if scale is None:
                 scores = {"mae": mae(y, y_hat), "rmse": rmse(y, y_hat), "smape": smape(y, y_hat), "mase": np.nan}
             else:
@@ -263,3 +267,16 @@ def evaluate_files(
     observed = actuals if history is None else history
     season = season_length or infer_season_length(observed)
     return evaluate(forecasts, actuals, season, observed)
+
+
+def write_summary(summary: pd.DataFrame, path: Path) -> None:
+    """The per-method table as CSV, or as JSON `{method: {metric: value}}` (NaN as null) for a
+    .json path; full precision either way."""
+    if path.suffix.lower() == ".json":
+        rows = {
+            str(method): {key: (None if np.isnan(value) else float(value)) for key, value in row.items()}
+            for method, row in summary.iterrows()
+        }
+        path.write_text(json.dumps(rows, indent=2))
+    else:
+        summary.to_csv(path)

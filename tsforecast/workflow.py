@@ -17,12 +17,13 @@ import pandas as pd
 
 from . import artifacts
 from .artifacts import ModelArtifact, Scaler
-from .config import Config, DataConfig
+from .config import Config, DataConfig, TrainConfig
 from .data import Panel, load_panel
 from .errors import DataError
 from .metrics import mase_scale, point_metrics
-from .models import build_model, count_params, init_params
-from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
+from . import models
+from .models import build_model, count_params
+from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .windows import default_val_size, rows_needed, split_windows, standardise
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,15 @@ def validation_metrics(
     }
 
 
+def initial_params(model, lookback: int, cfg: TrainConfig) -> Params:
+    """Fresh parameters from `cfg.seed`; for an ensemble, one set per member from seeds
+    seed, seed + 1, ... stacked on a leading member axis."""
+    members = [models.init_params(model, lookback, 1, cfg.seed + k) for k in range(cfg.ensemble)]
+    if cfg.ensemble == 1:
+        return members[0]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     artifact: ModelArtifact
@@ -76,8 +86,14 @@ class TrainOutcome:
     best_epoch: int
 
 
-def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
-    """Read the data in `config`, train, and return the finished artifact (not yet saved)."""
+def train_model(
+    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, init_params: Params | None = None
+) -> TrainOutcome:
+    """Read the data in `config`, train, and return the finished artifact (not yet saved).
+
+    init_params: start from these parameters (a previous fit of the same model) instead of a
+    fresh initialisation from the seed.
+    """
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
     lookback = config.window.lookback or default_lookback(data_cfg.season_length, int(panel.lengths.min()), horizon)
@@ -90,10 +106,12 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     scaled, mean, std = standardise(panel.values, panel.offsets, split.train_part)
 
     model = build_model(config.model, horizon)
-    params = init_params(model, lookback, 1, config.train.seed)
+    params = init_params if init_params is not None else initial_params(model, lookback, config.train)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh)
+    programs = build_programs(
+        model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh, config.train.ensemble
+    )
     params, values, train_starts, val_starts = replicate(mesh, params, scaled[:, None], split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
@@ -137,10 +155,12 @@ def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
     model = build_model(artifact.config.model, horizon)
     mesh = make_mesh(1)
     programs = build_programs(
-        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
+        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh,
+        artifact.config.train.ensemble,
     )
     starts = (panel.offsets[1:] - lookback).astype(np.int32)
-    params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
+    # Host copies: a just-trained artifact holds parameters replicated over the training mesh.
+    params = jax.tree_util.tree_map(lambda p: jnp.asarray(np.asarray(p)), artifact.params)
     preds = np.asarray(programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts)), dtype=np.float64)
     preds = preds * std[:, None] + mean[:, None]
     frames = [
