@@ -8,7 +8,7 @@ run, then the median over runs.
     python benchmarks/ensemble_cost.py
     python benchmarks/ensemble_cost.py --data big.csv --members 1,3,5 --repeats 3
 
-Prints a markdown table and writes benchmarks/results/ensemble_cost.json.
+Prints a markdown table and writes benchmarks/results/ensemble_cost-hidden<H>-batch<B>.json.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
         rows.append(row)
         print(f"| {k} | {epoch:.3f} | {', '.join(f'{s:.3f}' for s in row['runs_epoch_s'])} | {row['ratio']:.2f} | "
               f"{row['first_epoch_s']:.1f} | {row['val_mase']:.3f} |")
-    out = ROOT / "benchmarks" / "results" / "ensemble_cost.json"
+    out = ROOT / "benchmarks" / "results" / f"ensemble_cost-hidden{args.hidden}-batch{args.batch_size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items()}
     out.write_text(json.dumps({"settings": settings, "cpu_count": os.cpu_count(), "rows": rows, "runs": runs}, indent=2))

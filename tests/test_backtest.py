@@ -40,8 +40,9 @@ def first_cutoff_position(sid: str) -> int:
 
 @pytest.fixture(scope="module")
 def clean_and_poisoned(tmp_path_factory):
-    """The same backtest (--refit each) on the data, and on the data with every value after
-    each series' first cutoff replaced by garbage."""
+    """A backtest (--refit each) on the data, and one on the data with every value after each
+    series' first cutoff replaced by garbage (--refit once: at the first cutoff both modes train
+    the same model on the same data, and one training fewer keeps the test quick)."""
     root = tmp_path_factory.mktemp("backtest")
     frame = panel_frame()
     poisoned = frame.copy()
@@ -49,9 +50,9 @@ def clean_and_poisoned(tmp_path_factory):
         rows = poisoned.index[poisoned["unique_id"] == sid][first_cutoff_position(sid):]
         poisoned.loc[rows, "y"] = 1000.0 + 50.0 * np.arange(len(rows))
     outputs = {}
-    for name, data in (("clean", frame), ("poisoned", poisoned)):
+    for name, data, refit in (("clean", frame, "each"), ("poisoned", poisoned, "once")):
         data.to_csv(root / f"{name}.csv", index=False)
-        result = run("backtest", root / f"{name}.csv", *MODEL, "--refit", "each", "--out", root / name)
+        result = run("backtest", root / f"{name}.csv", *MODEL, "--refit", refit, "--out", root / name)
         assert result.exit_code == 0, result.output
         outputs[name] = root / name
     return root, outputs
@@ -142,3 +143,11 @@ def test_statsforecast_baselines(tmp_path):
     assert {"ets", "theta"} <= set(metrics)
     # On clean seasonal data, ETS should beat plain naive.
     assert metrics["ets"]["MASE"] < metrics["naive"]["MASE"]
+
+
+def test_out_over_a_folder_of_other_files_is_refused(tmp_path):
+    panel_frame().to_csv(tmp_path / "data.csv", index=False)
+    result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a directory with other files in it, not a backtest" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]

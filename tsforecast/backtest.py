@@ -183,6 +183,10 @@ def run_backtest(
                 cut_config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=path))
                 report = (lambda record, k=k: on_epoch(k, record)) if on_epoch else None
                 previous = None if artifact is None else artifact.params
+                if artifact is not None:
+                    # Later cutoffs have more data, which could change the default lookback.
+                    window = dataclasses.replace(cut_config.window, lookback=artifact.config.window.lookback)
+                    cut_config = dataclasses.replace(cut_config, window=window)
                 artifact = workflow.train_model(cut_config, report, init_params=previous).artifact
             cut_panel = workflow.load_for_prediction(artifact, path)
             cut_panels.append(cut_panel)
@@ -205,17 +209,32 @@ def run_backtest(
     return BacktestResult(forecasts, evaluate(forecasts, observed, season, observed), options.windows)
 
 
+FORECASTS_FILE = "backtest_forecasts.csv"
+
+
+def check_out(out: str | Path) -> Path:
+    """The absolute output path, refused when it is a directory holding anything but an earlier
+    backtest: replacing it would delete its contents."""
+    target = Path(out).absolute()
+    if target.is_dir() and any(target.iterdir()) and not (target / FORECASTS_FILE).is_file():
+        raise ConfigError(
+            f"--out {target} is a directory with other files in it, not a backtest; "
+            "replacing it would delete them, so choose a new or backtest directory"
+        )
+    return target
+
+
 def write_results(result: BacktestResult, out: str | Path) -> Path:
     """backtest_forecasts.csv, backtest_metrics.csv/.json and backtest_by_window.csv, swapped into
     `out` in one step like a model directory."""
     from .artifacts import replace_dir
 
-    target = Path(out).absolute()
+    target = check_out(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         # Full precision, so that `tsforecast evaluate` on this file reproduces the scores.
-        result.forecasts.to_csv(staging / "backtest_forecasts.csv", index=False)
+        result.forecasts.to_csv(staging / FORECASTS_FILE, index=False)
         write_summary(result.evaluation.summary, staging / "backtest_metrics.csv")
         write_summary(result.evaluation.summary, staging / "backtest_metrics.json")
         result.evaluation.by_window.to_csv(staging / "backtest_by_window.csv", index=False)

@@ -114,6 +114,7 @@ def train(out, quiet, **options):
     from . import artifacts, workflow
 
     config = build_config(**options)
+    artifacts.check_out(out)  # before training, not after it
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
     path = artifacts.save(outcome.artifact, out)
@@ -179,8 +180,9 @@ def print_summary(outcome, path: Path) -> None:
         verdict = f"the model beats seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
     else:
         verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
-    stderr.print(verdict)
-    stderr.print(f"model written to {path}")
+    # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
+    stderr.print(verdict, soft_wrap=True)
+    stderr.print(f"model written to {path}", soft_wrap=True)
 
 
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png")
@@ -199,9 +201,12 @@ def predict(data, model_dir, out, plot):
     artifact, panel, frame = workflow.predict(model_dir, data)
     columns = ["unique_id", "ds", "y_hat"] if artifact.config.data.id_col else ["ds", "y_hat"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
+    # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
         draw_forecast(artifact, panel, frame, plot)
     if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
     else:
         click.echo(text, nl=False)
@@ -236,9 +241,10 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     (unique_id,cutoff,ds,y,y_hat,<baselines>) and backtest_metrics.csv/.json into --out, and
     prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows.
     """
-    from .backtest import BacktestConfig, run_backtest, write_results
+    from .backtest import BacktestConfig, check_out, run_backtest, write_results
 
     config = build_config(**options)
+    check_out(out)  # before training, not after it
     names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
     plan = BacktestConfig(windows=windows, step=step, refit=refit, extra_baselines=names)
     trainings = windows if refit == "each" else 1

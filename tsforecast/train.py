@@ -66,7 +66,7 @@ class EarlyStopping(NamedTuple):
 
 
 def early_stopping_init(params: Params) -> EarlyStopping:
-    return EarlyStopping(jnp.asarray(jnp.inf, jnp.float32), params, jnp.asarray(-1), jnp.asarray(0))
+    return EarlyStopping(jnp.asarray(jnp.inf, jnp.float32), params, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
 
 
 @jax.jit
@@ -237,11 +237,11 @@ def fit(
     rng = jax.random.PRNGKey(cfg.seed + 1)
     if members > 1:
         rng = jax.random.split(rng, members)
-    # The epoch program returns its state where the parameters live; state that starts
-    # elsewhere would make the second epoch compile again.
+    # Everything the epoch program returns must go in with the placement it comes out with
+    # (the parameters'), or the second epoch compiles the whole program again.
     placement = jax.tree_util.tree_leaves(params)[0].sharding
     opt_state, rng = jax.device_put((opt_state, rng), placement)
-    stopping = early_stopping_init(jax.tree_util.tree_map(jnp.copy, params))
+    stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
     history: list[EpochRecord] = []
     stopped_early = False
     for epoch in range(1, cfg.epochs + 1):
