@@ -50,9 +50,9 @@ def clean_and_poisoned(tmp_path_factory):
         rows = poisoned.index[poisoned["unique_id"] == sid][first_cutoff_position(sid):]
         poisoned.loc[rows, "y"] = 1000.0 + 50.0 * np.arange(len(rows))
     outputs = {}
-    for name, data, refit in (("clean", frame, "each"), ("poisoned", poisoned, "once")):
+    for name, data, options in (("clean", frame, ["--refit", "each", "--level", 80]), ("poisoned", poisoned, ["--refit", "once"])):
         data.to_csv(root / f"{name}.csv", index=False)
-        result = run("backtest", root / f"{name}.csv", *MODEL, "--refit", refit, "--out", root / name)
+        result = run("backtest", root / f"{name}.csv", *MODEL, *options, "--out", root / name)
         assert result.exit_code == 0, result.output
         outputs[name] = root / name
     return root, outputs
@@ -61,7 +61,10 @@ def clean_and_poisoned(tmp_path_factory):
 def test_cutoffs_and_columns(clean_and_poisoned):
     _, outputs = clean_and_poisoned
     forecasts = pd.read_csv(outputs["clean"] / "backtest_forecasts.csv", parse_dates=["cutoff", "ds"])
-    assert list(forecasts.columns) == ["unique_id", "cutoff", "ds", "y", "y_hat", "naive", "seasonal_naive", "naive2"]
+    assert list(forecasts.columns) == [
+        "unique_id", "cutoff", "ds", "y", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "naive", "seasonal_naive", "naive2"
+    ]
+    assert (forecasts["y_hat-lo-80"] < forecasts["y_hat"]).all() and (forecasts["y_hat"] < forecasts["y_hat-hi-80"]).all()
     stamps = pd.date_range("2024-03-01", periods=max(LENGTHS.values()), freq="h")
     for sid, n in LENGTHS.items():
         rows = forecasts[forecasts["unique_id"] == sid]
@@ -107,11 +110,14 @@ def test_evaluate_reproduces_the_backtest_metrics(clean_and_poisoned):
     evaluated = json.loads((root / "ev.json").read_text())
     backtested = json.loads((outputs["clean"] / "backtest_metrics.json").read_text())
     assert list(backtested) == ["model", "naive", "seasonal_naive", "naive2"]
-    assert set(backtested["model"]) == {"MAE", "RMSE", "sMAPE", "MASE", "OWA"}
+    assert set(backtested["model"]) == {"MAE", "RMSE", "sMAPE", "MASE", "OWA", "coverage-80", "width-80", "MSIS-80"}
     assert backtested["naive2"]["OWA"] == pytest.approx(1.0)
     for method, row in backtested.items():
         for metric, value in row.items():
-            assert evaluated[method][metric] == pytest.approx(value, rel=1e-12), (method, metric)
+            if value is None:  # the baselines have no intervals
+                assert evaluated[method][metric] is None
+            else:
+                assert evaluated[method][metric] == pytest.approx(value, rel=1e-12), (method, metric)
 
 
 def test_too_many_windows_is_refused_and_writes_nothing(tmp_path):

@@ -37,12 +37,14 @@ EXTRA_BASELINES = {"ets": "AutoETS", "theta": "AutoTheta"}
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """K cutoffs `step` steps apart, the last one a horizon before each series' end."""
+    """K cutoffs `step` steps apart, the last one a horizon before each series' end; `levels`
+    adds the model's prediction intervals at those levels (percent) to the forecasts."""
 
     windows: int = 3
     step: int | None = None
     refit: str = "once"
     extra_baselines: tuple[str, ...] = ()
+    levels: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.windows < 1:
@@ -190,9 +192,9 @@ def run_backtest(
                 artifact = workflow.train_model(cut_config, report, init_params=previous).artifact
             cut_panel = workflow.load_for_prediction(artifact, path)
             cut_panels.append(cut_panel)
-            frame = workflow.forecast(artifact, cut_panel)
+            frame = workflow.forecast(artifact, cut_panel, options.levels)
             frame["cutoff"] = frame["unique_id"].map({sid: cut_panel.last_timestamp(i) for i, sid in enumerate(cut_panel.ids)})
-            model_rows.append(frame[["unique_id", "cutoff", "ds", "y_hat"]])
+            model_rows.append(frame)
         if options.extra_baselines:
             extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, season)
     finally:
@@ -204,7 +206,8 @@ def run_backtest(
     if options.extra_baselines:
         forecasts = forecasts.merge(extras, on=["unique_id", "cutoff", "ds"], how="left")
     forecasts = forecasts.merge(observed, on=["unique_id", "ds"], how="left")
-    columns = ["unique_id", "cutoff", "ds", "y", "y_hat", *BASELINES, *options.extra_baselines]
+    intervals = [c for c in model_rows[0].columns if c.startswith("y_hat-")]
+    columns = ["unique_id", "cutoff", "ds", "y", "y_hat", *intervals, *BASELINES, *options.extra_baselines]
     forecasts = forecasts[columns].sort_values(["unique_id", "cutoff", "ds"], kind="stable").reset_index(drop=True)
     return BacktestResult(forecasts, evaluate(forecasts, observed, season, observed), options.windows)
 

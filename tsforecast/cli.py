@@ -18,7 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import FILL_METHODS, LOSSES, MODEL_NAMES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from .config import (
+    DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MODEL_NAMES, Config, DataConfig, IntervalConfig, ModelConfig,
+    TrainConfig, WindowConfig,
+)
 from .errors import TsforecastError
 
 EXIT_CODES = """\b
@@ -103,6 +106,8 @@ def data_options(command):
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
 @click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.")
+@click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default="conformal", show_default=True, help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.")
+@click.option("--level", "levels", type=float, multiple=True, help=f"Interval level in percent, repeatable: the levels scored in metrics.json, and the only ones a quantile model can predict. Default: {', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
 def train(out, quiet, **options):
@@ -124,13 +129,14 @@ def train(out, quiet, **options):
 
 def build_config(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
                  layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed,
-                 ensemble) -> Config:
+                 ensemble, interval_method, levels) -> Config:
     """The configuration from the options `train` and `backtest` share."""
     return Config(
         data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
         window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
         model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed, ensemble=ensemble),
+        intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
 
 
@@ -182,29 +188,42 @@ def print_summary(outcome, path: Path) -> None:
         verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
     # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
     stderr.print(verdict, soft_wrap=True)
+    intervals = metrics["intervals"]
+    for level, scores in intervals.get("model", {}).items():
+        naive_scores = intervals["seasonal_naive"].get(level)
+        if scores is None:
+            stderr.print(f"{level}% intervals: too few validation windows to score them", soft_wrap=True)
+            continue
+        line = f"{level}% intervals ({intervals['method']}): coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
+        if naive_scores is not None:
+            line += f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, MSIS {naive_scores['msis']:.3g})"
+        stderr.print(line, soft_wrap=True)
     stderr.print(f"model written to {path}", soft_wrap=True)
 
 
-@cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png")
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png\n  tsforecast predict --level 80 --level 95       # with prediction intervals")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory written by `tsforecast train`.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast to this PNG.")
-def predict(data, model_dir, out, plot):
+@click.option("--level", "levels", type=float, multiple=True, help="Add a prediction interval at this level in percent (repeatable): columns y_hat-lo-<level>, y_hat-hi-<level>.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast (with shaded intervals) to this PNG.")
+@click.option("--plot-max", type=click.IntRange(min=1), default=12, show_default=True, help="Series drawn by --plot (the first ones), one panel each.")
+def predict(data, model_dir, out, levels, plot, plot_max):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
     Writes CSV `ds,y_hat` (with `unique_id` first for several series) with real future
-    timestamps, in the original units.
+    timestamps, in the original units; with --level also the interval bounds.
     """
     from . import workflow
 
-    artifact, panel, frame = workflow.predict(model_dir, data)
-    columns = ["unique_id", "ds", "y_hat"] if artifact.config.data.id_col else ["ds", "y_hat"]
+    artifact, panel, frame = workflow.predict(model_dir, data, levels)
+    keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
+    columns = keys + [c for c in frame.columns if c.startswith("y_hat")]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
-        draw_forecast(artifact, panel, frame, plot)
+        draw_forecast(artifact, panel, frame, plot, plot_max)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
@@ -212,7 +231,7 @@ def predict(data, model_dir, out, plot):
         click.echo(text, nl=False)
 
 
-def draw_forecast(artifact, panel, frame, path: str) -> None:
+def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
     import pandas as pd
 
     from .plots import plot_forecast
@@ -220,9 +239,9 @@ def draw_forecast(artifact, panel, frame, path: str) -> None:
     keep = 4 * max(artifact.config.data.season_length or 1, artifact.config.window.horizon)
     histories = {
         series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
-        for i, series_id in enumerate(panel.ids)
+        for i, series_id in enumerate(panel.ids[:max_series])
     }
-    plot_forecast(histories, frame, Path(path))
+    plot_forecast(histories, frame, Path(path), max_series)
 
 
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24\n  tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt")
@@ -239,14 +258,15 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     each series) the model is trained as `tsforecast train` would on the data before the cutoff
     and forecasts the next horizon. Writes backtest_forecasts.csv
     (unique_id,cutoff,ds,y,y_hat,<baselines>) and backtest_metrics.csv/.json into --out, and
-    prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows.
+    prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows. With
+    --level, the model's intervals are scored too (coverage, width, MSIS).
     """
     from .backtest import BacktestConfig, check_out, run_backtest, write_results
 
     config = build_config(**options)
     check_out(out)  # before training, not after it
     names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
-    plan = BacktestConfig(windows=windows, step=step, refit=refit, extra_baselines=names)
+    plan = BacktestConfig(windows=windows, step=step, refit=refit, extra_baselines=names, levels=options["levels"])
     trainings = windows if refit == "each" else 1
     with EpochProgress(config.train.epochs * trainings, enabled=not quiet) as progress:
         done = {"epochs": 0}
