@@ -322,7 +322,8 @@ def metrics_table(summary, title: str) -> Table:
     for column in summary.columns:
         table.add_column(str(column), justify="right")
     for method, row in summary.iterrows():
-        table.add_row(str(method), *(f"{value:.4g}" for value in row))
+        # NaN: the metric does not apply (a baseline has no intervals, no history for MASE).
+        table.add_row(str(method), *("-" if value != value else f"{value:.4g}" for value in row))
     return table
 
 
