@@ -17,11 +17,12 @@ import pandas as pd
 
 from . import artifacts
 from .artifacts import ModelArtifact, Scaler
-from .config import Config, DataConfig
+from .config import Config, DataConfig, TrainConfig
 from .data import Panel, load_panel
 from .errors import ConfigError, DataError
 from .metrics import mase_scale, point_metrics
-from .models import build_model, count_params, init_params
+from . import models
+from .models import build_model, count_params
 from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .intervals import (
     conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
@@ -73,6 +74,15 @@ def validation_metrics(
     }
 
 
+def initial_params(model, lookback: int, cfg: TrainConfig) -> Params:
+    """Fresh parameters from `cfg.seed`; for an ensemble, one set per member from seeds
+    seed, seed + 1, ... stacked on a leading member axis."""
+    members = [models.init_params(model, lookback, 1, cfg.seed + k) for k in range(cfg.ensemble)]
+    if cfg.ensemble == 1:
+        return members[0]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+
+
 def interval_metrics(
     panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
     quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
@@ -110,12 +120,13 @@ class TrainOutcome:
 
 
 def train_model(
-    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, initial_params: Params | None = None
+    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, init_params: Params | None = None
 ) -> TrainOutcome:
     """Read the data in `config`, train, and return the finished artifact (not yet saved).
 
-    `initial_params` (a warm start, e.g. an earlier model's weights) replaces the random
-    initialisation; it must have exactly the structure and shapes this config's model has."""
+    init_params: start from these parameters (a previous fit of the same model, a warm start)
+    instead of a fresh initialisation from the seed; a ConfigError if their shapes differ.
+    """
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
     lookback = config.window.lookback or default_lookback(data_cfg.season_length, int(panel.lengths.min()), horizon)
@@ -130,12 +141,12 @@ def train_model(
     quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
     model = build_model(config.model, horizon, len(quantiles))
     loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
-    params = init_params(model, lookback, 1, config.train.seed)
-    if initial_params is not None:
-        params = _matching_params(initial_params, params)
+    params = initial_params(model, lookback, config.train)
+    if init_params is not None:
+        params = _matching_params(init_params, params)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, loss, lookback, horizon, config.train.batch_size, mesh)
+    programs = build_programs(model, tx, loss, lookback, horizon, config.train.batch_size, mesh, config.train.ensemble)
     params, values, train_starts, val_starts = replicate(mesh, params, scaled[:, None], split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
@@ -199,7 +210,8 @@ def predict_windows(artifact: ModelArtifact, panel: Panel, starts: np.ndarray, s
     model = build_model(artifact.config.model, horizon, len(_quantiles(artifact)))
     mesh = make_mesh(1)
     programs = build_programs(
-        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
+        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh,
+        artifact.config.train.ensemble,
     )
     # Onto this program's one device: an artifact fresh from training holds its parameters on
     # every device of the training mesh.
