@@ -466,7 +466,9 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
 
 
 # backtest takes every model and training option of train.
-backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet"))
+# The model and training options of `train`, without where a model goes (--out, the registry's).
+REGISTRY_OPTIONS = ("registry_dir", "keep", "warm_start", "promote", "promote_metric", "skip_unchanged", "lock_timeout")
+backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet", *REGISTRY_OPTIONS))
 
 
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv")
