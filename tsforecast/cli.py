@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import FILL_METHODS, LOSSES, MODEL_NAMES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from .config import FILL_METHODS, LOSSES, MERGES, MODEL_NAMES, STRATEGIES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from .errors import TsforecastError
 
 EXIT_CODES = """\b
@@ -60,7 +60,7 @@ class Group(click.Group):
 @click.version_option(package_name="tsforecast")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="TSFORECAST_CACHE_DIR", help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.")
 def cli(cache_dir) -> None:
-    """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
+    """Forecast time series with recurrent neural networks (LSTM, GRU, BiLSTM, Conv1D-LSTM) on JAX."""
     from .runtime import enable_compilation_cache
 
     logging.basicConfig(level=logging.WARNING, format="tsforecast: %(message)s")
@@ -89,10 +89,14 @@ def data_options(command):
 @click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
 @click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
 @click.option("--model", "model_name", type=click.Choice(MODEL_NAMES), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="LSTM units per layer.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="direct", show_default=True, help="Multi-step forecasting: all steps from one head (direct), or one step fed back `horizon` times (recursive; target-only input).")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="Recurrent units per layer (per direction for bilstm).")
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="Dropout between layers and before the head.")
+@click.option("--merge", type=click.Choice(MERGES), default="concat", show_default=True, help="bilstm: how forward and backward outputs are combined.")
+@click.option("--dense-between", is_flag=True, help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).")
 @click.option("--filters", type=click.IntRange(min=1), default=32, show_default=True, help="conv-lstm: Conv1D filters.")
+@click.option("--conv-layers", type=click.IntRange(min=1), default=1, show_default=True, help="conv-lstm: Conv1D layers, each followed by pooling.")
 @click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True, help="conv-lstm: Conv1D kernel width.")
 @click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True, help="conv-lstm: max-pooling width (1 = none).")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
@@ -104,8 +108,8 @@ def data_options(command):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
-def train(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
-          layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
+def train(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, strategy,
+          hidden, layers, dropout, merge, dense_between, filters, conv_layers, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -116,7 +120,10 @@ def train(data, time_col, target, id_col, freq, fill, season_length, lookback, h
     config = Config(
         data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
         window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
-        model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
+        model=ModelConfig(
+            name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size,
+            pool_size=pool_size, conv_layers=conv_layers, merge=merge, dense_between=dense_between, strategy=strategy,
+        ),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
     )
     with EpochProgress(epochs, enabled=not quiet) as progress:
@@ -215,15 +222,17 @@ def draw_forecast(artifact, panel, frame, path: str) -> None:
 
 @cli.command(name="models")
 def list_models():
-    """List the model families and their options.
+    """List the model families, their options and their size with default options.
 
     Example: tsforecast models
     """
-    from .models import MODELS
+    from .models import DEFAULT_HORIZON, DEFAULT_LOOKBACK, MODELS, default_param_counts
 
     for name, spec in MODELS.items():
         options = ", ".join("--" + o.replace("_", "-") for o in spec.options)
-        click.echo(f"{name:10s} {spec.description}\n{'':10s} options: {options}")
+        counts = ", ".join(f"{n:,} {strategy}" for strategy, n in default_param_counts(name).items())
+        click.echo(f"{name:10s} {spec.description}\n{'':10s} options: {options}\n{'':10s} parameters: {counts}")
+    click.echo(f"\nParameters counted with default options, lookback {DEFAULT_LOOKBACK}, horizon {DEFAULT_HORIZON}, one input feature.")
 
 
 main = functools.partial(cli.main, prog_name="tsforecast")

@@ -14,7 +14,9 @@ from .errors import ConfigError
 FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
 # The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
-MODEL_NAMES = ("lstm", "conv-lstm")
+MODEL_NAMES = ("lstm", "gru", "bilstm", "conv-lstm")
+STRATEGIES = ("direct", "recursive")
+MERGES = ("concat", "sum")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -58,7 +60,9 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network. `name` picks a family from `tsforecast.models.MODELS`."""
+    """The network. `name` picks a family from `tsforecast.models.MODELS`; `strategy` says how it
+    forecasts several steps: all at once from one head (direct) or one step at a time, fed back
+    as input (recursive). Options of other families are ignored."""
 
     name: str = "lstm"
     hidden: int = 64
@@ -67,6 +71,10 @@ class ModelConfig:
     filters: int = 32
     kernel_size: int = 3
     pool_size: int = 2
+    conv_layers: int = 1
+    merge: str = "concat"
+    dense_between: bool = False
+    strategy: str = "direct"
 
     def __post_init__(self) -> None:
         _check(self.name in MODEL_NAMES, f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
@@ -76,6 +84,13 @@ class ModelConfig:
         _check(self.filters >= 1, f"--filters must be at least 1, got {self.filters}")
         _check(self.kernel_size >= 1, f"--kernel-size must be at least 1, got {self.kernel_size}")
         _check(self.pool_size >= 1, f"--pool-size must be at least 1, got {self.pool_size}")
+        _check(self.conv_layers >= 1, f"--conv-layers must be at least 1, got {self.conv_layers}")
+        _check(self.merge in MERGES, f"--merge must be one of {', '.join(MERGES)}, got {self.merge!r}")
+        _check(self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+
+    def outputs(self, horizon: int) -> int:
+        """Width of the model's head: every step of the horizon, or the next step only."""
+        return horizon if self.strategy == "direct" else 1
 
 
 @dataclass(frozen=True)

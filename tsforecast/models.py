@@ -1,7 +1,8 @@
 """The model family on Flax's recurrent cells, and a registry to build one by name.
 
-Every model maps inputs <float32>[batch, lookback, features] to <float32>[batch, horizon]
-(a direct multi-output head) in standardised units.
+Every model maps inputs <float32>[batch, lookback, features] to <float32>[batch, outputs] in
+standardised units: outputs is the horizon for the direct strategy (one dense head for all
+steps) and 1 for the recursive one (see tsforecast.strategies).
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .config import MODEL_NAMES, ModelConfig
+from .config import MODEL_NAMES, STRATEGIES, ModelConfig
+from .errors import ConfigError
+
+CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
+MERGE_FNS = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add}
+# Where `tsforecast models` counts parameters: the CLI's default window.
+DEFAULT_LOOKBACK, DEFAULT_HORIZON = 96, 24
 
 
-class LSTMStack(nn.Module):
-    """`layers` LSTMs over time (lax.scan inside nn.RNN), dropout between layers."""
+class RNNStack(nn.Module):
+    """`layers` recurrent layers over time (lax.scan inside nn.RNN), dropout between layers.
 
+    <float32>[batch, time, features] -> <float32>[batch, time, hidden]
+    """
+
+    cell: str
     hidden: int
     layers: int
     dropout: float
@@ -26,39 +37,97 @@ class LSTMStack(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         for layer in range(self.layers):
-            x = nn.RNN(nn.LSTMCell(self.hidden), name=f"lstm_{layer}")(x)
+            x = nn.RNN(CELLS[self.cell](self.hidden))(x)
             if layer < self.layers - 1 and self.dropout > 0:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return x
 
 
-class LSTMForecaster(nn.Module):
-    """LSTM (stacked with layers > 1) -> last hidden state -> Dense(horizon)."""
+def dense_head(outputs: int, dropout: float, h: jax.Array, train: bool) -> jax.Array:
+    """Dropout, then Dense(outputs) named "head" in the calling model (where saved models keep it)."""
+    h = nn.Dropout(dropout, deterministic=not train)(h)
+    return nn.Dense(outputs, name="head")(h)
+
+
+class RecurrentForecaster(nn.Module):
+    """A stack of LSTM or GRU layers -> last hidden state -> Dense(outputs)."""
 
     cfg: ModelConfig
-    horizon: int
+    outputs: int
+    cell: str = "lstm"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        h = LSTMStack(self.cfg.hidden, self.cfg.layers, self.cfg.dropout)(x, train)[:, -1]
-        h = nn.Dropout(self.cfg.dropout, deterministic=not train)(h)
-        return nn.Dense(self.horizon, name="head")(h)
+        # Models saved before GRU existed keep their LSTM weights under "LSTMStack_0".
+        stack = RNNStack(self.cell, self.cfg.hidden, self.cfg.layers, self.cfg.dropout, name=f"{self.cell.upper()}Stack_0")
+        return dense_head(self.outputs, self.cfg.dropout, stack(x, train)[:, -1], train)
+
+
+class BiLSTMEncoder(nn.Module):
+    """Stacked bidirectional LSTMs over the window -> one summary vector.
+
+    Each layer runs a forward LSTM and a backward one (nn.Bidirectional reverses the window for
+    it and restores the order of its outputs) and merges their outputs per step. The summary
+    merges the forward LSTM's state after the last step with the backward LSTM's state after the
+    first step: both have then read the whole window. (The backward output at the last position
+    would have read one value only.) With dense_between, a Dense layer projects each merged
+    sequence back to `hidden` before the next layer, as in CRNN.
+
+    <float32>[batch, time, features] -> <float32>[batch, 2 * hidden (concat) or hidden (sum)]
+    """
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        merge = MERGE_FNS[self.cfg.merge]
+        for layer in range(self.cfg.layers):
+            forward = nn.RNN(nn.LSTMCell(self.cfg.hidden, name=f"forward_{layer}"))
+            backward = nn.RNN(nn.LSTMCell(self.cfg.hidden, name=f"backward_{layer}"))
+            (forward_carry, backward_carry), x = nn.Bidirectional(forward, backward, merge_fn=merge, return_carry=True)(x)
+            if layer < self.cfg.layers - 1:
+                if self.cfg.dropout > 0:
+                    x = nn.Dropout(self.cfg.dropout, deterministic=not train)(x)
+                if self.cfg.dense_between:
+                    x = nn.Dense(self.cfg.hidden, name=f"between_{layer}")(x)
+        # An LSTM carry is (c, h).
+        return merge(forward_carry[1], backward_carry[1])
+
+
+class BiLSTMForecaster(nn.Module):
+    """Bidirectional LSTM summary of the window -> Dense(outputs)."""
+
+    cfg: ModelConfig
+    outputs: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return dense_head(self.outputs, self.cfg.dropout, BiLSTMEncoder(self.cfg)(x, train), train)
 
 
 class ConvLSTMForecaster(nn.Module):
-    """Conv1D along time (ReLU, max-pooling) as a feature extractor feeding an LSTM: the CNN-LSTM."""
+    """`conv_layers` Conv1D layers along time (each with ReLU and max-pooling) as a feature
+    extractor feeding an LSTM: the CNN-LSTM."""
 
     cfg: ModelConfig
-    horizon: int
+    outputs: int
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        x = nn.relu(nn.Conv(self.cfg.filters, kernel_size=(self.cfg.kernel_size,), padding="SAME", name="conv")(x))
-        if self.cfg.pool_size > 1:
-            x = nn.max_pool(x, window_shape=(self.cfg.pool_size,), strides=(self.cfg.pool_size,))
-        h = LSTMStack(self.cfg.hidden, self.cfg.layers, self.cfg.dropout)(x, train)[:, -1]
-        h = nn.Dropout(self.cfg.dropout, deterministic=not train)(h)
-        return nn.Dense(self.horizon, name="head")(h)
+        cfg = self.cfg
+        steps = x.shape[1]
+        for layer in range(cfg.conv_layers):
+            # The first layer keeps the name it had when there was only one.
+            x = nn.relu(nn.Conv(cfg.filters, kernel_size=(cfg.kernel_size,), padding="SAME", name="conv" if layer == 0 else f"conv_{layer}")(x))
+            if cfg.pool_size > 1:
+                x = nn.max_pool(x, window_shape=(cfg.pool_size,), strides=(cfg.pool_size,))
+        if x.shape[1] < 1:
+            raise ConfigError(
+                f"conv-lstm: {cfg.conv_layers} conv layer(s) pooling by {cfg.pool_size} leave no time step of a "
+                f"lookback of {steps}; use a longer --lookback, fewer --conv-layers or a smaller --pool-size"
+            )
+        h = RNNStack("lstm", cfg.hidden, cfg.layers, cfg.dropout, name="LSTMStack_0")(x, train)[:, -1]
+        return dense_head(self.outputs, cfg.dropout, h, train)
 
 
 @dataclass(frozen=True)
@@ -68,16 +137,28 @@ class ModelSpec:
     options: tuple[str, ...]
 
 
+COMMON_OPTIONS = ("hidden", "layers", "dropout", "strategy")
+
 MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec(
-        LSTMForecaster,
+        lambda cfg, outputs: RecurrentForecaster(cfg, outputs, "lstm"),
         "LSTM over the lookback window; --layers N stacks N LSTMs (the stacked LSTM)",
-        ("hidden", "layers", "dropout"),
+        COMMON_OPTIONS,
+    ),
+    "gru": ModelSpec(
+        lambda cfg, outputs: RecurrentForecaster(cfg, outputs, "gru"),
+        "GRU (update and reset gates, no cell state): fewer weights than an LSTM of the same width",
+        COMMON_OPTIONS,
+    ),
+    "bilstm": ModelSpec(
+        BiLSTMForecaster,
+        "bidirectional LSTM: a forward and a backward LSTM over the window, merged; stackable",
+        COMMON_OPTIONS + ("merge", "dense_between"),
     ),
     "conv-lstm": ModelSpec(
         ConvLSTMForecaster,
         "Conv1D feature extractor (ReLU, max-pooling) along time feeding an LSTM (the CNN-LSTM)",
-        ("filters", "kernel_size", "pool_size", "hidden", "layers", "dropout"),
+        COMMON_OPTIONS + ("filters", "kernel_size", "conv_layers", "pool_size"),
     ),
 }
 
@@ -86,13 +167,26 @@ assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
 def build_model(cfg: ModelConfig, horizon: int) -> nn.Module:
-    return MODELS[cfg.name].build(cfg, horizon)
+    """The model for `cfg`, its head sized for the strategy (all `horizon` steps or one)."""
+    return MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
 
 
 def init_params(model: nn.Module, lookback: int, features: int, seed: int) -> dict:
+    """Initial weights, drawn in one compiled program: run op by op, the initialisers (truncated
+    normal, orthogonal) compile dozens of small programs, seconds on a small CPU."""
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
-    return model.init(jax.random.PRNGKey(seed), dummy, train=False)["params"]
+    return jax.jit(lambda key: model.init(key, dummy, train=False)["params"])(jax.random.PRNGKey(seed))
 
 
 def count_params(params: dict) -> int:
     return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def default_param_counts(name: str, lookback: int = DEFAULT_LOOKBACK, horizon: int = DEFAULT_HORIZON) -> dict[str, int]:
+    """Parameter count of model `name` with default options, per strategy (shapes only, no compute)."""
+    counts = {}
+    for strategy in STRATEGIES:
+        model = build_model(ModelConfig(name=name, strategy=strategy), horizon)
+        shapes = jax.eval_shape(lambda: init_params(model, lookback, 1, 0))
+        counts[strategy] = count_params(shapes)
+    return counts

@@ -25,6 +25,7 @@ from jax.sharding import PartitionSpec as P
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .strategies import multi_step, target_steps
 from .windows import gather, split_inputs_targets
 
 log = logging.getLogger(__name__)
@@ -97,15 +98,20 @@ def build_programs(
     horizon: int,
     batch_size: int,
     mesh: Mesh,
+    strategy: str = "direct",
 ) -> Programs:
+    """`strategy` (see tsforecast.strategies) sets how many steps training targets and how the
+    evaluate and predict programs turn the model's outputs into `horizon` steps."""
     window = lookback + horizon
+    train_window = lookback + target_steps(strategy, horizon)
+    forecaster = multi_step(model, strategy, horizon)
 
     def local_grads(params, values, starts, weights, rng):
         # Runs on one device's share of the batch; sums are combined across devices below.
         rng = jax.random.fold_in(rng, jax.lax.axis_index("batch"))
 
         def loss_sum(p):
-            x, y = split_inputs_targets(gather(values, starts, window), lookback)
+            x, y = split_inputs_targets(gather(values, starts, train_window), lookback)
             pred = model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
             return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
 
@@ -143,7 +149,7 @@ def build_programs(
         return params, opt_state, rng, jnp.sum(totals) / n
 
     def local_forward(params, values, starts):
-        return model.apply({"params": params}, gather(values, starts, lookback), train=False)
+        return forecaster(params, gather(values, starts, lookback))
 
     forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
     n_devices = mesh.devices.size

@@ -22,6 +22,7 @@ from .data import Panel, load_panel
 from .errors import DataError
 from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
+from .strategies import require_supported
 from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .windows import default_val_size, rows_needed, split_windows, standardise
 
@@ -89,12 +90,16 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     )
     scaled, mean, std = standardise(panel.values, panel.offsets, split.train_part)
 
+    inputs = scaled[:, None]
+    require_supported(config.model.strategy, inputs.shape[1])
     model = build_model(config.model, horizon)
-    params = init_params(model, lookback, 1, config.train.seed)
+    params = init_params(model, lookback, inputs.shape[1], config.train.seed)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh)
-    params, values, train_starts, val_starts = replicate(mesh, params, scaled[:, None], split.train_starts, split.val_starts)
+    programs = build_programs(
+        model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh, config.model.strategy
+    )
+    params, values, train_starts, val_starts = replicate(mesh, params, inputs, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
@@ -137,7 +142,8 @@ def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
     model = build_model(artifact.config.model, horizon)
     mesh = make_mesh(1)
     programs = build_programs(
-        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
+        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh,
+        artifact.config.model.strategy,
     )
     starts = (panel.offsets[1:] - lookback).astype(np.int32)
     params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
