@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import json
 import os
 import shutil
@@ -35,6 +36,8 @@ SCALER_FILE = "scaler.csv"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 HISTORY_PLOT = "history.png"
+# Added after format 1 shipped; a directory without it is still format 1, just without intervals.
+CONFORMAL_FILE = "conformal_scores.npy"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class ModelArtifact:
     history: pd.DataFrame
     metrics: dict[str, Any]
     info: dict[str, Any]
+    # Absolute validation errors <float32>[n_windows, horizon] in standardised units, for
+    # conformal intervals; None for quantile models and directories from before intervals.
+    conformal_scores: np.ndarray | None = None
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -136,13 +142,34 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
     _write(directory / SCALER_FILE, scaler.to_csv(index=False, float_format="%.17g").encode())
     _write(directory / HISTORY_FILE, artifact.history.to_csv(index=False).encode())
     _write(directory / METRICS_FILE, json.dumps(artifact.metrics, indent=2).encode())
+    if artifact.conformal_scores is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, artifact.conformal_scores.astype(np.float32), allow_pickle=False)
+        _write(directory / CONFORMAL_FILE, buffer.getvalue())
     plot_history(artifact.history, directory / HISTORY_PLOT)
+
+
+def check_out(out: str | Path) -> Path:
+    """The absolute model directory path for `out`, refused when something there is not a model
+    directory: replacing it would delete its contents (`--out .` would take the data with it)."""
+    target = Path(out).absolute()
+    if target.is_dir() and any(target.iterdir()):
+        try:
+            is_model = "format_version" in json.loads((target / CONFIG_FILE).read_text())
+        except (OSError, ValueError, TypeError):
+            is_model = False
+        if not is_model:
+            raise ArtifactError(
+                f"--out {target} is a directory with other files in it, not a tsforecast model; "
+                "replacing it would delete them, so choose a new or model directory"
+            )
+    return target
 
 
 def save(artifact: ModelArtifact, out: str | Path) -> Path:
     """Write the model directory at `out` atomically; an existing one is replaced only when the
     new one is complete."""
-    target = Path(out).absolute()
+    target = check_out(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     umask = os.umask(0)
@@ -180,6 +207,8 @@ def load(directory: str | Path) -> ModelArtifact:
         params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
         scaler_frame = pd.read_csv(root / SCALER_FILE, dtype={"unique_id": str}, keep_default_na=False)
         history = pd.read_csv(root / HISTORY_FILE)
+        scores_file = root / CONFORMAL_FILE
+        scores = np.load(scores_file, allow_pickle=False) if scores_file.is_file() else None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
     scaler = Scaler(
@@ -187,4 +216,4 @@ def load(directory: str | Path) -> ModelArtifact:
     )
     metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
     info = {k: v for k, v in raw.items() if k not in ("format_version", "created_at", "versions", "config")}
-    return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info)
+    return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info, scores)

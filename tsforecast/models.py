@@ -130,6 +130,26 @@ class ConvLSTMForecaster(nn.Module):
         return dense_head(self.outputs, cfg.dropout, h, train)
 
 
+class QuantileForecaster(nn.Module):
+    """Wraps any forecaster built for horizon * Q outputs into Q quantiles per step,
+    <float32>[batch, horizon, Q], that cannot cross: the middle output is the median and every
+    other quantile is a sum of positive (softplus) steps away from it. Q is odd, the quantiles
+    ascending and symmetric about the median (`intervals.quantile_levels`)."""
+
+    base: nn.Module
+    horizon: int
+    n_quantiles: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        raw = self.base(x, train).reshape(x.shape[0], self.horizon, self.n_quantiles)
+        mid = self.n_quantiles // 2
+        median = raw[..., mid : mid + 1]
+        above = median + jnp.cumsum(nn.softplus(raw[..., mid + 1 :]), axis=-1)
+        below = median - jnp.flip(jnp.cumsum(nn.softplus(jnp.flip(raw[..., :mid], -1)), axis=-1), -1)
+        return jnp.concatenate([below, median, above], axis=-1)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[[ModelConfig, int], nn.Module]
@@ -166,8 +186,11 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int) -> nn.Module:
-    """The model for `cfg`, its head sized for the strategy (all `horizon` steps or one)."""
+def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0) -> nn.Module:
+    """The forecaster for `cfg`, its head sized for the strategy (all `horizon` steps or the
+    next one); with `n_quantiles` (direct only) it predicts that many quantiles per step."""
+    if n_quantiles:
+        return QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
     return MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
 
 

@@ -155,8 +155,9 @@ def build_programs(
     n_devices = mesh.devices.size
 
     def predict(params, values, starts):
-        """Forecasts <float32>[n, horizon] (standardised) from the `lookback` values at each start,
-        in fixed-size chunks; the targets need not exist, so this also forecasts the future."""
+        """Forecasts <float32>[n, horizon] (or [n, horizon, Q] from a quantile model), standardised,
+        from the `lookback` values at each start, in fixed-size chunks; the targets need not exist,
+        so this also forecasts the future."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)
@@ -164,7 +165,7 @@ def build_programs(
         _, preds = jax.lax.scan(
             lambda carry, s: (carry, forward(params, values, s)), None, padded.reshape(n_chunks, chunk)
         )
-        return preds.reshape(n_chunks * chunk, horizon)[:n]
+        return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
 
     def evaluate(params, values, starts):
         """Mean validation loss over all windows at `starts` and all horizon steps."""

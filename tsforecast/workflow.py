@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -24,7 +23,11 @@ from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
 from .strategies import require_supported
 from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
-from .windows import default_val_size, rows_needed, split_windows, standardise
+from .intervals import (
+    conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
+    validation_interval_metrics,
+)
+from .windows import WindowSplit, default_val_size, rows_needed, split_windows, standardise
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,35 @@ def validation_metrics(
     }
 
 
+def interval_metrics(
+    panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
+    quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
+) -> dict:
+    """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
+    per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
+    original units, and [n_val, H, Q] quantiles from a quantile model)."""
+    lookback, horizon = config.window.lookback, config.window.horizon
+    n_series = len(panel.ids)
+    shape = (n_series, split.val_size, horizon)
+    naive = np.stack([
+        seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
+        for i in range(n_series)
+    ])
+    scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in range(n_series)])
+    levels = config.intervals.levels
+    bounds = None
+    if quantile_preds is not None:
+        bounds = {}
+        for level in levels:
+            lo, hi = quantile_index(levels, level)
+            bounds[level] = (quantile_preds[..., lo].reshape(shape), quantile_preds[..., hi].reshape(shape))
+    scored = validation_interval_metrics(
+        targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels,
+        bounds,
+    )
+    return {"method": config.intervals.method, **scored}
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     artifact: ModelArtifact
@@ -92,25 +124,33 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
 
     inputs = scaled[:, None]
     require_supported(config.model.strategy, inputs.shape[1])
-    model = build_model(config.model, horizon)
+    quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
+    model = build_model(config.model, horizon, len(quantiles))
+    loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
     params = init_params(model, lookback, inputs.shape[1], config.train.seed)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(
-        model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh, config.model.strategy
-    )
+    programs = build_programs(model, tx, loss, lookback, horizon, config.train.batch_size, mesh, config.model.strategy)
     params, values, train_starts, val_starts = replicate(mesh, params, inputs, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
-    val_preds = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
-    val_preds = val_preds * std[split.val_series, None] + mean[split.val_series, None]
+    raw = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
+    val_std, val_mean = std[split.val_series, None], mean[split.val_series, None]
+    point = raw[..., len(quantiles) // 2] if quantiles else raw
+    val_preds = point * val_std + val_mean
     local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
     preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
     metrics = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
+    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
+    quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
+    metrics["intervals"] = interval_metrics(
+        panel, split, local_starts, targets, val_preds, quantile_preds, std, config, data_cfg.season_length
+    )
+    scores = None if quantiles else np.abs(val_preds - targets) / val_std
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     info = {
@@ -123,14 +163,16 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
         "train_windows": int(len(split.train_starts)),
         "devices": [str(d) for d in mesh.devices.flat],
     }
-    artifact = ModelArtifact(config, result.params, Scaler(panel.ids, mean, std), history, metrics, info)
+    artifact = ModelArtifact(config, result.params, Scaler(panel.ids, mean, std), history, metrics, info, scores)
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
-def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
+def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = ()) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat` in the
-    original units."""
+    original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels` (percent)."""
     lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
+    scores = artifact.conformal_scores
+    levels = resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     short = [(series_id, int(n)) for series_id, n in zip(panel.ids, panel.lengths) if n < lookback]
     if short:
         series_id, n = short[0]
@@ -139,18 +181,36 @@ def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
     scaled = np.concatenate(
         [(panel.series(i) - mean[i]) / std[i] for i in range(len(panel.ids))]
     ).astype(np.float32)
-    model = build_model(artifact.config.model, horizon)
+    trained_levels = artifact.config.intervals.levels
+    quantiles = quantile_levels(trained_levels) if artifact.config.intervals.method == "quantile" else ()
+    model = build_model(artifact.config.model, horizon, len(quantiles))
     mesh = make_mesh(1)
     programs = build_programs(
         model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh,
         artifact.config.model.strategy,
     )
     starts = (panel.offsets[1:] - lookback).astype(np.int32)
-    params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
-    preds = np.asarray(programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts)), dtype=np.float64)
-    preds = preds * std[:, None] + mean[:, None]
+    # Onto this program's one device: an artifact fresh from training holds its parameters on
+    # every device of the training mesh.
+    (params,) = replicate(mesh, artifact.params)
+    raw = np.asarray(programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts)), dtype=np.float64)
+    if quantiles:
+        raw = raw * std[:, None, None] + mean[:, None, None]
+        preds = raw[..., len(quantiles) // 2]
+    else:
+        preds = raw * std[:, None] + mean[:, None]
+    columns = {"y_hat": preds}
+    for level in levels:
+        if quantiles:
+            lo_index, hi_index = quantile_index(trained_levels, level)
+            lo, hi = raw[..., lo_index], raw[..., hi_index]
+        else:
+            lo, hi = conformal_bounds(preds, scores, std, level)
+        columns.update(zip(interval_columns(level), (lo, hi)))
     frames = [
-        pd.DataFrame({"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), "y_hat": preds[i]})
+        pd.DataFrame(
+            {"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), **{k: v[i] for k, v in columns.items()}}
+        )
         for i, series_id in enumerate(panel.ids)
     ]
     return pd.concat(frames, ignore_index=True)
@@ -172,7 +232,12 @@ def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
     return panel
 
 
-def predict(model_dir: str, data_path: str | None = None) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
+def predict(
+    model_dir: str, data_path: str | None = None, levels: tuple[float, ...] = ()
+) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
     artifact = artifacts.load(model_dir)
+    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
+    scores = artifact.conformal_scores
+    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     panel = load_for_prediction(artifact, data_path)
-    return artifact, panel, forecast(artifact, panel)
+    return artifact, panel, forecast(artifact, panel, levels)
