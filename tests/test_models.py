@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from tsforecast import artifacts, workflow
 from tsforecast.cli import cli
-from tsforecast.config import MODEL_NAMES, STRATEGIES, Config, ModelConfig
+from tsforecast.config import MODEL_NAMES, STRATEGIES, Config, IntervalConfig, ModelConfig
 from tsforecast.errors import ConfigError
 from tsforecast.models import BiLSTMEncoder, RNNStack, build_model, count_params, init_params
 from tsforecast.strategies import multi_step
@@ -297,3 +297,8 @@ def test_models_command_lists_every_model_with_its_size():
     lstm = jax.eval_shape(lambda: init_params(build_model(ModelConfig(), 24), 96, 1, 0))
     assert f"parameters: {count_params(lstm):,} direct" in result.output
     assert "--conv-layers" in result.output and "--merge" in result.output and "--strategy" in result.output
+
+
+def test_quantile_intervals_need_the_direct_strategy():
+    with pytest.raises(ConfigError, match="^--interval-method quantile needs --strategy direct"):
+        Config(model=ModelConfig(strategy="recursive"), intervals=IntervalConfig(method="quantile"))
