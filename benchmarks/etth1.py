@@ -126,18 +126,24 @@ def main() -> None:
     fit_part = raw[:TRAIN_END]
     series = ((raw[:TEST_END] - fit_part.mean()) / fit_part.std()).astype(np.float32)
 
-    rows = []
+    rows: list[dict] = []
     began = time.perf_counter()
-    for horizon in map(int, args.horizons.split(",")):
-        rows.append(seasonal_naive(series, horizon, args))
-        for name in args.models.split(","):
-            for strategy in args.strategies.split(","):
-                rows.append(run(series, name, strategy, horizon, args))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(table(rows))
     settings = {k: str(v) for k, v in vars(args).items()} | {"device": jax.devices()[0].platform, "devices": jax.device_count()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"settings": settings, "total_s": round(time.perf_counter() - began, 1), "rows": rows}, indent=2))
+
+    def record(row: dict, complete: bool = False) -> None:
+        # Written after every row: a long run that is stopped keeps what it measured.
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        result = {"settings": settings, "complete": complete, "total_s": round(time.perf_counter() - began, 1), "rows": rows}
+        args.out.write_text(json.dumps(result, indent=2))
+
+    runs = [(h, n, s) for h in map(int, args.horizons.split(",")) for n in args.models.split(",") for s in args.strategies.split(",")]
+    for index, (horizon, name, strategy) in enumerate(runs):
+        if index == 0 or runs[index - 1][0] != horizon:
+            record(seasonal_naive(series, horizon, args))
+        record(run(series, name, strategy, horizon, args), complete=index == len(runs) - 1)
+    print(table(rows))
 
 
 if __name__ == "__main__":
