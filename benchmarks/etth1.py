@@ -64,7 +64,7 @@ def run(series: np.ndarray, name: str, strategy: str, horizon: int, args: argpar
     model = build_model(model_cfg, horizon)
     tx = make_optimizer(train_cfg)
     mesh = make_mesh(args.batch)
-    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy)
+    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy=strategy)
     train_starts = window_starts(0, TRAIN_END, lookback, horizon)
     val_starts = window_starts(TRAIN_END, VAL_END, lookback, horizon, args.val_stride)
     test_starts = window_starts(VAL_END, TEST_END, lookback, horizon, args.test_stride)

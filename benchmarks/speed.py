@@ -71,7 +71,7 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     model = build_model(model_cfg, horizon)
     tx = make_optimizer(train_cfg)
     mesh = make_mesh(args.batch)
-    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, args.strategy)
+    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy=args.strategy)
     params = init_params(model, lookback, 1, 0)
     n_params = count_params(params)
     params, values, train_starts, val_starts = replicate(

@@ -97,7 +97,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation: Adam with gradient clipping, early stopping on validation loss."""
+    """The optimisation: Adam with gradient clipping, early stopping on validation loss.
+    `ensemble` > 1 trains that many copies from seeds seed, seed + 1, ... in one program."""
 
     epochs: int = 50
     batch_size: int = 64
@@ -106,6 +107,7 @@ class TrainConfig:
     loss: str = "mse"
     patience: int = 8
     seed: int = 0
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
@@ -114,6 +116,7 @@ class TrainConfig:
         _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        _check(self.ensemble >= 1, f"--ensemble must be at least 1, got {self.ensemble}")
 
 
 def check_level(level: float, available: str = "any level in (0, 100), e.g. 80 or 95") -> None:

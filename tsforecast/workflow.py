@@ -10,19 +10,21 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from . import artifacts
 from .artifacts import ModelArtifact, Scaler
-from .config import Config, DataConfig
+from .config import Config, DataConfig, TrainConfig
 from .data import Panel, load_panel
 from .errors import DataError
 from .metrics import mase_scale, point_metrics
-from .models import build_model, count_params, init_params
+from . import models
+from .models import build_model, count_params
 from .strategies import require_supported
-from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
+from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .intervals import (
     conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
     validation_interval_metrics,
@@ -73,6 +75,15 @@ def validation_metrics(
     }
 
 
+def initial_params(model, lookback: int, cfg: TrainConfig) -> Params:
+    """Fresh parameters from `cfg.seed`; for an ensemble, one set per member from seeds
+    seed, seed + 1, ... stacked on a leading member axis."""
+    members = [models.init_params(model, lookback, 1, cfg.seed + k) for k in range(cfg.ensemble)]
+    if cfg.ensemble == 1:
+        return members[0]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+
+
 def interval_metrics(
     panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
     quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
@@ -109,8 +120,14 @@ class TrainOutcome:
     best_epoch: int
 
 
-def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
-    """Read the data in `config`, train, and return the finished artifact (not yet saved)."""
+def train_model(
+    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, init_params: Params | None = None
+) -> TrainOutcome:
+    """Read the data in `config`, train, and return the finished artifact (not yet saved).
+
+    init_params: start from these parameters (a previous fit of the same model) instead of a
+    fresh initialisation from the seed.
+    """
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
     lookback = config.window.lookback or default_lookback(data_cfg.season_length, int(panel.lengths.min()), horizon)
@@ -127,10 +144,12 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
     model = build_model(config.model, horizon, len(quantiles))
     loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
-    params = init_params(model, lookback, inputs.shape[1], config.train.seed)
+    params = init_params if init_params is not None else initial_params(model, lookback, config.train)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, loss, lookback, horizon, config.train.batch_size, mesh, config.model.strategy)
+    programs = build_programs(
+        model, tx, loss, lookback, horizon, config.train.batch_size, mesh, config.train.ensemble, config.model.strategy
+    )
     params, values, train_starts, val_starts = replicate(mesh, params, inputs, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
@@ -187,7 +206,7 @@ def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = 
     mesh = make_mesh(1)
     programs = build_programs(
         model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh,
-        artifact.config.model.strategy,
+        artifact.config.train.ensemble, artifact.config.model.strategy,
     )
     starts = (panel.offsets[1:] - lookback).astype(np.int32)
     # Onto this program's one device: an artifact fresh from training holds its parameters on
