@@ -33,13 +33,35 @@ class DataConfig:
     freq: str | None = None
     fill: str = "none"
     season_length: int | None = None
+    # None: wide when the table has several numeric columns, no id column and no --target.
+    wide: bool | None = None
+    covariates: tuple[str, ...] = ()
+    future_covariates: tuple[str, ...] = ()
+    static: tuple[str, ...] = ()
+    calendar: bool = False
+    # Refuse series too short to train on instead of skipping them.
+    strict: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("covariates", "future_covariates", "static"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # lists when read back from JSON
         _check(self.fill in FILL_METHODS, f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}")
+        named = self.covariate_columns
+        repeated = sorted({c for c in named if named.count(c) > 1})
+        _check(not repeated, f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, --future-covariates and --static")
         _check(
             self.season_length is None or self.season_length >= 1,
             f"--season-length must be at least 1, got {self.season_length}",
         )
+
+    @property
+    def numeric_covariates(self) -> tuple[str, ...]:
+        """Past-observed, then future-known covariate columns: the panel's covariate matrix."""
+        return self.covariates + self.future_covariates
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]:
+        return self.covariates + self.future_covariates + self.static
 
 
 @dataclass(frozen=True)

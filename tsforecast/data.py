@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 TIME_COL_NAMES = ("ds", "date", "time", "timestamp", "datetime")
 ID_COL_NAMES = ("unique_id", "id", "series", "item_id")
+# The column names of a wide table once melted to the long layout.
+WIDE_ID, WIDE_TARGET = "unique_id", "y"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Panel:
     """Series on a regular grid, concatenated.
 
     values: <float32>[total_length], series i is values[offsets[i]:offsets[i + 1]].
+    covariates: <float32>[total_length, k], the numeric covariate columns `covariate_names`
+    on the same rows. static: per-series constants, one tuple of strings per `static_names`.
     starts: first timestamp of each series; freq: a pandas offset alias.
     """
 
@@ -36,6 +40,10 @@ class Panel:
     offsets: np.ndarray
     starts: tuple[pd.Timestamp, ...]
     freq: str
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
+    static: tuple[tuple[str, ...], ...] = ()
+    static_names: tuple[str, ...] = ()
 
     @property
     def lengths(self) -> np.ndarray:
@@ -54,22 +62,40 @@ class Panel:
         offset = pd.tseries.frequencies.to_offset(self.freq)
         return pd.date_range(self.last_timestamp(i) + offset, periods=horizon, freq=self.freq)
 
+    def covariate_matrix(self) -> np.ndarray:
+        """<float32>[total_length, k]; k may be 0."""
+        if self.covariates is None:
+            return np.zeros((len(self.values), 0), np.float32)
+        return self.covariates
+
     def select(self, ids: list[str]) -> Panel:
         """The sub-panel of the named series, in the order given."""
         index = {name: i for i, name in enumerate(self.ids)}
         missing = [name for name in ids if name not in index]
         if missing:
             raise DataError(f"unknown series id(s): {', '.join(missing[:5])}")
-        picks = [index[name] for name in ids]
-        parts = [self.series(i) for i in picks]
-        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        picks = np.asarray([index[name] for name in ids], dtype=np.int64)
+        rows = _segment_rows(self.offsets[picks], self.lengths[picks])
+        lengths = self.lengths[picks]
         return Panel(
             ids=tuple(ids),
-            values=np.concatenate(parts).astype(np.float32),
-            offsets=offsets,
+            values=self.values[rows],
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             starts=tuple(self.starts[i] for i in picks),
             freq=self.freq,
+            covariates=None if self.covariates is None else self.covariates[rows],
+            covariate_names=self.covariate_names,
+            static=tuple(self.static[i] for i in picks) if self.static else (),
+            static_names=self.static_names,
         )
+
+
+def _segment_rows(firsts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Row indices firsts[0]..firsts[0]+lengths[0]-1, firsts[1].., concatenated, without a loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(np.asarray(firsts, dtype=np.int64), lengths) + within
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -117,8 +143,20 @@ def _parses_as_time(column: pd.Series) -> bool:
     return bool(pd.to_datetime(sample.astype(str), errors="coerce", format="mixed").notna().all())
 
 
+def _looks_wide(df: pd.DataFrame, cfg: DataConfig, time_col: str, id_col: str | None) -> bool:
+    if cfg.wide is not None:
+        return cfg.wide
+    if id_col is not None or cfg.target is not None or cfg.covariate_columns:
+        return False
+    rest = [c for c in df.columns if c != time_col]
+    numeric = [c for c in rest if pd.api.types.is_numeric_dtype(df[c])]
+    return "y" not in rest and len(numeric) >= 2 and len(numeric) == len(rest)
+
+
 def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
-    """Fill in the time, id and target columns that were not given, or explain why it can't."""
+    """Fill in the time, id and target columns that were not given, or explain why it can't.
+    A wide table (one column per series) resolves to `wide=True`, id `unique_id`, target `y`:
+    the names of its long form (see `to_long`)."""
     columns = [str(c) for c in df.columns]
     df.columns = columns
 
@@ -136,16 +174,32 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
             )
 
     id_col = cfg.id_col
-    if id_col is not None:
+    if id_col is not None and not cfg.wide:
         _require_column(df, id_col, "--id-col")
-    else:
+    elif not cfg.wide:
         id_col = _pick_column([c for c in columns if c != time_col], ID_COL_NAMES)
 
+    if _looks_wide(df, cfg, time_col, id_col):
+        if cfg.covariate_columns:
+            raise DataError("covariates need the long layout (unique_id, ds, y, covariates...), not --wide")
+        series = [c for c in columns if c != time_col]
+        non_numeric = [c for c in series if not pd.api.types.is_numeric_dtype(df[c])]
+        if non_numeric:
+            raise DataError(
+                f"wide layout: column(s) {', '.join(map(repr, non_numeric[:5]))} are not numeric; "
+                "every column but the time column must be one series"
+            )
+        return dataclasses.replace(cfg, time_col=time_col, id_col=WIDE_ID, target=WIDE_TARGET, wide=True)
+
+    for option, names in (("--covariates", cfg.covariates), ("--future-covariates", cfg.future_covariates), ("--static", cfg.static)):
+        for name in names:
+            _require_column(df, name, option)
+    taken = {time_col, id_col, *cfg.covariate_columns}
     target = cfg.target
     if target is not None:
         _require_column(df, target, "--target")
     else:
-        rest = [c for c in columns if c not in (time_col, id_col)]
+        rest = [c for c in columns if c not in taken]
         if "y" in rest:
             target = "y"
         else:
@@ -155,19 +209,27 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
             elif not numeric:
                 raise DataError(f"no numeric target column found among: {', '.join(rest) or '(none)'}; name one with --target")
             else:
-                raise DataError(f"several numeric columns ({', '.join(numeric)}); choose the target with --target")
-    if target in (time_col, id_col):
-        raise DataError(f"--target {target!r} is also the time or id column")
-    return dataclasses.replace(cfg, time_col=time_col, id_col=id_col, target=target)
+                raise DataError(f"several numeric columns ({', '.join(numeric)}); choose the target with --target, or use --wide")
+    if target in taken:
+        raise DataError(f"--target {target!r} is also the time, id or a covariate column")
+    return dataclasses.replace(cfg, time_col=time_col, id_col=id_col, target=target, wide=False)
+
+
+def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    """A wide table (time column + one column per series) melted to `time, unique_id, y`; the
+    empty cells before a series starts and after it ends are dropped, so columns may differ in
+    length. A long table is returned as it is."""
+    if not cfg.wide:
+        return df
+    long = df.melt(id_vars=[cfg.time_col], var_name=WIDE_ID, value_name=WIDE_TARGET)
+    present = long[WIDE_TARGET].notna()
+    by_series = present.groupby(long[WIDE_ID], sort=False)
+    inside = by_series.cummax() & present[::-1].groupby(long[WIDE_ID][::-1], sort=False).cummax()[::-1]
+    return long.loc[inside.to_numpy()].reset_index(drop=True)
 
 
 def _where(ts: pd.Timestamp, series_id: str | None) -> str:
     return f"{ts}" if series_id is None else f"{ts} (series {series_id!r})"
-
-
-def _first_offence(frame: pd.DataFrame, mask: np.ndarray, time_col: str, id_col: str | None) -> str:
-    row = frame.loc[mask].iloc[0]
-    return _where(row[time_col], None if id_col is None else str(row[id_col]))
 
 
 def infer_freq(timestamps: pd.DatetimeIndex) -> str | None:
@@ -184,7 +246,7 @@ def infer_freq(timestamps: pd.DatetimeIndex) -> str | None:
     # common one, else the data has no single frequency.
     if step <= 0 or np.any(steps % step):
         return None
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(step, unit="ns")).freqstr
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(step, unit=timestamps.unit)).freqstr
 
 
 def season_length_for(freq: str) -> int:
@@ -208,110 +270,243 @@ def season_length_for(freq: str) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
-def _parse_time(frame: pd.DataFrame, time_col: str) -> pd.Series:
+def _parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
+    """Timestamps at nanosecond resolution; ones with a UTC offset are converted to UTC, so a
+    panel has one DST-free clock."""
     raw = frame[time_col]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
-        parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed")
+        try:
+            parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed")
+        except ValueError:  # mixed UTC offsets: only comparable in UTC
+            parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed", utc=True)
     bad = parsed.isna() & raw.notna() | raw.isna()
     if bad.any():
         first = raw[bad].iloc[0]
         raise DataError(
             f"time column {time_col!r} has {int(bad.sum())} values that are not timestamps, first: {str(first)!r}"
         )
-    return parsed
+    index = pd.DatetimeIndex(parsed)
+    if index.tz is not None:
+        index = index.tz_convert("UTC")
+    return index.as_unit("ns")
 
 
-def _parse_target(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
-    raw = frame[cfg.target]
+def _numeric(frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None) -> np.ndarray:
+    raw = frame[column]
     values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-    non_numeric = values.isna() & raw.notna()
+    non_numeric = (values.isna() & raw.notna()).to_numpy()
     if non_numeric.any():
-        first = frame.loc[non_numeric].iloc[0]
+        row = int(np.argmax(non_numeric))
         raise DataError(
-            f"target column {cfg.target!r} has {int(non_numeric.sum())} non-numeric values, "
-            f"first {str(first[cfg.target])!r} at {_where(first[cfg.time_col], _id_of(first, cfg))}"
+            f"{what} column {column!r} has {int(non_numeric.sum())} non-numeric values, first "
+            f"{str(raw.iloc[row])!r} at {_where(time[row], None if ids is None else str(ids[row]))}"
         )
-    return values.astype(np.float64)
+    return values.to_numpy(np.float64, na_value=np.nan)
 
 
-def _id_of(row: pd.Series, cfg: DataConfig) -> str | None:
-    return None if cfg.id_col is None else str(row[cfg.id_col])
+def _fill(values: np.ndarray, offsets: np.ndarray, method: str) -> np.ndarray:
+    """Fill NaNs of every column within each series, never across series: linear interpolation
+    (constant beyond the ends) or the last value before (the first after at the start).
+    values: <float64>[total, k]. Columns of a series with no value at all stay NaN."""
+    total = values.shape[0]
+    lengths = np.diff(offsets)
+    first = np.repeat(offsets[:-1], lengths)
+    last = np.repeat(offsets[1:] - 1, lengths)
+    rows = np.arange(total)
+    out = values.copy()
+    for k in range(values.shape[1]):
+        column = values[:, k]
+        valid = ~np.isnan(column)
+        if valid.all():
+            continue
+        prev = np.maximum.accumulate(np.where(valid, rows, -1))
+        nxt = np.minimum.accumulate(np.where(valid, rows, total)[::-1])[::-1]
+        has_prev, has_next = prev >= first, nxt <= last
+        prev_value = column[np.clip(prev, 0, total - 1)]
+        next_value = column[np.clip(nxt, 0, total - 1)]
+        if method == "interpolate":
+            share = np.where(has_prev & has_next, (rows - prev) / np.maximum(nxt - prev, 1), 0.0)
+            filled = np.where(has_prev, prev_value + share * np.where(has_next, next_value - prev_value, 0.0), next_value)
+        else:
+            filled = np.where(has_prev, prev_value, next_value)
+        out[:, k] = np.where(valid, column, np.where(has_prev | has_next, filled, np.nan))
+    return out
+
+
+def _grid_positions(
+    ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset: pd.DateOffset, names: np.ndarray, shown: bool, tz
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's step number within its series' grid, and each series' first grid timestamp in ns.
+    Rows are sorted by (series, time); `firsts` is the first row of each series."""
+    try:
+        step = pd.Timedelta(offset).value
+    except ValueError:
+        step = None
+    if step is not None and step > 0:
+        # A fixed-duration step: every series keeps its own phase (one may start at :30).
+        relative = ns - ns[firsts][codes]
+        off = relative % step != 0
+        positions = relative // step
+        starts = ns[firsts]
+    else:
+        # Calendar steps (months, business days): positions in one grid covering all series.
+        lo, hi = pd.Timestamp(ns.min(), tz=tz), pd.Timestamp(ns.max(), tz=tz)
+        grid = pd.date_range(offset.rollback(lo), hi, freq=offset).as_unit("ns").asi8
+        where = np.clip(np.searchsorted(grid, ns), 0, len(grid) - 1)
+        off = grid[where] != ns
+        absolute = where.astype(np.int64)
+        positions = absolute - absolute[firsts][codes]
+        starts = grid[absolute[firsts]]
+    if off.any():
+        row = int(np.argmax(off))
+        raise DataError(
+            f"{int(off.sum())} timestamps are off the {offset.freqstr} grid, first at "
+            f"{_where(pd.Timestamp(ns[row], tz=tz), names[codes[row]] if shown else None)}; check --freq"
+        )
+    return positions, starts
+
+
+def _check_series_steps(ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset, names, shown: bool) -> None:
+    """A series whose every step is a multiple of more than the panel's step has another frequency
+    (daily among hourly series), which filling would only paper over."""
+    try:
+        step = pd.Timedelta(offset).value
+    except ValueError:
+        return
+    if len(firsts) < 2 or len(ns) < 2:
+        return
+    gaps = np.diff(ns)
+    same = codes[1:] == codes[:-1]
+    smallest = np.full(len(firsts), np.iinfo(np.int64).max)
+    np.minimum.at(smallest, codes[1:][same], gaps[same])
+    other = (smallest != np.iinfo(np.int64).max) & (smallest > step)
+    if other.any():
+        i = int(np.argmax(other))
+        theirs = pd.tseries.frequencies.to_offset(pd.Timedelta(int(smallest[i]), unit="ns")).freqstr
+        raise DataError(
+            f"series {names[i]!r} is at frequency {theirs}, the panel at {offset.freqstr}; "
+            "frequencies must not differ between series (resample it, or pass --freq)"
+        )
+
+
+def _statics(frame: pd.DataFrame, cfg: DataConfig, codes: np.ndarray, firsts: np.ndarray, names: np.ndarray) -> tuple[tuple[str, ...], ...]:
+    if not cfg.static:
+        return ()
+    columns = []
+    for name in cfg.static:
+        text = frame[name].astype("string").fillna("").to_numpy(object)
+        varies = text != text[firsts][codes]
+        if varies.any():
+            raise DataError(f"--static column {name!r} changes within series {names[codes[int(np.argmax(varies))]]!r}; it must be constant per series")
+        columns.append(text[firsts])
+    return tuple(tuple(str(col[i]) for col in columns) for i in range(len(firsts)))
 
 
 def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     """Validate and regularise a frame with resolved columns; returns the panel and the config
-    with the frequency and season length filled in."""
-    frame = pd.DataFrame({cfg.time_col: _parse_time(df, cfg.time_col)})
-    frame[cfg.target] = _parse_target(df.assign(**{cfg.time_col: frame[cfg.time_col]}), cfg)
-    id_col = cfg.id_col
-    if id_col is not None:
-        frame[id_col] = df[id_col].astype("string").fillna("")
-    else:
-        id_col = "__id__"
-        frame[id_col] = cfg.target
-    if frame.empty:
+    with the frequency and season length filled in. Vectorised over rows: no Python loop over
+    series, so millions of rows in many series take seconds."""
+    df = to_long(df, cfg)
+    if df.empty:
         raise DataError(f"{cfg.path or 'the data'} has no rows")
-    frame = frame.sort_values([id_col, cfg.time_col], kind="stable").reset_index(drop=True)
-    shown_id = None if cfg.id_col is None else id_col
+    shown = cfg.id_col is not None
+    time = _parse_time(df, cfg.time_col)
+    if shown:
+        codes, names = pd.factorize(df[cfg.id_col].astype("string").fillna(""), sort=True)
+        names = np.asarray([str(n) for n in names], dtype=object)
+    else:
+        codes, names = np.zeros(len(df), np.int64), np.asarray([cfg.target])
+    ns = time.asi8
+    order = np.lexsort((ns, codes))
+    ns, codes = ns[order], codes[order].astype(np.int64)
+    time_sorted = time[order]
+    row_ids = names[codes] if shown else None
+    frame = df.iloc[order]
+    y = _numeric(frame, cfg.target, "target", time_sorted, row_ids)
+    covariates = [_numeric(frame, name, "covariate", time_sorted, row_ids) for name in cfg.numeric_covariates]
 
-    dup = frame.duplicated([id_col, cfg.time_col], keep="first").to_numpy()
-    if dup.any():
+    same = np.concatenate([[False], (codes[1:] == codes[:-1]) & (ns[1:] == ns[:-1])])
+    if same.any():
+        row = int(np.argmax(same))
         raise DataError(
-            f"{int(dup.sum())} duplicated timestamps, first at {_first_offence(frame, dup, cfg.time_col, shown_id)}; "
+            f"{int(same.sum())} duplicated timestamps, first at {_where(time_sorted[row], row_ids[row] if shown else None)}; "
             "aggregate them before training"
         )
 
+    firsts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
+    counts = np.diff(np.concatenate([firsts, [len(ns)]]))
     freq = cfg.freq
     if freq is None:
-        first_id = frame[id_col].iloc[0]
-        longest = frame[id_col].value_counts().idxmax() if frame[id_col].nunique() > 1 else first_id
-        freq = infer_freq(pd.DatetimeIndex(frame.loc[frame[id_col] == longest, cfg.time_col]))
+        longest = int(np.argmax(counts))
+        freq = infer_freq(pd.DatetimeIndex(time_sorted[firsts[longest] : firsts[longest] + counts[longest]]))
         if freq is None:
             raise DataError("cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)")
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
         raise DataError(f"--freq {freq!r} is not a pandas frequency (e.g. h, 15min, D, W, MS)") from None
+    if cfg.freq is None:
+        _check_series_steps(ns, codes, firsts, offset, names, shown)
 
-    ids, starts, parts = [], [], []
-    for series_id, group in frame.groupby(id_col, sort=False):
-        ts = pd.DatetimeIndex(group[cfg.time_col])
-        grid = pd.date_range(ts[0], ts[-1], freq=offset)
-        where_id = None if cfg.id_col is None else str(series_id)
-        off_grid = ~ts.isin(grid)
-        if off_grid.any():
-            raise DataError(
-                f"{int(off_grid.sum())} timestamps are off the {offset.freqstr} grid, first at "
-                f"{_where(ts[off_grid][0], where_id)}; check --freq"
-            )
-        values = pd.Series(group[cfg.target].to_numpy(), index=ts).reindex(grid)
-        missing_rows = len(grid) - len(ts)
-        if missing_rows and cfg.fill == "none":
-            first_gap = grid[~grid.isin(ts)][0]
-            raise DataError(
-                f"{missing_rows} missing timestamps in the {offset.freqstr} grid, first at "
-                f"{_where(first_gap, where_id)}; repair with --fill interpolate or --fill ffill"
-            )
-        nan = values.isna().to_numpy()
-        if nan.any():
-            if cfg.fill == "none":
-                raise DataError(
-                    f"{int(nan.sum())} missing target values, first at {_where(grid[nan][0], where_id)}; "
-                    "repair with --fill interpolate or --fill ffill"
-                )
-            values = values.interpolate(limit_direction="both") if cfg.fill == "interpolate" else values.ffill().bfill()
-            if values.isna().any():
-                raise DataError(f"series {where_id or cfg.target!r} has no values to fill from")
-        ids.append(str(series_id))
-        starts.append(grid[0])
-        parts.append(values.to_numpy(np.float32))
+    positions, start_ns = _grid_positions(ns, codes, firsts, offset, names, shown, time.tz)
+    lengths = positions[firsts + counts - 1] + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    total = int(offsets[-1])
+    columns = np.full((total, 1 + len(covariates)), np.nan)
+    rows = offsets[codes] + positions
+    columns[rows] = np.column_stack([y, *covariates])
 
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    panel = Panel(tuple(ids), np.concatenate(parts), offsets, tuple(starts), offset.freqstr)
+    missing = lengths - counts
+    if missing.any() and cfg.fill == "none":
+        i = int(np.argmax(missing > 0))
+        gap = int(np.argmax(~_present(rows, offsets[i], lengths[i])))
+        raise DataError(
+            f"{int(missing.sum())} missing timestamps in the {offset.freqstr} grid, first at "
+            f"{_where(pd.Timestamp(start_ns[i], tz=time.tz) + gap * offset, names[i] if shown else None)}; "
+            "repair with --fill interpolate or --fill ffill"
+        )
+    nan = np.isnan(columns)
+    if nan.any():
+        if cfg.fill == "none":
+            k = int(np.argmax(nan.any(axis=0)))
+            row = int(np.argmax(nan[:, k]))
+            i = int(np.searchsorted(offsets, row, side="right") - 1)
+            what = "target values" if k == 0 else f"values of covariate {cfg.numeric_covariates[k - 1]!r}"
+            at = pd.Timestamp(start_ns[i], tz=time.tz) + int(row - offsets[i]) * offset
+            raise DataError(
+                f"{int(nan[:, k].sum())} missing {what}, first at {_where(at, names[i] if shown else None)}; "
+                "repair with --fill interpolate or --fill ffill"
+            )
+        columns = _fill(columns, offsets, cfg.fill)
+        empty = np.isnan(columns)
+        if empty.any():
+            row = int(np.argmax(empty.any(axis=1)))
+            i = int(np.searchsorted(offsets, row, side="right") - 1)
+            raise DataError(f"series {names[i] if shown else cfg.target!r} has no values to fill from")
+
+    panel = Panel(
+        ids=tuple(str(n) for n in names),
+        values=columns[:, 0].astype(np.float32),
+        offsets=offsets,
+        starts=tuple(pd.Timestamp(int(s), tz=time.tz) for s in start_ns),
+        freq=offset.freqstr,
+        covariates=columns[:, 1:].astype(np.float32) if covariates else None,
+        covariate_names=cfg.numeric_covariates,
+        static=_statics(frame, cfg, codes, firsts, names),
+        static_names=cfg.static,
+    )
     season = cfg.season_length or season_length_for(panel.freq)
     return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=season)
+
+
+def _present(rows: np.ndarray, first: int, length: int) -> np.ndarray:
+    """Which of the `length` grid rows from `first` hold an observation."""
+    mask = np.zeros(length, bool)
+    inside = rows[(rows >= first) & (rows < first + length)] - first
+    mask[inside] = True
+    return mask
 
 
 def load_panel(cfg: DataConfig) -> tuple[Panel, DataConfig]:
