@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import FILL_METHODS, LOSSES, MODEL_NAMES, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from .config import FILL_METHODS, LOSSES, MODEL_NAMES, NORMALIZATIONS, RESIDUALS, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from .errors import TsforecastError
 
 EXIT_CODES = """\b
@@ -67,6 +67,11 @@ def cli(cache_dir) -> None:
     enable_compilation_cache(cache_dir)
 
 
+def columns(ctx, param, value) -> tuple[str, ...]:
+    """A comma-separated list of column names."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
 def data_options(command):
     """Options that say how to read the data file."""
     options = [
@@ -74,7 +79,8 @@ def data_options(command):
         click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
         click.option("--id-col", help="Series id column for several series in long layout. Default: unique_id, id, series or item_id if present."),
         click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
-        click.option("--fill", type=click.Choice(FILL_METHODS), default="none", show_default=True, help="Repair gaps and missing values instead of refusing them."),
+        click.option("--fill", type=click.Choice(FILL_METHODS), default="none", show_default=True, help="Repair gaps and missing values (per series) instead of refusing them."),
+        click.option("--wide/--long", default=None, help="Layout: one column per series (wide) or id, time, value rows (long). Default: wide when there are several numeric columns, no id column and no --target."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -84,6 +90,11 @@ def data_options(command):
 @cli.command(epilog="Example:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @data_options
+@click.option("--covariates", callback=columns, help="Comma-separated past-observed numeric columns fed alongside the target over the lookback.")
+@click.option("--future-covariates", callback=columns, help="Comma-separated columns known in advance (prices, holidays); the model sees their horizon values; predict needs --future FILE.")
+@click.option("--static", callback=columns, help="Comma-separated per-series constant columns (region, store type), one-hot encoded.")
+@click.option("--calendar", is_flag=True, help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the frequency allows), for the horizon too.")
+@click.option("--strict", is_flag=True, help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).")
 @click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
 @click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 96, or fewer whole seasons on short data.")
 @click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
@@ -95,6 +106,8 @@ def data_options(command):
 @click.option("--filters", type=click.IntRange(min=1), default=32, show_default=True, help="conv-lstm: Conv1D filters.")
 @click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True, help="conv-lstm: Conv1D kernel width.")
 @click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True, help="conv-lstm: max-pooling width (1 = none).")
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="series", show_default=True, help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.")
+@click.option("--residual", type=click.Choice(RESIDUALS), default="none", show_default=True, help="seasonal: learn the correction of each window's seasonal-naive forecast.")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per minibatch.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
@@ -104,8 +117,9 @@ def data_options(command):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
-def train(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
-          layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
+def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict, season_length,
+          lookback, horizon, val_size, model_name, hidden, layers, dropout, filters, kernel_size, pool_size, normalize, residual,
+          epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -114,9 +128,16 @@ def train(data, time_col, target, id_col, freq, fill, season_length, lookback, h
     from . import artifacts, workflow
 
     config = Config(
-        data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
+        data=DataConfig(
+            path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill,
+            season_length=season_length, wide=wide, covariates=covariates, future_covariates=future_covariates,
+            static=static, calendar=calendar, strict=strict,
+        ),
         window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
-        model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
+        model=ModelConfig(
+            name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size,
+            pool_size=pool_size, normalize=normalize, residual=residual,
+        ),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
     )
     with EpochProgress(epochs, enabled=not quiet) as progress:
@@ -181,16 +202,19 @@ def print_summary(outcome, path: Path) -> None:
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory written by `tsforecast train`.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast to this PNG.")
-def predict(data, model_dir, out, plot):
+@click.option("--id", "ids", multiple=True, help="Forecast only this series (repeatable). Default: every series in DATA.")
+@click.option("--future", "future_path", type=click.Path(exists=True, dir_okay=False), help="CSV or Parquet with the future covariates for the horizon steps of each series (id, time and covariate columns as in training).")
+def predict(data, model_dir, out, plot, ids, future_path):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
-    Writes CSV `ds,y_hat` (with `unique_id` first for several series) with real future
-    timestamps, in the original units.
+    Writes CSV `ds,y_hat` with real future timestamps, in the original units. With several
+    series: `unique_id,ds,y_hat,method`, where method says whether the model or, for a series
+    shorter than the lookback, seasonal naive made the forecast.
     """
     from . import workflow
 
-    artifact, panel, frame = workflow.predict(model_dir, data)
-    columns = ["unique_id", "ds", "y_hat"] if artifact.config.data.id_col else ["ds", "y_hat"]
+    artifact, panel, frame = workflow.predict(model_dir, data, ids, future_path)
+    columns = ["unique_id", "ds", "y_hat", "method"] if artifact.config.data.id_col else ["ds", "y_hat"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     if plot:
         draw_forecast(artifact, panel, frame, plot)

@@ -13,6 +13,8 @@ from .errors import ConfigError
 
 FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
+NORMALIZATIONS = ("series", "window")
+RESIDUALS = ("none", "seasonal")
 # The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
 MODEL_NAMES = ("lstm", "conv-lstm")
 
@@ -89,8 +91,14 @@ class ModelConfig:
     filters: int = 32
     kernel_size: int = 3
     pool_size: int = 2
+    # How a window is put in front of the network (tsforecast.windows.Framing); the defaults
+    # are the plain per-series z-scores models of format 1 were trained on.
+    normalize: str = "series"
+    residual: str = "none"
 
     def __post_init__(self) -> None:
+        _check(self.normalize in NORMALIZATIONS, f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
+        _check(self.residual in RESIDUALS, f"--residual must be one of {', '.join(RESIDUALS)}, got {self.residual!r}")
         _check(self.name in MODEL_NAMES, f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
         _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
         _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")

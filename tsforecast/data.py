@@ -270,7 +270,7 @@ def season_length_for(freq: str) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
-def _parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
+def parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
     """Timestamps at nanosecond resolution; ones with a UTC offset are converted to UTC, so a
     panel has one DST-free clock."""
     raw = frame[time_col]
@@ -293,7 +293,7 @@ def _parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
     return index.as_unit("ns")
 
 
-def _numeric(frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None) -> np.ndarray:
+def numeric_column(frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None) -> np.ndarray:
     raw = frame[column]
     values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
     non_numeric = (values.isna() & raw.notna()).to_numpy()
@@ -412,7 +412,7 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     if df.empty:
         raise DataError(f"{cfg.path or 'the data'} has no rows")
     shown = cfg.id_col is not None
-    time = _parse_time(df, cfg.time_col)
+    time = parse_time(df, cfg.time_col)
     if shown:
         codes, names = pd.factorize(df[cfg.id_col].astype("string").fillna(""), sort=True)
         names = np.asarray([str(n) for n in names], dtype=object)
@@ -424,8 +424,8 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     time_sorted = time[order]
     row_ids = names[codes] if shown else None
     frame = df.iloc[order]
-    y = _numeric(frame, cfg.target, "target", time_sorted, row_ids)
-    covariates = [_numeric(frame, name, "covariate", time_sorted, row_ids) for name in cfg.numeric_covariates]
+    y = numeric_column(frame, cfg.target, "target", time_sorted, row_ids)
+    covariates = [numeric_column(frame, name, "covariate", time_sorted, row_ids) for name in cfg.numeric_covariates]
 
     same = np.concatenate([[False], (codes[1:] == codes[:-1]) & (ns[1:] == ns[:-1])])
     if same.any():

@@ -61,6 +61,24 @@ class ConvLSTMForecaster(nn.Module):
         return nn.Dense(self.horizon, name="head")(h)
 
 
+class WithFutureCovariates(nn.Module):
+    """Any model of the registry plus the future-known covariates of the horizon
+    <float32>[batch, horizon, k]: a small MLP reads the model's forecast with the flattened
+    covariates and adds a correction, zero at initialisation, so the wrapped model trains as
+    it would alone until the covariates help."""
+
+    base: nn.Module
+    horizon: int
+    hidden: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, future: jax.Array, train: bool = False) -> jax.Array:
+        forecast = self.base(x, train)
+        joint = jnp.concatenate([forecast, future.reshape(future.shape[0], -1)], axis=-1)
+        hidden = nn.relu(nn.Dense(self.hidden, name="future_hidden")(joint))
+        return forecast + nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(hidden)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[[ModelConfig, int], nn.Module]
@@ -85,13 +103,26 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int) -> nn.Module:
-    return MODELS[cfg.name].build(cfg, horizon)
+def build_model(cfg: ModelConfig, horizon: int, n_future: int = 0) -> nn.Module:
+    """The named model; with `n_future` future-known features, wrapped to see their horizon values."""
+    model = MODELS[cfg.name].build(cfg, horizon)
+    return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 
-def init_params(model: nn.Module, lookback: int, features: int, seed: int) -> dict:
+def apply_model(model: nn.Module, params: dict, x: jax.Array, future: jax.Array, **kwargs) -> jax.Array:
+    """Forecasts <float32>[batch, horizon] from x <float32>[batch, lookback, features] and, for a
+    wrapped model, future <float32>[batch, horizon, k]."""
+    if isinstance(model, WithFutureCovariates):
+        return model.apply({"params": params}, x, future, **kwargs)
+    return model.apply({"params": params}, x, **kwargs)
+
+
+def init_params(model: nn.Module, lookback: int, features: int, seed: int, n_future: int = 0, horizon: int = 1) -> dict:
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
-    return model.init(jax.random.PRNGKey(seed), dummy, train=False)["params"]
+    key = jax.random.PRNGKey(seed)
+    if isinstance(model, WithFutureCovariates):
+        return model.init(key, dummy, jnp.zeros((1, horizon, n_future), jnp.float32), train=False)["params"]
+    return model.init(key, dummy, train=False)["params"]
 
 
 def count_params(params: dict) -> int:

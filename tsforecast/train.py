@@ -25,7 +25,8 @@ from jax.sharding import PartitionSpec as P
 
 from .config import TrainConfig
 from .errors import ConfigError
-from .windows import gather, split_inputs_targets
+from .models import apply_model
+from .windows import Framing, future_part, gather, split_inputs_targets
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,27 @@ def build_programs(
     horizon: int,
     batch_size: int,
     mesh: Mesh,
+    future: tuple[int, ...] = (),
+    framing: Framing = Framing(),
 ) -> Programs:
+    """`future`: the feature columns the model sees over the horizon; `framing`: how each
+    window's target is normalised before the network (the loss is taken in those units)."""
     window = lookback + horizon
+
+    def framed(params, values, starts, **kwargs):
+        """Network output and target in framed units, and the frame to undo it."""
+        windows = gather(values, starts, window)
+        x, y = split_inputs_targets(windows, lookback)
+        loc, base, scale = framing.frame(x[:, :, 0], horizon)
+        pred = apply_model(model, params, framing.inputs(x, loc, scale), future_part(windows, lookback, future), **kwargs)
+        return pred, (y - base) / scale, base, scale
 
     def local_grads(params, values, starts, weights, rng):
         # Runs on one device's share of the batch; sums are combined across devices below.
         rng = jax.random.fold_in(rng, jax.lax.axis_index("batch"))
 
         def loss_sum(p):
-            x, y = split_inputs_targets(gather(values, starts, window), lookback)
-            pred = model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
+            pred, y, _, _ = framed(p, values, starts, train=True, rngs={"dropout": rng})
             return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
 
         total, grads = jax.value_and_grad(loss_sum)(params)
@@ -143,14 +155,16 @@ def build_programs(
         return params, opt_state, rng, jnp.sum(totals) / n
 
     def local_forward(params, values, starts):
-        return model.apply({"params": params}, gather(values, starts, lookback), train=False)
+        pred, _, base, scale = framed(params, values, starts, train=False)
+        return pred * scale + base
 
     forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
     n_devices = mesh.devices.size
 
     def predict(params, values, starts):
         """Forecasts <float32>[n, horizon] (standardised) from the `lookback` values at each start,
-        in fixed-size chunks; the targets need not exist, so this also forecasts the future."""
+        in fixed-size chunks. The `horizon` rows after each window are read for the future-known
+        features only: to forecast the future, append `horizon` rows (any target value)."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)
@@ -161,9 +175,12 @@ def build_programs(
         return preds.reshape(n_chunks * chunk, horizon)[:n]
 
     def evaluate(params, values, starts):
-        """Mean validation loss over all windows at `starts` and all horizon steps."""
-        _, targets = split_inputs_targets(gather(values, starts, window), lookback)
-        return jnp.mean(loss_fn(predict(params, values, starts), targets))
+        """Mean validation loss over all windows at `starts` and all horizon steps, in the
+        framed units the training loss uses."""
+        windows = gather(values, starts, window)
+        x, targets = split_inputs_targets(windows, lookback)
+        _, base, scale = framing.frame(x[:, :, 0], horizon)
+        return jnp.mean(loss_fn((predict(params, values, starts) - base) / scale, (targets - base) / scale))
 
     return Programs(
         train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),

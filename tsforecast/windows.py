@@ -109,6 +109,48 @@ def split_inputs_targets(windows: jax.Array, lookback: int) -> tuple[jax.Array, 
     return windows[:, :lookback, :], windows[:, lookback:, 0]
 
 
+def future_part(windows: jax.Array, lookback: int, columns: tuple[int, ...]) -> jax.Array:
+    """The future-known feature columns over the horizon: <float32>[n, H, len(columns)]."""
+    return windows[:, lookback:, list(columns)] if columns else windows[:, lookback:, :0]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a window's target is put in front of the network.
+
+    normalize "series": the per-series z-scores as they are; "window": each input window is
+    further centred and scaled by its own mean and std (RevIN without the affine part), so the
+    network sees shapes, not levels. residual "seasonal": the network learns the correction of
+    the window's seasonal-naive forecast instead of the values themselves.
+    """
+
+    normalize: str = "series"
+    residual: str = "none"
+    season: int = 1
+
+    def frame(self, history: jax.Array, horizon: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """history <float32>[n, L] -> (loc [n, 1], base [n, H], scale [n, 1]): the network's
+        input is (history - loc) / scale, its target (y - base) / scale."""
+        n, lookback = history.shape
+        if self.normalize == "window":
+            loc = jnp.mean(history, axis=1, keepdims=True)
+            # The floor keeps a flat window (std 0) from blowing up its targets.
+            scale = jnp.sqrt(jnp.var(history, axis=1, keepdims=True) + 1e-3)
+        else:
+            loc, scale = jnp.zeros((n, 1), history.dtype), jnp.ones((n, 1), history.dtype)
+        if self.residual == "seasonal":
+            steps = np.arange(horizon)
+            source = lookback + steps - self.season * (steps // self.season + 1)
+            base = history[:, source]
+        else:
+            base = jnp.broadcast_to(loc, (n, horizon))
+        return loc, base, scale
+
+    def inputs(self, x: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
+        """x <float32>[n, L, features] with the target feature (0) framed."""
+        return x.at[:, :, 0].set((x[:, :, 0] - loc) / scale)
+
+
 def segment_stats(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, from_end: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of the first (or last) `counts[i]` rows of every series, per column, from
     prefix sums: no loop over series. values: <float>[total, k] -> <float64>[n_series, k] twice;

@@ -17,13 +17,15 @@ import pandas as pd
 
 from . import artifacts
 from .artifacts import ModelArtifact, Scaler
-from .config import Config, DataConfig
-from .data import Panel, load_panel
-from .errors import DataError
+from .baselines import seasonal_naive
+from .config import Config
+from .data import Panel, numeric_column, parse_time, load_panel, read_table
+from .errors import ConfigError, DataError
+from .features import calendar_names, device_matrix, layout, static_levels
 from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
 from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
-from .windows import default_val_size, rows_needed, split_windows, standardise
+from .windows import Framing, default_val_size, rows_needed, scale_rows, split_windows, standardise, typical_length
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +53,25 @@ def seasonal_naive_windows(series: np.ndarray, starts: np.ndarray, lookback: int
 def validation_metrics(
     panel: Panel, split_val: dict[int, np.ndarray], preds: dict[int, np.ndarray], lookback: int, horizon: int,
     season: int, train_part: np.ndarray,
-) -> dict[str, dict[str, float]]:
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
     """Per-series point metrics of the model and of seasonal naive on the validation windows,
-    averaged over series (as M4 does). MASE is scaled by the in-sample seasonal-naive error."""
-    per_method: dict[str, list[dict[str, float]]] = {"model": [], "seasonal_naive": []}
+    and their means over series (as M4 does). MASE is scaled by the in-sample seasonal-naive error.
+    Returns (means, one row per series and method)."""
+    rows = []
     for i, starts in split_val.items():
         series = panel.series(i).astype(np.float64)
         targets = series[(starts[:, None] + lookback + np.arange(horizon)[None, :])]
         scale = mase_scale(series[: train_part[i]], season)
-        per_method["model"].append(point_metrics(targets, preds[i], scale))
-        per_method["seasonal_naive"].append(
-            point_metrics(targets, seasonal_naive_windows(series, starts, lookback, horizon, season), scale)
-        )
-    return {
-        method: {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]}
-        for method, rows in per_method.items()
+        naive = seasonal_naive_windows(series, starts, lookback, horizon, season)
+        rows.append({"unique_id": panel.ids[i], "method": "model", **point_metrics(targets, preds[i], scale)})
+        rows.append({"unique_id": panel.ids[i], "method": "seasonal_naive", **point_metrics(targets, naive, scale)})
+    by_series = pd.DataFrame(rows)
+    keys = ["mae", "rmse", "smape", "mase"]
+    means = {
+        method: {key: float(np.nanmean(group[key])) for key in keys}
+        for method, group in by_series.groupby("method", sort=False)
     }
+    return means, by_series
 
 
 @dataclass(frozen=True)
@@ -76,36 +81,68 @@ class TrainOutcome:
     best_epoch: int
 
 
+def _framing(config: Config) -> Framing:
+    season = config.data.season_length or 1
+    if config.model.residual == "seasonal" and season > config.window.lookback:
+        raise ConfigError(
+            f"--residual seasonal needs --lookback of at least the season length {season}, got {config.window.lookback}"
+        )
+    return Framing(config.model.normalize, config.model.residual, season)
+
+
+def _calendar(config: Config, freq: str) -> tuple[str, ...]:
+    return calendar_names(freq) if config.data.calendar else ()
+
+
 def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
     """Read the data in `config`, train, and return the finished artifact (not yet saved)."""
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
-    lookback = config.window.lookback or default_lookback(data_cfg.season_length, int(panel.lengths.min()), horizon)
-    split = split_windows(panel.offsets, lookback, horizon, config.window.val_size)
+    typical = typical_length(panel.offsets)
+    lookback = config.window.lookback or default_lookback(data_cfg.season_length, typical, horizon)
+    split = split_windows(panel.offsets, lookback, horizon, config.window.val_size, panel.ids, data_cfg.strict)
+    skipped = int((~split.usable).sum())
+    if skipped:
+        log.warning(
+            "%d of %d series have fewer than the %d rows training needs (lookback + 2 x horizon + validation - 1) "
+            "and are left out of training (--strict refuses them)",
+            skipped, len(panel.ids), rows_needed(lookback, horizon, split.val_size),
+        )
     config = dataclasses.replace(
         config,
         data=data_cfg,
         window=dataclasses.replace(config.window, lookback=lookback, val_size=split.val_size),
     )
-    scaled, mean, std = standardise(panel.values, panel.offsets, split.train_part)
+    framing = _framing(config)
+    numeric = np.column_stack([panel.values, panel.covariate_matrix()])
+    scaled, mean, std = standardise(numeric, panel.offsets, split.train_part)
+    levels = static_levels(panel)
+    features = layout(data_cfg.covariates, data_cfg.future_covariates, _calendar(config, panel.freq), levels)
+    matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), levels)
 
-    model = build_model(config.model, horizon)
-    params = init_params(model, lookback, 1, config.train.seed)
+    model = build_model(config.model, horizon, len(features.future))
+    params = init_params(model, lookback, features.width, config.train.seed, len(features.future), horizon)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh)
-    params, values, train_starts, val_starts = replicate(mesh, params, scaled[:, None], split.train_starts, split.val_starts)
+    programs = build_programs(
+        model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh,
+        future=features.future, framing=framing,
+    )
+    params, values, train_starts, val_starts = replicate(mesh, params, matrix, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
     val_preds = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
-    val_preds = val_preds * std[split.val_series, None] + mean[split.val_series, None]
-    local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
-    preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
-    metrics = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
+    val_preds = val_preds * std[split.val_series, :1] + mean[split.val_series, :1]
+    trained = np.flatnonzero(split.usable)
+    local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in trained}
+    preds = {i: val_preds[split.val_series == i] for i in trained}
+    metrics, by_series = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
+    metrics["series"] = int(len(trained))
+    metrics["skipped_series"] = skipped
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     info = {
@@ -113,60 +150,147 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
             "series": len(panel.ids),
             "rows": int(len(panel.values)),
             "last_timestamp": str(max(panel.last_timestamp(i) for i in range(len(panel.ids)))),
+            "skipped_series": [panel.ids[i] for i in np.flatnonzero(~split.usable)[:100]],
         },
+        "features": list(features.names),
+        "future_features": list(features.future),
+        "static_levels": levels,
         "n_params": count_params(result.params),
         "train_windows": int(len(split.train_starts)),
         "devices": [str(d) for d in mesh.devices.flat],
     }
-    artifact = ModelArtifact(config, result.params, Scaler(panel.ids, mean, std), history, metrics, info)
+    scaler = Scaler(panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:])
+    artifact = ModelArtifact(config, result.params, scaler, history, metrics, info, by_series)
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
-def forecast(artifact: ModelArtifact, panel: Panel) -> pd.DataFrame:
-    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat` in the
-    original units."""
-    lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
-    short = [(series_id, int(n)) for series_id, n in zip(panel.ids, panel.lengths) if n < lookback]
-    if short:
-        series_id, n = short[0]
-        raise DataError(f"series {series_id!r} has {n} rows; the model needs the last {lookback} to forecast")
-    mean, std = artifact.scaler.lookup(panel.ids)
-    scaled = np.concatenate(
-        [(panel.series(i) - mean[i]) / std[i] for i in range(len(panel.ids))]
-    ).astype(np.float32)
-    model = build_model(artifact.config.model, horizon)
+def read_future(path: str, artifact: ModelArtifact, panel: Panel) -> np.ndarray:
+    """The future-known covariates of the `horizon` steps after each series of the panel, from a
+    file with the training file's id and time columns: <float32>[n_series * horizon, k]. Every
+    series must have every step; the error names the ids and timestamps that are missing."""
+    cfg, horizon = artifact.config.data, artifact.config.window.horizon
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    multi = not cfg.wide and cfg.id_col is not None
+    for column in (cfg.time_col, *((cfg.id_col,) if multi else ()), *cfg.future_covariates):
+        if column not in df.columns:
+            raise DataError(f"--future file {path} has no column {column!r}; the columns are: {', '.join(df.columns)}")
+    time = parse_time(df, cfg.time_col)
+    keys = pd.DataFrame({
+        "id": df[cfg.id_col].astype("string").fillna("").to_numpy(object) if multi else panel.ids[0],
+        "ds": time.asi8,
+    })
+    values = np.column_stack([
+        numeric_column(df, name, "future covariate", time, keys["id"].to_numpy() if multi else None) for name in cfg.future_covariates
+    ])
+    keys = keys.assign(row=np.arange(len(df))).drop_duplicates(["id", "ds"], keep="last")
+    wanted = pd.DataFrame({
+        "id": np.repeat(np.asarray(panel.ids, dtype=object), horizon),
+        "ds": np.concatenate([panel.future_timestamps(i, horizon).as_unit("ns").asi8 for i in range(len(panel.ids))]),
+    })
+    found = wanted.merge(keys, on=["id", "ds"], how="left")["row"].to_numpy()
+    missing = np.isnan(found)
+    if not missing.any():
+        picked = values[found.astype(np.int64)]
+        missing = np.isnan(picked).any(axis=1)
+    if missing.any():
+        ids = list(dict.fromkeys(wanted["id"][missing]))
+        first = int(np.argmax(missing))
+        tz = panel.starts[0].tz
+        raise DataError(
+            f"--future file {path} lacks the future covariates of {int(missing.sum())} of the {len(wanted)} forecast steps: "
+            f"series {', '.join(map(repr, ids[:5]))}{' ...' if len(ids) > 5 else ''}, first at "
+            f"{pd.Timestamp(int(wanted['ds'][first]), tz=tz)} ({horizon} steps after each series' last timestamp needed)"
+        )
+    return picked.astype(np.float32)
+
+
+def _extended(panel: Panel, horizon: int, future: np.ndarray | None, n_past: int) -> Panel:
+    """The panel with `horizon` rows appended to every series: target 0 (never read), past
+    covariates 0 (outside the lookback), future covariates from `future`."""
+    lengths = panel.lengths + horizon
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    old_rows = np.arange(len(panel.values)) + np.repeat(offsets[:-1] - panel.offsets[:-1], panel.lengths)
+    values = np.zeros(int(offsets[-1]), np.float32)
+    values[old_rows] = panel.values
+    covariates = None
+    if panel.covariates is not None:
+        covariates = np.zeros((int(offsets[-1]), panel.covariates.shape[1]), np.float32)
+        covariates[old_rows] = panel.covariates
+        if future is not None:
+            new_rows = np.setdiff1d(np.arange(int(offsets[-1])), old_rows)
+            covariates[new_rows, n_past:] = future
+    return dataclasses.replace(panel, values=values, offsets=offsets, covariates=covariates)
+
+
+def forecast(artifact: ModelArtifact, panel: Panel, future_path: str | None = None) -> pd.DataFrame:
+    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
+    in the original units. Series with fewer rows than the lookback get seasonal naive
+    (method `seasonal_naive`) unless the model was trained with --strict; the others the model."""
+    config = artifact.config
+    lookback, horizon, season = config.window.lookback, config.window.horizon, config.data.season_length or 1
+    short = panel.lengths < lookback
+    if short.any() and config.data.strict:
+        i = int(np.argmax(short))
+        raise DataError(f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last {lookback} to forecast")
+    frames = [
+        pd.DataFrame({
+            "unique_id": panel.ids[i], "ds": panel.future_timestamps(i, horizon),
+            "y_hat": seasonal_naive(panel.series(i), horizon, season), "method": "seasonal_naive",
+        })
+        for i in np.flatnonzero(short)
+    ]
+    if short.all():
+        return pd.concat(frames, ignore_index=True)
+    if short.any():
+        panel = panel.select([panel.ids[i] for i in np.flatnonzero(~short)])
+    future = read_future(future_path, artifact, panel) if config.data.future_covariates and future_path else None
+    if config.data.future_covariates and future is None:
+        raise DataError(
+            f"the model uses future covariates ({', '.join(config.data.future_covariates)}); give their values for the "
+            f"{horizon} steps after each series with --future FILE"
+        )
+    mean, std, known = artifact.scaler.for_panel(panel)
+    if not known.all():
+        log.info("%d series not seen in training: standardised with their own history", int((~known).sum()))
+    extended = _extended(panel, horizon, future, len(config.data.covariates))
+    numeric = np.column_stack([extended.values, extended.covariate_matrix()])
+    scaled = scale_rows(numeric, extended.offsets, mean, std)
+    levels = artifact.info.get("static_levels", {})
+    matrix = device_matrix(extended, scaled, _calendar(config, panel.freq), levels)
+    future_cols = tuple(artifact.info.get("future_features", ()))
+
+    model = build_model(config.model, horizon, len(future_cols))
     mesh = make_mesh(1)
     programs = build_programs(
-        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh
+        model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
+        future=future_cols, framing=_framing(config),
     )
-    starts = (panel.offsets[1:] - lookback).astype(np.int32)
+    starts = (extended.offsets[1:] - horizon - lookback).astype(np.int32)
     params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
-    preds = np.asarray(programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts)), dtype=np.float64)
-    preds = preds * std[:, None] + mean[:, None]
-    frames = [
-        pd.DataFrame({"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), "y_hat": preds[i]})
-        for i, series_id in enumerate(panel.ids)
-    ]
-    return pd.concat(frames, ignore_index=True)
+    preds = np.asarray(programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts)), dtype=np.float64)
+    preds = preds * std[:, :1] + mean[:, :1]
+    timestamps = np.concatenate([panel.future_timestamps(i, horizon) for i in range(len(panel.ids))])
+    frames.append(pd.DataFrame({
+        "unique_id": np.repeat(np.asarray(panel.ids, dtype=object), horizon), "ds": timestamps,
+        "y_hat": preds.reshape(-1), "method": "model",
+    }))
+    return pd.concat(frames, ignore_index=True).sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
 
 
 def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
     """Read the data to forecast from (by default the training file) with the training schema."""
     saved = artifact.config.data
-    cfg = DataConfig(
-        path=path or saved.path,
-        time_col=saved.time_col,
-        target=saved.target,
-        id_col=saved.id_col,
-        freq=saved.freq,
-        fill=saved.fill,
-        season_length=saved.season_length,
-    )
-    panel, _ = load_panel(cfg)
+    panel, _ = load_panel(dataclasses.replace(saved, path=path or saved.path))
     return panel
 
 
-def predict(model_dir: str, data_path: str | None = None) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
+def predict(
+    model_dir: str, data_path: str | None = None, ids: tuple[str, ...] = (), future_path: str | None = None
+) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
+    """Load the model, read the data (only the series `ids` when given), forecast them all in one call."""
     artifact = artifacts.load(model_dir)
     panel = load_for_prediction(artifact, data_path)
-    return artifact, panel, forecast(artifact, panel)
+    if ids:
+        panel = panel.select(list(dict.fromkeys(ids)))
+    return artifact, panel, forecast(artifact, panel, future_path)
