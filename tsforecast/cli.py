@@ -61,10 +61,11 @@ class Group(click.Group):
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="TSFORECAST_CACHE_DIR", help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.")
 def cli(cache_dir) -> None:
     """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
-    from .runtime import enable_compilation_cache
+    from .runtime import enable_compilation_cache, start_distributed
 
     logging.basicConfig(level=logging.WARNING, format="tsforecast: %(message)s")
     enable_compilation_cache(cache_dir)
+    start_distributed()
 
 
 def columns(ctx, param, value) -> tuple[str, ...]:
@@ -142,6 +143,10 @@ def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_c
     )
     with EpochProgress(epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
+    from .runtime import is_primary
+
+    if not is_primary():
+        return  # every host trained the same model; process 0 writes it
     path = artifacts.save(outcome.artifact, out)
     if not quiet:
         print_summary(outcome, path)

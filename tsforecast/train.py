@@ -182,10 +182,12 @@ def build_programs(
         _, base, scale = framing.frame(x[:, :, 0], horizon)
         return jnp.mean(loss_fn((predict(params, values, starts) - base) / scale, (targets - base) / scale))
 
+    # Replicated results can be read on every host of a multi-host run, not only where a shard lives.
+    everywhere = NamedSharding(mesh, P())
     return Programs(
         train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
-        evaluate=jax.jit(evaluate),
-        predict=jax.jit(predict),
+        evaluate=jax.jit(evaluate, out_shardings=everywhere),
+        predict=jax.jit(predict, out_shardings=everywhere),
     )
 
 
