@@ -63,7 +63,11 @@ def cli(cache_dir) -> None:
     """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
     from .runtime import enable_compilation_cache, start_distributed
 
-    logging.basicConfig(level=logging.WARNING, format="tsforecast: %(message)s")
+    logger = logging.getLogger("tsforecast")
+    if not any(isinstance(h, EchoHandler) for h in logger.handlers):
+        logger.addHandler(EchoHandler())
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
     enable_compilation_cache(cache_dir)
     start_distributed()
 
@@ -71,6 +75,13 @@ def cli(cache_dir) -> None:
 def columns(ctx, param, value) -> tuple[str, ...]:
     """A comma-separated list of column names."""
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+class EchoHandler(logging.Handler):
+    """The library's warnings as `tsforecast: ...` lines on the stderr of the running command."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"tsforecast: {record.getMessage()}", err=True)
 
 
 def data_options(command):
