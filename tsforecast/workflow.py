@@ -19,11 +19,12 @@ from . import artifacts
 from .artifacts import ModelArtifact, Scaler
 from .baselines import seasonal_naive
 from .config import Config
-from .data import Panel, numeric_column, parse_time, load_panel, read_table
+from .data import Panel, load_panel, read_table
 from .errors import ConfigError, DataError
 from .features import calendar_names, device_matrix, layout, static_levels
 from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
+from .panel import numeric_column, parse_time
 from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .windows import Framing, default_val_size, rows_needed, scale_rows, split_windows, standardise, typical_length
 
