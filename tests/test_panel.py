@@ -18,9 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from tsforecast.cli import cli
-from tsforecast.config import Config
+from tsforecast.config import Config, DataConfig
 from tsforecast.data import load_panel
-from tsforecast.config import DataConfig
 from tsforecast.features import calendar_features
 from tsforecast.windows import Framing, split_windows
 
@@ -221,8 +220,10 @@ def test_future_covariates_are_required_and_checked(covariate_model, tmp_path):
     )
     ok = run("predict", str(data), "--model", str(out), "--future", str(future_file(tmp_path / "future.csv")))
     assert ok.exit_code == 0, ok.output
-    forecast = pd.read_csv(pd.io.common.StringIO(ok.stdout))
+    forecast = pd.read_csv(pd.io.common.StringIO(ok.stdout), parse_dates=["ds"])
     assert len(forecast) == 24 and np.isfinite(forecast["y_hat"]).all()
+    s0 = forecast[forecast["unique_id"] == "s0"]["ds"]
+    assert s0.iloc[0] == pd.Timestamp("2024-01-01") + pd.Timedelta(hours=LENGTHS["s0"])
 
 
 def test_every_data_problem_names_the_series(tmp_path):
@@ -301,3 +302,29 @@ def test_one_and_two_host_devices_give_the_same_loss_curve(files, tmp_path):
         assert len(json.loads((out / "config.json").read_text())["devices"]) == devices
         curves.append(pd.read_csv(out / "history.csv")[["train_loss", "val_loss"]].to_numpy())
     np.testing.assert_allclose(curves[0], curves[1], rtol=1e-4)
+
+
+def test_epoch_windows_draws_that_many_windows_per_epoch():
+    import flax.linen as nn
+    import jax
+    import optax
+
+    from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer
+    from tsforecast.config import TrainConfig
+
+    class Flat(nn.Module):
+        @nn.compact
+        def __call__(self, x, train=False):
+            return nn.Dense(3)(x.reshape(x.shape[0], -1))
+
+    model, tx = Flat(), make_optimizer(TrainConfig(batch_size=8))
+    values = jax.numpy.asarray(np.random.default_rng(0).normal(size=(200, 1)), jax.numpy.float32)
+    starts = jax.numpy.arange(150, dtype=jax.numpy.int32)
+    params = model.init(jax.random.PRNGKey(0), values[None, :5])["params"]
+    for epoch_windows, steps in ((None, 19), (20, 3)):
+        programs = build_programs(model, tx, make_loss("mse"), 5, 3, 8, make_mesh(8), epoch_windows=epoch_windows)
+        _, opt_state, _, _ = programs.train_epoch(
+            jax.tree_util.tree_map(jax.numpy.copy, params), tx.init(params), jax.random.PRNGKey(1), values, starts
+        )
+        counts = [s.count for s in jax.tree_util.tree_leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState)) if isinstance(s, optax.ScaleByAdamState)]
+        assert [int(c) for c in counts] == [steps]

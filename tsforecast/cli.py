@@ -122,6 +122,7 @@ def data_options(command):
 @click.option("--residual", type=click.Choice(RESIDUALS), default="none", show_default=True, help="seasonal: learn the correction of each window's seasonal-naive forecast.")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per minibatch.")
+@click.option("--epoch-windows", type=click.IntRange(min=1), help="Train each epoch on this many training windows drawn at random (fresh each epoch). Default: all; large panels train faster with fewer.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--clip-norm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Clip gradients to this global norm.")
 @click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True, help="Training loss on standardised values.")
@@ -131,7 +132,7 @@ def data_options(command):
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
 def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict, season_length,
           lookback, horizon, val_size, model_name, hidden, layers, dropout, filters, kernel_size, pool_size, normalize, residual,
-          epochs, batch_size, lr, clip_norm, loss, patience, seed, out, quiet):
+          epochs, batch_size, epoch_windows, lr, clip_norm, loss, patience, seed, out, quiet):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -150,7 +151,7 @@ def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_c
             name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size,
             pool_size=pool_size, normalize=normalize, residual=residual,
         ),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
     )
     with EpochProgress(epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)

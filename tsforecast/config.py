@@ -119,6 +119,8 @@ class TrainConfig:
     loss: str = "mse"
     patience: int = 8
     seed: int = 0
+    # Windows drawn afresh for each epoch; None trains every epoch on all of them.
+    epoch_windows: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
@@ -127,6 +129,10 @@ class TrainConfig:
         _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        _check(
+            self.epoch_windows is None or self.epoch_windows >= 1,
+            f"--epoch-windows must be at least 1, got {self.epoch_windows}",
+        )
 
 
 @dataclass(frozen=True)

@@ -100,26 +100,34 @@ def build_programs(
     mesh: Mesh,
     future: tuple[int, ...] = (),
     framing: Framing = Framing(),
+    epoch_windows: int | None = None,
 ) -> Programs:
     """`future`: the feature columns the model sees over the horizon; `framing`: how each
-    window's target is normalised before the network (the loss is taken in those units)."""
+    window's target is normalised before the network (the loss is taken in those units);
+    `epoch_windows`: train each epoch on that many windows drawn afresh (default: all)."""
     window = lookback + horizon
 
-    def framed(params, values, starts, **kwargs):
-        """Network output and target in framed units, and the frame to undo it."""
-        windows = gather(values, starts, window)
-        x, y = split_inputs_targets(windows, lookback)
+    # Forecasting reads the horizon rows after a window only for future-known features; without
+    # them it reads the lookback alone, so a window may end at the last row of the panel.
+    forward_length = window if future else lookback
+
+    def framed(params, windows, **kwargs):
+        """The network's output in framed units from gathered windows <float32>[n, >=L, features],
+        and the frame (base, scale) that maps it back to standardised units."""
+        x = windows[:, :lookback, :]
         loc, base, scale = framing.frame(x[:, :, 0], horizon)
         pred = apply_model(model, params, framing.inputs(x, loc, scale), future_part(windows, lookback, future), **kwargs)
-        return pred, (y - base) / scale, base, scale
+        return pred, base, scale
 
     def local_grads(params, values, starts, weights, rng):
         # Runs on one device's share of the batch; sums are combined across devices below.
         rng = jax.random.fold_in(rng, jax.lax.axis_index("batch"))
 
         def loss_sum(p):
-            pred, y, _, _ = framed(p, values, starts, train=True, rngs={"dropout": rng})
-            return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
+            windows = gather(values, starts, window)
+            pred, base, scale = framed(p, windows, train=True, rngs={"dropout": rng})
+            _, y = split_inputs_targets(windows, lookback)
+            return jnp.sum(jnp.mean(loss_fn(pred, (y - base) / scale), axis=-1) * weights)
 
         total, grads = jax.value_and_grad(loss_sum)(params)
         return jax.lax.psum(total, "batch"), jax.lax.psum(grads, "batch")
@@ -131,11 +139,12 @@ def build_programs(
 
     def train_epoch(params, opt_state, rng, values, train_starts):
         """One pass over all training windows in shuffled minibatches; returns the mean loss."""
-        n = train_starts.shape[0]
+        total = train_starts.shape[0]
+        n = min(epoch_windows or total, total)
         n_batches = math.ceil(n / batch_size)
         pad = n_batches * batch_size - n
         rng, shuffle_key = jax.random.split(rng)
-        order = jnp.concatenate([jax.random.permutation(shuffle_key, n), jnp.zeros(pad, jnp.int32)])
+        order = jnp.concatenate([jax.random.permutation(shuffle_key, total)[:n], jnp.zeros(pad, jnp.int32)])
         starts = train_starts[order].reshape(n_batches, batch_size)
         # The ragged last batch is padded to full size with zero-weight windows, so every
         # minibatch has one shape and the whole epoch is a single scan.
@@ -155,7 +164,7 @@ def build_programs(
         return params, opt_state, rng, jnp.sum(totals) / n
 
     def local_forward(params, values, starts):
-        pred, _, base, scale = framed(params, values, starts, train=False)
+        pred, base, scale = framed(params, gather(values, starts, forward_length), train=False)
         return pred * scale + base
 
     forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
@@ -163,8 +172,9 @@ def build_programs(
 
     def predict(params, values, starts):
         """Forecasts <float32>[n, horizon] (standardised) from the `lookback` values at each start,
-        in fixed-size chunks. The `horizon` rows after each window are read for the future-known
-        features only: to forecast the future, append `horizon` rows (any target value)."""
+        in fixed-size chunks; the targets need not exist, so this also forecasts the future. With
+        future-known features the `horizon` rows after each window must exist for them (append
+        them, with any target value, to forecast the future)."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)

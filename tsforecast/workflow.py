@@ -127,7 +127,7 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     mesh = make_mesh(config.train.batch_size)
     programs = build_programs(
         model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh,
-        future=features.future, framing=framing,
+        future=features.future, framing=framing, epoch_windows=config.train.epoch_windows,
     )
     params, values, train_starts, val_starts = replicate(mesh, params, matrix, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
@@ -206,21 +206,18 @@ def read_future(path: str, artifact: ModelArtifact, panel: Panel) -> np.ndarray:
     return picked.astype(np.float32)
 
 
-def _extended(panel: Panel, horizon: int, future: np.ndarray | None, n_past: int) -> Panel:
-    """The panel with `horizon` rows appended to every series: target 0 (never read), past
-    covariates 0 (outside the lookback), future covariates from `future`."""
+def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Panel:
+    """The panel with `horizon` rows appended to every series for the future-known features:
+    target and past covariates 0 (never read), future covariates from `future`."""
     lengths = panel.lengths + horizon
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     old_rows = np.arange(len(panel.values)) + np.repeat(offsets[:-1] - panel.offsets[:-1], panel.lengths)
+    new_rows = np.setdiff1d(np.arange(int(offsets[-1])), old_rows)
     values = np.zeros(int(offsets[-1]), np.float32)
     values[old_rows] = panel.values
-    covariates = None
-    if panel.covariates is not None:
-        covariates = np.zeros((int(offsets[-1]), panel.covariates.shape[1]), np.float32)
-        covariates[old_rows] = panel.covariates
-        if future is not None:
-            new_rows = np.setdiff1d(np.arange(int(offsets[-1])), old_rows)
-            covariates[new_rows, n_past:] = future
+    covariates = np.zeros((int(offsets[-1]), panel.covariate_matrix().shape[1]), np.float32)
+    covariates[old_rows] = panel.covariate_matrix()
+    covariates[new_rows, n_past:] = future
     return dataclasses.replace(panel, values=values, offsets=offsets, covariates=covariates)
 
 
@@ -254,12 +251,15 @@ def forecast(artifact: ModelArtifact, panel: Panel, future_path: str | None = No
     mean, std, known = artifact.scaler.for_panel(panel)
     if not known.all():
         log.info("%d series not seen in training: standardised with their own history", int((~known).sum()))
-    extended = _extended(panel, horizon, future, len(config.data.covariates))
-    numeric = np.column_stack([extended.values, extended.covariate_matrix()])
-    scaled = scale_rows(numeric, extended.offsets, mean, std)
-    levels = artifact.info.get("static_levels", {})
-    matrix = device_matrix(extended, scaled, _calendar(config, panel.freq), levels)
     future_cols = tuple(artifact.info.get("future_features", ()))
+    inputs = panel
+    if future_cols:
+        if future is None:  # calendar features only
+            future = np.zeros((len(panel.ids) * horizon, 0), np.float32)
+        inputs = _extended(panel, horizon, future, len(config.data.covariates))
+    numeric = np.column_stack([inputs.values, inputs.covariate_matrix()])
+    scaled = scale_rows(numeric, inputs.offsets, mean, std)
+    matrix = device_matrix(inputs, scaled, _calendar(config, panel.freq), artifact.info.get("static_levels", {}))
 
     model = build_model(config.model, horizon, len(future_cols))
     mesh = make_mesh(1)
@@ -267,7 +267,7 @@ def forecast(artifact: ModelArtifact, panel: Panel, future_path: str | None = No
         model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
         future=future_cols, framing=_framing(config),
     )
-    starts = (extended.offsets[1:] - horizon - lookback).astype(np.int32)
+    starts = (inputs.offsets[1:] - lookback - (horizon if future_cols else 0)).astype(np.int32)
     params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
     preds = np.asarray(programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts)), dtype=np.float64)
     preds = preds * std[:, :1] + mean[:, :1]
