@@ -146,6 +146,28 @@ def test_unseen_id_is_forecast_with_its_own_statistics(long_model, tmp_path):
     assert np.corrcoef(s0, ahead["y_hat"])[0, 1] > 0.9
 
 
+def test_a_format_1_model_directory_forecasts_as_before(files, long_model, tmp_path):
+    import shutil
+
+    out, _ = long_model
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    raw = json.loads((old / "config.json").read_text())
+    assert raw["format_version"] == 2
+    raw["format_version"] = 1
+    for key in ("features", "future_features", "static_levels"):
+        del raw[key]
+    for section, keys in {"data": ("wide", "covariates", "future_covariates", "static", "calendar", "strict"), "model": ("normalize", "residual"), "train": ("epoch_windows",)}.items():
+        for key in keys:
+            del raw["config"][section][key]
+    (old / "config.json").write_text(json.dumps(raw))
+    (old / "metrics_by_series.csv").unlink()
+    new = run("predict", str(files["long"]), "--model", str(out))
+    again = run("predict", str(files["long"]), "--model", str(old))
+    assert again.exit_code == 0, again.output
+    assert again.stdout == new.stdout
+
+
 def test_calendar_features_across_month_ends_in_utc():
     stamps = pd.DatetimeIndex(
         ["2024-01-31 23:00", "2024-02-01 00:00", "2024-02-29 12:00", "2024-03-01 00:00", "2023-12-31 18:00"], tz="UTC"

@@ -28,7 +28,9 @@ from . import __version__
 from .config import Config
 from .errors import ArtifactError
 
-FORMAT_VERSION = 1
+# 2: window framing, covariates and calendar features (a format-1 reader would misread them).
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 PARAMS_FILE = "params.msgpack"
 SCALER_FILE = "scaler.csv"
@@ -217,9 +219,10 @@ def load(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out {root}")
     raw = _read_json(root / CONFIG_FILE)
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{root} has model format_version {version!r}; tsforecast {__version__} reads format {FORMAT_VERSION}"
+            f"{root} has model format_version {version!r}; tsforecast {__version__} reads formats "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
