@@ -186,10 +186,27 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
     plot_history(artifact.history, directory / HISTORY_PLOT)
 
 
+def check_out(out: str | Path) -> Path:
+    """The absolute model directory path for `out`, refused when something there is not a model
+    directory: replacing it would delete its contents (`--out .` would take the data with it)."""
+    target = Path(out).absolute()
+    if target.is_dir() and any(target.iterdir()):
+        try:
+            is_model = "format_version" in json.loads((target / CONFIG_FILE).read_text())
+        except (OSError, ValueError, TypeError):
+            is_model = False
+        if not is_model:
+            raise ArtifactError(
+                f"--out {target} is a directory with other files in it, not a tsforecast model; "
+                "replacing it would delete them, so choose a new or model directory"
+            )
+    return target
+
+
 def save(artifact: ModelArtifact, out: str | Path) -> Path:
     """Write the model directory at `out` atomically; an existing one is replaced only when the
     new one is complete."""
-    target = Path(out).absolute()
+    target = check_out(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     umask = os.umask(0)

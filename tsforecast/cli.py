@@ -153,6 +153,7 @@ def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_c
         ),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
     )
+    artifacts.check_out(out)  # before training, not after it
     with EpochProgress(epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
     from .runtime import is_primary
@@ -210,8 +211,9 @@ def print_summary(outcome, path: Path) -> None:
         verdict = f"the model beats seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
     else:
         verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
-    stderr.print(verdict)
-    stderr.print(f"model written to {path}")
+    # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
+    stderr.print(verdict, soft_wrap=True)
+    stderr.print(f"model written to {path}", soft_wrap=True)
 
 
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png")
@@ -233,9 +235,12 @@ def predict(data, model_dir, out, plot, ids, future_path):
     artifact, panel, frame = workflow.predict(model_dir, data, ids, future_path)
     columns = ["unique_id", "ds", "y_hat", "method"] if artifact.config.data.id_col else ["ds", "y_hat"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
+    # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
         draw_forecast(artifact, panel, frame, plot)
     if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
     else:
         click.echo(text, nl=False)

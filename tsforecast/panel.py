@@ -8,6 +8,7 @@ vectorised over rows (no Python loop over series), so millions of rows take seco
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,23 +99,36 @@ def infer_freq(timestamps: pd.DatetimeIndex) -> str | None:
     """The pandas alias of a sorted, unique index, tolerating gaps when the step is a fixed duration."""
     if len(timestamps) < 3:
         return None
-    freq = pd.infer_freq(timestamps)
+    with warnings.catch_warnings():
+        # pandas 3.1 warns that infer_freq will return an offset instead of a string; freqstr
+        # reads either, so the warning is only noise.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        freq = pd.infer_freq(timestamps)
     if freq is not None:
-        return freq
-    steps = np.diff(timestamps.asi8)
+        return pd.tseries.frequencies.to_offset(freq).freqstr
+    # asi8 counts in the index's own unit (seconds when the CSV reader parsed the column), so
+    # convert to nanoseconds before reading the steps as a Timedelta.
+    steps = np.diff(timestamps.as_unit("ns").asi8)
     values, counts = np.unique(steps, return_counts=True)
     step = int(values[np.argmax(counts)])
     # Gaps are fine (they are reported later), but every step must be a whole number of the most
     # common one, else the data has no single frequency.
     if step <= 0 or np.any(steps % step):
         return None
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(step, unit=timestamps.unit)).freqstr
+    delta = pd.Timedelta(step, unit="ns")
+    # A Timedelta reads back as hours ("24h", "168h"); name whole days and weeks as pd.infer_freq
+    # would without the gaps, so the season length (7 daily, 52 weekly) and messages match.
+    if delta == pd.Timedelta(weeks=1):
+        return f"W-{timestamps[0].day_name()[:3].upper()}"
+    if delta >= pd.Timedelta(days=1) and delta % pd.Timedelta(days=1) == pd.Timedelta(0):
+        return "D" if delta.days == 1 else f"{delta.days}D"
+    return pd.tseries.frequencies.to_offset(delta).freqstr
 
 
 def season_length_for(freq: str) -> int:
     """The usual seasonal period: a day for sub-daily data, else the calendar cycle of the unit."""
     offset = pd.tseries.frequencies.to_offset(freq)
-    name = offset.name.upper()
+    name = offset.rule_code.upper()  # `name` is deprecated in pandas 3.1; same code
     yearly = {"W": 52, "M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4, "QE": 4}
     for prefix, season in yearly.items():
         if name == prefix or name.startswith(prefix + "-"):

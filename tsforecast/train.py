@@ -67,7 +67,7 @@ class EarlyStopping(NamedTuple):
 
 
 def early_stopping_init(params: Params) -> EarlyStopping:
-    return EarlyStopping(jnp.asarray(jnp.inf), params, jnp.asarray(-1), jnp.asarray(0))
+    return EarlyStopping(jnp.asarray(jnp.inf, jnp.float32), params, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
 
 
 @jax.jit
@@ -232,9 +232,12 @@ def fit(
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
-    opt_state = tx.init(params)
-    rng = jax.random.PRNGKey(cfg.seed + 1)
-    stopping = early_stopping_init(jax.tree_util.tree_map(jnp.copy, params))
+    # Everything the epoch program returns must go in with the placement it comes out with
+    # (the parameters'), or the second epoch compiles the whole program again.
+    placement = jax.tree_util.tree_leaves(params)[0].sharding
+    opt_state = jax.device_put(tx.init(params), placement)
+    rng = jax.device_put(jax.random.PRNGKey(cfg.seed + 1), placement)
+    stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
     history: list[EpochRecord] = []
     stopped_early = False
     for epoch in range(1, cfg.epochs + 1):

@@ -1,0 +1,146 @@
+"""Shared fixtures: deterministic synthetic series written as real CSV files, the CLI runner, and
+one small model trained once per session.
+
+Compilation dominates the suite's time (seconds per distinct model and data shape), so tests that
+only read a trained model share `trained_model` and must not modify its directory (copy it first).
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tsforecast.cli import cli
+
+# The session model: small enough to compile in seconds on 2 CPU cores, big enough to beat
+# seasonal naive clearly on `seasonal_ar_series`.
+ROWS = 600
+GROWN = 36
+LOOKBACK = 48
+HORIZON = 12
+TRAIN_ARGS = tuple(
+    shlex.split(
+        f"--hidden 16 --lookback {LOOKBACK} --horizon {HORIZON} --batch-size 32"
+        " --epochs 40 --lr 0.003 --seed 0"
+    )
+)
+
+
+def seasonal_ar_series(
+    n: int,
+    seed: int = 0,
+    level: float = 1000.0,
+    amplitude: float = 10.0,
+    phi: float = 0.8,
+    sigma: float = 2.0,
+    start: str = "2024-01-01",
+    freq: str = "h",
+) -> pd.DataFrame:
+    """`ds, y`: level + a daily sine (24 steps) + AR(1) noise. Deterministic by seed, and a longer
+    series with the same seed starts with the shorter one (numpy draws the shocks in order)."""
+    rng = np.random.default_rng(seed)
+    shocks = rng.normal(0.0, sigma, n)
+    noise = np.zeros(n)
+    for i in range(1, n):
+        noise[i] = phi * noise[i - 1] + shocks[i]
+    t = np.arange(n)
+    y = level + amplitude * np.sin(2 * np.pi * t / 24) + noise
+    ds = pd.date_range(start, periods=n, freq=freq)
+    return pd.DataFrame({"ds": ds.strftime("%Y-%m-%d %H:%M:%S"), "y": np.round(y, 4)})
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def read_forecast(text: str) -> pd.DataFrame:
+    """A forecast CSV (from stdout or a file) with `ds` parsed."""
+    return pd.read_csv(io.StringIO(text), parse_dates=["ds"])
+
+
+def invoke(*args: object) -> Result:
+    """Run `tsforecast ARGS` in-process; stdout and stderr are kept apart (click >= 8.2)."""
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_bad_input(
+    result: Result, line: str | None = None, startswith: str | None = None
+) -> None:
+    """Exit 2, exactly one line on stderr (the given one), nothing on stdout, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    if line is not None:
+        assert lines[0] == line
+    if startswith is not None:
+        assert lines[0].startswith(startswith), lines[0]
+
+
+@pytest.fixture(scope="session")
+def run_cli() -> Callable[..., Result]:
+    """run_cli("train", path, "--epochs", 3) -> click's Result."""
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def expect_bad_input() -> Callable[..., None]:
+    """expect_bad_input(result, line=None, startswith=None): exit 2 with that one stderr line."""
+    return assert_bad_input
+
+
+@pytest.fixture(scope="session")
+def forecast_of() -> Callable[[str], pd.DataFrame]:
+    """forecast_of(csv_text) -> the forecast frame, `ds` parsed."""
+    return read_forecast
+
+
+@pytest.fixture(scope="session")
+def make_series() -> Callable[..., pd.DataFrame]:
+    """make_series(n, seed=0, level=1000.0, ...) -> a `ds, y` frame (see seasonal_ar_series)."""
+    return seasonal_ar_series
+
+
+@pytest.fixture
+def write_series(tmp_path: Path) -> Callable[..., Path]:
+    """write_series(name="series.csv", n=600, seed=0, **kwargs) -> the path of a new CSV in tmp_path."""
+
+    def write(name: str = "series.csv", n: int = ROWS, seed: int = 0, **kwargs) -> Path:
+        return write_csv(seasonal_ar_series(n, seed, **kwargs), tmp_path / name)
+
+    return write
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    directory: Path  # the model directory written by `tsforecast train`
+    csv: Path  # the training file: the first ROWS rows of `frame`
+    grown_csv: Path  # the same series, GROWN rows longer
+    frame: pd.DataFrame  # all ROWS + GROWN rows
+    stderr: str  # what `train` printed
+    args: tuple[str, ...]  # the training options
+    lookback: int = LOOKBACK
+    horizon: int = HORIZON
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """An LSTM trained through the CLI on a 600-row hourly series with mean ~1000. Read only."""
+    # A path longer than a line, so that output folded at 80 columns would show.
+    root = tmp_path_factory.mktemp("trained-" + "-".join(["a-path-longer-than-one-line"] * 3))
+    frame = seasonal_ar_series(ROWS + GROWN, seed=0)
+    csv = write_csv(frame.iloc[:ROWS], root / "train.csv")
+    grown = write_csv(frame, root / "grown.csv")
+    result = invoke("train", csv, *TRAIN_ARGS, "--out", root / "model")
+    assert result.exit_code == 0, result.output
+    return TrainedModel(root / "model", csv, grown, frame, result.stderr, TRAIN_ARGS)
