@@ -260,7 +260,7 @@ def _check_series_steps(ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, o
     other = (smallest != np.iinfo(np.int64).max) & (smallest > step)
     if other.any():
         i = int(np.argmax(other))
-        theirs = pd.tseries.frequencies.to_offset(pd.Timedelta(int(smallest[i]), unit="ns")).freqstr
+        theirs = infer_freq(pd.DatetimeIndex(ns[firsts[i]] + np.arange(3) * smallest[i]))
         raise DataError(
             f"series {names[i]!r} is at frequency {theirs}, the panel at {offset.freqstr}; "
             "frequencies must not differ between series (resample it, or pass --freq)"

@@ -152,24 +152,23 @@ class Framing:
 
 
 def segment_stats(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, from_end: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of the first (or last) `counts[i]` rows of every series, per column, from
-    prefix sums: no loop over series. values: <float>[total, k] -> <float64>[n_series, k] twice;
-    a constant column gets std 1 so it scales to zeros, not NaNs."""
+    """Mean and std of the first (or last) `counts[i]` rows of every series, per column, with
+    segment sums (`np.add.reduceat`, two passes): no loop over series, and no cancellation
+    between series as with running sums. values: <float>[total, k] -> <float64>[n_series, k]
+    twice; a constant column gets std 1 so it scales to zeros, not NaNs."""
     x = values.astype(np.float64).reshape(len(values), -1)
-    # Centre on each series' first value: the sums of squares then stay small for series far from zero.
-    lengths = np.diff(offsets)
-    shift = x[np.minimum(offsets[:-1], len(x) - 1)]
-    centred = x - np.repeat(shift, lengths, axis=0)
-    sums = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(centred, axis=0)])
-    squares = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(centred * centred, axis=0)])
     counts = np.asarray(counts, dtype=np.int64)
-    lo = offsets[1:] - counts if from_end else offsets[:-1]
-    hi = lo + counts
+    lo = offsets[1:] - counts if from_end else offsets[:-1].astype(np.int64)
+    # reduceat sums [edges[j], edges[j + 1]); the odd segments (between series) are dropped, and
+    # a zero row lets the last segment end at the end of the array.
+    edges = np.stack([lo, lo + counts], axis=1).reshape(-1)
+    padded = np.concatenate([x, np.zeros((1, x.shape[1]))])
     n = counts[:, None].astype(np.float64)
-    mean = (sums[hi] - sums[lo]) / n
-    var = np.maximum((squares[hi] - squares[lo]) / n - mean * mean, 0.0)
-    std = np.sqrt(var)
-    return mean + shift, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean + shift)), std, 1.0)
+    mean = np.add.reduceat(padded, edges, axis=0)[::2] / n
+    lengths = np.diff(offsets)
+    centred = padded - np.concatenate([np.repeat(mean, lengths, axis=0), np.zeros((1, x.shape[1]))])
+    std = np.sqrt(np.add.reduceat(centred * centred, edges, axis=0)[::2] / n)
+    return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
 
 
 def scale_rows(values: np.ndarray, offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -223,12 +223,13 @@ def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Pa
 
 def forecast(artifact: ModelArtifact, panel: Panel, future_path: str | None = None) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
-    in the original units. Series with fewer rows than the lookback get seasonal naive
-    (method `seasonal_naive`) unless the model was trained with --strict; the others the model."""
+    in the original units. In a panel, series with fewer rows than the lookback get seasonal
+    naive (method `seasonal_naive`) unless the model was trained with --strict; the others the model."""
     config = artifact.config
     lookback, horizon, season = config.window.lookback, config.window.horizon, config.data.season_length or 1
     short = panel.lengths < lookback
-    if short.any() and config.data.strict:
+    # Only a panel's output has the `method` column that flags a seasonal-naive forecast.
+    if short.any() and (config.data.strict or config.data.id_col is None):
         i = int(np.argmax(short))
         raise DataError(f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last {lookback} to forecast")
     frames = [
