@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench bench-speed bench-accuracy clean
+.PHONY: install demo test bench bench-speed bench-accuracy bench-intervals clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ bench-speed: install
 
 bench-accuracy: install
 	$(BIN)/python benchmarks/m4_baselines.py
+
+bench-intervals: install
+	$(BIN)/python benchmarks/intervals_m4.py
 
 clean:
 	rm -rf $(VENV) .demo-model .pytest_cache build *.egg-info

@@ -112,9 +112,10 @@ def test_a_save_replaces_the_previous_directory_whole(
         "history.csv",
         "metrics.json",
         "history.png",
+        "conformal_scores.npy",
     }
     assert sorted(p.name for p in previous.parent.iterdir()) == ["model"]
-    for name in ("params.msgpack", "scaler.csv", "metrics.json"):
+    for name in ("params.msgpack", "scaler.csv", "metrics.json", "conformal_scores.npy"):
         assert (previous / name).read_bytes() == (trained_model.directory / name).read_bytes(), name
 
 

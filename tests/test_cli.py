@@ -29,6 +29,7 @@ MODEL_FILES = {
     "history.csv",
     "metrics.json",
     "history.png",
+    "conformal_scores.npy",
 }
 PNG = b"\x89PNG\r\n\x1a\n"
 # The session model's shape, for the bad-input runs that must fail before any training.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import json
 import os
 import shutil
@@ -38,6 +39,8 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 SERIES_METRICS_FILE = "metrics_by_series.csv"
 HISTORY_PLOT = "history.png"
+# Added after format 1 shipped; a directory without it is still format 1, just without intervals.
+CONFORMAL_FILE = "conformal_scores.npy"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class ModelArtifact:
     history: pd.DataFrame
     metrics: dict[str, Any]
     info: dict[str, Any]
+    # Absolute validation errors <float32>[n_windows, horizon] in standardised units, for
+    # conformal intervals; None for quantile models and directories from before intervals.
+    conformal_scores: np.ndarray | None = None
     series_metrics: pd.DataFrame | None = None
 
 
@@ -181,6 +187,10 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
     _write(directory / SCALER_FILE, artifact.scaler.to_frame().to_csv(index=False, float_format="%.17g").encode())
     _write(directory / HISTORY_FILE, artifact.history.to_csv(index=False).encode())
     _write(directory / METRICS_FILE, json.dumps(artifact.metrics, indent=2).encode())
+    if artifact.conformal_scores is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, artifact.conformal_scores.astype(np.float32), allow_pickle=False)
+        _write(directory / CONFORMAL_FILE, buffer.getvalue())
     if artifact.series_metrics is not None:
         _write(directory / SERIES_METRICS_FILE, artifact.series_metrics.to_csv(index=False, float_format="%.6g").encode())
     plot_history(artifact.history, directory / HISTORY_PLOT)
@@ -245,9 +255,11 @@ def load(directory: str | Path) -> ModelArtifact:
         params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
         scaler_frame = pd.read_csv(root / SCALER_FILE, dtype={"unique_id": str}, keep_default_na=False)
         history = pd.read_csv(root / HISTORY_FILE)
+        scores_file = root / CONFORMAL_FILE
+        scores = np.load(scores_file, allow_pickle=False) if scores_file.is_file() else None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
     scaler = Scaler.from_frame(scaler_frame)
     metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
     info = {k: v for k, v in raw.items() if k not in ("format_version", "created_at", "versions", "config")}
-    return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info)
+    return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info, scores)

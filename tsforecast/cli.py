@@ -18,7 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import FILL_METHODS, LOSSES, MODEL_NAMES, NORMALIZATIONS, RESIDUALS, Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from .config import (
+    DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MODEL_NAMES, NORMALIZATIONS, RESIDUALS, Config, DataConfig,
+    IntervalConfig, ModelConfig, TrainConfig, WindowConfig,
+)
 from .errors import TsforecastError
 
 EXIT_CODES = """\b
@@ -128,11 +131,13 @@ def data_options(command):
 @click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True, help="Training loss on standardised values.")
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
+@click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default="conformal", show_default=True, help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.")
+@click.option("--level", "levels", type=float, multiple=True, help=f"Interval level in percent, repeatable: the levels scored in metrics.json, and the only ones a quantile model can predict. Default: {', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
 def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict, season_length,
           lookback, horizon, val_size, model_name, hidden, layers, dropout, filters, kernel_size, pool_size, normalize, residual,
-          epochs, batch_size, epoch_windows, lr, clip_norm, loss, patience, seed, out, quiet):
+          epochs, batch_size, epoch_windows, lr, clip_norm, loss, patience, seed, interval_method, levels, out, quiet):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -152,6 +157,7 @@ def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_c
             pool_size=pool_size, normalize=normalize, residual=residual,
         ),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
+        intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
     artifacts.check_out(out)  # before training, not after it
     with EpochProgress(epochs, enabled=not quiet) as progress:
@@ -213,32 +219,45 @@ def print_summary(outcome, path: Path) -> None:
         verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
     # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
     stderr.print(verdict, soft_wrap=True)
+    intervals = metrics["intervals"]
+    for level, scores in intervals.get("model", {}).items():
+        naive_scores = intervals["seasonal_naive"].get(level)
+        if scores is None:
+            stderr.print(f"{level}% intervals: too few validation windows to score them", soft_wrap=True)
+            continue
+        line = f"{level}% intervals ({intervals['method']}): coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
+        if naive_scores is not None:
+            line += f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, MSIS {naive_scores['msis']:.3g})"
+        stderr.print(line, soft_wrap=True)
     stderr.print(f"model written to {path}", soft_wrap=True)
 
 
-@cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png")
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png\n  tsforecast predict --level 80 --level 95       # with prediction intervals")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory written by `tsforecast train`.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast to this PNG.")
+@click.option("--level", "levels", type=float, multiple=True, help="Add a prediction interval at this level in percent (repeatable): columns y_hat-lo-<level>, y_hat-hi-<level>.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast (with shaded intervals) to this PNG.")
+@click.option("--plot-max", type=click.IntRange(min=1), default=12, show_default=True, help="Series drawn by --plot (the first ones), one panel each.")
 @click.option("--id", "ids", multiple=True, help="Forecast only this series (repeatable). Default: every series in DATA.")
 @click.option("--future", "future_path", type=click.Path(exists=True, dir_okay=False), help="CSV or Parquet with the future covariates for the horizon steps of each series (id, time and covariate columns as in training).")
-def predict(data, model_dir, out, plot, ids, future_path):
+def predict(data, model_dir, out, levels, plot, plot_max, ids, future_path):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
-    Writes CSV `ds,y_hat` with real future timestamps, in the original units. With several
-    series: `unique_id,ds,y_hat,method`, where method says whether the model or, for a series
-    shorter than the lookback, seasonal naive made the forecast.
+    Writes CSV `ds,y_hat` with real future timestamps, in the original units; with --level also
+    the interval bounds. With several series: `unique_id,ds,y_hat,...,method`, where method says
+    whether the model or, for a series shorter than the lookback, seasonal naive made the forecast.
     """
     from . import workflow
 
-    artifact, panel, frame = workflow.predict(model_dir, data, ids, future_path)
-    columns = ["unique_id", "ds", "y_hat", "method"] if artifact.config.data.id_col else ["ds", "y_hat"]
+    artifact, panel, frame = workflow.predict(model_dir, data, levels, ids, future_path)
+    keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
+    columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + (["method"] if artifact.config.data.id_col else [])
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
-        draw_forecast(artifact, panel, frame, plot)
+        draw_forecast(artifact, panel, frame, plot, plot_max)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
@@ -246,7 +265,7 @@ def predict(data, model_dir, out, plot, ids, future_path):
         click.echo(text, nl=False)
 
 
-def draw_forecast(artifact, panel, frame, path: str) -> None:
+def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
     import pandas as pd
 
     from .plots import plot_forecast
@@ -254,9 +273,9 @@ def draw_forecast(artifact, panel, frame, path: str) -> None:
     keep = 4 * max(artifact.config.data.season_length or 1, artifact.config.window.horizon)
     histories = {
         series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
-        for i, series_id in enumerate(panel.ids)
+        for i, series_id in enumerate(panel.ids[:max_series])
     }
-    plot_forecast(histories, frame, Path(path))
+    plot_forecast(histories, frame, Path(path), max_series)
 
 
 @cli.command(name="models")

@@ -15,6 +15,8 @@ FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
 NORMALIZATIONS = ("series", "window")
 RESIDUALS = ("none", "seasonal")
+INTERVAL_METHODS = ("conformal", "quantile")
+DEFAULT_LEVELS = (80.0, 95.0)
 # The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
 MODEL_NAMES = ("lstm", "conv-lstm")
 
@@ -135,12 +137,41 @@ class TrainConfig:
         )
 
 
+def check_level(level: float, available: str = "any level in (0, 100), e.g. 80 or 95") -> None:
+    _check(0.0 < level < 100.0, f"--level must be in (0, 100), got {level:g}; available: {available}")
+
+
+@dataclass(frozen=True)
+class IntervalConfig:
+    """Prediction intervals. `conformal` keeps the validation errors and serves any level at
+    predict time; `quantile` trains heads for exactly `levels` with the pinball loss. `levels`
+    are in percent and are also the levels scored in metrics.json.
+
+    A model directory written before intervals existed loads with these defaults: a point model
+    (conformal adds nothing to the network) without calibration scores."""
+
+    method: str = "conformal"
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+
+    def __post_init__(self) -> None:
+        _check(
+            self.method in INTERVAL_METHODS,
+            f"--interval-method must be one of {', '.join(INTERVAL_METHODS)}, got {self.method!r}",
+        )
+        _check(len(self.levels) >= 1, "--level needs at least one value")
+        for level in self.levels:
+            check_level(float(level))
+        # JSON gives lists and the CLI any order; one canonical form keeps configs comparable.
+        object.__setattr__(self, "levels", tuple(sorted({float(level) for level in self.levels})))
+
+
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    intervals: IntervalConfig = field(default_factory=IntervalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,7 +180,10 @@ class Config:
     def from_dict(cls, raw: dict[str, Any]) -> Config:
         """Rebuild a saved config; keys a newer version added are ignored, missing ones defaulted."""
         sections = {f.name: f.type for f in dataclasses.fields(cls)}
-        kinds = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}
+        kinds = {
+            "data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig,
+            "intervals": IntervalConfig,
+        }
         built = {}
         for name in sections:
             kind = kinds[name]

@@ -61,11 +61,32 @@ class ConvLSTMForecaster(nn.Module):
         return nn.Dense(self.horizon, name="head")(h)
 
 
+class QuantileForecaster(nn.Module):
+    """Wraps any forecaster built for horizon * Q outputs into Q quantiles per step,
+    <float32>[batch, horizon, Q], that cannot cross: the middle output is the median and every
+    other quantile is a sum of positive (softplus) steps away from it. Q is odd, the quantiles
+    ascending and symmetric about the median (`intervals.quantile_levels`)."""
+
+    base: nn.Module
+    horizon: int
+    n_quantiles: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        raw = self.base(x, train).reshape(x.shape[0], self.horizon, self.n_quantiles)
+        mid = self.n_quantiles // 2
+        median = raw[..., mid : mid + 1]
+        above = median + jnp.cumsum(nn.softplus(raw[..., mid + 1 :]), axis=-1)
+        below = median - jnp.flip(jnp.cumsum(nn.softplus(jnp.flip(raw[..., :mid], -1)), axis=-1), -1)
+        return jnp.concatenate([below, median, above], axis=-1)
+
+
 class WithFutureCovariates(nn.Module):
     """Any model of the registry plus the future-known covariates of the horizon
     <float32>[batch, horizon, k]: a small MLP reads the model's forecast with the flattened
-    covariates and adds a correction, zero at initialisation, so the wrapped model trains as
-    it would alone until the covariates help."""
+    covariates and adds a correction per step, zero at initialisation, so the wrapped model
+    trains as it would alone until the covariates help. A quantile forecast [batch, horizon, Q]
+    shifts all its quantiles by the step's correction, so they still cannot cross."""
 
     base: nn.Module
     horizon: int
@@ -74,9 +95,10 @@ class WithFutureCovariates(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, future: jax.Array, train: bool = False) -> jax.Array:
         forecast = self.base(x, train)
-        joint = jnp.concatenate([forecast, future.reshape(future.shape[0], -1)], axis=-1)
+        joint = jnp.concatenate([forecast.reshape(x.shape[0], -1), future.reshape(future.shape[0], -1)], axis=-1)
         hidden = nn.relu(nn.Dense(self.hidden, name="future_hidden")(joint))
-        return forecast + nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(hidden)
+        correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(hidden)
+        return forecast + correction.reshape(correction.shape + (1,) * (forecast.ndim - 2))
 
 
 @dataclass(frozen=True)
@@ -103,9 +125,13 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int, n_future: int = 0) -> nn.Module:
-    """The named model; with `n_future` future-known features, wrapped to see their horizon values."""
-    model = MODELS[cfg.name].build(cfg, horizon)
+def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0) -> nn.Module:
+    """The forecaster for `cfg`; with `n_quantiles` it predicts that many quantiles per step, and
+    with `n_future` future-known features it is wrapped to see their horizon values."""
+    if n_quantiles:
+        model = QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
+    else:
+        model = MODELS[cfg.name].build(cfg, horizon)
     return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 

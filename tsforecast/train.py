@@ -90,6 +90,12 @@ class Programs:
     predict: Callable
 
 
+def per_step(frame: jax.Array, pred: jax.Array) -> jax.Array:
+    """A window's frame <float32>[n, H or 1] shaped to broadcast against its forecast: [n, H]
+    from a point model, [n, H, Q] from a quantile model."""
+    return frame.reshape(frame.shape + (1,) * (pred.ndim - 2))
+
+
 def build_programs(
     model: nn.Module,
     tx: optax.GradientTransformation,
@@ -165,16 +171,16 @@ def build_programs(
 
     def local_forward(params, values, starts):
         pred, base, scale = framed(params, gather(values, starts, forward_length), train=False)
-        return pred * scale + base
+        return pred * per_step(scale, pred) + per_step(base, pred)
 
     forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
     n_devices = mesh.devices.size
 
     def predict(params, values, starts):
-        """Forecasts <float32>[n, horizon] (standardised) from the `lookback` values at each start,
-        in fixed-size chunks; the targets need not exist, so this also forecasts the future. With
-        future-known features the `horizon` rows after each window must exist for them (append
-        them, with any target value, to forecast the future)."""
+        """Forecasts <float32>[n, horizon] (or [n, horizon, Q] from a quantile model), standardised,
+        from the `lookback` values at each start, in fixed-size chunks; the targets need not exist,
+        so this also forecasts the future. With future-known features the `horizon` rows after
+        each window must exist for them (append them, with any target value, to forecast the future)."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)
@@ -182,7 +188,7 @@ def build_programs(
         _, preds = jax.lax.scan(
             lambda carry, s: (carry, forward(params, values, s)), None, padded.reshape(n_chunks, chunk)
         )
-        return preds.reshape(n_chunks * chunk, horizon)[:n]
+        return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
 
     def evaluate(params, values, starts):
         """Mean validation loss over all windows at `starts` and all horizon steps, in the
@@ -190,7 +196,8 @@ def build_programs(
         windows = gather(values, starts, window)
         x, targets = split_inputs_targets(windows, lookback)
         _, base, scale = framing.frame(x[:, :, 0], horizon)
-        return jnp.mean(loss_fn((predict(params, values, starts) - base) / scale, (targets - base) / scale))
+        pred = predict(params, values, starts)
+        return jnp.mean(loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale))
 
     # Replicated results can be read on every host of a multi-host run, not only where a shard lives.
     everywhere = NamedSharding(mesh, P())

@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -26,7 +25,13 @@ from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params, init_params
 from .panel import numeric_column, parse_time
 from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
-from .windows import Framing, default_val_size, rows_needed, scale_rows, split_windows, standardise, typical_length
+from .intervals import (
+    conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
+    validation_interval_metrics,
+)
+from .windows import (
+    Framing, WindowSplit, default_val_size, rows_needed, scale_rows, split_windows, standardise, typical_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,36 @@ def validation_metrics(
     return means, by_series
 
 
+def interval_metrics(
+    panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
+    quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
+) -> dict:
+    """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
+    per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
+    original units, and [n_val, H, Q] quantiles from a quantile model)."""
+    lookback, horizon = config.window.lookback, config.window.horizon
+    trained = list(local_starts)  # the series with validation windows, in window order
+    shape = (len(trained), split.val_size, horizon)
+    naive = np.stack([
+        seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
+        for i in trained
+    ])
+    scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained])
+    std = std[trained]
+    levels = config.intervals.levels
+    bounds = None
+    if quantile_preds is not None:
+        bounds = {}
+        for level in levels:
+            lo, hi = quantile_index(levels, level)
+            bounds[level] = (quantile_preds[..., lo].reshape(shape), quantile_preds[..., hi].reshape(shape))
+    scored = validation_interval_metrics(
+        targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels,
+        bounds,
+    )
+    return {"method": config.intervals.method, **scored}
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     artifact: ModelArtifact
@@ -121,12 +156,14 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     features = layout(data_cfg.covariates, data_cfg.future_covariates, _calendar(config, panel.freq), levels)
     matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), levels)
 
-    model = build_model(config.model, horizon, len(features.future))
+    quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
+    model = build_model(config.model, horizon, len(quantiles), len(features.future))
+    loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
     params = init_params(model, lookback, features.width, config.train.seed, len(features.future), horizon)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
     programs = build_programs(
-        model, tx, make_loss(config.train.loss), lookback, horizon, config.train.batch_size, mesh,
+        model, tx, loss, lookback, horizon, config.train.batch_size, mesh,
         future=features.future, framing=framing, epoch_windows=config.train.epoch_windows,
     )
     params, values, train_starts, val_starts = replicate(mesh, params, matrix, split.train_starts, split.val_starts)
@@ -134,8 +171,10 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
-    val_preds = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
-    val_preds = val_preds * std[split.val_series, :1] + mean[split.val_series, :1]
+    raw = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
+    val_std, val_mean = std[split.val_series, :1], mean[split.val_series, :1]
+    point = raw[..., len(quantiles) // 2] if quantiles else raw
+    val_preds = point * val_std + val_mean
     trained = np.flatnonzero(split.usable)
     local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in trained}
     preds = {i: val_preds[split.val_series == i] for i in trained}
@@ -144,6 +183,12 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     metrics["validation_windows"] = int(len(split.val_starts))
     metrics["series"] = int(len(trained))
     metrics["skipped_series"] = skipped
+    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
+    quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
+    metrics["intervals"] = interval_metrics(
+        panel, split, local_starts, targets, val_preds, quantile_preds, std[:, 0], config, data_cfg.season_length
+    )
+    scores = None if quantiles else np.abs(val_preds - targets) / val_std
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     info = {
@@ -161,7 +206,7 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
         "devices": [str(d) for d in mesh.devices.flat],
     }
     scaler = Scaler(panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:])
-    artifact = ModelArtifact(config, result.params, scaler, history, metrics, info, by_series)
+    artifact = ModelArtifact(config, result.params, scaler, history, metrics, info, scores, by_series)
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
@@ -221,12 +266,17 @@ def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Pa
     return dataclasses.replace(panel, values=values, offsets=offsets, covariates=covariates)
 
 
-def forecast(artifact: ModelArtifact, panel: Panel, future_path: str | None = None) -> pd.DataFrame:
+def forecast(
+    artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = (), future_path: str | None = None
+) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
-    in the original units. In a panel, series with fewer rows than the lookback get seasonal
-    naive (method `seasonal_naive`) unless the model was trained with --strict; the others the model."""
+    in the original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels`
+    (percent). In a panel, series with fewer rows than the lookback get seasonal naive (method
+    `seasonal_naive`, no interval) unless the model was trained with --strict; the others the model."""
     config = artifact.config
     lookback, horizon, season = config.window.lookback, config.window.horizon, config.data.season_length or 1
+    scores = artifact.conformal_scores
+    levels = resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
     short = panel.lengths < lookback
     # Only a panel's output has the `method` column that flags a seasonal-naive forecast.
     if short.any() and (config.data.strict or config.data.id_col is None):
@@ -261,22 +311,40 @@ def forecast(artifact: ModelArtifact, panel: Panel, future_path: str | None = No
     numeric = np.column_stack([inputs.values, inputs.covariate_matrix()])
     scaled = scale_rows(numeric, inputs.offsets, mean, std)
     matrix = device_matrix(inputs, scaled, _calendar(config, panel.freq), artifact.info.get("static_levels", {}))
-
-    model = build_model(config.model, horizon, len(future_cols))
+    trained_levels = config.intervals.levels
+    quantiles = quantile_levels(trained_levels) if config.intervals.method == "quantile" else ()
+    model = build_model(config.model, horizon, len(quantiles), len(future_cols))
     mesh = make_mesh(1)
     programs = build_programs(
         model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
         future=future_cols, framing=_framing(config),
     )
     starts = (inputs.offsets[1:] - lookback - (horizon if future_cols else 0)).astype(np.int32)
-    params = jax.tree_util.tree_map(jnp.asarray, artifact.params)
-    preds = np.asarray(programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts)), dtype=np.float64)
-    preds = preds * std[:, :1] + mean[:, :1]
-    timestamps = np.concatenate([panel.future_timestamps(i, horizon) for i in range(len(panel.ids))])
-    frames.append(pd.DataFrame({
-        "unique_id": np.repeat(np.asarray(panel.ids, dtype=object), horizon), "ds": timestamps,
-        "y_hat": preds.reshape(-1), "method": "model",
-    }))
+    # Onto this program's one device: an artifact fresh from training holds its parameters on
+    # every device of the training mesh.
+    (params,) = replicate(mesh, artifact.params)
+    raw = np.asarray(programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts)), dtype=np.float64)
+    mean, std = mean[:, 0], std[:, 0]
+    if quantiles:
+        raw = raw * std[:, None, None] + mean[:, None, None]
+        preds = raw[..., len(quantiles) // 2]
+    else:
+        preds = raw * std[:, None] + mean[:, None]
+    columns = {"y_hat": preds}
+    for level in levels:
+        if quantiles:
+            lo_index, hi_index = quantile_index(trained_levels, level)
+            lo, hi = raw[..., lo_index], raw[..., hi_index]
+        else:
+            lo, hi = conformal_bounds(preds, scores, std, level)
+        columns.update(zip(interval_columns(level), (lo, hi)))
+    frames += [
+        pd.DataFrame({
+            "unique_id": series_id, "ds": panel.future_timestamps(i, horizon),
+            **{k: v[i] for k, v in columns.items()}, "method": "model",
+        })
+        for i, series_id in enumerate(panel.ids)
+    ]
     return pd.concat(frames, ignore_index=True).sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
 
 
@@ -288,11 +356,15 @@ def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
 
 
 def predict(
-    model_dir: str, data_path: str | None = None, ids: tuple[str, ...] = (), future_path: str | None = None
+    model_dir: str, data_path: str | None = None, levels: tuple[float, ...] = (), ids: tuple[str, ...] = (),
+    future_path: str | None = None,
 ) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
     """Load the model, read the data (only the series `ids` when given), forecast them all in one call."""
     artifact = artifacts.load(model_dir)
+    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
+    scores = artifact.conformal_scores
+    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     panel = load_for_prediction(artifact, data_path)
     if ids:
         panel = panel.select(list(dict.fromkeys(ids)))
-    return artifact, panel, forecast(artifact, panel, future_path)
+    return artifact, panel, forecast(artifact, panel, levels, future_path)

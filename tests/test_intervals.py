@@ -1,0 +1,264 @@
+"""Prediction intervals end to end: calibrated coverage on fresh data, non-crossing quantile
+heads, per-series scaling of pooled conformal scores, level errors, old model directories.
+
+Two models are trained once per session through the CLI on two hourly series with known
+Gaussian noise; coverage is then measured on a later stretch of the same processes, forecast
+from many origins at once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tsforecast import artifacts, workflow
+from tsforecast.cli import cli
+from tsforecast.data import Panel
+from tsforecast.intervals import (
+    conformal_quantile, interval_columns, min_calibration_windows, pinball_loss, quantile_levels,
+)
+from tsforecast.models import QuantileForecaster
+
+TRAIN_ROWS = 2000
+FRESH_ROWS = 1200
+LOOKBACK = 24
+HORIZON = 6
+VAL_SIZE = 800
+SIGMA = 2.0
+ARGS = (
+    "--hidden", "8", "--lookback", str(LOOKBACK), "--horizon", str(HORIZON), "--val-size", str(VAL_SIZE),
+    "--epochs", "15", "--batch-size", "32", "--lr", "0.01", "--seed", "0", "-q",
+)
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def two_series(n: int) -> pd.DataFrame:
+    """Long `unique_id, ds, y`: a daily sine plus N(0, SIGMA²) noise around 100, and an
+    independent one 50 times larger around 5000, so the pooled scores must be rescaled per series."""
+    rng = np.random.default_rng(7)
+    t = np.arange(n)
+    ds = pd.date_range("2024-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    frames = []
+    for sid, level, factor in (("small", 100.0, 1.0), ("large", 5000.0, 50.0)):
+        y = level + factor * (10.0 * np.sin(2 * np.pi * t / 24) + rng.normal(0.0, SIGMA, n))
+        frames.append(pd.DataFrame({"unique_id": sid, "ds": ds, "y": np.round(y, 4)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("intervals")
+    frame = two_series(TRAIN_ROWS + FRESH_ROWS)
+    train = frame.groupby("unique_id", sort=False).head(TRAIN_ROWS)
+    path = root / "train.csv"
+    train.to_csv(path, index=False)
+    return path, frame
+
+
+def train(data: tuple[Path, pd.DataFrame], name: str, *extra: str) -> Path:
+    path, _ = data
+    out = path.parent / name
+    result = invoke("train", path, *ARGS, *extra, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def conformal_model(data) -> Path:
+    return train(data, "conformal")
+
+
+@pytest.fixture(scope="session")
+def quantile_model(data) -> Path:
+    return train(data, "quantile", "--interval-method", "quantile", "--level", "50", "--level", "80", "--level", "95")
+
+
+def fresh_forecasts(model_dir: Path, frame: pd.DataFrame, levels: tuple[float, ...]) -> pd.DataFrame:
+    """Forecasts from every HORIZON-th origin of the fresh stretch, each from the LOOKBACK values
+    before it, in one call, joined with the actuals: the origins are a panel of short series that
+    reuse the trained ids (each id resolves to its own scaling statistics)."""
+    artifact = artifacts.load(model_dir)
+    ids, parts, starts, actual = [], [], [], []
+    for sid, series in frame.groupby("unique_id", sort=False):
+        y = series["y"].to_numpy(np.float32)
+        ds = pd.DatetimeIndex(series["ds"])
+        for origin in range(TRAIN_ROWS, TRAIN_ROWS + FRESH_ROWS, HORIZON):
+            ids.append(sid)
+            parts.append(y[origin - LOOKBACK : origin])
+            starts.append(ds[origin - LOOKBACK])
+            actual.append(y[origin : origin + HORIZON])
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])])
+    panel = Panel(tuple(ids), np.concatenate(parts), offsets, tuple(starts), "h")
+    out = workflow.forecast(artifact, panel, levels)
+    out["y"] = np.concatenate(actual)
+    return out
+
+
+def coverage(frame: pd.DataFrame, level: float) -> float:
+    lo, hi = interval_columns(level)
+    return float(((frame["y"] >= frame[lo]) & (frame["y"] <= frame[hi])).mean())
+
+
+def test_conformal_intervals_cover_their_level_on_fresh_data(conformal_model, data):
+    fresh = fresh_forecasts(conformal_model, data[1], (80.0, 95.0))
+    assert len(fresh) == 2 * FRESH_ROWS
+    for level in (80.0, 95.0):
+        for sid, rows in fresh.groupby("unique_id"):
+            assert abs(100 * coverage(rows, level) - level) <= 5, (sid, level, coverage(rows, level))
+
+
+def test_pooled_scores_are_rescaled_by_each_series_std(conformal_model, data):
+    fresh = fresh_forecasts(conformal_model, data[1], (95.0,))
+    lo, hi = interval_columns(95.0)
+    width = (fresh[hi] - fresh[lo]).to_numpy().reshape(2, -1, HORIZON)
+    scaler = pd.read_csv(conformal_model / "scaler.csv").set_index("unique_id")["std"]
+    np.testing.assert_allclose(width[1] / width[0], scaler["large"] / scaler["small"], rtol=1e-6)
+    # Gaussian noise of std SIGMA: a 95% interval is at least 2 * 1.96 * SIGMA wide, and a model that
+    # learnt the sine keeps it within a modest factor of that.
+    assert 2 * 1.96 * SIGMA * 0.9 < width[0].mean() < 2 * 1.96 * SIGMA * 1.6
+
+
+def test_quantile_heads_never_cross_and_cover(quantile_model, data):
+    fresh = fresh_forecasts(quantile_model, data[1], (50.0, 80.0, 95.0))
+    order = ["y_hat-lo-95", "y_hat-lo-80", "y_hat-lo-50", "y_hat", "y_hat-hi-50", "y_hat-hi-80", "y_hat-hi-95"]
+    assert (np.diff(fresh[order].to_numpy(), axis=1) >= 0).all()
+    for level in (80.0, 95.0):
+        assert abs(100 * coverage(fresh, level) - level) <= 5, (level, coverage(fresh, level))
+
+
+class DenseForecaster(nn.Module):
+    """The simplest base network: lookback values -> `outputs` numbers."""
+
+    outputs: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return nn.Dense(self.outputs)(x.reshape(x.shape[0], -1))
+
+
+def test_quantile_head_is_monotone_for_any_weights():
+    quantiles = quantile_levels((50.0, 80.0, 95.0))
+    assert quantiles == pytest.approx((0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975))
+    # The head wraps any base network; a dense layer with large random weights on large inputs
+    # gives wild raw outputs, and the quantiles must still come out sorted.
+    head = QuantileForecaster(DenseForecaster(3 * len(quantiles)), horizon=3, n_quantiles=len(quantiles))
+    x = 5 * jax.random.normal(jax.random.PRNGKey(2), (256, 8, 1))
+    params = head.init(jax.random.PRNGKey(0), x)["params"]
+    keys = iter(jax.random.split(jax.random.PRNGKey(1), len(jax.tree_util.tree_leaves(params))))
+    params = jax.tree_util.tree_map(lambda p: 20 * jax.random.normal(next(keys), p.shape), params)
+    out = np.asarray(head.apply({"params": params}, x))
+    assert out.shape == (256, 3, len(quantiles))
+    assert (np.diff(out, axis=-1) >= 0).all()
+    assert np.ptp(out[..., 3]) > 100  # the median really is unconstrained
+
+
+def test_pinball_loss_matches_hand_computed_values():
+    loss = pinball_loss((0.1, 0.5, 0.9))
+    pred = np.array([[[0.0, 1.0, 2.0]]], np.float32)  # <[1, 1, 3]>
+    target = np.array([[1.5]], np.float32)
+    # errors 1.5, 0.5, -0.5 -> 0.1*1.5, 0.5*0.5, 0.1*0.5, averaged
+    assert float(loss(pred, target)[0, 0]) == pytest.approx((0.15 + 0.25 + 0.05) / 3)
+
+
+def test_conformal_quantile_is_the_finite_sample_corrected_order_statistic():
+    scores = np.arange(1, 20, dtype=np.float64)[:, None]  # 19 scores: 1..19
+    assert conformal_quantile(scores, 95.0)[0] == 19  # ceil(20 * 0.95) = 19th smallest
+    assert conformal_quantile(scores, 80.0)[0] == 16  # ceil(20 * 0.8) = 16th
+    assert min_calibration_windows(95.0) == 19 and min_calibration_windows(80.0) == 4
+
+
+def test_predict_writes_interval_columns_in_original_units(conformal_model, data):
+    result = invoke("predict", "--model", conformal_model, "--level", "95", "--level", "80")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame.columns) == [
+        "unique_id", "ds", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "y_hat-lo-95", "y_hat-hi-95",
+    ]
+    assert len(frame) == 2 * HORIZON
+    assert (frame["y_hat-lo-95"] < frame["y_hat-lo-80"]).all() and (frame["y_hat-lo-80"] < frame["y_hat"]).all()
+    assert (frame["y_hat"] < frame["y_hat-hi-80"]).all() and (frame["y_hat-hi-80"] < frame["y_hat-hi-95"]).all()
+    large = frame[frame["unique_id"] == "large"]
+    assert large["y_hat"].between(4000, 6000).all()
+
+
+def test_metrics_json_scores_intervals_out_of_sample(conformal_model, quantile_model):
+    for model_dir, method in ((conformal_model, "conformal"), (quantile_model, "quantile")):
+        intervals = json.loads((model_dir / "metrics.json").read_text())["intervals"]
+        assert intervals["method"] == method
+        assert intervals["scored_on"] == f"the later {VAL_SIZE // 2} of {VAL_SIZE} validation windows per series"
+        for level in ("80", "95"):
+            for who in ("model", "seasonal_naive"):
+                scores = intervals[who][level]
+                assert abs(100 * scores["coverage"] - float(level)) <= 10, (method, who, level, scores)
+                assert scores["width"] > 0 and scores["msis"] > 0
+
+
+def test_plot_shades_intervals(conformal_model, tmp_path):
+    plain, shaded = tmp_path / "plain.png", tmp_path / "shaded.png"
+    assert invoke("predict", "--model", conformal_model, "--plot", plain, "--plot-max", "1").exit_code == 0
+    result = invoke("predict", "--model", conformal_model, "--level", "80", "--plot", shaded, "--plot-max", "1")
+    assert result.exit_code == 0, result.output
+    assert shaded.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shaded.read_bytes() != plain.read_bytes()
+
+
+def one_error_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("level", ["0", "100", "-5", "150"])
+def test_level_outside_0_100_exits_2(conformal_model, level):
+    assert one_error_line(invoke("predict", "--model", conformal_model, "--level", level)) == (
+        f"tsforecast: error: --level must be in (0, 100), got {float(level):g}; "
+        "available: any level in (0, 100), e.g. 80 or 95"
+    )
+
+
+def test_level_a_quantile_model_was_not_trained_for_exits_2(quantile_model):
+    assert one_error_line(invoke("predict", "--model", quantile_model, "--level", "90")) == (
+        "tsforecast: error: --level 90 is not one this quantile model was trained for; "
+        "available: 50, 80, 95 (this quantile model's levels; retrain with --level to change them)"
+    )
+
+
+def test_level_beyond_the_calibration_windows_exits_2(conformal_model):
+    # 2 series x 800 windows = 1600 scores per step: 99.9% needs 999, 99.99% needs 9999.
+    assert invoke("predict", "--model", conformal_model, "--level", "99.9").exit_code == 0
+    line = one_error_line(invoke("predict", "--model", conformal_model, "--level", "99.99"))
+    assert line == (
+        "tsforecast: error: --level 99.99 needs 9999 calibration windows and the model has 1600; "
+        "available: levels up to 99.9 (or retrain with a larger --val-size)"
+    )
+
+
+def test_train_refuses_a_bad_level_and_writes_nothing(data, tmp_path):
+    result = invoke("train", data[0], *ARGS, "--level", "100", "--out", tmp_path / "model")
+    assert one_error_line(result).startswith("tsforecast: error: --level must be in (0, 100), got 100")
+    assert not (tmp_path / "model").exists()
+
+
+def test_model_directory_from_before_intervals_predicts_but_refuses_levels():
+    fixtures = Path(__file__).parent / "fixtures"  # written by tsforecast 0.1.0, before intervals
+    data, old = fixtures / "tiny_hourly.csv", fixtures / "model_v1"
+    result = invoke("predict", data, "--model", old)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (fixtures / "model_v1_forecast.csv").read_text()
+    assert one_error_line(invoke("predict", data, "--model", old, "--level", "80")) == (
+        "tsforecast: error: this model directory has no conformal calibration scores (it predates prediction "
+        "intervals); retrain it to predict with --level"
+    )
