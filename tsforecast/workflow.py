@@ -266,6 +266,21 @@ def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Pa
     return dataclasses.replace(panel, values=values, offsets=offsets, covariates=covariates)
 
 
+def _subpanel(panel: Panel, picks: np.ndarray) -> Panel:
+    """The series at positions `picks` (ids may repeat, as origins of one series do)."""
+    rows = np.concatenate([np.arange(panel.offsets[i], panel.offsets[i + 1]) for i in picks])
+    lengths = panel.lengths[picks]
+    return dataclasses.replace(
+        panel,
+        ids=tuple(panel.ids[i] for i in picks),
+        values=panel.values[rows],
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        starts=tuple(panel.starts[i] for i in picks),
+        covariates=None if panel.covariates is None else panel.covariates[rows],
+        static=tuple(panel.static[i] for i in picks) if panel.static else (),
+    )
+
+
 def forecast(
     artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = (), future_path: str | None = None
 ) -> pd.DataFrame:
@@ -282,17 +297,19 @@ def forecast(
     if short.any() and (config.data.strict or config.data.id_col is None):
         i = int(np.argmax(short))
         raise DataError(f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last {lookback} to forecast")
-    frames = [
+    # One frame per series, in the panel's order.
+    frames: list[pd.DataFrame | None] = [
         pd.DataFrame({
             "unique_id": panel.ids[i], "ds": panel.future_timestamps(i, horizon),
             "y_hat": seasonal_naive(panel.series(i), horizon, season), "method": "seasonal_naive",
-        })
-        for i in np.flatnonzero(short)
+        }) if is_short else None
+        for i, is_short in enumerate(short)
     ]
     if short.all():
         return pd.concat(frames, ignore_index=True)
+    modelled = np.flatnonzero(~short)
     if short.any():
-        panel = panel.select([panel.ids[i] for i in np.flatnonzero(~short)])
+        panel = _subpanel(panel, modelled)
     future = read_future(future_path, artifact, panel) if config.data.future_covariates and future_path else None
     if config.data.future_covariates and future is None:
         raise DataError(
@@ -338,14 +355,12 @@ def forecast(
         else:
             lo, hi = conformal_bounds(preds, scores, std, level)
         columns.update(zip(interval_columns(level), (lo, hi)))
-    frames += [
-        pd.DataFrame({
+    for i, (row, series_id) in enumerate(zip(modelled, panel.ids)):
+        frames[row] = pd.DataFrame({
             "unique_id": series_id, "ds": panel.future_timestamps(i, horizon),
             **{k: v[i] for k, v in columns.items()}, "method": "model",
         })
-        for i, series_id in enumerate(panel.ids)
-    ]
-    return pd.concat(frames, ignore_index=True).sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
 
 
 def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
