@@ -38,7 +38,7 @@ WORK = REPO / ".bench" / "m4_hourly"
 TRAIN_OPTIONS = [
     "--horizon", str(H), "--season-length", str(M), "--lookback", "168", "--normalize", "window",
     "--residual", "seasonal", "--loss", "mae", "--hidden", "64", "--batch-size", "256", "--lr", "2e-3",
-    "--epochs", "5", "--epoch-windows", "48000", "--patience", "2", "--val-size", "24", "--seed", "0",
+    "--epochs", "8", "--epoch-windows", "48000", "--patience", "3", "--val-size", "24", "--seed", "0",
 ]
 
 
