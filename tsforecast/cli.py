@@ -131,13 +131,12 @@ def data_options(command):
 @click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True, help="Training loss on standardised values.")
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
+@click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.")
 @click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default="conformal", show_default=True, help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.")
 @click.option("--level", "levels", type=float, multiple=True, help=f"Interval level in percent, repeatable: the levels scored in metrics.json, and the only ones a quantile model can predict. Default: {', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.")
 @click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
-def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict, season_length,
-          lookback, horizon, val_size, model_name, hidden, layers, dropout, filters, kernel_size, pool_size, normalize, residual,
-          epochs, batch_size, epoch_windows, lr, clip_norm, loss, patience, seed, interval_method, levels, out, quiet):
+def train(out, quiet, **options):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -145,7 +144,25 @@ def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_c
     """
     from . import artifacts, workflow
 
-    config = Config(
+    config = build_config(**options)
+    artifacts.check_out(out)  # before training, not after it
+    with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
+        outcome = workflow.train_model(config, on_epoch=progress.update)
+    from .runtime import is_primary
+
+    if not is_primary():
+        return  # every host trained the same model; process 0 writes it
+    path = artifacts.save(outcome.artifact, out)
+    if not quiet:
+        print_summary(outcome, path)
+
+
+def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict,
+                 season_length, lookback, horizon, val_size, model_name, hidden, layers, dropout, filters, kernel_size,
+                 pool_size, normalize, residual, epochs, batch_size, epoch_windows, lr, clip_norm, loss, patience, seed,
+                 ensemble, interval_method, levels) -> Config:
+    """The configuration from the options `train` and `backtest` share."""
+    return Config(
         data=DataConfig(
             path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill,
             season_length=season_length, wide=wide, covariates=covariates, future_covariates=future_covariates,
@@ -156,19 +173,12 @@ def train(data, time_col, target, id_col, freq, fill, wide, covariates, future_c
             name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size,
             pool_size=pool_size, normalize=normalize, residual=residual,
         ),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed),
+        train=TrainConfig(
+            epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss,
+            patience=patience, seed=seed, ensemble=ensemble,
+        ),
         intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
-    artifacts.check_out(out)  # before training, not after it
-    with EpochProgress(epochs, enabled=not quiet) as progress:
-        outcome = workflow.train_model(config, on_epoch=progress.update)
-    from .runtime import is_primary
-
-    if not is_primary():
-        return  # every host trained the same model; process 0 writes it
-    path = artifacts.save(outcome.artifact, out)
-    if not quiet:
-        print_summary(outcome, path)
 
 
 class EpochProgress:
@@ -192,12 +202,12 @@ class EpochProgress:
         if self.live:
             self.progress.stop()
 
-    def update(self, record) -> None:
+    def update(self, record, prefix: str = "", completed: int | None = None) -> None:
         if not self.enabled:
             return
-        line = f"epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
+        line = f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
         if self.live:
-            self.progress.update(self.task, completed=record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
+            self.progress.update(self.task, completed=completed or record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
             self.progress.console.print(line)
         else:
             click.echo(line, err=True)
@@ -276,6 +286,89 @@ def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
         for i, series_id in enumerate(panel.ids[:max_series])
     }
     plot_forecast(histories, frame, Path(path), max_series)
+
+
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24\n  tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt")
+@click.option("--windows", type=click.IntRange(min=1), default=3, show_default=True, help="Number of cutoffs (forecast origins).")
+@click.option("--step", type=click.IntRange(min=1), help="Steps between cutoffs. Default: the horizon.")
+@click.option("--refit", type=click.Choice(["once", "each"]), default="once", show_default=True, help="Train once before the first cutoff, or again at each cutoff (warm-started from the previous fit).")
+@click.option("--baselines", "extra_baselines", default="", help="Also run statsforecast models: ets, theta (comma-separated; pip install 'tsforecast[baselines]').")
+@click.option("--out", type=click.Path(file_okay=False), default="tsforecast-backtest", show_default=True, help="Directory for backtest_forecasts.csv and the metrics tables.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
+    """Rolling-origin evaluation of a model on DATA against naive, seasonal naive and Naive2.
+
+    At each of --windows cutoffs (--step steps apart, the last one a horizon before the end of
+    each series) the model is trained as `tsforecast train` would on the data before the cutoff
+    and forecasts the next horizon. Writes backtest_forecasts.csv
+    (unique_id,cutoff,ds,y,y_hat,<baselines>) and backtest_metrics.csv/.json into --out, and
+    prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows. With
+    --level, the model's intervals are scored too (coverage, width, MSIS).
+    """
+    from .backtest import BacktestConfig, check_out, run_backtest, write_results
+
+    config = build_config(**options)
+    check_out(out)  # before training, not after it
+    names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
+    plan = BacktestConfig(windows=windows, step=step, refit=refit, extra_baselines=names, levels=options["levels"])
+    trainings = windows if refit == "each" else 1
+    with EpochProgress(config.train.epochs * trainings, enabled=not quiet) as progress:
+        done = {"epochs": 0}
+
+        def report(cutoff, record):
+            done["epochs"] += 1
+            progress.update(record, prefix=f"cutoff {cutoff + 1}: ", completed=done["epochs"])
+
+        result = run_backtest(config, plan, on_epoch=report)
+    path = write_results(result, out)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(
+        metrics_table(result.evaluation.summary, f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows")
+    )
+    if not quiet:
+        stderr.print(f"forecasts and metrics written to {path}")
+
+
+# backtest takes every model and training option of train.
+backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet"))
+
+
+@cli.command(epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv")
+@click.argument("forecasts", type=click.Path(exists=True, dir_okay=False))
+@click.argument("actuals", type=click.Path(exists=True, dir_okay=False))
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False), help="History the forecasts were made from (for MASE, Naive2 and OWA). Default: the values of ACTUALS before each forecast.")
+@click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and Naive2. Default: from the frequency of the data.")
+@click.option("--time-col", help="Time column of ACTUALS and --train. Default: as for train.")
+@click.option("--target", help="Value column of ACTUALS and --train. Default: y, else the only numeric column.")
+@click.option("--id-col", help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if present.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json).")
+@click.option("--by-window", type=click.Path(dir_okay=False), help="Also write the metrics of every series and cutoff to this CSV.")
+def evaluate(forecasts, actuals, train_path, season_length, time_col, target, id_col, out, by_window):
+    """Score FORECASTS against ACTUALS: MAE, RMSE, sMAPE, MASE and OWA per method.
+
+    FORECASTS is in tsforecast's output format (`[unique_id,] [cutoff,] ds, y_hat`); every other
+    numeric column is another method, and `<method>-lo-<level>` / `-hi-<level>` columns are
+    scored as prediction intervals (coverage, width, MSIS). Metrics are computed per series and
+    cutoff, then averaged; OWA is relative to Naive2 as in the M4 competition.
+    """
+    from .evaluation import evaluate_files, write_summary
+
+    result = evaluate_files(forecasts, actuals, season_length, train_path, time_col, target, id_col)
+    if out:
+        write_summary(result.summary, Path(out))
+    if by_window:
+        result.by_window.to_csv(by_window, index=False)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(metrics_table(result.summary, "forecast accuracy"))
+
+
+def metrics_table(summary, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("method")
+    for column in summary.columns:
+        table.add_column(str(column), justify="right")
+    for method, row in summary.iterrows():
+        # NaN: the metric does not apply (a baseline has no intervals, no history for MASE).
+        table.add_row(str(method), *("-" if value != value else f"{value:.4g}" for value in row))
+    return table
 
 
 @cli.command(name="models")

@@ -112,7 +112,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation: Adam with gradient clipping, early stopping on validation loss."""
+    """The optimisation: Adam with gradient clipping, early stopping on validation loss.
+    `ensemble` > 1 trains that many copies from seeds seed, seed + 1, ... in one program."""
 
     epochs: int = 50
     batch_size: int = 64
@@ -123,6 +124,7 @@ class TrainConfig:
     seed: int = 0
     # Windows drawn afresh for each epoch; None trains every epoch on all of them.
     epoch_windows: int | None = None
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
@@ -135,6 +137,7 @@ class TrainConfig:
             self.epoch_windows is None or self.epoch_windows >= 1,
             f"--epoch-windows must be at least 1, got {self.epoch_windows}",
         )
+        _check(self.ensemble >= 1, f"--ensemble must be at least 1, got {self.ensemble}")
 
 
 def check_level(level: float, available: str = "any level in (0, 100), e.g. 80 or 95") -> None:

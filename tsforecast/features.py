@@ -57,7 +57,7 @@ def calendar_features(timestamps: pd.DatetimeIndex, freq: str) -> np.ndarray:
     ts = timestamps.tz_convert("UTC") if timestamps.tz is not None else timestamps
     phases = {
         "hour_of_day": (ts.hour + ts.minute / 60 + ts.second / 3600) / 24,
-        "day_of_week": ts.dayofweek / 7,
+        "day_of_week": ts.day_of_week / 7,
         "day_of_month": (ts.day - 1) / ts.days_in_month,
         "month_of_year": (ts.month - 1) / 12,
     }

@@ -107,10 +107,13 @@ def build_programs(
     future: tuple[int, ...] = (),
     framing: Framing = Framing(),
     epoch_windows: int | None = None,
+    ensemble: int = 1,
 ) -> Programs:
     """`future`: the feature columns the model sees over the horizon; `framing`: how each
     window's target is normalised before the network (the loss is taken in those units);
-    `epoch_windows`: train each epoch on that many windows drawn afresh (default: all)."""
+    `epoch_windows`: train each epoch on that many windows drawn afresh (default: all). With
+    `ensemble` > 1 the parameters, optimiser state and key carry a leading member axis and every
+    member trains in the same compiled epoch; predictions are the median over members."""
     window = lookback + horizon
 
     # Forecasting reads the horizon rows after a window only for future-known features; without
@@ -190,6 +193,9 @@ def build_programs(
         )
         return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
 
+    if ensemble > 1:
+        train_epoch, predict = vmap_members(train_epoch, predict)
+
     def evaluate(params, values, starts):
         """Mean validation loss over all windows at `starts` and all horizon steps, in the
         framed units the training loss uses."""
@@ -206,6 +212,27 @@ def build_programs(
         evaluate=jax.jit(evaluate, out_shardings=everywhere),
         predict=jax.jit(predict, out_shardings=everywhere),
     )
+
+
+def vmap_members(train_epoch: Callable, predict: Callable) -> tuple[Callable, Callable]:
+    """One model's epoch and prediction turned into an ensemble's, with `jax.vmap` over the
+    leading member axis of parameters, optimiser state and key; the series and window offsets
+    are shared. Each member shuffles with its own key, so members differ in the order they see
+    the windows as well as in their initialisation; that decorrelates their errors, which is
+    what the median gains from, and costs no more than shared batches (the only extra work is
+    gathering K batches instead of one, small next to the LSTM)."""
+    members_epoch = jax.vmap(train_epoch, in_axes=(0, 0, 0, None, None))
+    members_predict = jax.vmap(predict, in_axes=(0, None, None))
+
+    def ensemble_epoch(params, opt_state, rngs, values, train_starts):
+        params, opt_state, rngs, losses = members_epoch(params, opt_state, rngs, values, train_starts)
+        return params, opt_state, rngs, jnp.mean(losses)
+
+    def ensemble_predict(params, values, starts):
+        """The median of the members' forecasts <float32>[n, horizon]."""
+        return jnp.median(members_predict(params, values, starts), axis=0)
+
+    return ensemble_epoch, ensemble_predict
 
 
 @dataclass(frozen=True)
@@ -235,15 +262,20 @@ def fit(
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> FitResult:
     """Train for up to `cfg.epochs` epochs; stop after `cfg.patience` epochs without a better
-    validation loss and return the best parameters."""
+    validation loss and return the best parameters. An ensemble (cfg.ensemble > 1, `params`
+    with a leading member axis) stops on the validation loss of its median forecast."""
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
+    members = cfg.ensemble
+    opt_state = tx.init(params) if members == 1 else jax.vmap(tx.init)(params)
+    rng = jax.random.PRNGKey(cfg.seed + 1)
+    if members > 1:
+        rng = jax.random.split(rng, members)
     # Everything the epoch program returns must go in with the placement it comes out with
     # (the parameters'), or the second epoch compiles the whole program again.
     placement = jax.tree_util.tree_leaves(params)[0].sharding
-    opt_state = jax.device_put(tx.init(params), placement)
-    rng = jax.device_put(jax.random.PRNGKey(cfg.seed + 1), placement)
+    opt_state, rng = jax.device_put((opt_state, rng), placement)
     stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
     history: list[EpochRecord] = []
     stopped_early = False

@@ -10,21 +10,23 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from . import artifacts
 from .artifacts import ModelArtifact, Scaler
+from . import models
 from .baselines import seasonal_naive
-from .config import Config
+from .config import Config, TrainConfig
 from .data import Panel, load_panel, read_table
 from .errors import ConfigError, DataError
 from .features import calendar_names, device_matrix, layout, static_levels
 from .metrics import mase_scale, point_metrics
-from .models import build_model, count_params, init_params
+from .models import build_model, count_params
 from .panel import numeric_column, parse_time
-from .train import EpochRecord, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
+from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .intervals import (
     conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
     validation_interval_metrics,
@@ -80,6 +82,17 @@ def validation_metrics(
     return means, by_series
 
 
+def initial_params(
+    model, lookback: int, cfg: TrainConfig, width: int = 1, n_future: int = 0, horizon: int = 1
+) -> Params:
+    """Fresh parameters from `cfg.seed`; for an ensemble, one set per member from seeds
+    seed, seed + 1, ... stacked on a leading member axis."""
+    members = [models.init_params(model, lookback, width, cfg.seed + k, n_future, horizon) for k in range(cfg.ensemble)]
+    if cfg.ensemble == 1:
+        return members[0]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+
+
 def interval_metrics(
     panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
     quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
@@ -130,8 +143,14 @@ def _calendar(config: Config, freq: str) -> tuple[str, ...]:
     return calendar_names(freq) if config.data.calendar else ()
 
 
-def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
-    """Read the data in `config`, train, and return the finished artifact (not yet saved)."""
+def train_model(
+    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, init_params: Params | None = None
+) -> TrainOutcome:
+    """Read the data in `config`, train, and return the finished artifact (not yet saved).
+
+    init_params: start from these parameters (a previous fit of the same model) instead of a
+    fresh initialisation from the seed.
+    """
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
     typical = typical_length(panel.offsets)
@@ -159,12 +178,17 @@ def train_model(config: Config, on_epoch: Callable[[EpochRecord], None] | None =
     quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
     model = build_model(config.model, horizon, len(quantiles), len(features.future))
     loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
-    params = init_params(model, lookback, features.width, config.train.seed, len(features.future), horizon)
+    params = (
+        init_params
+        if init_params is not None
+        else initial_params(model, lookback, config.train, features.width, len(features.future), horizon)
+    )
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
     programs = build_programs(
         model, tx, loss, lookback, horizon, config.train.batch_size, mesh,
         future=features.future, framing=framing, epoch_windows=config.train.epoch_windows,
+        ensemble=config.train.ensemble,
     )
     params, values, train_starts, val_starts = replicate(mesh, params, matrix, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
@@ -334,7 +358,7 @@ def forecast(
     mesh = make_mesh(1)
     programs = build_programs(
         model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
-        future=future_cols, framing=_framing(config),
+        future=future_cols, framing=_framing(config), ensemble=config.train.ensemble,
     )
     starts = (inputs.offsets[1:] - lookback - (horizon if future_cols else 0)).astype(np.int32)
     # Onto this program's one device: an artifact fresh from training holds its parameters on

@@ -1,0 +1,112 @@
+"""Accuracy on M4 Hourly scored as the competition scored it: sMAPE, MASE and OWA against Naive2.
+
+Trains one global model on the 414 training series (h = 48, m = 24) through the same workflow as
+`tsforecast train`, forecasts the 48 test hours, and scores with `tsforecast.evaluation.evaluate`
+(the function behind `tsforecast evaluate` and `backtest`), which also computes Naive2 from the
+training data. Our Naive2 must reproduce the published figures (sMAPE 18.383, MASE 2.395).
+
+    python benchmarks/m4_accuracy.py                         # default settings, and --ensemble 5
+    python benchmarks/m4_accuracy.py --ensembles 1 --epochs 3 --hidden 16
+
+Prints a markdown table and writes benchmarks/results/m4_accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+try:
+    from tsforecast import baselines, workflow
+except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tsforecast import baselines, workflow
+from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from tsforecast.evaluation import evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+H, M = 48, 24
+PUBLISHED_NAIVE2 = {"sMAPE": 18.383, "MASE": 2.395}
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "m4_hourly"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_accuracy.json"
+
+
+def read_wide(path: Path) -> dict[str, np.ndarray]:
+    """Wide M4 file -> {id: <float>[n]}; rows are right-padded with empty fields."""
+    frame = pd.read_csv(path, index_col=0, dtype={"V1": str})
+    return {str(sid): row.dropna().to_numpy(np.float64) for sid, row in frame.iterrows()}
+
+
+def long_frame(series: dict[str, np.ndarray], end: pd.Timestamp, after: bool = False) -> pd.DataFrame:
+    """`unique_id, ds, y` on an hourly clock; M4 has no dates, so every training series ends at
+    `end` and the test hours follow it."""
+    parts = []
+    for sid, y in series.items():
+        ds = pd.date_range(end + pd.Timedelta(hours=1), periods=len(y), freq="h") if after else pd.date_range(end=end, periods=len(y), freq="h")
+        parts.append(pd.DataFrame({"unique_id": sid, "ds": ds, "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--ensembles", default="1,5", help="ensemble sizes to run, comma-separated")
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--hidden", type=int, default=ModelConfig.hidden)
+    args = parser.parse_args()
+
+    end = pd.Timestamp("2018-01-01 00:00")
+    train = read_wide(args.data / "Hourly-train.csv")
+    test = read_wide(args.data / "Hourly-test.csv")
+    history = long_frame(train, end)
+    actuals = long_frame(test, end, after=True)
+    forecasts = actuals[["unique_id", "ds"]].copy()
+    forecasts["seasonal_naive"] = np.concatenate([baselines.seasonal_naive(train[sid], H, M) for sid in test])
+    forecasts["naive2"] = np.concatenate([baselines.naive2(train[sid], H, M) for sid in test])
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m4_hourly_train.csv"
+        history.to_csv(path, index=False)
+        for members in [int(k) for k in args.ensembles.split(",")]:
+            name = "tsforecast" if members == 1 else f"tsforecast --ensemble {members}"
+            config = Config(
+                data=DataConfig(path=str(path), season_length=M),
+                window=WindowConfig(horizon=H),
+                model=ModelConfig(hidden=args.hidden),
+                train=TrainConfig(epochs=args.epochs, ensemble=members),
+            )
+            began = time.perf_counter()
+            artifact = workflow.train_model(config).artifact
+            panel = workflow.load_for_prediction(artifact, None)
+            predicted = workflow.forecast(artifact, panel)
+            seconds[name] = time.perf_counter() - began
+            forecasts[name] = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")["y_hat"].to_numpy()
+            print(f"{name}: {seconds[name]:.0f}s, best epoch {artifact.metrics['best_epoch']}", file=sys.stderr)
+
+    summary = evaluate(forecasts, actuals, M, history).summary
+    for key, published in PUBLISHED_NAIVE2.items():
+        ours = summary.loc["naive2", key]
+        assert abs(ours - published) < 5e-4, f"our Naive2 {key} {ours:.4f} differs from the published {published}"
+    print("| method | sMAPE | MASE | OWA | wall s |")
+    print("|---|---|---|---|---|")
+    for method, row in summary.iterrows():
+        wall = f"{seconds[method]:.0f}" if method in seconds else ""
+        print(f"| {method} | {row['sMAPE']:.3f} | {row['MASE']:.3f} | {row['OWA']:.3f} | {wall} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "settings": {"ensembles": args.ensembles, "epochs": args.epochs, "hidden": args.hidden, "horizon": H, "season": M},
+        "results": {m: {**{k: float(v) for k, v in row.items()}, "seconds": seconds.get(m)} for m, row in summary.iterrows()},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

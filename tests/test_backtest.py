@@ -1,0 +1,159 @@
+"""`tsforecast backtest` end to end on a small two-series panel: cutoffs, leakage, baselines,
+and agreement with `tsforecast evaluate`."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tsforecast import baselines
+from tsforecast.cli import cli
+
+HORIZON, STEP, WINDOWS, SEASON = 12, 12, 2, 24
+LENGTHS = {"a": 200, "b": 180}
+MODEL = ["--lookback", "24", "--horizon", HORIZON, "--hidden", "8", "--epochs", "2", "--batch-size", "32",
+         "--windows", WINDOWS, "--step", STEP, "-q"]
+
+
+def panel_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    frames = []
+    for k, (sid, n) in enumerate(LENGTHS.items()):
+        t = np.arange(n)
+        y = 20 + 5 * k + 4 * np.sin(2 * np.pi * t / SEASON) + 0.02 * t + rng.normal(0, 0.5, n)
+        # float32-exact values: the panel keeps float32, evaluate reads the file as float64.
+        frames.append(pd.DataFrame({"unique_id": sid, "ds": pd.date_range("2024-03-01", periods=n, freq="h"),
+                                    "y": y.astype(np.float32).astype(np.float64)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(map(str, args)), catch_exceptions=False)
+
+
+def first_cutoff_position(sid: str) -> int:
+    return LENGTHS[sid] - HORIZON - STEP * (WINDOWS - 1)
+
+
+@pytest.fixture(scope="module")
+def clean_and_poisoned(tmp_path_factory):
+    """A backtest (--refit each) on the data, and one on the data with every value after each
+    series' first cutoff replaced by garbage (--refit once: at the first cutoff both modes train
+    the same model on the same data, and one training fewer keeps the test quick)."""
+    root = tmp_path_factory.mktemp("backtest")
+    frame = panel_frame()
+    poisoned = frame.copy()
+    for sid in LENGTHS:
+        rows = poisoned.index[poisoned["unique_id"] == sid][first_cutoff_position(sid):]
+        poisoned.loc[rows, "y"] = 1000.0 + 50.0 * np.arange(len(rows))
+    outputs = {}
+    for name, data, options in (("clean", frame, ["--refit", "each", "--level", 80]), ("poisoned", poisoned, ["--refit", "once"])):
+        data.to_csv(root / f"{name}.csv", index=False)
+        result = run("backtest", root / f"{name}.csv", *MODEL, *options, "--out", root / name)
+        assert result.exit_code == 0, result.output
+        outputs[name] = root / name
+    return root, outputs
+
+
+def test_cutoffs_and_columns(clean_and_poisoned):
+    _, outputs = clean_and_poisoned
+    forecasts = pd.read_csv(outputs["clean"] / "backtest_forecasts.csv", parse_dates=["cutoff", "ds"])
+    assert list(forecasts.columns) == [
+        "unique_id", "cutoff", "ds", "y", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "naive", "seasonal_naive", "naive2"
+    ]
+    assert (forecasts["y_hat-lo-80"] < forecasts["y_hat"]).all() and (forecasts["y_hat"] < forecasts["y_hat-hi-80"]).all()
+    stamps = pd.date_range("2024-03-01", periods=max(LENGTHS.values()), freq="h")
+    for sid, n in LENGTHS.items():
+        rows = forecasts[forecasts["unique_id"] == sid]
+        # K cutoffs, S steps apart, the last one a horizon before the end of each series.
+        expected = [stamps[n - HORIZON - STEP * k - 1] for k in range(WINDOWS - 1, -1, -1)]
+        assert sorted(rows["cutoff"].unique()) == expected
+        for cutoff, window in rows.groupby("cutoff"):
+            assert list(window["ds"]) == list(pd.date_range(cutoff, periods=HORIZON + 1, freq="h")[1:])
+
+
+def test_forecasts_never_see_values_after_their_cutoff(clean_and_poisoned):
+    _, outputs = clean_and_poisoned
+    clean = pd.read_csv(outputs["clean"] / "backtest_forecasts.csv")
+    poisoned = pd.read_csv(outputs["poisoned"] / "backtest_forecasts.csv")
+    first = clean.groupby("unique_id")["cutoff"].transform("min") == clean["cutoff"]
+    methods = ["y_hat", "naive", "seasonal_naive", "naive2"]
+    # Training at the first cutoff and the forecasts from it only had the clean past ...
+    pd.testing.assert_frame_equal(clean.loc[first, methods], poisoned.loc[first, methods])
+    # ... while the poison is really there: in the actuals, and in what later cutoffs see.
+    assert (poisoned.loc[first, "y"] >= 1000).all()
+    assert not np.allclose(clean.loc[~first, "y_hat"], poisoned.loc[~first, "y_hat"])
+
+
+def test_baseline_columns_are_the_baselines_of_the_history(clean_and_poisoned):
+    root, outputs = clean_and_poisoned
+    data = pd.read_csv(root / "clean.csv")
+    forecasts = pd.read_csv(outputs["clean"] / "backtest_forecasts.csv")
+    for sid in LENGTHS:
+        history = data.loc[data["unique_id"] == sid, "y"].to_numpy()
+        rows = forecasts[(forecasts["unique_id"] == sid)]
+        window = rows[rows["cutoff"] == rows["cutoff"].min()]
+        past = history[: first_cutoff_position(sid)]
+        np.testing.assert_allclose(window["naive2"], baselines.naive2(past, HORIZON, SEASON), rtol=1e-12)
+        np.testing.assert_allclose(window["seasonal_naive"], past[-SEASON:][:HORIZON], rtol=1e-12)
+        np.testing.assert_allclose(window["naive"], past[-1], rtol=1e-12)
+        np.testing.assert_allclose(window["y"], history[len(past): len(past) + HORIZON], rtol=1e-12)
+
+
+def test_evaluate_reproduces_the_backtest_metrics(clean_and_poisoned):
+    root, outputs = clean_and_poisoned
+    result = run("evaluate", outputs["clean"] / "backtest_forecasts.csv", root / "clean.csv", "--out", root / "ev.json")
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads((root / "ev.json").read_text())
+    backtested = json.loads((outputs["clean"] / "backtest_metrics.json").read_text())
+    assert list(backtested) == ["model", "naive", "seasonal_naive", "naive2"]
+    assert set(backtested["model"]) == {"MAE", "RMSE", "sMAPE", "MASE", "OWA", "coverage-80", "width-80", "MSIS-80"}
+    assert backtested["naive2"]["OWA"] == pytest.approx(1.0)
+    for method, row in backtested.items():
+        for metric, value in row.items():
+            if value is None:  # the baselines have no intervals
+                assert evaluated[method][metric] is None
+            else:
+                assert evaluated[method][metric] == pytest.approx(value, rel=1e-12), (method, metric)
+
+
+def test_too_many_windows_is_refused_and_writes_nothing(tmp_path):
+    panel_frame().to_csv(tmp_path / "data.csv", index=False)
+    result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--horizon", "12", "--windows", "20",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output == (
+        "tsforecast: error: 20 windows 12 steps apart with horizon 12 need more than 241 rows per series, "
+        "the shortest has 180\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("statsforecast") is not None, reason="statsforecast is installed")
+def test_statsforecast_baselines_without_the_extra_say_how_to_install(tmp_path):
+    panel_frame().to_csv(tmp_path / "data.csv", index=False)
+    result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--baselines", "ets"])
+    assert result.exit_code == 2
+    assert "pip install 'tsforecast[baselines]'" in result.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("statsforecast") is None, reason="needs tsforecast[baselines]")
+def test_statsforecast_baselines(tmp_path):
+    panel_frame().to_csv(tmp_path / "data.csv", index=False)
+    result = run("backtest", tmp_path / "data.csv", *MODEL, "--baselines", "ets,theta", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "backtest_metrics.json").read_text())
+    assert {"ets", "theta"} <= set(metrics)
+    # On clean seasonal data, ETS should beat plain naive.
+    assert metrics["ets"]["MASE"] < metrics["naive"]["MASE"]
+
+
+def test_out_over_a_folder_of_other_files_is_refused(tmp_path):
+    panel_frame().to_csv(tmp_path / "data.csv", index=False)
+    result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a directory with other files in it, not a backtest" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]

@@ -1,0 +1,249 @@
+"""Rolling-origin evaluation: train as `tsforecast train` would at each cutoff, forecast the next
+horizon, and score the model next to naive, seasonal naive and Naive2 on the same windows.
+
+The data a model sees at a cutoff is a copy of the input file cut at that cutoff (every row
+after it dropped), read back through the ordinary training and prediction workflow, so a
+forecast can never see its own targets and backtests exercise exactly the code users run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import workflow
+from .baselines import naive, naive2, seasonal_naive
+from .config import Config
+from .data import Panel, load_panel, read_table, resolve_schema
+from .errors import ConfigError, DataError
+from .evaluation import Evaluation, evaluate, write_summary
+from .train import EpochRecord
+
+log = logging.getLogger(__name__)
+
+REFITS = ("once", "each")
+BASELINES = ("naive", "seasonal_naive", "naive2")
+# Optional baselines from statsforecast (`pip install tsforecast[baselines]`): name -> model class.
+EXTRA_BASELINES = {"ets": "AutoETS", "theta": "AutoTheta"}
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """K cutoffs `step` steps apart, the last one a horizon before each series' end; `levels`
+    adds the model's prediction intervals at those levels (percent) to the forecasts."""
+
+    windows: int = 3
+    step: int | None = None
+    refit: str = "once"
+    extra_baselines: tuple[str, ...] = ()
+    levels: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.windows < 1:
+            raise ConfigError(f"--windows must be at least 1, got {self.windows}")
+        if self.step is not None and self.step < 1:
+            raise ConfigError(f"--step must be at least 1, got {self.step}")
+        if self.refit not in REFITS:
+            raise ConfigError(f"--refit must be one of {', '.join(REFITS)}, got {self.refit!r}")
+        unknown = [name for name in self.extra_baselines if name not in EXTRA_BASELINES]
+        if unknown:
+            raise ConfigError(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(EXTRA_BASELINES)}")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    forecasts: pd.DataFrame
+    evaluation: Evaluation
+    cutoffs: int
+
+
+def cutoff_positions(lengths: np.ndarray, horizon: int, windows: int, step: int) -> np.ndarray:
+    """<int>[n_series, windows]: how many leading values of each series each cutoff keeps."""
+    back = horizon + step * np.arange(windows - 1, -1, -1)
+    return lengths[:, None] - back[None, :]
+
+
+def _observed(panel: Panel) -> pd.DataFrame:
+    return pd.concat(
+        [
+            pd.DataFrame({"unique_id": sid, "ds": panel.timestamps(i), "y": panel.series(i).astype(np.float64)})
+            for i, sid in enumerate(panel.ids)
+        ],
+        ignore_index=True,
+    )
+
+
+class CutFiles:
+    """Copies of the input table cut after each cutoff, in a temporary directory."""
+
+    def __init__(self, config: Config, panel: Panel, positions: np.ndarray) -> None:
+        raw = read_table(config.data.path)
+        schema = resolve_schema(raw, config.data)
+        stamps = pd.to_datetime(raw[schema.time_col].astype("string"), errors="coerce", format="mixed")
+        self.directory = Path(tempfile.mkdtemp(prefix="tsforecast-backtest-"))
+        self.suffix = Path(config.data.path).suffix.lower()
+        self.paths = []
+        for k in range(positions.shape[1]):
+            last = {sid: panel.timestamps(i)[positions[i, k] - 1] for i, sid in enumerate(panel.ids)}
+            if schema.id_col is None:
+                keep = stamps <= next(iter(last.values()))
+            else:
+                keep = stamps <= raw[schema.id_col].astype("string").map(last).astype("datetime64[ns]")
+            path = self.directory / f"cut-{k}{self.suffix}"
+            rows = raw.loc[keep.fillna(False).to_numpy()]
+            if self.suffix == ".parquet":
+                rows.to_parquet(path, index=False)
+            else:
+                rows.to_csv(path, index=False)
+            self.paths.append(str(path))
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def baseline_forecasts(panel: Panel, positions: np.ndarray, horizon: int, season: int) -> pd.DataFrame:
+    """naive, seasonal_naive and naive2 at every (series, cutoff) from the values before it."""
+    frames = []
+    for i, sid in enumerate(panel.ids):
+        series = panel.series(i).astype(np.float64)
+        stamps = panel.timestamps(i)
+        for position in positions[i]:
+            past = series[:position]
+            frames.append(pd.DataFrame({
+                "unique_id": sid,
+                "cutoff": stamps[position - 1],
+                "ds": stamps[position : position + horizon],
+                "naive": naive(past, horizon),
+                "seasonal_naive": seasonal_naive(past, horizon, season),
+                "naive2": naive2(past, horizon, season),
+            }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _statsforecast():
+    try:
+        import statsforecast
+    except ImportError:
+        raise ConfigError("--baselines ets,theta need statsforecast: pip install 'tsforecast[baselines]'") from None
+    return statsforecast
+
+
+def statsforecast_forecasts(names: tuple[str, ...], cut_panels: list[Panel], horizon: int, season: int) -> pd.DataFrame:
+    """AutoETS / AutoTheta from statsforecast at every cutoff."""
+    statsforecast = _statsforecast()
+    from statsforecast import models as sf_models
+
+    frames = []
+    for panel in cut_panels:
+        history = _observed(panel)
+        models = [getattr(sf_models, EXTRA_BASELINES[name])(season_length=season, alias=name) for name in names]
+        result = statsforecast.StatsForecast(models=models, freq=panel.freq, n_jobs=1).forecast(df=history, h=horizon)
+        result = result.reset_index() if "unique_id" not in result.columns else result
+        result["unique_id"] = result["unique_id"].astype(str)
+        result["cutoff"] = result["unique_id"].map({sid: panel.last_timestamp(i) for i, sid in enumerate(panel.ids)})
+        frames.append(result[["unique_id", "cutoff", "ds", *names]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_backtest(
+    config: Config,
+    options: BacktestConfig,
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> BacktestResult:
+    """Train and forecast at every cutoff; return the forecasts of every method and their scores.
+
+    on_epoch(cutoff_index, record) reports training progress.
+    """
+    if options.extra_baselines:
+        _statsforecast()  # fail before training, not after
+    panel, data_cfg = load_panel(config.data)
+    horizon = config.window.horizon
+    step = options.step or horizon
+    season = data_cfg.season_length
+    positions = cutoff_positions(panel.lengths, horizon, options.windows, step)
+    if positions.min() < 2:
+        shortest = int(panel.lengths.min())
+        raise DataError(
+            f"{options.windows} windows {step} steps apart with horizon {horizon} need more than "
+            f"{horizon + step * (options.windows - 1) + 1} rows per series, the shortest has {shortest}"
+        )
+    config = dataclasses.replace(config, data=data_cfg)
+    cuts = CutFiles(config, panel, positions)
+    try:
+        model_rows, cut_panels, artifact = [], [], None
+        for k, path in enumerate(cuts.paths):
+            if artifact is None or options.refit == "each":
+                log.info("training at cutoff %d of %d", k + 1, options.windows)
+                cut_config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=path))
+                report = (lambda record, k=k: on_epoch(k, record)) if on_epoch else None
+                previous = None if artifact is None else artifact.params
+                if artifact is not None:
+                    # Later cutoffs have more data, which could change the default lookback.
+                    window = dataclasses.replace(cut_config.window, lookback=artifact.config.window.lookback)
+                    cut_config = dataclasses.replace(cut_config, window=window)
+                artifact = workflow.train_model(cut_config, report, init_params=previous).artifact
+            cut_panel = workflow.load_for_prediction(artifact, path)
+            cut_panels.append(cut_panel)
+            frame = workflow.forecast(artifact, cut_panel, options.levels)
+            frame["cutoff"] = frame["unique_id"].map({sid: cut_panel.last_timestamp(i) for i, sid in enumerate(cut_panel.ids)})
+            model_rows.append(frame)
+        if options.extra_baselines:
+            extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, season)
+    finally:
+        cuts.close()
+
+    observed = _observed(panel)
+    forecasts = pd.concat(model_rows, ignore_index=True)
+    forecasts = forecasts.merge(baseline_forecasts(panel, positions, horizon, season), on=["unique_id", "cutoff", "ds"], how="left")
+    if options.extra_baselines:
+        forecasts = forecasts.merge(extras, on=["unique_id", "cutoff", "ds"], how="left")
+    forecasts = forecasts.merge(observed, on=["unique_id", "ds"], how="left")
+    intervals = [c for c in model_rows[0].columns if c.startswith("y_hat-")]
+    columns = ["unique_id", "cutoff", "ds", "y", "y_hat", *intervals, *BASELINES, *options.extra_baselines]
+    forecasts = forecasts[columns].sort_values(["unique_id", "cutoff", "ds"], kind="stable").reset_index(drop=True)
+    return BacktestResult(forecasts, evaluate(forecasts, observed, season, observed), options.windows)
+
+
+FORECASTS_FILE = "backtest_forecasts.csv"
+
+
+def check_out(out: str | Path) -> Path:
+    """The absolute output path, refused when it is a directory holding anything but an earlier
+    backtest: replacing it would delete its contents."""
+    target = Path(out).absolute()
+    if target.is_dir() and any(target.iterdir()) and not (target / FORECASTS_FILE).is_file():
+        raise ConfigError(
+            f"--out {target} is a directory with other files in it, not a backtest; "
+            "replacing it would delete them, so choose a new or backtest directory"
+        )
+    return target
+
+
+def write_results(result: BacktestResult, out: str | Path) -> Path:
+    """backtest_forecasts.csv, backtest_metrics.csv/.json and backtest_by_window.csv, swapped into
+    `out` in one step like a model directory."""
+    from .artifacts import replace_dir
+
+    target = check_out(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        # Full precision, so that `tsforecast evaluate` on this file reproduces the scores.
+        result.forecasts.to_csv(staging / FORECASTS_FILE, index=False)
+        write_summary(result.evaluation.summary, staging / "backtest_metrics.csv")
+        write_summary(result.evaluation.summary, staging / "backtest_metrics.json")
+        result.evaluation.by_window.to_csv(staging / "backtest_by_window.csv", index=False)
+        staging.chmod(0o755)
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

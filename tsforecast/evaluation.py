@@ -1,0 +1,282 @@
+"""Score forecasts against actuals the M4 way: metrics per series and cutoff, then averaged.
+
+`evaluate` is the one scoring function. `tsforecast evaluate` calls it on files and
+`tsforecast backtest` on the forecasts it has just made, so both report the same numbers for
+the same forecasts.
+
+Frames are long: `unique_id, ds` (plus `cutoff` for backtests), one column per method's point
+forecast, and interval columns named `<method>-lo-<level>` / `<method>-hi-<level>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .baselines import naive2
+from .config import DataConfig
+from .data import infer_freq, read_table, resolve_schema, season_length_for
+from .errors import DataError
+from .metrics import coverage, interval_width, mae, mase_scale, msis, owa, point_metrics, rmse, smape
+
+log = logging.getLogger(__name__)
+
+INTERVAL_COLUMN = re.compile(r"^(?P<method>.+)-(?P<side>lo|hi)-(?P<level>\d+(?:\.\d+)?)$")
+POINT_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "mase": "MASE"}
+NOT_METHODS = ("unique_id", "ds", "cutoff", "y")
+# tsforecast writes its model's forecast as y_hat.
+METHOD_LABELS = {"y_hat": "model"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """by_window: one row per (unique_id, cutoff, method) with that window's metrics.
+    summary: one row per method (the index), metrics averaged over all windows, OWA from the
+    averages as M4 defines it."""
+
+    by_window: pd.DataFrame
+    summary: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _History:
+    """One series' observations, sorted by time, for MASE scales and Naive2."""
+
+    ds: np.ndarray
+    y: np.ndarray
+
+    def until(self, cutoff: np.datetime64) -> np.ndarray:
+        return self.y[: np.searchsorted(self.ds, cutoff, side="right")]
+
+
+def methods_of(forecasts: pd.DataFrame) -> tuple[list[str], dict[str, list[tuple[str, str, str]]]]:
+    """The point-forecast columns, and per method its intervals as (level, lo column, hi column)."""
+    points, sides = [], {}
+    for column in forecasts.columns:
+        if column in NOT_METHODS:
+            continue
+        match = INTERVAL_COLUMN.match(str(column))
+        if match:
+            sides[(match["method"], match["level"], match["side"])] = column
+        elif pd.api.types.is_numeric_dtype(forecasts[column]):
+            points.append(str(column))
+    intervals: dict[str, list[tuple[str, str, str]]] = {}
+    for (method, level, side), column in sides.items():
+        other = sides.get((method, level, "hi" if side == "lo" else "lo"))
+        if other is None:
+            raise DataError(f"interval column {column!r} has no matching {'hi' if side == 'lo' else 'lo'} column")
+        if side == "lo":
+            intervals.setdefault(method, []).append((level, column, other))
+    return points, intervals
+
+
+def _histories(history: pd.DataFrame | None) -> dict[str, _History]:
+    if history is None:
+        return {}
+    frame = history.dropna(subset=["y"]).sort_values(["unique_id", "ds"], kind="stable")
+    return {
+        str(sid): _History(group["ds"].to_numpy("datetime64[ns]"), group["y"].to_numpy(np.float64))
+        for sid, group in frame.groupby("unique_id", sort=False)
+    }
+
+
+def _join(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
+    """Forecast rows with their actual `y`; every forecast row must have one."""
+    frame = forecasts.drop(columns=[c for c in ("y",) if c in forecasts.columns])
+    keys = ["unique_id", "cutoff", "ds"] if "cutoff" in frame.columns else ["unique_id", "ds"]
+    duplicated = frame.duplicated(keys)
+    if duplicated.any():
+        first = frame.loc[duplicated].iloc[0]
+        raise DataError(
+            f"{int(duplicated.sum())} duplicated forecast rows, first: "
+            + ", ".join(f"{k} {first[k]}" for k in keys)
+        )
+    joined = frame.merge(actuals[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="left", validate="many_to_one")
+    missing = joined["y"].isna()
+    if missing.any():
+        first = joined.loc[missing].iloc[0]
+        raise DataError(
+            f"{int(missing.sum())} forecast rows have no actual value, first: series {first['unique_id']!r} at {first['ds']}"
+        )
+    if "cutoff" not in joined.columns:
+        # Without cutoffs each series' forecasts are one window, made after the step before its first.
+        first_step = joined.groupby("unique_id")["ds"].transform("min")
+        joined["cutoff"] = first_step - pd.Timedelta(1, "ns")
+    return joined.sort_values(["unique_id", "cutoff", "ds"], kind="stable").reset_index(drop=True)
+
+
+def evaluate(
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    season_length: int,
+    history: pd.DataFrame | None = None,
+) -> Evaluation:
+    """Metrics of every method in `forecasts` against `actuals`.
+
+    Args:
+        forecasts: `unique_id, ds`, optional `cutoff` (the last observation each forecast could
+            use), one numeric column per method, optional interval columns.
+        actuals: `unique_id, ds, y` covering every forecast row (extra rows are ignored).
+        season_length: m for the MASE scale and Naive2.
+        history: `unique_id, ds, y`, the observations the forecasts were made from (it may run
+            past the cutoffs: only values up to each window's cutoff are used). Each window's
+            MASE scale is the in-sample seasonal-naive error of the history up to its cutoff, and
+            when `forecasts` has no `naive2` column, Naive2 is computed from the same history
+            so that OWA can be reported. Without history, MASE and OWA are left out.
+
+    Returns:
+        the per-window metrics and the per-method summary.
+
+    References: Makridakis, Spiliotis & Assimakopoulos (2020), "The M4 Competition", IJF 36(1).
+    """
+    points, intervals = methods_of(forecasts)
+    if not points:
+        raise DataError(
+            f"no forecast columns: expected numeric columns besides {', '.join(NOT_METHODS)}; "
+            f"the columns are: {', '.join(map(str, forecasts.columns))}"
+        )
+    joined = _join(forecasts, actuals)
+    series_history = _histories(history)
+    add_naive2 = "naive2" not in points and bool(series_history)
+
+    rows = []
+    for (sid, cutoff), window in joined.groupby(["unique_id", "cutoff"], sort=False):
+        y = window["y"].to_numpy(np.float64)
+        past = series_history[sid].until(np.datetime64(cutoff, "ns")) if sid in series_history else np.empty(0)
+        scale = mase_scale(past, season_length) if past.size >= 2 else None
+        predictions = {method: window[method].to_numpy(np.float64) for method in points}
+        if add_naive2 and past.size:
+            predictions["naive2"] = naive2(past, len(y), season_length)
+        for method, y_hat in predictions.items():
+            row = {"unique_id": sid, "cutoff": cutoff, "method": METHOD_LABELS.get(method, method)}
+            if scale is None:
+                scores = {"mae": mae(y, y_hat), "rmse": rmse(y, y_hat), "smape": smape(y, y_hat), "mase": np.nan}
+            else:
+                scores = point_metrics(y, y_hat, scale)
+            for key, value in scores.items():
+                row[POINT_NAMES[key]] = value
+            for level, lo_col, hi_col in intervals.get(method, []):
+                lo, hi = window[lo_col].to_numpy(np.float64), window[hi_col].to_numpy(np.float64)
+                row[f"coverage-{level}"] = coverage(y, lo, hi)
+                row[f"width-{level}"] = interval_width(lo, hi)
+                row[f"MSIS-{level}"] = np.nan if scale is None else msis(y, lo, hi, scale, float(level))
+            rows.append(row)
+    by_window = pd.DataFrame(rows)
+    if by_window["MASE"].isna().all():
+        log.warning("no history before the forecasts: MASE and OWA need the training data (--train)")
+    return Evaluation(by_window, summarise(by_window))
+
+
+def summarise(by_window: pd.DataFrame) -> pd.DataFrame:
+    """Average each method's metrics over all windows (series x cutoffs), then OWA against
+    Naive2 from those averages, as M4 does."""
+    metric_columns = [c for c in by_window.columns if c not in ("unique_id", "cutoff", "method")]
+    order = list(dict.fromkeys(by_window["method"]))
+    summary = by_window.groupby("method", sort=False)[metric_columns].mean().reindex(order)
+    summary = summary.dropna(axis=1, how="all")
+    if "naive2" in summary.index and "MASE" in summary.columns:
+        reference = summary.loc["naive2"]
+        owa_values = [
+            owa(row["sMAPE"], row["MASE"], reference["sMAPE"], reference["MASE"])
+            if reference["sMAPE"] > 0 and reference["MASE"] > 0
+            else np.nan
+            for _, row in summary.iterrows()
+        ]
+        summary.insert(summary.columns.get_loc("MASE") + 1, "OWA", owa_values)
+    summary.index.name = "method"
+    return summary
+
+
+
+def read_forecasts(path: str) -> pd.DataFrame:
+    """A forecast file in tsforecast's output format: `[unique_id,] [cutoff,] ds, y_hat, ...`."""
+    frame = read_table(path)
+    frame.columns = [str(c) for c in frame.columns]
+    if "ds" not in frame.columns:
+        raise DataError(f"{path} has no 'ds' column; the columns are: {', '.join(frame.columns)}")
+    for column in ("ds", "cutoff"):
+        if column in frame.columns:
+            frame[column] = _timestamps(frame[column], column, path)
+    frame["unique_id"] = frame["unique_id"].astype(str) if "unique_id" in frame.columns else None
+    return frame
+
+
+def read_observations(path: str, time_col: str | None, target: str | None, id_col: str | None) -> pd.DataFrame:
+    """Actuals or history as `unique_id, ds, y`, the columns found as `tsforecast train` finds them."""
+    raw = read_table(path)
+    cfg = resolve_schema(raw, DataConfig(path=path, time_col=time_col, target=target, id_col=id_col))
+    values = pd.to_numeric(raw[cfg.target], errors="coerce")
+    bad = values.isna() & raw[cfg.target].notna()
+    if bad.any():
+        raise DataError(f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, first {raw[cfg.target][bad].iloc[0]!r}")
+    return pd.DataFrame({
+        # A file of one series names it after its target column, as `tsforecast train` does.
+        "unique_id": raw[cfg.id_col].astype(str) if cfg.id_col else cfg.target,
+        "ds": _timestamps(raw[cfg.time_col], cfg.time_col, path),
+        "y": values.astype(np.float64),
+    })
+
+
+def _timestamps(column: pd.Series, name: str, path: str) -> pd.Series:
+    parsed = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
+    if parsed.isna().any():
+        raise DataError(f"{path}: column {name!r} has values that are not timestamps, first: {column[parsed.isna()].iloc[0]!r}")
+    return parsed.astype("datetime64[ns]")
+
+
+def align_ids(forecasts: pd.DataFrame, *observed: pd.DataFrame | None) -> None:
+    """Files without an id column hold one series: give it the id of the other side (in place)."""
+    frames = [f for f in (forecasts, *observed) if f is not None]
+    named = {sid for f in frames if f["unique_id"].notna().any() for sid in f["unique_id"].unique()}
+    for frame in frames:
+        if frame["unique_id"].isna().all():
+            if len(named) > 1:
+                raise DataError(f"one file has no id column but the others hold {len(named)} series; add a unique_id column")
+            frame["unique_id"] = next(iter(named), "series")
+
+
+def infer_season_length(observed: pd.DataFrame) -> int:
+    first = observed.loc[observed["unique_id"] == observed["unique_id"].iloc[0], "ds"].sort_values()
+    freq = infer_freq(pd.DatetimeIndex(first))
+    if freq is None:
+        raise DataError("cannot infer the frequency of the actuals to pick a season length; pass --season-length")
+    return season_length_for(freq)
+
+
+def evaluate_files(
+    forecasts_path: str,
+    actuals_path: str,
+    season_length: int | None = None,
+    train_path: str | None = None,
+    time_col: str | None = None,
+    target: str | None = None,
+    id_col: str | None = None,
+) -> Evaluation:
+    """`evaluate` on files. Without a training file, the actuals also serve as the history, so
+    ACTUALS may be the whole data file the forecasts were cut from."""
+    forecasts = read_forecasts(forecasts_path)
+    actuals = read_observations(actuals_path, time_col, target, id_col)
+    history = read_observations(train_path, time_col, target, id_col) if train_path else None
+    align_ids(forecasts, actuals, history)
+    observed = actuals if history is None else history
+    season = season_length or infer_season_length(observed)
+    return evaluate(forecasts, actuals, season, observed)
+
+
+def write_summary(summary: pd.DataFrame, path: Path) -> None:
+    """The per-method table as CSV, or as JSON `{method: {metric: value}}` (NaN as null) for a
+    .json path; full precision either way."""
+    if path.suffix.lower() == ".json":
+        rows = {
+            str(method): {key: (None if np.isnan(value) else float(value)) for key, value in row.items()}
+            for method, row in summary.iterrows()
+        }
+        path.write_text(json.dumps(rows, indent=2))
+    else:
+        summary.to_csv(path)
