@@ -150,6 +150,26 @@ class QuantileForecaster(nn.Module):
         return jnp.concatenate([below, median, above], axis=-1)
 
 
+class WithFutureCovariates(nn.Module):
+    """Any model of the registry plus the future-known covariates of the horizon
+    <float32>[batch, horizon, k]: a small MLP reads the model's forecast with the flattened
+    covariates and adds a correction per step, zero at initialisation, so the wrapped model
+    trains as it would alone until the covariates help. A quantile forecast [batch, horizon, Q]
+    shifts all its quantiles by the step's correction, so they still cannot cross."""
+
+    base: nn.Module
+    horizon: int
+    hidden: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, future: jax.Array, train: bool = False) -> jax.Array:
+        forecast = self.base(x, train)
+        joint = jnp.concatenate([forecast.reshape(x.shape[0], -1), future.reshape(future.shape[0], -1)], axis=-1)
+        hidden = nn.relu(nn.Dense(self.hidden, name="future_hidden")(joint))
+        correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(hidden)
+        return forecast + correction.reshape(correction.shape + (1,) * (forecast.ndim - 2))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[[ModelConfig, int], nn.Module]
@@ -186,18 +206,32 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0) -> nn.Module:
+def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0) -> nn.Module:
     """The forecaster for `cfg`, its head sized for the strategy (all `horizon` steps or the
-    next one); with `n_quantiles` (direct only) it predicts that many quantiles per step."""
+    next one); with `n_quantiles` (direct only) it predicts that many quantiles per step, and
+    with `n_future` future-known features it is wrapped to see their horizon values."""
     if n_quantiles:
-        return QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
-    return MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
+        model = QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
+    else:
+        model = MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
+    return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 
-def init_params(model: nn.Module, lookback: int, features: int, seed: int) -> dict:
+def apply_model(model: nn.Module, params: dict, x: jax.Array, future: jax.Array, **kwargs) -> jax.Array:
+    """Forecasts <float32>[batch, horizon] from x <float32>[batch, lookback, features] and, for a
+    wrapped model, future <float32>[batch, horizon, k]."""
+    if isinstance(model, WithFutureCovariates):
+        return model.apply({"params": params}, x, future, **kwargs)
+    return model.apply({"params": params}, x, **kwargs)
+
+
+def init_params(model: nn.Module, lookback: int, features: int, seed: int, n_future: int = 0, horizon: int = 1) -> dict:
     """Initial weights, drawn in one compiled program: run op by op, the initialisers (truncated
     normal, orthogonal) compile dozens of small programs, seconds on a small CPU."""
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
+    if isinstance(model, WithFutureCovariates):
+        future = jnp.zeros((1, horizon, n_future), jnp.float32)
+        return jax.jit(lambda key: model.init(key, dummy, future, train=False)["params"])(jax.random.PRNGKey(seed))
     return jax.jit(lambda key: model.init(key, dummy, train=False)["params"])(jax.random.PRNGKey(seed))
 
 

@@ -1,4 +1,4 @@
-"""Process-wide JAX set-up: the persistent compilation cache."""
+"""Process-wide JAX set-up: the persistent compilation cache, multi-host start."""
 
 from __future__ import annotations
 
@@ -29,3 +29,36 @@ def enable_compilation_cache(directory: str | Path | None) -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+def start_distributed() -> bool:
+    """Join a multi-host run when the environment describes one, before any device is touched.
+
+    JAX_COORDINATOR_ADDRESS (host:port of process 0) with JAX_NUM_PROCESSES and JAX_PROCESS_ID
+    names the run explicitly; TSFORECAST_DISTRIBUTED=auto lets JAX read it from the cluster
+    (SLURM, Open MPI, Kubernetes, Cloud TPU). Afterwards jax.devices() lists every host's
+    devices and the trainer's mesh spans them all. Returns whether it started one.
+    """
+    import jax
+
+    env = os.environ
+    if env.get("JAX_COORDINATOR_ADDRESS"):
+        count, rank = env.get("JAX_NUM_PROCESSES"), env.get("JAX_PROCESS_ID")
+        jax.distributed.initialize(
+            coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
+            num_processes=int(count) if count else None,
+            process_id=int(rank) if rank else None,
+        )
+    elif env.get("TSFORECAST_DISTRIBUTED", "").lower() == "auto":
+        jax.distributed.initialize()
+    else:
+        return False
+    log.info("process %d of %d, %d devices in all", jax.process_index(), jax.process_count(), jax.device_count())
+    return True
+
+
+def is_primary() -> bool:
+    """Whether this process writes files: the only one, or process 0 of a multi-host run."""
+    import jax
+
+    return jax.process_index() == 0

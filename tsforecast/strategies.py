@@ -18,13 +18,20 @@ from .errors import ConfigError
 Forecaster = Callable[[Any, jax.Array], jax.Array]
 
 
-def require_supported(strategy: str, features: int) -> None:
+def require_supported(strategy: str, features: int, framed: bool = False) -> None:
     """A recursive forecast feeds each prediction back as the next input, which is only
-    possible when the target is the model's only input."""
-    if strategy == "recursive" and features != 1:
+    possible when the target is the model's only input, in the units it was predicted in."""
+    if strategy != "recursive":
+        return
+    if features != 1:
         raise ConfigError(
             f"--strategy recursive needs the target as the only input feature, the data has {features}; "
             "use --strategy direct"
+        )
+    if framed:
+        raise ConfigError(
+            "--strategy recursive works on per-series values: drop --normalize window and --residual seasonal, "
+            "or use --strategy direct"
         )
 
 
