@@ -29,8 +29,7 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its ow
     from tsforecast import baselines, metrics
 
 REPO = Path(__file__).resolve().parents[1]
-H, M = 48, 24
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "m4_hourly"
+from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_hourly.json"
 WORK = REPO / ".bench" / "m4_hourly"
 # Window-normalised inputs and a seasonal-naive residual target: a plain network on
@@ -40,12 +39,6 @@ TRAIN_OPTIONS = [
     "--residual", "seasonal", "--loss", "mae", "--hidden", "64", "--batch-size", "256", "--lr", "2e-3",
     "--epochs", "8", "--epoch-windows", "48000", "--patience", "3", "--val-size", "24", "--seed", "0",
 ]
-
-
-def read_wide(path: Path) -> dict[str, np.ndarray]:
-    """Wide M4 file -> {id: <float>[n]}; rows are right-padded with empty fields."""
-    frame = pd.read_csv(path, index_col=0, dtype={"V1": str})
-    return {str(sid): row.dropna().to_numpy(np.float64) for sid, row in frame.iterrows()}
 
 
 def write_long(train: dict[str, np.ndarray], path: Path) -> None:
