@@ -35,17 +35,9 @@ from tsforecast.intervals import conformal_bounds, interval_columns
 from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
-H = 48
-M = 24
+from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
 LEVELS = (80.0, 95.0)
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "m4_hourly"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "intervals_m4.json"
-
-
-def read_wide(path: Path) -> dict[str, np.ndarray]:
-    """Wide M4 file -> {id: <float>[n]}; rows are right-padded with empty fields."""
-    frame = pd.read_csv(path, index_col=0, dtype={"V1": str})
-    return {str(sid): row.dropna().to_numpy(np.float64) for sid, row in frame.iterrows()}
 
 
 def long_frame(train: dict[str, np.ndarray]) -> pd.DataFrame:

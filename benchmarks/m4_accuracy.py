@@ -32,16 +32,9 @@ from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, Wind
 from tsforecast.evaluation import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-H, M = 48, 24
+from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
 PUBLISHED_NAIVE2 = {"sMAPE": 18.383, "MASE": 2.395}
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "m4_hourly"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_accuracy.json"
-
-
-def read_wide(path: Path) -> dict[str, np.ndarray]:
-    """Wide M4 file -> {id: <float>[n]}; rows are right-padded with empty fields."""
-    frame = pd.read_csv(path, index_col=0, dtype={"V1": str})
-    return {str(sid): row.dropna().to_numpy(np.float64) for sid, row in frame.iterrows()}
 
 
 def long_frame(series: dict[str, np.ndarray], end: pd.Timestamp, after: bool = False) -> pd.DataFrame:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 try:
     from tsforecast import baselines, metrics
@@ -26,10 +25,8 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its ow
     from tsforecast import baselines, metrics
 
 REPO = Path(__file__).resolve().parents[1]
-H = 48
-M = 24
+from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
 N_SERIES = 414
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "m4_hourly"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_baselines.json"
 
 # Organisers' "Evaluation and Ranks.xlsx", Hourly: (sMAPE, MASE).
@@ -44,12 +41,6 @@ METHODS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sNaive": lambda x: baselines.seasonal_naive(x, H, M),
     "Naive2": lambda x: baselines.naive2(x, H, M),
 }
-
-
-def read_wide(path: Path) -> dict[str, np.ndarray]:
-    """Wide M4 file -> {id: <float>[n]}; rows are right-padded with empty fields."""
-    frame = pd.read_csv(path, index_col=0, dtype={"V1": str})
-    return {str(sid): row.dropna().to_numpy(np.float64) for sid, row in frame.iterrows()}
 
 
 def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[str, dict]:

@@ -8,7 +8,7 @@ host devices is fixed when jax starts.
 
     python benchmarks/speed.py                        # tsforecast variants and all peers
     python benchmarks/speed.py --peers none --epochs 3
-    python benchmarks/speed.py --models lstm,conv-lstm --peers none
+    python benchmarks/speed.py --models lstm,gru,bilstm,conv-lstm --peers none
 
 Prints a table and writes benchmarks/results/speed.json.
 """
@@ -30,9 +30,20 @@ BENCH = ROOT / ".bench"
 VAL_FRAC = 0.2
 
 
-def gflop_per_epoch(n_train: int, lookback: int, horizon: int, hidden: int) -> float:
-    """Gate matmuls of one LSTM layer, forward + backward taken as 3x forward (the peers' count)."""
-    return 3 * (2 * 4 * (1 + hidden) * hidden * lookback + 2 * hidden * horizon) * n_train / 1e9
+def gflop_per_epoch(model: str, n_train: int, lookback: int, horizon: int, hidden: int, filters: int = 32, kernel: int = 3, pool: int = 2) -> float:
+    """Matmuls of one recurrent layer (4 gates for an LSTM, 3 for a GRU, both directions of a
+    bilstm; the conv-lstm's Conv1D and its LSTM over the pooled steps) and the head, forward +
+    backward taken as 3x forward (the peers' count)."""
+    def gates(count: int, inputs: int, steps: int) -> int:
+        return 2 * count * (inputs + hidden) * hidden * steps
+
+    per_window = {
+        "lstm": gates(4, 1, lookback) + 2 * hidden * horizon,
+        "gru": gates(3, 1, lookback) + 2 * hidden * horizon,
+        "bilstm": 2 * gates(4, 1, lookback) + 2 * 2 * hidden * horizon,
+        "conv-lstm": 2 * kernel * filters * lookback + gates(4, filters, lookback // pool) + 2 * hidden * horizon,
+    }[model]
+    return 3 * per_window * n_train / 1e9
 
 
 def run_tsforecast(args: argparse.Namespace) -> dict:
@@ -55,12 +66,12 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     fit_part = y[: n_train - 1 + lookback + horizon]
     z = ((y - fit_part.mean()) / fit_part.std()).astype(np.float32)
 
-    model_cfg = ModelConfig(name=args.model, hidden=args.hidden)
+    model_cfg = ModelConfig(name=args.model, hidden=args.hidden, strategy=args.strategy)
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=1e-3, clip_norm=1e9, loss="mse", seed=0)
     model = build_model(model_cfg, horizon)
     tx = make_optimizer(train_cfg)
     mesh = make_mesh(args.batch)
-    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh)
+    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy=args.strategy)
     params = init_params(model, lookback, 1, 0)
     n_params = count_params(params)
     params, values, train_starts, val_starts = replicate(
@@ -77,7 +88,7 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     val_mse = float(programs.evaluate(params, values, val_starts))
     median = statistics.median(times[1:]) if len(times) > 1 else times[0]
     return {
-        "peer": f"tsforecast {args.model} ({mesh.size} device{'s' if mesh.size > 1 else ''})",
+        "peer": f"tsforecast {args.model}{' recursive' if args.strategy == 'recursive' else ''} ({mesh.size} device{'s' if mesh.size > 1 else ''})",
         "device": f"{jax.devices()[0].platform}",
         "windows": n_train,
         "compile_s": round(times[0] - median, 3),
@@ -86,17 +97,17 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
         "val_mse": round(val_mse, 5),
         "params": n_params,
         "epoch_s": [round(t, 3) for t in times],
-        "gflop_per_s": round(gflop_per_epoch(n_train, lookback, horizon, args.hidden) / median, 2),
+        "gflop_per_s": round(gflop_per_epoch(args.model, n_train, lookback, horizon, args.hidden) / median, 2),
         "batch": args.batch,
         "epochs": args.epochs,
     }
 
 
-def variant(args: argparse.Namespace, model: str, devices: int) -> dict:
+def variant(args: argparse.Namespace, model: str, strategy: str, devices: int) -> dict:
     env = dict(os.environ, TSFORECAST_HOST_DEVICES=str(devices))
     env.pop("XLA_FLAGS", None)
     command = [
-        sys.executable, __file__, "--only-tsforecast", "--model", model, "--csv", str(args.csv),
+        sys.executable, __file__, "--only-tsforecast", "--model", model, "--strategy", strategy, "--csv", str(args.csv),
         "--epochs", str(args.epochs), "--batch", str(args.batch), "--hidden", str(args.hidden),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -145,12 +156,14 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--lookback", type=int, default=96)
     parser.add_argument("--horizon", type=int, default=24)
-    parser.add_argument("--models", default="lstm", help="comma-separated tsforecast models to time")
+    parser.add_argument("--models", default="lstm", help="comma-separated tsforecast models to time, e.g. lstm,gru,bilstm,conv-lstm")
+    parser.add_argument("--strategies", default="direct", help="comma-separated: direct, recursive (its validation pass rolls the model forward horizon times)")
     parser.add_argument("--devices", default="1,all", help="host device counts to try: numbers or 'all'")
     parser.add_argument("--peers", default="keras_seed,torch_lstm,flax_naive", help="peers to run, or 'none'")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     parser.add_argument("--only-tsforecast", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="lstm", help=argparse.SUPPRESS)
+    parser.add_argument("--strategy", default="direct", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.only_tsforecast:
@@ -163,9 +176,10 @@ def main() -> None:
     rows = []
     cores = len(os.sched_getaffinity(0))
     for model in args.models.split(","):
-        for devices in args.devices.split(","):
-            rows.append(variant(args, model, cores if devices == "all" else int(devices)))
-            print(json.dumps(rows[-1]), file=sys.stderr)
+        for strategy in args.strategies.split(","):
+            for devices in args.devices.split(","):
+                rows.append(variant(args, model, strategy, cores if devices == "all" else int(devices)))
+                print(json.dumps(rows[-1]), file=sys.stderr)
     if args.peers != "none":
         rows += run_peers(args)
     print(table(rows))

@@ -128,7 +128,7 @@ def _set_format_version(directory: Path, version) -> None:
     (directory / "config.json").write_text(json.dumps(config))
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [3, 0, "1", None])
 def test_an_unknown_format_version_is_refused(
     version, trained_model, previous, run_cli, expect_bad_input, tmp_path
 ):
@@ -137,7 +137,7 @@ def test_an_unknown_format_version_is_refused(
     expect_bad_input(
         run_cli("predict", trained_model.csv, "--model", previous, "--out", out),
         f"tsforecast: error: {previous} has model format_version {version!r}; "
-        f"tsforecast {tsforecast.__version__} reads format 1",
+        f"tsforecast {tsforecast.__version__} reads formats 1, 2",
     )
     assert not out.exists()
 

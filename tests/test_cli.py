@@ -25,6 +25,7 @@ MODEL_FILES = {
     "config.json",
     "params.msgpack",
     "scaler.csv",
+    "metrics_by_series.csv",
     "history.csv",
     "metrics.json",
     "history.png",
@@ -49,7 +50,7 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
     assert _files(directory.parent) == ["grown.csv", "model", "train.csv"]
 
     saved = json.loads((directory / "config.json").read_text())
-    assert saved["format_version"] == 1
+    assert saved["format_version"] == 2
     assert saved["versions"] == {
         "tsforecast": tsforecast.__version__,
         "jax": jax.__version__,
@@ -64,6 +65,12 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
         "freq": "h",
         "fill": "none",
         "season_length": 24,
+        "wide": False,
+        "covariates": [],
+        "future_covariates": [],
+        "static": [],
+        "calendar": False,
+        "strict": False,
     }
     assert saved["config"]["window"] == {"lookback": 48, "horizon": 12, "val_size": 49}
     assert saved["config"]["model"]["name"] == "lstm" and saved["config"]["model"]["hidden"] == 16
@@ -192,7 +199,7 @@ def test_predict_on_grown_data_forecasts_after_its_last_timestamp(
 
 
 def test_several_series_in_long_layout(
-    make_series, run_cli, forecast_of, expect_bad_input, tmp_path
+    make_series, run_cli, forecast_of, tmp_path
 ):
     north = make_series(600, seed=3).assign(unique_id="north")
     # A different level and scale, starting a day later and ending 16 hours earlier.
@@ -210,7 +217,7 @@ def test_several_series_in_long_layout(
 
     result = run_cli("predict", data, "--model", tmp_path / "model")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "unique_id,ds,y_hat"
+    assert result.stdout.splitlines()[0] == "unique_id,ds,y_hat,method"
     forecast = forecast_of(result.stdout)
     assert list(forecast["unique_id"]) == ["north"] * 12 + ["south"] * 12
     ends = {"north": pd.Timestamp("2024-01-25 23:00"), "south": pd.Timestamp("2024-01-25 07:00")}
@@ -222,20 +229,16 @@ def test_several_series_in_long_layout(
     assert forecast.loc[forecast["unique_id"] == "north", "y_hat"].between(970, 1030).all()
     assert forecast.loc[forecast["unique_id"] == "south", "y_hat"].between(7, 13).all()
 
-    # A file with one of the series forecasts just that one; a series the model never saw is refused.
+    # A file with one of the series forecasts just that one; a series the model never saw is
+    # forecast too (the model is global), standardised with its own history.
     south_only = tmp_path / "south.csv"
     both[both["unique_id"] == "south"].to_csv(south_only, index=False)
     one = forecast_of(run_cli("predict", south_only, "--model", tmp_path / "model").stdout)
     assert set(one["unique_id"]) == {"south"} and len(one) == 12
     west = tmp_path / "west.csv"
     south.assign(unique_id="west")[["unique_id", "ds", "y"]].to_csv(west, index=False)
-    expect_bad_input(
-        run_cli(
-            "predict", west, "--model", tmp_path / "model", "--out", tmp_path / "west_forecast.csv"
-        ),
-        "tsforecast: error: series 'west' not seen in training; the model knows: 'north', 'south'",
-    )
-    assert not (tmp_path / "west_forecast.csv").exists()
+    new = forecast_of(run_cli("predict", west, "--model", tmp_path / "model").stdout)
+    assert set(new["unique_id"]) == {"west"} and new["y_hat"].between(7, 13).all()
 
 
 # --- bad input: exit 2, one line on stderr, no traceback, nothing written -----------------------
@@ -277,7 +280,7 @@ class Case(NamedTuple):
 ERROR = "tsforecast: error: "
 TOO_FEW_ROWS = (
     ERROR + "too few rows: lookback 48 + 2 x horizon 12 + 1 validation windows - 1 needs 72 rows "
-    "per series, the shortest has 60"
+    "per series, the longest has 60"
 )
 TRAIN_CASES = {
     "missing file": Case(
@@ -344,10 +347,10 @@ TRAIN_CASES = {
         ("{data}", "--fill", "bogus"),
         ERROR + "Invalid value for '--fill': 'bogus' is not one of 'none', 'interpolate', 'ffill'.",
     ),
-    "--model gru": Case(
+    "--model tcn": Case(
         _rows(200),
-        ("{data}", "--model", "gru"),
-        ERROR + "Invalid value for '--model': 'gru' is not one of 'lstm', 'conv-lstm'.",
+        ("{data}", "--model", "tcn"),
+        ERROR + "Invalid value for '--model': 'tcn' is not one of 'lstm', 'gru', 'bilstm', 'conv-lstm'.",
     ),
     "--freq nonsense": Case(
         _rows(200),

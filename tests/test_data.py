@@ -71,8 +71,8 @@ def test_y_is_the_target_among_several_numeric_columns(tmp_path):
 def test_several_numeric_columns_without_y_need_target(run_cli, expect_bad_input, tmp_path):
     frame = _frame(200).rename(columns={"y": "load"}).assign(temperature=20.0)
     expect_bad_input(
-        _train(run_cli, tmp_path, frame),
-        "tsforecast: error: several numeric columns (load, temperature); choose the target with --target",
+        _train(run_cli, tmp_path, frame, "--long"),
+        "tsforecast: error: several numeric columns (load, temperature); choose the target with --target, or use --wide",
     )
 
 

@@ -79,7 +79,7 @@ def test_all_members_train_in_one_compiled_epoch(model_dir):
     model = build_model(ModelConfig(hidden=8), 12)
     tx = make_optimizer(cfg)
     mesh = make_mesh(cfg.batch_size)
-    programs = build_programs(model, tx, make_loss("mse"), 24, 12, cfg.batch_size, mesh, MEMBERS)
+    programs = build_programs(model, tx, make_loss("mse"), 24, 12, cfg.batch_size, mesh, ensemble=MEMBERS)
     start = workflow.initial_params(model, 24, cfg)
     params, values, train_starts, val_starts = replicate(mesh, start, scaled[:, None], split.train_starts, split.val_starts)
     result = fit(programs, params, tx, values, train_starts, val_starts, cfg)

@@ -183,7 +183,7 @@ def test_predict_writes_interval_columns_in_original_units(conformal_model, data
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(io.StringIO(result.stdout))
     assert list(frame.columns) == [
-        "unique_id", "ds", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "y_hat-lo-95", "y_hat-hi-95",
+        "unique_id", "ds", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "y_hat-lo-95", "y_hat-hi-95", "method",
     ]
     assert len(frame) == 2 * HORIZON
     assert (frame["y_hat-lo-95"] < frame["y_hat-lo-80"]).all() and (frame["y_hat-lo-80"] < frame["y_hat"]).all()

@@ -136,11 +136,16 @@ def test_too_few_rows_says_how_many_are_needed():
     split = split_windows(_offsets(need), 48, 12, 3)  # exactly enough: one training window
     assert len(split.train_starts) == 1
     with pytest.raises(DataError) as info:
-        split_windows(_offsets(300, need - 1), 48, 12, 3)
+        split_windows(_offsets(need - 1, need - 2), 48, 12, 3)
     assert str(info.value) == (
         f"too few rows: lookback 48 + 2 x horizon 12 + 3 validation windows - 1 needs {need} rows per series, "
-        f"the shortest has {need - 1}"
+        f"the longest has {need - 1}"
     )
+    # In a panel the short series is left out (or refused with strict).
+    split = split_windows(_offsets(300, need - 1), 48, 12, 3)
+    assert split.usable.tolist() == [True, False] and set(split.train_series.tolist()) == {0}
+    with pytest.raises(DataError, match="series '1' is too short"):
+        split_windows(_offsets(300, need - 1), 48, 12, 3, strict=True)
 
 
 def test_standardise_uses_the_training_part_only():

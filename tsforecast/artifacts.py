@@ -30,12 +30,15 @@ from .config import Config
 from .errors import ArtifactError
 from .runtime import test_pause
 
-FORMAT_VERSION = 1
+# 2: window framing, covariates and calendar features (a format-1 reader would misread them).
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 PARAMS_FILE = "params.msgpack"
 SCALER_FILE = "scaler.csv"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+SERIES_METRICS_FILE = "metrics_by_series.csv"
 HISTORY_PLOT = "history.png"
 # Added after format 1 shipped; a directory without it is still format 1, just without intervals.
 CONFORMAL_FILE = "conformal_scores.npy"
@@ -43,11 +46,53 @@ CONFORMAL_FILE = "conformal_scores.npy"
 
 @dataclass(frozen=True)
 class Scaler:
-    """Per-series standardisation statistics of the training part."""
+    """Per-series standardisation statistics of the training part: of the target (`mean`,
+    `std` <float64>[n_series]) and of the numeric covariates `columns` (`cov_mean`, `cov_std`
+    <float64>[n_series, k])."""
 
     ids: tuple[str, ...]
     mean: np.ndarray
     std: np.ndarray
+    columns: tuple[str, ...] = ()
+    cov_mean: np.ndarray | None = None
+    cov_std: np.ndarray | None = None
+
+    def for_panel(self, panel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Statistics <float64>[n_series, 1 + k] (target first) for the panel's series, and which
+        were seen in training. A new id is standardised with its own history, so the global
+        model forecasts series it never saw."""
+        from .windows import segment_stats
+
+        index = {name: i for i, name in enumerate(self.ids)}
+        known = np.asarray([name in index for name in panel.ids])
+        own_mean, own_std = segment_stats(
+            np.column_stack([panel.values, panel.covariate_matrix()]), panel.offsets, panel.lengths
+        )
+        picks = [index.get(name, 0) for name in panel.ids]
+        saved_mean = np.column_stack([self.mean, *([self.cov_mean] if self.columns else [])])[picks]
+        saved_std = np.column_stack([self.std, *([self.cov_std] if self.columns else [])])[picks]
+        mean = np.where(known[:, None], saved_mean, own_mean)
+        std = np.where(known[:, None], saved_std, own_std)
+        return mean, std, known
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"unique_id": self.ids, "mean": self.mean, "std": self.std})
+        for k, name in enumerate(self.columns):
+            frame[f"mean:{name}"] = self.cov_mean[:, k]
+            frame[f"std:{name}"] = self.cov_std[:, k]
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Scaler:
+        columns = tuple(c.removeprefix("mean:") for c in frame.columns if c.startswith("mean:"))
+        return cls(
+            tuple(frame["unique_id"]),
+            frame["mean"].to_numpy(np.float64),
+            frame["std"].to_numpy(np.float64),
+            columns,
+            frame[[f"mean:{c}" for c in columns]].to_numpy(np.float64).reshape(len(frame), -1),
+            frame[[f"std:{c}" for c in columns]].to_numpy(np.float64).reshape(len(frame), -1),
+        )
 
     def lookup(self, ids: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         index = {name: i for i, name in enumerate(self.ids)}
@@ -74,6 +119,7 @@ class ModelArtifact:
     # Absolute validation errors <float32>[n_windows, horizon] in standardised units, for
     # conformal intervals; None for quantile models and directories from before intervals.
     conformal_scores: np.ndarray | None = None
+    series_metrics: pd.DataFrame | None = None
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -139,14 +185,15 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
     _write(directory / CONFIG_FILE, json.dumps(config, indent=2, default=str).encode())
     params = jax.tree_util.tree_map(np.asarray, artifact.params)
     _write(directory / PARAMS_FILE, flax.serialization.msgpack_serialize(params))
-    scaler = pd.DataFrame({"unique_id": artifact.scaler.ids, "mean": artifact.scaler.mean, "std": artifact.scaler.std})
-    _write(directory / SCALER_FILE, scaler.to_csv(index=False, float_format="%.17g").encode())
+    _write(directory / SCALER_FILE, artifact.scaler.to_frame().to_csv(index=False, float_format="%.17g").encode())
     _write(directory / HISTORY_FILE, artifact.history.to_csv(index=False).encode())
     _write(directory / METRICS_FILE, json.dumps(artifact.metrics, indent=2).encode())
     if artifact.conformal_scores is not None:
         buffer = io.BytesIO()
         np.save(buffer, artifact.conformal_scores.astype(np.float32), allow_pickle=False)
         _write(directory / CONFORMAL_FILE, buffer.getvalue())
+    if artifact.series_metrics is not None:
+        _write(directory / SERIES_METRICS_FILE, artifact.series_metrics.to_csv(index=False, float_format="%.6g").encode())
     plot_history(artifact.history, directory / HISTORY_PLOT)
 
 
@@ -201,9 +248,10 @@ def load(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out {root}")
     raw = _read_json(root / CONFIG_FILE)
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{root} has model format_version {version!r}; tsforecast {__version__} reads format {FORMAT_VERSION}"
+            f"{root} has model format_version {version!r}; tsforecast {__version__} reads formats "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
@@ -213,9 +261,7 @@ def load(directory: str | Path) -> ModelArtifact:
         scores = np.load(scores_file, allow_pickle=False) if scores_file.is_file() else None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
-    scaler = Scaler(
-        tuple(scaler_frame["unique_id"]), scaler_frame["mean"].to_numpy(np.float64), scaler_frame["std"].to_numpy(np.float64)
-    )
+    scaler = Scaler.from_frame(scaler_frame)
     metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
     info = {k: v for k, v in raw.items() if k not in ("format_version", "created_at", "versions", "config")}
     return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info, scores)

@@ -22,8 +22,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .config import (
-    DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MODEL_NAMES, PROMOTE_METRICS, PROMOTE_RULES, Config,
-    DataConfig, IntervalConfig, ModelConfig, RetrainOptions, TrainConfig, WindowConfig,
+    DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MERGES, MODEL_NAMES, NORMALIZATIONS, PROMOTE_METRICS,
+    PROMOTE_RULES, RESIDUALS, STRATEGIES, Config, DataConfig, IntervalConfig, ModelConfig, RetrainOptions, TrainConfig,
+    WindowConfig,
 )
 from .errors import Terminated, TsforecastError
 from .logs import FORMATS, configure, emit, json_line
@@ -100,12 +101,18 @@ class Group(click.Group):
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="TSFORECAST_CACHE_DIR", help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.")
 @click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True, envvar="TSFORECAST_LOG_FORMAT", help="stderr as text lines, or one JSON object per line (event, timestamp, version, metrics, duration) for log collectors.")
 def cli(cache_dir, log_format) -> None:
-    """Forecast time series with recurrent neural networks (LSTM, Conv1D-LSTM) on JAX."""
-    from .runtime import enable_compilation_cache
+    """Forecast time series with recurrent neural networks (LSTM, GRU, BiLSTM, Conv1D-LSTM) on JAX."""
+    from .runtime import enable_compilation_cache, start_distributed
 
     settings["log_format"] = log_format
     configure(log_format)
     enable_compilation_cache(cache_dir)
+    start_distributed()
+
+
+def columns(ctx, param, value) -> tuple[str, ...]:
+    """A comma-separated list of column names."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
 
 def data_options(command):
@@ -115,7 +122,8 @@ def data_options(command):
         click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
         click.option("--id-col", help="Series id column for several series in long layout. Default: unique_id, id, series or item_id if present."),
         click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
-        click.option("--fill", type=click.Choice(FILL_METHODS), default="none", show_default=True, help="Repair gaps and missing values instead of refusing them."),
+        click.option("--fill", type=click.Choice(FILL_METHODS), default="none", show_default=True, help="Repair gaps and missing values (per series) instead of refusing them."),
+        click.option("--wide/--long", default=None, help="Layout: one column per series (wide) or id, time, value rows (long). Default: wide when there are several numeric columns, no id column and no --target."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -125,19 +133,31 @@ def data_options(command):
 @cli.command(epilog="Examples:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales\n  tsforecast train sales.csv --registry models/sales --warm-start --epochs 5 --promote if-better --skip-unchanged --keep 10")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @data_options
+@click.option("--covariates", callback=columns, help="Comma-separated past-observed numeric columns fed alongside the target over the lookback.")
+@click.option("--future-covariates", callback=columns, help="Comma-separated columns known in advance (prices, holidays); the model sees their horizon values; predict needs --future FILE.")
+@click.option("--static", callback=columns, help="Comma-separated per-series constant columns (region, store type), one-hot encoded.")
+@click.option("--calendar", is_flag=True, help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the frequency allows), for the horizon too.")
+@click.option("--strict", is_flag=True, help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).")
 @click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
 @click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 96, or fewer whole seasons on short data.")
 @click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
 @click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
 @click.option("--model", "model_name", type=click.Choice(MODEL_NAMES), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="LSTM units per layer.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="direct", show_default=True, help="Multi-step forecasting: all steps from one head (direct), or one step fed back `horizon` times (recursive; target-only input).")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="Recurrent units per layer (per direction for bilstm).")
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="Dropout between layers and before the head.")
+@click.option("--merge", type=click.Choice(MERGES), default="concat", show_default=True, help="bilstm: how forward and backward outputs are combined.")
+@click.option("--dense-between", is_flag=True, help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).")
 @click.option("--filters", type=click.IntRange(min=1), default=32, show_default=True, help="conv-lstm: Conv1D filters.")
+@click.option("--conv-layers", type=click.IntRange(min=1), default=1, show_default=True, help="conv-lstm: Conv1D layers, each followed by pooling.")
 @click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True, help="conv-lstm: Conv1D kernel width.")
 @click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True, help="conv-lstm: max-pooling width (1 = none).")
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="series", show_default=True, help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.")
+@click.option("--residual", type=click.Choice(RESIDUALS), default="none", show_default=True, help="seasonal: learn the correction of each window's seasonal-naive forecast.")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per minibatch.")
+@click.option("--epoch-windows", type=click.IntRange(min=1), help="Train each epoch on this many training windows drawn at random (fresh each epoch). Default: all; large panels train faster with fewer.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--clip-norm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Clip gradients to this global norm.")
 @click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True, help="Training loss on standardised values.")
@@ -180,6 +200,10 @@ def train(out, registry_dir, keep, warm_start, promote, promote_metric, skip_unc
     artifacts.check_out(out)  # before training, not after it
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = workflow.train_model(config, on_epoch=progress.update)
+    from .runtime import is_primary
+
+    if not is_primary():
+        return  # every host trained the same model; process 0 writes it
     path = artifacts.save(outcome.artifact, out)
     report_training(outcome, path, quiet, began)
 
@@ -227,15 +251,27 @@ def report_training(outcome, path: Path, quiet: bool, began: float, version: str
         print_summary(outcome, path)
 
 
-def build_config(data, time_col, target, id_col, freq, fill, season_length, lookback, horizon, val_size, model_name, hidden,
-                 layers, dropout, filters, kernel_size, pool_size, epochs, batch_size, lr, clip_norm, loss, patience, seed,
-                 ensemble, interval_method, levels) -> Config:
+def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict,
+                 season_length, lookback, horizon, val_size, model_name, strategy, hidden, layers, dropout, merge,
+                 dense_between, filters, conv_layers, kernel_size, pool_size, normalize, residual, epochs, batch_size,
+                 epoch_windows, lr, clip_norm, loss, patience, seed, ensemble, interval_method, levels) -> Config:
     """The configuration from the options `train` and `backtest` share."""
     return Config(
-        data=DataConfig(path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill, season_length=season_length),
+        data=DataConfig(
+            path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill,
+            season_length=season_length, wide=wide, covariates=covariates, future_covariates=future_covariates,
+            static=static, calendar=calendar, strict=strict,
+        ),
         window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
-        model=ModelConfig(name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size, pool_size=pool_size),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss, patience=patience, seed=seed, ensemble=ensemble),
+        model=ModelConfig(
+            name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size,
+            pool_size=pool_size, conv_layers=conv_layers, merge=merge, dense_between=dense_between, strategy=strategy,
+            normalize=normalize, residual=residual,
+        ),
+        train=TrainConfig(
+            epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss,
+            patience=patience, seed=seed, ensemble=ensemble,
+        ),
         intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
 
@@ -313,11 +349,14 @@ def print_summary(outcome, path: Path) -> None:
 @click.option("--level", "levels", type=float, multiple=True, help="Add a prediction interval at this level in percent (repeatable): columns y_hat-lo-<level>, y_hat-hi-<level>.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast (with shaded intervals) to this PNG.")
 @click.option("--plot-max", type=click.IntRange(min=1), default=12, show_default=True, help="Series drawn by --plot (the first ones), one panel each.")
-def predict(data, model_dir, registry_dir, out, levels, plot, plot_max):
+@click.option("--id", "ids", multiple=True, help="Forecast only this series (repeatable). Default: every series in DATA.")
+@click.option("--future", "future_path", type=click.Path(exists=True, dir_okay=False), help="CSV or Parquet with the future covariates for the horizon steps of each series (id, time and covariate columns as in training).")
+def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
-    Writes CSV `ds,y_hat` (with `unique_id` first for several series) with real future
-    timestamps, in the original units; with --level also the interval bounds.
+    Writes CSV `ds,y_hat` with real future timestamps, in the original units; with --level also
+    the interval bounds. With several series: `unique_id,ds,y_hat,...,method`, where method says
+    whether the model or, for a series shorter than the lookback, seasonal naive made the forecast.
     """
     began = time.monotonic()
     if registry_dir:
@@ -328,12 +367,12 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max):
         model_dir = Registry(registry_dir).current_path()
     from . import workflow
 
-    artifact, panel, frame = workflow.predict(model_dir, data, levels)
+    artifact, panel, frame = workflow.predict(model_dir, data, levels, ids, future_path)
     if registry_dir:
         emit("predicted", f"forecast by version {Path(model_dir).name}", version=Path(model_dir).name,
              duration=time.monotonic() - began)
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
-    columns = keys + [c for c in frame.columns if c.startswith("y_hat")]
+    columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + (["method"] if artifact.config.data.id_col else [])
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
@@ -512,15 +551,17 @@ def metrics_table(summary, title: str) -> Table:
 
 @cli.command(name="models")
 def list_models():
-    """List the model families and their options.
+    """List the model families, their options and their size with default options.
 
     Example: tsforecast models
     """
-    from .models import MODELS
+    from .models import DEFAULT_HORIZON, DEFAULT_LOOKBACK, MODELS, default_param_counts
 
     for name, spec in MODELS.items():
         options = ", ".join("--" + o.replace("_", "-") for o in spec.options)
-        click.echo(f"{name:10s} {spec.description}\n{'':10s} options: {options}")
+        counts = ", ".join(f"{n:,} {strategy}" for strategy, n in default_param_counts(name).items())
+        click.echo(f"{name:10s} {spec.description}\n{'':10s} options: {options}\n{'':10s} parameters: {counts}")
+    click.echo(f"\nParameters counted with default options, lookback {DEFAULT_LOOKBACK}, horizon {DEFAULT_HORIZON}, one input feature.")
 
 
 main = functools.partial(cli.main, prog_name="tsforecast")

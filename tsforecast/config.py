@@ -13,12 +13,16 @@ from .errors import ConfigError
 
 FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
+NORMALIZATIONS = ("series", "window")
+RESIDUALS = ("none", "seasonal")
 INTERVAL_METHODS = ("conformal", "quantile")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
 PROMOTE_METRICS = ("mase", "smape", "mae", "rmse")
 # The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
-MODEL_NAMES = ("lstm", "conv-lstm")
+MODEL_NAMES = ("lstm", "gru", "bilstm", "conv-lstm")
+STRATEGIES = ("direct", "recursive")
+MERGES = ("concat", "sum")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -37,13 +41,35 @@ class DataConfig:
     freq: str | None = None
     fill: str = "none"
     season_length: int | None = None
+    # None: wide when the table has several numeric columns, no id column and no --target.
+    wide: bool | None = None
+    covariates: tuple[str, ...] = ()
+    future_covariates: tuple[str, ...] = ()
+    static: tuple[str, ...] = ()
+    calendar: bool = False
+    # Refuse series too short to train on instead of skipping them.
+    strict: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("covariates", "future_covariates", "static"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # lists when read back from JSON
         _check(self.fill in FILL_METHODS, f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}")
+        named = self.covariate_columns
+        repeated = sorted({c for c in named if named.count(c) > 1})
+        _check(not repeated, f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, --future-covariates and --static")
         _check(
             self.season_length is None or self.season_length >= 1,
             f"--season-length must be at least 1, got {self.season_length}",
         )
+
+    @property
+    def numeric_covariates(self) -> tuple[str, ...]:
+        """Past-observed, then future-known covariate columns: the panel's covariate matrix."""
+        return self.covariates + self.future_covariates
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]:
+        return self.covariates + self.future_covariates + self.static
 
 
 @dataclass(frozen=True)
@@ -62,7 +88,9 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network. `name` picks a family from `tsforecast.models.MODELS`."""
+    """The network. `name` picks a family from `tsforecast.models.MODELS`; `strategy` says how it
+    forecasts several steps: all at once from one head (direct) or one step at a time, fed back
+    as input (recursive). Options of other families are ignored."""
 
     name: str = "lstm"
     hidden: int = 64
@@ -71,8 +99,18 @@ class ModelConfig:
     filters: int = 32
     kernel_size: int = 3
     pool_size: int = 2
+    conv_layers: int = 1
+    merge: str = "concat"
+    dense_between: bool = False
+    strategy: str = "direct"
+    # How a window is put in front of the network (tsforecast.windows.Framing); the defaults
+    # are the plain per-series z-scores models of format 1 were trained on.
+    normalize: str = "series"
+    residual: str = "none"
 
     def __post_init__(self) -> None:
+        _check(self.normalize in NORMALIZATIONS, f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
+        _check(self.residual in RESIDUALS, f"--residual must be one of {', '.join(RESIDUALS)}, got {self.residual!r}")
         _check(self.name in MODEL_NAMES, f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
         _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
         _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
@@ -80,6 +118,13 @@ class ModelConfig:
         _check(self.filters >= 1, f"--filters must be at least 1, got {self.filters}")
         _check(self.kernel_size >= 1, f"--kernel-size must be at least 1, got {self.kernel_size}")
         _check(self.pool_size >= 1, f"--pool-size must be at least 1, got {self.pool_size}")
+        _check(self.conv_layers >= 1, f"--conv-layers must be at least 1, got {self.conv_layers}")
+        _check(self.merge in MERGES, f"--merge must be one of {', '.join(MERGES)}, got {self.merge!r}")
+        _check(self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+
+    def outputs(self, horizon: int) -> int:
+        """Width of the model's head: every step of the horizon, or the next step only."""
+        return horizon if self.strategy == "direct" else 1
 
 
 @dataclass(frozen=True)
@@ -94,6 +139,8 @@ class TrainConfig:
     loss: str = "mse"
     patience: int = 8
     seed: int = 0
+    # Windows drawn afresh for each epoch; None trains every epoch on all of them.
+    epoch_windows: int | None = None
     ensemble: int = 1
 
     def __post_init__(self) -> None:
@@ -103,6 +150,10 @@ class TrainConfig:
         _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        _check(
+            self.epoch_windows is None or self.epoch_windows >= 1,
+            f"--epoch-windows must be at least 1, got {self.epoch_windows}",
+        )
         _check(self.ensemble >= 1, f"--ensemble must be at least 1, got {self.ensemble}")
 
 
@@ -163,6 +214,13 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     intervals: IntervalConfig = field(default_factory=IntervalConfig)
+
+    def __post_init__(self) -> None:
+        # A recursive model feeds one number back per step; it has no quantiles to roll forward.
+        _check(
+            not (self.intervals.method == "quantile" and self.model.strategy == "recursive"),
+            "--interval-method quantile needs --strategy direct; use --interval-method conformal with recursive",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

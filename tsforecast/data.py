@@ -1,76 +1,26 @@
-"""Read a CSV or Parquet file into a validated panel: every series on one regular time grid.
-
-A single series is a panel of one. Series are stored once, back to back, in one flat float32
-array with offsets, which is what the window gather on the device indexes into.
-"""
+"""Read a CSV or Parquet file, find its columns and its layout (long or wide), and hand the
+long table to `tsforecast.panel` to become a validated panel."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .config import DataConfig
 from .errors import DataError
+from .panel import Panel, infer_freq, parse_time, season_length_for, to_panel
+
+__all__ = ["Panel", "infer_freq", "load_panel", "parse_time", "read_table", "resolve_schema", "season_length_for", "to_long", "to_panel"]
 
 log = logging.getLogger(__name__)
 
 TIME_COL_NAMES = ("ds", "date", "time", "timestamp", "datetime")
 ID_COL_NAMES = ("unique_id", "id", "series", "item_id")
-
-
-@dataclass(frozen=True)
-class Panel:
-    """Series on a regular grid, concatenated.
-
-    values: <float32>[total_length], series i is values[offsets[i]:offsets[i + 1]].
-    starts: first timestamp of each series; freq: a pandas offset alias.
-    """
-
-    ids: tuple[str, ...]
-    values: np.ndarray
-    offsets: np.ndarray
-    starts: tuple[pd.Timestamp, ...]
-    freq: str
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def series(self, i: int) -> np.ndarray:
-        return self.values[self.offsets[i] : self.offsets[i + 1]]
-
-    def timestamps(self, i: int) -> pd.DatetimeIndex:
-        return pd.date_range(self.starts[i], periods=int(self.lengths[i]), freq=self.freq)
-
-    def last_timestamp(self, i: int) -> pd.Timestamp:
-        return self.starts[i] + (int(self.lengths[i]) - 1) * pd.tseries.frequencies.to_offset(self.freq)
-
-    def future_timestamps(self, i: int, horizon: int) -> pd.DatetimeIndex:
-        offset = pd.tseries.frequencies.to_offset(self.freq)
-        return pd.date_range(self.last_timestamp(i) + offset, periods=horizon, freq=self.freq)
-
-    def select(self, ids: list[str]) -> Panel:
-        """The sub-panel of the named series, in the order given."""
-        index = {name: i for i, name in enumerate(self.ids)}
-        missing = [name for name in ids if name not in index]
-        if missing:
-            raise DataError(f"unknown series id(s): {', '.join(missing[:5])}")
-        picks = [index[name] for name in ids]
-        parts = [self.series(i) for i in picks]
-        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        return Panel(
-            ids=tuple(ids),
-            values=np.concatenate(parts).astype(np.float32),
-            offsets=offsets,
-            starts=tuple(self.starts[i] for i in picks),
-            freq=self.freq,
-        )
+# The column names of a wide table once melted to the long layout.
+WIDE_ID, WIDE_TARGET = "unique_id", "y"
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -118,8 +68,20 @@ def _parses_as_time(column: pd.Series) -> bool:
     return bool(pd.to_datetime(sample.astype(str), errors="coerce", format="mixed").notna().all())
 
 
+def _looks_wide(df: pd.DataFrame, cfg: DataConfig, time_col: str, id_col: str | None) -> bool:
+    if cfg.wide is not None:
+        return cfg.wide
+    if id_col is not None or cfg.target is not None or cfg.covariate_columns:
+        return False
+    rest = [c for c in df.columns if c != time_col]
+    numeric = [c for c in rest if pd.api.types.is_numeric_dtype(df[c])]
+    return "y" not in rest and len(numeric) >= 2 and len(numeric) == len(rest)
+
+
 def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
-    """Fill in the time, id and target columns that were not given, or explain why it can't."""
+    """Fill in the time, id and target columns that were not given, or explain why it can't.
+    A wide table (one column per series) resolves to `wide=True`, id `unique_id`, target `y`:
+    the names of its long form (see `to_long`)."""
     columns = [str(c) for c in df.columns]
     df.columns = columns
 
@@ -137,16 +99,32 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
             )
 
     id_col = cfg.id_col
-    if id_col is not None:
+    if id_col is not None and not cfg.wide:
         _require_column(df, id_col, "--id-col")
-    else:
+    elif not cfg.wide:
         id_col = _pick_column([c for c in columns if c != time_col], ID_COL_NAMES)
 
+    if _looks_wide(df, cfg, time_col, id_col):
+        if cfg.covariate_columns:
+            raise DataError("covariates need the long layout (unique_id, ds, y, covariates...), not --wide")
+        series = [c for c in columns if c != time_col]
+        non_numeric = [c for c in series if not pd.api.types.is_numeric_dtype(df[c])]
+        if non_numeric:
+            raise DataError(
+                f"wide layout: column(s) {', '.join(map(repr, non_numeric[:5]))} are not numeric; "
+                "every column but the time column must be one series"
+            )
+        return dataclasses.replace(cfg, time_col=time_col, id_col=WIDE_ID, target=WIDE_TARGET, wide=True)
+
+    for option, names in (("--covariates", cfg.covariates), ("--future-covariates", cfg.future_covariates), ("--static", cfg.static)):
+        for name in names:
+            _require_column(df, name, option)
+    taken = {time_col, id_col, *cfg.covariate_columns}
     target = cfg.target
     if target is not None:
         _require_column(df, target, "--target")
     else:
-        rest = [c for c in columns if c not in (time_col, id_col)]
+        rest = [c for c in columns if c not in taken]
         if "y" in rest:
             target = "y"
         else:
@@ -156,176 +134,23 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
             elif not numeric:
                 raise DataError(f"no numeric target column found among: {', '.join(rest) or '(none)'}; name one with --target")
             else:
-                raise DataError(f"several numeric columns ({', '.join(numeric)}); choose the target with --target")
-    if target in (time_col, id_col):
-        raise DataError(f"--target {target!r} is also the time or id column")
-    return dataclasses.replace(cfg, time_col=time_col, id_col=id_col, target=target)
+                raise DataError(f"several numeric columns ({', '.join(numeric)}); choose the target with --target, or use --wide")
+    if target in taken:
+        raise DataError(f"--target {target!r} is also the time, id or a covariate column")
+    return dataclasses.replace(cfg, time_col=time_col, id_col=id_col, target=target, wide=False)
 
 
-def _where(ts: pd.Timestamp, series_id: str | None) -> str:
-    return f"{ts}" if series_id is None else f"{ts} (series {series_id!r})"
-
-
-def _first_offence(frame: pd.DataFrame, mask: np.ndarray, time_col: str, id_col: str | None) -> str:
-    row = frame.loc[mask].iloc[0]
-    return _where(row[time_col], None if id_col is None else str(row[id_col]))
-
-
-def infer_freq(timestamps: pd.DatetimeIndex) -> str | None:
-    """The pandas alias of a sorted, unique index, tolerating gaps when the step is a fixed duration."""
-    if len(timestamps) < 3:
-        return None
-    with warnings.catch_warnings():
-        # pandas 3.1 warns that infer_freq will return an offset instead of a string; freqstr
-        # reads either, so the warning is only noise.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        freq = pd.infer_freq(timestamps)
-    if freq is not None:
-        return pd.tseries.frequencies.to_offset(freq).freqstr
-    # asi8 counts in the index's own unit (seconds when the CSV reader parsed the column), so
-    # convert to nanoseconds before reading the steps as a Timedelta.
-    steps = np.diff(timestamps.as_unit("ns").asi8)
-    values, counts = np.unique(steps, return_counts=True)
-    step = int(values[np.argmax(counts)])
-    # Gaps are fine (they are reported later), but every step must be a whole number of the most
-    # common one, else the data has no single frequency.
-    if step <= 0 or np.any(steps % step):
-        return None
-    delta = pd.Timedelta(step, unit="ns")
-    # A Timedelta reads back as hours ("24h", "168h"); name whole days and weeks as pd.infer_freq
-    # would without the gaps, so the season length (7 daily, 52 weekly) and messages match.
-    if delta == pd.Timedelta(weeks=1):
-        return f"W-{timestamps[0].day_name()[:3].upper()}"
-    if delta >= pd.Timedelta(days=1) and delta % pd.Timedelta(days=1) == pd.Timedelta(0):
-        return "D" if delta.days == 1 else f"{delta.days}D"
-    return pd.tseries.frequencies.to_offset(delta).freqstr
-
-
-def season_length_for(freq: str) -> int:
-    """The usual seasonal period: a day for sub-daily data, else the calendar cycle of the unit."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    name = offset.rule_code.upper()  # `name` is deprecated in pandas 3.1; same code
-    yearly = {"W": 52, "M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4, "QE": 4}
-    for prefix, season in yearly.items():
-        if name == prefix or name.startswith(prefix + "-"):
-            return season
-    if name in ("A", "AS", "Y", "YS", "YE") or name.startswith(("A-", "Y-", "YE-", "YS-", "AS-")):
-        return 1
-    if name in ("B", "C"):
-        return 5
-    try:
-        step = pd.Timedelta(offset)
-    except ValueError:
-        return 1
-    if step >= pd.Timedelta(days=1):
-        return 7 if step == pd.Timedelta(days=1) else 1
-    return max(1, int(round(pd.Timedelta(days=1) / step)))
-
-
-def _parse_time(frame: pd.DataFrame, time_col: str) -> pd.Series:
-    raw = frame[time_col]
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        parsed = raw
-    else:
-        parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed")
-    bad = parsed.isna() & raw.notna() | raw.isna()
-    if bad.any():
-        first = raw[bad].iloc[0]
-        raise DataError(
-            f"time column {time_col!r} has {int(bad.sum())} values that are not timestamps, first: {str(first)!r}"
-        )
-    return parsed
-
-
-def _parse_target(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
-    raw = frame[cfg.target]
-    values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-    non_numeric = values.isna() & raw.notna()
-    if non_numeric.any():
-        first = frame.loc[non_numeric].iloc[0]
-        raise DataError(
-            f"target column {cfg.target!r} has {int(non_numeric.sum())} non-numeric values, "
-            f"first {str(first[cfg.target])!r} at {_where(first[cfg.time_col], _id_of(first, cfg))}"
-        )
-    return values.astype(np.float64)
-
-
-def _id_of(row: pd.Series, cfg: DataConfig) -> str | None:
-    return None if cfg.id_col is None else str(row[cfg.id_col])
-
-
-def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
-    """Validate and regularise a frame with resolved columns; returns the panel and the config
-    with the frequency and season length filled in."""
-    frame = pd.DataFrame({cfg.time_col: _parse_time(df, cfg.time_col)})
-    frame[cfg.target] = _parse_target(df.assign(**{cfg.time_col: frame[cfg.time_col]}), cfg)
-    id_col = cfg.id_col
-    if id_col is not None:
-        frame[id_col] = df[id_col].astype("string").fillna("")
-    else:
-        id_col = "__id__"
-        frame[id_col] = cfg.target
-    if frame.empty:
-        raise DataError(f"{cfg.path or 'the data'} has no rows")
-    frame = frame.sort_values([id_col, cfg.time_col], kind="stable").reset_index(drop=True)
-    shown_id = None if cfg.id_col is None else id_col
-
-    dup = frame.duplicated([id_col, cfg.time_col], keep="first").to_numpy()
-    if dup.any():
-        raise DataError(
-            f"{int(dup.sum())} duplicated timestamps, first at {_first_offence(frame, dup, cfg.time_col, shown_id)}; "
-            "aggregate them before training"
-        )
-
-    freq = cfg.freq
-    if freq is None:
-        first_id = frame[id_col].iloc[0]
-        longest = frame[id_col].value_counts().idxmax() if frame[id_col].nunique() > 1 else first_id
-        freq = infer_freq(pd.DatetimeIndex(frame.loc[frame[id_col] == longest, cfg.time_col]))
-        if freq is None:
-            raise DataError("cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)")
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        raise DataError(f"--freq {freq!r} is not a pandas frequency (e.g. h, 15min, D, W, MS)") from None
-
-    ids, starts, parts = [], [], []
-    for series_id, group in frame.groupby(id_col, sort=False):
-        ts = pd.DatetimeIndex(group[cfg.time_col])
-        grid = pd.date_range(ts[0], ts[-1], freq=offset)
-        where_id = None if cfg.id_col is None else str(series_id)
-        off_grid = ~ts.isin(grid)
-        if off_grid.any():
-            raise DataError(
-                f"{int(off_grid.sum())} timestamps are off the {offset.freqstr} grid, first at "
-                f"{_where(ts[off_grid][0], where_id)}; check --freq"
-            )
-        values = pd.Series(group[cfg.target].to_numpy(), index=ts).reindex(grid)
-        missing_rows = len(grid) - len(ts)
-        if missing_rows and cfg.fill == "none":
-            first_gap = grid[~grid.isin(ts)][0]
-            raise DataError(
-                f"{missing_rows} missing timestamps in the {offset.freqstr} grid, first at "
-                f"{_where(first_gap, where_id)}; repair with --fill interpolate or --fill ffill"
-            )
-        nan = values.isna().to_numpy()
-        if nan.any():
-            if cfg.fill == "none":
-                raise DataError(
-                    f"{int(nan.sum())} missing target values, first at {_where(grid[nan][0], where_id)}; "
-                    "repair with --fill interpolate or --fill ffill"
-                )
-            values = values.interpolate(limit_direction="both") if cfg.fill == "interpolate" else values.ffill().bfill()
-            if values.isna().any():
-                raise DataError(f"series {where_id or cfg.target!r} has no values to fill from")
-        ids.append(str(series_id))
-        starts.append(grid[0])
-        parts.append(values.to_numpy(np.float32))
-
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    panel = Panel(tuple(ids), np.concatenate(parts), offsets, tuple(starts), offset.freqstr)
-    season = cfg.season_length or season_length_for(panel.freq)
-    return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=season)
+def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    """A wide table (time column + one column per series) melted to `time, unique_id, y`; the
+    empty cells before a series starts and after it ends are dropped, so columns may differ in
+    length. A long table is returned as it is."""
+    if not cfg.wide:
+        return df
+    long = df.melt(id_vars=[cfg.time_col], var_name=WIDE_ID, value_name=WIDE_TARGET)
+    present = long[WIDE_TARGET].notna()
+    by_series = present.groupby(long[WIDE_ID], sort=False)
+    inside = by_series.cummax() & present[::-1].groupby(long[WIDE_ID][::-1], sort=False).cummax()[::-1]
+    return long.loc[inside.to_numpy()].reset_index(drop=True)
 
 
 def load_panel(cfg: DataConfig) -> tuple[Panel, DataConfig]:
@@ -334,4 +159,4 @@ def load_panel(cfg: DataConfig) -> tuple[Panel, DataConfig]:
     if df.shape[1] < 2:
         raise DataError(f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)")
     resolved = resolve_schema(df, cfg)
-    return to_panel(df, resolved)
+    return to_panel(to_long(df, resolved), resolved)

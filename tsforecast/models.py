@@ -1,7 +1,8 @@
 """The model family on Flax's recurrent cells, and a registry to build one by name.
 
-Every model maps inputs <float32>[batch, lookback, features] to <float32>[batch, horizon]
-(a direct multi-output head) in standardised units.
+Every model maps inputs <float32>[batch, lookback, features] to <float32>[batch, outputs] in
+standardised units: outputs is the horizon for the direct strategy (one dense head for all
+steps) and 1 for the recursive one (see tsforecast.strategies).
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .config import MODEL_NAMES, ModelConfig
+from .config import MODEL_NAMES, STRATEGIES, ModelConfig
+from .errors import ConfigError
+
+CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
+MERGE_FNS = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add}
+# Where `tsforecast models` counts parameters: the CLI's default window.
+DEFAULT_LOOKBACK, DEFAULT_HORIZON = 96, 24
 
 
-class LSTMStack(nn.Module):
-    """`layers` LSTMs over time (lax.scan inside nn.RNN), dropout between layers."""
+class RNNStack(nn.Module):
+    """`layers` recurrent layers over time (lax.scan inside nn.RNN), dropout between layers.
 
+    <float32>[batch, time, features] -> <float32>[batch, time, hidden]
+    """
+
+    cell: str
     hidden: int
     layers: int
     dropout: float
@@ -26,39 +37,97 @@ class LSTMStack(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         for layer in range(self.layers):
-            x = nn.RNN(nn.LSTMCell(self.hidden), name=f"lstm_{layer}")(x)
+            x = nn.RNN(CELLS[self.cell](self.hidden))(x)
             if layer < self.layers - 1 and self.dropout > 0:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return x
 
 
-class LSTMForecaster(nn.Module):
-    """LSTM (stacked with layers > 1) -> last hidden state -> Dense(horizon)."""
+def dense_head(outputs: int, dropout: float, h: jax.Array, train: bool) -> jax.Array:
+    """Dropout, then Dense(outputs) named "head" in the calling model (where saved models keep it)."""
+    h = nn.Dropout(dropout, deterministic=not train)(h)
+    return nn.Dense(outputs, name="head")(h)
+
+
+class RecurrentForecaster(nn.Module):
+    """A stack of LSTM or GRU layers -> last hidden state -> Dense(outputs)."""
 
     cfg: ModelConfig
-    horizon: int
+    outputs: int
+    cell: str = "lstm"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        h = LSTMStack(self.cfg.hidden, self.cfg.layers, self.cfg.dropout)(x, train)[:, -1]
-        h = nn.Dropout(self.cfg.dropout, deterministic=not train)(h)
-        return nn.Dense(self.horizon, name="head")(h)
+        # Models saved before GRU existed keep their LSTM weights under "LSTMStack_0".
+        stack = RNNStack(self.cell, self.cfg.hidden, self.cfg.layers, self.cfg.dropout, name=f"{self.cell.upper()}Stack_0")
+        return dense_head(self.outputs, self.cfg.dropout, stack(x, train)[:, -1], train)
+
+
+class BiLSTMEncoder(nn.Module):
+    """Stacked bidirectional LSTMs over the window -> one summary vector.
+
+    Each layer runs a forward LSTM and a backward one (nn.Bidirectional reverses the window for
+    it and restores the order of its outputs) and merges their outputs per step. The summary
+    merges the forward LSTM's state after the last step with the backward LSTM's state after the
+    first step: both have then read the whole window. (The backward output at the last position
+    would have read one value only.) With dense_between, a Dense layer projects each merged
+    sequence back to `hidden` before the next layer, as in CRNN.
+
+    <float32>[batch, time, features] -> <float32>[batch, 2 * hidden (concat) or hidden (sum)]
+    """
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        merge = MERGE_FNS[self.cfg.merge]
+        for layer in range(self.cfg.layers):
+            forward = nn.RNN(nn.LSTMCell(self.cfg.hidden, name=f"forward_{layer}"))
+            backward = nn.RNN(nn.LSTMCell(self.cfg.hidden, name=f"backward_{layer}"))
+            (forward_carry, backward_carry), x = nn.Bidirectional(forward, backward, merge_fn=merge, return_carry=True)(x)
+            if layer < self.cfg.layers - 1:
+                if self.cfg.dropout > 0:
+                    x = nn.Dropout(self.cfg.dropout, deterministic=not train)(x)
+                if self.cfg.dense_between:
+                    x = nn.Dense(self.cfg.hidden, name=f"between_{layer}")(x)
+        # An LSTM carry is (c, h).
+        return merge(forward_carry[1], backward_carry[1])
+
+
+class BiLSTMForecaster(nn.Module):
+    """Bidirectional LSTM summary of the window -> Dense(outputs)."""
+
+    cfg: ModelConfig
+    outputs: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return dense_head(self.outputs, self.cfg.dropout, BiLSTMEncoder(self.cfg)(x, train), train)
 
 
 class ConvLSTMForecaster(nn.Module):
-    """Conv1D along time (ReLU, max-pooling) as a feature extractor feeding an LSTM: the CNN-LSTM."""
+    """`conv_layers` Conv1D layers along time (each with ReLU and max-pooling) as a feature
+    extractor feeding an LSTM: the CNN-LSTM."""
 
     cfg: ModelConfig
-    horizon: int
+    outputs: int
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        x = nn.relu(nn.Conv(self.cfg.filters, kernel_size=(self.cfg.kernel_size,), padding="SAME", name="conv")(x))
-        if self.cfg.pool_size > 1:
-            x = nn.max_pool(x, window_shape=(self.cfg.pool_size,), strides=(self.cfg.pool_size,))
-        h = LSTMStack(self.cfg.hidden, self.cfg.layers, self.cfg.dropout)(x, train)[:, -1]
-        h = nn.Dropout(self.cfg.dropout, deterministic=not train)(h)
-        return nn.Dense(self.horizon, name="head")(h)
+        cfg = self.cfg
+        steps = x.shape[1]
+        for layer in range(cfg.conv_layers):
+            # The first layer keeps the name it had when there was only one.
+            x = nn.relu(nn.Conv(cfg.filters, kernel_size=(cfg.kernel_size,), padding="SAME", name="conv" if layer == 0 else f"conv_{layer}")(x))
+            if cfg.pool_size > 1:
+                x = nn.max_pool(x, window_shape=(cfg.pool_size,), strides=(cfg.pool_size,))
+        if x.shape[1] < 1:
+            raise ConfigError(
+                f"conv-lstm: {cfg.conv_layers} conv layer(s) pooling by {cfg.pool_size} leave no time step of a "
+                f"lookback of {steps}; use a longer --lookback, fewer --conv-layers or a smaller --pool-size"
+            )
+        h = RNNStack("lstm", cfg.hidden, cfg.layers, cfg.dropout, name="LSTMStack_0")(x, train)[:, -1]
+        return dense_head(self.outputs, cfg.dropout, h, train)
 
 
 class QuantileForecaster(nn.Module):
@@ -81,6 +150,26 @@ class QuantileForecaster(nn.Module):
         return jnp.concatenate([below, median, above], axis=-1)
 
 
+class WithFutureCovariates(nn.Module):
+    """Any model of the registry plus the future-known covariates of the horizon
+    <float32>[batch, horizon, k]: a small MLP reads the model's forecast with the flattened
+    covariates and adds a correction per step, zero at initialisation, so the wrapped model
+    trains as it would alone until the covariates help. A quantile forecast [batch, horizon, Q]
+    shifts all its quantiles by the step's correction, so they still cannot cross."""
+
+    base: nn.Module
+    horizon: int
+    hidden: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, future: jax.Array, train: bool = False) -> jax.Array:
+        forecast = self.base(x, train)
+        joint = jnp.concatenate([forecast.reshape(x.shape[0], -1), future.reshape(future.shape[0], -1)], axis=-1)
+        hidden = nn.relu(nn.Dense(self.hidden, name="future_hidden")(joint))
+        correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(hidden)
+        return forecast + correction.reshape(correction.shape + (1,) * (forecast.ndim - 2))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[[ModelConfig, int], nn.Module]
@@ -88,16 +177,28 @@ class ModelSpec:
     options: tuple[str, ...]
 
 
+COMMON_OPTIONS = ("hidden", "layers", "dropout", "strategy")
+
 MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec(
-        LSTMForecaster,
+        lambda cfg, outputs: RecurrentForecaster(cfg, outputs, "lstm"),
         "LSTM over the lookback window; --layers N stacks N LSTMs (the stacked LSTM)",
-        ("hidden", "layers", "dropout"),
+        COMMON_OPTIONS,
+    ),
+    "gru": ModelSpec(
+        lambda cfg, outputs: RecurrentForecaster(cfg, outputs, "gru"),
+        "GRU (update and reset gates, no cell state): fewer weights than an LSTM of the same width",
+        COMMON_OPTIONS,
+    ),
+    "bilstm": ModelSpec(
+        BiLSTMForecaster,
+        "bidirectional LSTM: a forward and a backward LSTM over the window, merged; stackable",
+        COMMON_OPTIONS + ("merge", "dense_between"),
     ),
     "conv-lstm": ModelSpec(
         ConvLSTMForecaster,
         "Conv1D feature extractor (ReLU, max-pooling) along time feeding an LSTM (the CNN-LSTM)",
-        ("filters", "kernel_size", "pool_size", "hidden", "layers", "dropout"),
+        COMMON_OPTIONS + ("filters", "kernel_size", "conv_layers", "pool_size"),
     ),
 }
 
@@ -105,20 +206,44 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0) -> nn.Module:
-    """The forecaster for `cfg`; with `n_quantiles` it predicts that many quantiles per step."""
+def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0) -> nn.Module:
+    """The forecaster for `cfg`, its head sized for the strategy (all `horizon` steps or the
+    next one); with `n_quantiles` (direct only) it predicts that many quantiles per step, and
+    with `n_future` future-known features it is wrapped to see their horizon values."""
     if n_quantiles:
-        return QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
-    return MODELS[cfg.name].build(cfg, horizon)
+        model = QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
+    else:
+        model = MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
+    return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 
-def init_params(model: nn.Module, lookback: int, features: int, seed: int) -> dict:
+def apply_model(model: nn.Module, params: dict, x: jax.Array, future: jax.Array, **kwargs) -> jax.Array:
+    """Forecasts <float32>[batch, horizon] from x <float32>[batch, lookback, features] and, for a
+    wrapped model, future <float32>[batch, horizon, k]."""
+    if isinstance(model, WithFutureCovariates):
+        return model.apply({"params": params}, x, future, **kwargs)
+    return model.apply({"params": params}, x, **kwargs)
+
+
+def init_params(model: nn.Module, lookback: int, features: int, seed: int, n_future: int = 0, horizon: int = 1) -> dict:
+    """Initial weights, drawn in one compiled program: run op by op, the initialisers (truncated
+    normal, orthogonal) compile dozens of small programs, seconds on a small CPU."""
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
-    # Jitted, so a fresh process (a cron run) loads it from the compilation cache; run eagerly,
-    # the recurrent scan is dispatched op by op, which costs seconds on every start.
-    init = jax.jit(lambda key, x: model.init(key, x, train=False)["params"])
-    return init(jax.random.PRNGKey(seed), dummy)
+    if isinstance(model, WithFutureCovariates):
+        future = jnp.zeros((1, horizon, n_future), jnp.float32)
+        return jax.jit(lambda key: model.init(key, dummy, future, train=False)["params"])(jax.random.PRNGKey(seed))
+    return jax.jit(lambda key: model.init(key, dummy, train=False)["params"])(jax.random.PRNGKey(seed))
 
 
 def count_params(params: dict) -> int:
     return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def default_param_counts(name: str, lookback: int = DEFAULT_LOOKBACK, horizon: int = DEFAULT_HORIZON) -> dict[str, int]:
+    """Parameter count of model `name` with default options, per strategy (shapes only, no compute)."""
+    counts = {}
+    for strategy in STRATEGIES:
+        model = build_model(ModelConfig(name=name, strategy=strategy), horizon)
+        shapes = jax.eval_shape(lambda: init_params(model, lookback, 1, 0))
+        counts[strategy] = count_params(shapes)
+    return counts

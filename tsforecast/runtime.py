@@ -1,4 +1,4 @@
-"""Process-wide JAX set-up: the persistent compilation cache."""
+"""Process-wide JAX set-up: the persistent compilation cache, multi-host start."""
 
 from __future__ import annotations
 
@@ -43,3 +43,36 @@ def test_pause(point: str) -> None:
 
         log.warning("test pause at %s", point)
         time.sleep(float(os.environ.get("TSFORECAST_TEST_PAUSE_SECONDS", "60")))
+
+
+def start_distributed() -> bool:
+    """Join a multi-host run when the environment describes one, before any device is touched.
+
+    JAX_COORDINATOR_ADDRESS (host:port of process 0) with JAX_NUM_PROCESSES and JAX_PROCESS_ID
+    names the run explicitly; TSFORECAST_DISTRIBUTED=auto lets JAX read it from the cluster
+    (SLURM, Open MPI, Kubernetes, Cloud TPU). Afterwards jax.devices() lists every host's
+    devices and the trainer's mesh spans them all. Returns whether it started one.
+    """
+    import jax
+
+    env = os.environ
+    if env.get("JAX_COORDINATOR_ADDRESS"):
+        count, rank = env.get("JAX_NUM_PROCESSES"), env.get("JAX_PROCESS_ID")
+        jax.distributed.initialize(
+            coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
+            num_processes=int(count) if count else None,
+            process_id=int(rank) if rank else None,
+        )
+    elif env.get("TSFORECAST_DISTRIBUTED", "").lower() == "auto":
+        jax.distributed.initialize()
+    else:
+        return False
+    log.info("process %d of %d, %d devices in all", jax.process_index(), jax.process_count(), jax.device_count())
+    return True
+
+
+def is_primary() -> bool:
+    """Whether this process writes files: the only one, or process 0 of a multi-host run."""
+    import jax
+
+    return jax.process_index() == 0

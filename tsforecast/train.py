@@ -25,7 +25,9 @@ from jax.sharding import PartitionSpec as P
 
 from .config import TrainConfig
 from .errors import ConfigError
-from .windows import gather, split_inputs_targets
+from .models import apply_model
+from .strategies import multi_step, target_steps
+from .windows import Framing, future_part, gather, split_inputs_targets
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,12 @@ class Programs:
     predict: Callable
 
 
+def per_step(frame: jax.Array, pred: jax.Array) -> jax.Array:
+    """A window's frame <float32>[n, H or 1] shaped to broadcast against its forecast: [n, H]
+    from a point model, [n, H, Q] from a quantile model."""
+    return frame.reshape(frame.shape + (1,) * (pred.ndim - 2))
+
+
 def build_programs(
     model: nn.Module,
     tx: optax.GradientTransformation,
@@ -97,21 +105,49 @@ def build_programs(
     horizon: int,
     batch_size: int,
     mesh: Mesh,
+    future: tuple[int, ...] = (),
+    framing: Framing = Framing(),
+    epoch_windows: int | None = None,
     ensemble: int = 1,
+    strategy: str = "direct",
 ) -> Programs:
-    """The jitted epoch, validation and prediction programs. With `ensemble` > 1 the parameters,
-    optimiser state and key carry a leading member axis and every member trains in the same
-    compiled epoch; predictions are the median over members."""
+    """`future`: the feature columns the model sees over the horizon; `framing`: how each
+    window's target is normalised before the network (the loss is taken in those units);
+    `epoch_windows`: train each epoch on that many windows drawn afresh (default: all). With
+    `ensemble` > 1 the parameters, optimiser state and key carry a leading member axis and every
+    member trains in the same compiled epoch; predictions are the median over members.
+    `strategy` (see tsforecast.strategies) sets how many steps training targets and how the
+    evaluate and predict programs turn the model's outputs into `horizon` steps; a recursive
+    model reads the target alone in plain per-series units (workflow checks that)."""
     window = lookback + horizon
+    train_window = lookback + target_steps(strategy, horizon)
+    forecaster = multi_step(model, strategy, horizon)
+
+    # Forecasting reads the horizon rows after a window only for future-known features; without
+    # them it reads the lookback alone, so a window may end at the last row of the panel.
+    forward_length = window if future else lookback
+
+    def framed(params, windows, **kwargs):
+        """The network's output in framed units from gathered windows <float32>[n, >=L, features],
+        and the frame (base, scale) that maps it back to standardised units."""
+        x = windows[:, :lookback, :]
+        loc, base, scale = framing.frame(x[:, :, 0], horizon)
+        pred = apply_model(model, params, framing.inputs(x, loc, scale), future_part(windows, lookback, future), **kwargs)
+        return pred, base, scale
 
     def local_grads(params, values, starts, weights, rng):
         # Runs on one device's share of the batch; sums are combined across devices below.
         rng = jax.random.fold_in(rng, jax.lax.axis_index("batch"))
 
         def loss_sum(p):
-            x, y = split_inputs_targets(gather(values, starts, window), lookback)
-            pred = model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
-            return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
+            if strategy == "recursive":
+                x, y = split_inputs_targets(gather(values, starts, train_window), lookback)
+                pred = model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
+                return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
+            windows = gather(values, starts, window)
+            pred, base, scale = framed(p, windows, train=True, rngs={"dropout": rng})
+            _, y = split_inputs_targets(windows, lookback)
+            return jnp.sum(jnp.mean(loss_fn(pred, (y - base) / scale), axis=-1) * weights)
 
         total, grads = jax.value_and_grad(loss_sum)(params)
         return jax.lax.psum(total, "batch"), jax.lax.psum(grads, "batch")
@@ -123,11 +159,12 @@ def build_programs(
 
     def train_epoch(params, opt_state, rng, values, train_starts):
         """One pass over all training windows in shuffled minibatches; returns the mean loss."""
-        n = train_starts.shape[0]
+        total = train_starts.shape[0]
+        n = min(epoch_windows or total, total)
         n_batches = math.ceil(n / batch_size)
         pad = n_batches * batch_size - n
         rng, shuffle_key = jax.random.split(rng)
-        order = jnp.concatenate([jax.random.permutation(shuffle_key, n), jnp.zeros(pad, jnp.int32)])
+        order = jnp.concatenate([jax.random.permutation(shuffle_key, total)[:n], jnp.zeros(pad, jnp.int32)])
         starts = train_starts[order].reshape(n_batches, batch_size)
         # The ragged last batch is padded to full size with zero-weight windows, so every
         # minibatch has one shape and the whole epoch is a single scan.
@@ -147,7 +184,10 @@ def build_programs(
         return params, opt_state, rng, jnp.sum(totals) / n
 
     def local_forward(params, values, starts):
-        return model.apply({"params": params}, gather(values, starts, lookback), train=False)
+        if strategy == "recursive":
+            return forecaster(params, gather(values, starts, lookback))
+        pred, base, scale = framed(params, gather(values, starts, forward_length), train=False)
+        return pred * per_step(scale, pred) + per_step(base, pred)
 
     forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
     n_devices = mesh.devices.size
@@ -155,7 +195,8 @@ def build_programs(
     def predict(params, values, starts):
         """Forecasts <float32>[n, horizon] (or [n, horizon, Q] from a quantile model), standardised,
         from the `lookback` values at each start, in fixed-size chunks; the targets need not exist,
-        so this also forecasts the future."""
+        so this also forecasts the future. With future-known features the `horizon` rows after
+        each window must exist for them (append them, with any target value, to forecast the future)."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)
@@ -169,14 +210,20 @@ def build_programs(
         train_epoch, predict = vmap_members(train_epoch, predict)
 
     def evaluate(params, values, starts):
-        """Mean validation loss over all windows at `starts` and all horizon steps."""
-        _, targets = split_inputs_targets(gather(values, starts, window), lookback)
-        return jnp.mean(loss_fn(predict(params, values, starts), targets))
+        """Mean validation loss over all windows at `starts` and all horizon steps, in the
+        framed units the training loss uses."""
+        windows = gather(values, starts, window)
+        x, targets = split_inputs_targets(windows, lookback)
+        _, base, scale = framing.frame(x[:, :, 0], horizon)
+        pred = predict(params, values, starts)
+        return jnp.mean(loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale))
 
+    # Replicated results can be read on every host of a multi-host run, not only where a shard lives.
+    everywhere = NamedSharding(mesh, P())
     return Programs(
         train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
-        evaluate=jax.jit(evaluate),
-        predict=jax.jit(predict),
+        evaluate=jax.jit(evaluate, out_shardings=everywhere),
+        predict=jax.jit(predict, out_shardings=everywhere),
     )
 
 

@@ -22,6 +22,8 @@ class WindowSplit:
 
     train_part[i] is how many leading values of series i the training windows cover: the
     scaling statistics come from there, and the first validation target is the value after.
+    Series too short for one training and `val_size` validation windows have no windows;
+    `usable` marks the others, and their train_part is the whole series.
     """
 
     train_starts: np.ndarray
@@ -30,6 +32,7 @@ class WindowSplit:
     val_series: np.ndarray
     train_part: np.ndarray
     val_size: int
+    usable: np.ndarray
 
 
 def default_val_size(length: int, horizon: int) -> int:
@@ -42,35 +45,52 @@ def rows_needed(lookback: int, horizon: int, val_size: int) -> int:
     return lookback + 2 * horizon + val_size - 1
 
 
-def split_windows(offsets: np.ndarray, lookback: int, horizon: int, val_size: int | None) -> WindowSplit:
+def typical_length(offsets: np.ndarray) -> int:
+    """The median series length: defaults (validation size, lookback) follow the bulk of a
+    panel, not its shortest member."""
+    return int(np.median(np.diff(offsets)))
+
+
+def _ranges(firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.int64)
+    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(np.asarray(firsts, dtype=np.int64), counts) + within
+
+
+def split_windows(
+    offsets: np.ndarray, lookback: int, horizon: int, val_size: int | None, ids: tuple[str, ...] | None = None,
+    strict: bool = False,
+) -> WindowSplit:
     """The last `val_size` windows of each series validate; training windows end before the first
-    validation target, so no validation target is ever inside a training window."""
-    lengths = np.diff(offsets)
-    shortest = int(lengths.min())
-    val = val_size or default_val_size(shortest, horizon)
+    validation target, so no validation target is ever inside a training window.
+
+    Series shorter than `rows_needed` are left out (an error with `strict`, or when none is
+    long enough)."""
+    lengths = np.diff(offsets).astype(np.int64)
+    val = val_size or default_val_size(typical_length(offsets), horizon)
     need = rows_needed(lookback, horizon, val)
-    if shortest < need:
-        raise DataError(
-            f"too few rows: lookback {lookback} + 2 x horizon {horizon} + {val} validation windows - 1 "
-            f"needs {need} rows per series, the shortest has {shortest}"
-        )
-    train_starts, train_series, val_starts, val_series, train_part = [], [], [], [], []
-    for i, (start, length) in enumerate(zip(offsets[:-1], lengths)):
-        n_windows = int(length) - lookback - horizon + 1
-        first_val = n_windows - val
-        n_train = first_val - horizon + 1
-        train_starts.append(start + np.arange(n_train))
-        train_series.append(np.full(n_train, i))
-        val_starts.append(start + np.arange(first_val, n_windows))
-        val_series.append(np.full(val, i))
-        train_part.append(first_val + lookback)
+    usable = lengths >= need
+    short = np.flatnonzero(~usable)
+    needs = f"lookback {lookback} + 2 x horizon {horizon} + {val} validation windows - 1 needs {need} rows per series"
+    if not usable.any():
+        raise DataError(f"too few rows: {needs}, the longest has {int(lengths.max())}")
+    if strict and len(short):
+        name = ids[short[0]] if ids else str(short[0])
+        raise DataError(f"series {name!r} is too short: {needs}, it has {int(lengths[short[0]])} ({len(short)} series short; drop --strict to skip them)")
+    series = np.flatnonzero(usable)
+    n_windows = lengths[series] - lookback - horizon + 1
+    first_val = n_windows - val
+    n_train = first_val - horizon + 1
+    train_part = lengths.copy()
+    train_part[series] = first_val + lookback
     return WindowSplit(
-        train_starts=np.concatenate(train_starts).astype(np.int32),
-        train_series=np.concatenate(train_series).astype(np.int32),
-        val_starts=np.concatenate(val_starts).astype(np.int32),
-        val_series=np.concatenate(val_series).astype(np.int32),
-        train_part=np.asarray(train_part, dtype=np.int64),
+        train_starts=_ranges(offsets[series], n_train).astype(np.int32),
+        train_series=np.repeat(series, n_train).astype(np.int32),
+        val_starts=_ranges(offsets[series] + first_val, np.full(len(series), val)).astype(np.int32),
+        val_series=np.repeat(series, val).astype(np.int32),
+        train_part=train_part,
         val_size=val,
+        usable=usable,
     )
 
 
@@ -89,18 +109,88 @@ def split_inputs_targets(windows: jax.Array, lookback: int) -> tuple[jax.Array, 
     return windows[:, :lookback, :], windows[:, lookback:, 0]
 
 
+def future_part(windows: jax.Array, lookback: int, columns: tuple[int, ...]) -> jax.Array:
+    """The future-known feature columns over the horizon: <float32>[n, H, len(columns)]."""
+    return windows[:, lookback:, list(columns)] if columns else windows[:, lookback:, :0]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a window's target is put in front of the network.
+
+    normalize "series": the per-series z-scores as they are; "window": each input window is
+    further centred and scaled by its own mean and std (RevIN without the affine part), so the
+    network sees shapes, not levels. residual "seasonal": the network learns the correction of
+    the window's seasonal-naive forecast instead of the values themselves.
+    """
+
+    normalize: str = "series"
+    residual: str = "none"
+    season: int = 1
+
+    @property
+    def active(self) -> bool:
+        """Whether windows are framed at all (the defaults pass the z-scores through)."""
+        return self.normalize != "series" or self.residual != "none"
+
+    def frame(self, history: jax.Array, horizon: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """history <float32>[n, L] -> (loc [n, 1], base [n, H], scale [n, 1]): the network's
+        input is (history - loc) / scale, its target (y - base) / scale."""
+        n, lookback = history.shape
+        if self.normalize == "window":
+            loc = jnp.mean(history, axis=1, keepdims=True)
+            # The floor keeps a flat window (std 0) from blowing up its targets.
+            scale = jnp.sqrt(jnp.var(history, axis=1, keepdims=True) + 1e-3)
+        else:
+            loc, scale = jnp.zeros((n, 1), history.dtype), jnp.ones((n, 1), history.dtype)
+        if self.residual == "seasonal":
+            steps = np.arange(horizon)
+            source = lookback + steps - self.season * (steps // self.season + 1)
+            base = history[:, source]
+        else:
+            base = jnp.broadcast_to(loc, (n, horizon))
+        return loc, base, scale
+
+    def inputs(self, x: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
+        """x <float32>[n, L, features] with the target feature (0) framed."""
+        return x.at[:, :, 0].set((x[:, :, 0] - loc) / scale)
+
+
+def segment_stats(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, from_end: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the first (or last) `counts[i]` rows of every series, per column, with
+    segment sums (`np.add.reduceat`, two passes): no loop over series, and no cancellation
+    between series as with running sums. values: <float>[total, k] -> <float64>[n_series, k]
+    twice; a constant column gets std 1 so it scales to zeros, not NaNs."""
+    x = values.astype(np.float64).reshape(len(values), -1)
+    counts = np.asarray(counts, dtype=np.int64)
+    lo = offsets[1:] - counts if from_end else offsets[:-1].astype(np.int64)
+    # reduceat sums [edges[j], edges[j + 1]); the odd segments (between series) are dropped, and
+    # a zero row lets the last segment end at the end of the array.
+    edges = np.stack([lo, lo + counts], axis=1).reshape(-1)
+    padded = np.concatenate([x, np.zeros((1, x.shape[1]))])
+    n = counts[:, None].astype(np.float64)
+    mean = np.add.reduceat(padded, edges, axis=0)[::2] / n
+    lengths = np.diff(offsets)
+    centred = padded - np.concatenate([np.repeat(mean, lengths, axis=0), np.zeros((1, x.shape[1]))])
+    std = np.sqrt(np.add.reduceat(centred * centred, edges, axis=0)[::2] / n)
+    return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+
+
+def scale_rows(values: np.ndarray, offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(values - mean of its series) / std of its series. values: <float>[total, k]."""
+    lengths = np.diff(offsets)
+    x = values.astype(np.float64).reshape(len(values), -1)
+    return ((x - np.repeat(mean, lengths, axis=0)) / np.repeat(std, lengths, axis=0)).astype(np.float32)
+
+
 def standardise(values: np.ndarray, offsets: np.ndarray, train_part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-series z-scores with mean and std of the training part only.
 
-    Returns (scaled <float32>[total], mean <float64>[n_series], std <float64>[n_series]).
+    values: <float>[total] or [total, k]. Returns (scaled <float32>, the values' shape;
+    mean <float64>[n_series(, k)], std likewise).
     """
-    means, stds = [], []
-    scaled = np.empty_like(values, dtype=np.float32)
-    for start, stop, n_fit in zip(offsets[:-1], offsets[1:], train_part):
-        fit = values[start : start + n_fit].astype(np.float64)
-        mean, std = float(fit.mean()), float(fit.std())
-        std = std if std > 1e-12 else 1.0
-        scaled[start:stop] = (values[start:stop] - mean) / std
-        means.append(mean)
-        stds.append(std)
-    return scaled, np.asarray(means), np.asarray(stds)
+    mean, std = segment_stats(values, offsets, train_part)
+    scaled = scale_rows(values, offsets, mean, std)
+    if values.ndim == 1:
+        return scaled[:, 0], mean[:, 0], std[:, 0]
+    return scaled, mean, std

@@ -17,18 +17,24 @@ import pandas as pd
 
 from . import artifacts
 from .artifacts import ModelArtifact, Scaler
-from .config import Config, DataConfig, TrainConfig
-from .data import Panel, load_panel
-from .errors import ConfigError, DataError
-from .metrics import mase_scale, point_metrics
 from . import models
+from .baselines import seasonal_naive
+from .config import Config, TrainConfig
+from .data import Panel, load_panel, read_table
+from .errors import ConfigError, DataError
+from .features import calendar_names, device_matrix, layout, static_levels
+from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params
+from .strategies import require_supported
+from .panel import numeric_column, parse_time
 from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
 from .intervals import (
     conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
     validation_interval_metrics,
 )
-from .windows import WindowSplit, default_val_size, rows_needed, split_windows, standardise
+from .windows import (
+    Framing, WindowSplit, default_val_size, rows_needed, scale_rows, split_windows, standardise, typical_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +62,33 @@ def seasonal_naive_windows(series: np.ndarray, starts: np.ndarray, lookback: int
 def validation_metrics(
     panel: Panel, split_val: dict[int, np.ndarray], preds: dict[int, np.ndarray], lookback: int, horizon: int,
     season: int, train_part: np.ndarray,
-) -> dict[str, dict[str, float]]:
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
     """Per-series point metrics of the model and of seasonal naive on the validation windows,
-    averaged over series (as M4 does). MASE is scaled by the in-sample seasonal-naive error."""
-    per_method: dict[str, list[dict[str, float]]] = {"model": [], "seasonal_naive": []}
+    and their means over series (as M4 does). MASE is scaled by the in-sample seasonal-naive error.
+    Returns (means, one row per series and method)."""
+    rows = []
     for i, starts in split_val.items():
         series = panel.series(i).astype(np.float64)
         targets = series[(starts[:, None] + lookback + np.arange(horizon)[None, :])]
         scale = mase_scale(series[: train_part[i]], season)
-        per_method["model"].append(point_metrics(targets, preds[i], scale))
-        per_method["seasonal_naive"].append(
-            point_metrics(targets, seasonal_naive_windows(series, starts, lookback, horizon, season), scale)
-        )
-    return {
-        method: {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]}
-        for method, rows in per_method.items()
+        naive = seasonal_naive_windows(series, starts, lookback, horizon, season)
+        rows.append({"unique_id": panel.ids[i], "method": "model", **point_metrics(targets, preds[i], scale)})
+        rows.append({"unique_id": panel.ids[i], "method": "seasonal_naive", **point_metrics(targets, naive, scale)})
+    by_series = pd.DataFrame(rows)
+    keys = ["mae", "rmse", "smape", "mase"]
+    means = {
+        method: {key: float(np.nanmean(group[key])) for key in keys}
+        for method, group in by_series.groupby("method", sort=False)
     }
+    return means, by_series
 
 
-def initial_params(model, lookback: int, cfg: TrainConfig) -> Params:
+def initial_params(
+    model, lookback: int, cfg: TrainConfig, width: int = 1, n_future: int = 0, horizon: int = 1
+) -> Params:
     """Fresh parameters from `cfg.seed`; for an ensemble, one set per member from seeds
     seed, seed + 1, ... stacked on a leading member axis."""
-    members = [models.init_params(model, lookback, 1, cfg.seed + k) for k in range(cfg.ensemble)]
+    members = [models.init_params(model, lookback, width, cfg.seed + k, n_future, horizon) for k in range(cfg.ensemble)]
     if cfg.ensemble == 1:
         return members[0]
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
@@ -91,13 +102,14 @@ def interval_metrics(
     per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
     original units, and [n_val, H, Q] quantiles from a quantile model)."""
     lookback, horizon = config.window.lookback, config.window.horizon
-    n_series = len(panel.ids)
-    shape = (n_series, split.val_size, horizon)
+    trained = list(local_starts)  # the series with validation windows, in window order
+    shape = (len(trained), split.val_size, horizon)
     naive = np.stack([
         seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
-        for i in range(n_series)
+        for i in trained
     ])
-    scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in range(n_series)])
+    scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained])
+    std = std[trained]
     levels = config.intervals.levels
     bounds = None
     if quantile_preds is not None:
@@ -119,6 +131,19 @@ class TrainOutcome:
     best_epoch: int
 
 
+def _framing(config: Config) -> Framing:
+    season = config.data.season_length or 1
+    if config.model.residual == "seasonal" and season > config.window.lookback:
+        raise ConfigError(
+            f"--residual seasonal needs --lookback of at least the season length {season}, got {config.window.lookback}"
+        )
+    return Framing(config.model.normalize, config.model.residual, season)
+
+
+def _calendar(config: Config, freq: str) -> tuple[str, ...]:
+    return calendar_names(freq) if config.data.calendar else ()
+
+
 def train_model(
     config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, init_params: Params | None = None
 ) -> TrainOutcome:
@@ -129,42 +154,62 @@ def train_model(
     """
     panel, data_cfg = load_panel(config.data)
     horizon = config.window.horizon
-    lookback = config.window.lookback or default_lookback(data_cfg.season_length, int(panel.lengths.min()), horizon)
-    split = split_windows(panel.offsets, lookback, horizon, config.window.val_size)
+    typical = typical_length(panel.offsets)
+    lookback = config.window.lookback or default_lookback(data_cfg.season_length, typical, horizon)
+    split = split_windows(panel.offsets, lookback, horizon, config.window.val_size, panel.ids, data_cfg.strict)
+    skipped = int((~split.usable).sum())
+    if skipped:
+        log.warning(
+            "%d of %d series have fewer than the %d rows training needs (lookback + 2 x horizon + validation - 1) "
+            "and are left out of training (--strict refuses them)",
+            skipped, len(panel.ids), rows_needed(lookback, horizon, split.val_size),
+        )
     config = dataclasses.replace(
         config,
         data=data_cfg,
         window=dataclasses.replace(config.window, lookback=lookback, val_size=split.val_size),
     )
-    scaled, mean, std = standardise(panel.values, panel.offsets, split.train_part)
+    framing = _framing(config)
+    numeric = np.column_stack([panel.values, panel.covariate_matrix()])
+    scaled, mean, std = standardise(numeric, panel.offsets, split.train_part)
+    levels = static_levels(panel)
+    features = layout(data_cfg.covariates, data_cfg.future_covariates, _calendar(config, panel.freq), levels)
+    matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), levels)
 
+    require_supported(config.model.strategy, features.width, framing.active)
     quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
-    model = build_model(config.model, horizon, len(quantiles))
+    model = build_model(config.model, horizon, len(quantiles), len(features.future))
     loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
-    params = initial_params(model, lookback, config.train)
-    if init_params is not None:
-        params = _matching_params(init_params, params)
+    fresh = initial_params(model, lookback, config.train, features.width, len(features.future), horizon)
+    params = fresh if init_params is None else _matching_params(init_params, fresh)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
-    programs = build_programs(model, tx, loss, lookback, horizon, config.train.batch_size, mesh, config.train.ensemble)
-    params, values, train_starts, val_starts = replicate(mesh, params, scaled[:, None], split.train_starts, split.val_starts)
+    programs = build_programs(
+        model, tx, loss, lookback, horizon, config.train.batch_size, mesh,
+        future=features.future, framing=framing, epoch_windows=config.train.epoch_windows,
+        ensemble=config.train.ensemble, strategy=config.model.strategy,
+    )
+    params, values, train_starts, val_starts = replicate(mesh, params, matrix, split.train_starts, split.val_starts)
     log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
     raw = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
-    val_std, val_mean = std[split.val_series, None], mean[split.val_series, None]
+    val_std, val_mean = std[split.val_series, :1], mean[split.val_series, :1]
     point = raw[..., len(quantiles) // 2] if quantiles else raw
     val_preds = point * val_std + val_mean
-    local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
-    preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
-    metrics = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
+    trained = np.flatnonzero(split.usable)
+    local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in trained}
+    preds = {i: val_preds[split.val_series == i] for i in trained}
+    metrics, by_series = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
+    metrics["series"] = int(len(trained))
+    metrics["skipped_series"] = skipped
     targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
     quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
     metrics["intervals"] = interval_metrics(
-        panel, split, local_starts, targets, val_preds, quantile_preds, std, config, data_cfg.season_length
+        panel, split, local_starts, targets, val_preds, quantile_preds, std[:, 0], config, data_cfg.season_length
     )
     scores = None if quantiles else np.abs(val_preds - targets) / val_std
 
@@ -174,12 +219,17 @@ def train_model(
             "series": len(panel.ids),
             "rows": int(len(panel.values)),
             "last_timestamp": str(max(panel.last_timestamp(i) for i in range(len(panel.ids)))),
+            "skipped_series": [panel.ids[i] for i in np.flatnonzero(~split.usable)[:100]],
         },
+        "features": list(features.names),
+        "future_features": list(features.future),
+        "static_levels": levels,
         "n_params": count_params(result.params),
         "train_windows": int(len(split.train_starts)),
         "devices": [str(d) for d in mesh.devices.flat],
     }
-    artifact = ModelArtifact(config, result.params, Scaler(panel.ids, mean, std), history, metrics, info, scores)
+    scaler = Scaler(panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:])
+    artifact = ModelArtifact(config, result.params, scaler, history, metrics, info, scores, by_series)
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
@@ -193,33 +243,102 @@ def _matching_params(given: Params, fresh: Params) -> Params:
     return jax.tree_util.tree_map(lambda g, f: jnp.asarray(g, f.dtype), given, fresh)
 
 
+def read_future(path: str, artifact: ModelArtifact, panel: Panel) -> np.ndarray:
+    """The future-known covariates of the `horizon` steps after each series of the panel, from a
+    file with the training file's id and time columns: <float32>[n_series * horizon, k]. Every
+    series must have every step; the error names the ids and timestamps that are missing."""
+    cfg, horizon = artifact.config.data, artifact.config.window.horizon
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    multi = not cfg.wide and cfg.id_col is not None
+    for column in (cfg.time_col, *((cfg.id_col,) if multi else ()), *cfg.future_covariates):
+        if column not in df.columns:
+            raise DataError(f"--future file {path} has no column {column!r}; the columns are: {', '.join(df.columns)}")
+    time = parse_time(df, cfg.time_col)
+    keys = pd.DataFrame({
+        "id": df[cfg.id_col].astype("string").fillna("").to_numpy(object) if multi else panel.ids[0],
+        "ds": time.asi8,
+    })
+    values = np.column_stack([
+        numeric_column(df, name, "future covariate", time, keys["id"].to_numpy() if multi else None) for name in cfg.future_covariates
+    ])
+    keys = keys.assign(row=np.arange(len(df))).drop_duplicates(["id", "ds"], keep="last")
+    wanted = pd.DataFrame({
+        "id": np.repeat(np.asarray(panel.ids, dtype=object), horizon),
+        "ds": np.concatenate([panel.future_timestamps(i, horizon).as_unit("ns").asi8 for i in range(len(panel.ids))]),
+    })
+    found = wanted.merge(keys, on=["id", "ds"], how="left")["row"].to_numpy()
+    missing = np.isnan(found)
+    if not missing.any():
+        picked = values[found.astype(np.int64)]
+        missing = np.isnan(picked).any(axis=1)
+    if missing.any():
+        ids = list(dict.fromkeys(wanted["id"][missing]))
+        first = int(np.argmax(missing))
+        tz = panel.starts[0].tz
+        raise DataError(
+            f"--future file {path} lacks the future covariates of {int(missing.sum())} of the {len(wanted)} forecast steps: "
+            f"series {', '.join(map(repr, ids[:5]))}{' ...' if len(ids) > 5 else ''}, first at "
+            f"{pd.Timestamp(int(wanted['ds'][first]), tz=tz)} ({horizon} steps after each series' last timestamp needed)"
+        )
+    return picked.astype(np.float32)
+
+
+def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Panel:
+    """The panel with `horizon` rows appended to every series for the future-known features:
+    target and past covariates 0 (never read), future covariates from `future`."""
+    lengths = panel.lengths + horizon
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    old_rows = np.arange(len(panel.values)) + np.repeat(offsets[:-1] - panel.offsets[:-1], panel.lengths)
+    new_rows = np.setdiff1d(np.arange(int(offsets[-1])), old_rows)
+    values = np.zeros(int(offsets[-1]), np.float32)
+    values[old_rows] = panel.values
+    covariates = np.zeros((int(offsets[-1]), panel.covariate_matrix().shape[1]), np.float32)
+    covariates[old_rows] = panel.covariate_matrix()
+    covariates[new_rows, n_past:] = future
+    return dataclasses.replace(panel, values=values, offsets=offsets, covariates=covariates)
+
+
+def _subpanel(panel: Panel, picks: np.ndarray) -> Panel:
+    """The series at positions `picks` (ids may repeat, as origins of one series do)."""
+    rows = np.concatenate([np.arange(panel.offsets[i], panel.offsets[i + 1]) for i in picks])
+    lengths = panel.lengths[picks]
+    return dataclasses.replace(
+        panel,
+        ids=tuple(panel.ids[i] for i in picks),
+        values=panel.values[rows],
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        starts=tuple(panel.starts[i] for i in picks),
+        covariates=None if panel.covariates is None else panel.covariates[rows],
+        static=tuple(panel.static[i] for i in picks) if panel.static else (),
+    )
+
+
 def _quantiles(artifact: ModelArtifact) -> tuple[float, ...]:
     intervals = artifact.config.intervals
     return quantile_levels(intervals.levels) if intervals.method == "quantile" else ()
 
 
-def predict_windows(artifact: ModelArtifact, panel: Panel, starts: np.ndarray, series: np.ndarray) -> np.ndarray:
-    """Forecasts in the original units from the `lookback` values at each start (offsets into
-    `panel.values`; `series[k]` is the series index of start k): <float64>[n, horizon], or
-    [n, horizon, quantiles] for a quantile model."""
-    lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
-    mean, std = artifact.scaler.lookup(panel.ids)
-    scaled = np.concatenate(
-        [(panel.series(i) - mean[i]) / std[i] for i in range(len(panel.ids))]
-    ).astype(np.float32)
-    model = build_model(artifact.config.model, horizon, len(_quantiles(artifact)))
+def predict_at(artifact: ModelArtifact, panel: Panel, mean: np.ndarray, std: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The model's raw (standardised) forecasts from the windows at `starts` (offsets into
+    `panel`, whose series are standardised with `mean`, `std` <float>[n_series, features]):
+    <float64>[n, horizon], or [n, horizon, quantiles] for a quantile model."""
+    config = artifact.config
+    lookback, horizon = config.window.lookback, config.window.horizon
+    numeric = np.column_stack([panel.values, panel.covariate_matrix()])
+    scaled = scale_rows(numeric, panel.offsets, mean, std)
+    matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), artifact.info.get("static_levels", {}))
+    future_cols = tuple(artifact.info.get("future_features", ()))
+    model = build_model(config.model, horizon, len(_quantiles(artifact)), len(future_cols))
     mesh = make_mesh(1)
     programs = build_programs(
-        model, make_optimizer(artifact.config.train), make_loss(artifact.config.train.loss), lookback, horizon, 1, mesh,
-        artifact.config.train.ensemble,
+        model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
+        future=future_cols, framing=_framing(config), ensemble=config.train.ensemble, strategy=config.model.strategy,
     )
     # Onto this program's one device: an artifact fresh from training holds its parameters on
     # every device of the training mesh.
     (params,) = replicate(mesh, artifact.params)
-    raw = programs.predict(params, jnp.asarray(scaled[:, None]), jnp.asarray(starts, dtype=np.int32))
-    raw = np.asarray(raw, dtype=np.float64)
-    broadcast = (-1,) + (1,) * (raw.ndim - 1)
-    return raw * std[series].reshape(broadcast) + mean[series].reshape(broadcast)
+    return np.asarray(programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts, dtype=np.int32)), dtype=np.float64)
 
 
 def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str, dict[str, float]]:
@@ -230,35 +349,79 @@ def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str
     if mine.horizon != theirs.horizon:
         raise ConfigError(f"cannot compare models with horizon {mine.horizon} and {theirs.horizon}")
     panel, data_cfg = load_panel(run.config.data)
-    split = split_windows(panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size)
+    split = split_windows(panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size, panel.ids)
     own_starts = split.val_starts + theirs.lookback - mine.lookback
     if (own_starts < panel.offsets[split.val_series]).any():
         raise DataError(f"the validation windows start too early for a model with lookback {mine.lookback}")
-    raw = predict_windows(artifact, panel, own_starts, split.val_series)
+    mean, std, _ = artifact.scaler.for_panel(panel)
+    raw = predict_at(artifact, panel, mean, std, own_starts)
     quantiles = _quantiles(artifact)
-    val_preds = raw[..., len(quantiles) // 2] if quantiles else raw
-    local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in range(len(panel.ids))}
-    preds = {i: val_preds[split.val_series == i] for i in range(len(panel.ids))}
-    return validation_metrics(
+    raw = raw[..., len(quantiles) // 2] if quantiles else raw
+    series = split.val_series
+    val_preds = raw * std[series, 0][:, None] + mean[series, 0][:, None]
+    used = np.unique(series)
+    local_starts = {i: split.val_starts[series == i] - panel.offsets[i] for i in used}
+    preds = {i: val_preds[series == i] for i in used}
+    means, _ = validation_metrics(
         panel, local_starts, preds, theirs.lookback, theirs.horizon, data_cfg.season_length, split.train_part
     )
+    return means
 
 
-def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = ()) -> pd.DataFrame:
-    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat` in the
-    original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels` (percent)."""
-    lookback, horizon = artifact.config.window.lookback, artifact.config.window.horizon
+def forecast(
+    artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = (), future_path: str | None = None
+) -> pd.DataFrame:
+    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
+    in the original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels`
+    (percent). In a panel, series with fewer rows than the lookback get seasonal naive (method
+    `seasonal_naive`, no interval) unless the model was trained with --strict; the others the model."""
+    config = artifact.config
+    lookback, horizon, season = config.window.lookback, config.window.horizon, config.data.season_length or 1
     scores = artifact.conformal_scores
-    levels = resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
-    short = [(series_id, int(n)) for series_id, n in zip(panel.ids, panel.lengths) if n < lookback]
-    if short:
-        series_id, n = short[0]
-        raise DataError(f"series {series_id!r} has {n} rows; the model needs the last {lookback} to forecast")
-    _, std = artifact.scaler.lookup(panel.ids)
-    trained_levels = artifact.config.intervals.levels
+    levels = resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
+    short = panel.lengths < lookback
+    # Only a panel's output has the `method` column that flags a seasonal-naive forecast.
+    if short.any() and (config.data.strict or config.data.id_col is None):
+        i = int(np.argmax(short))
+        raise DataError(f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last {lookback} to forecast")
+    # One frame per series, in the panel's order.
+    frames: list[pd.DataFrame | None] = [
+        pd.DataFrame({
+            "unique_id": panel.ids[i], "ds": panel.future_timestamps(i, horizon),
+            "y_hat": seasonal_naive(panel.series(i), horizon, season), "method": "seasonal_naive",
+        }) if is_short else None
+        for i, is_short in enumerate(short)
+    ]
+    if short.all():
+        return pd.concat(frames, ignore_index=True)
+    modelled = np.flatnonzero(~short)
+    if short.any():
+        panel = _subpanel(panel, modelled)
+    future = read_future(future_path, artifact, panel) if config.data.future_covariates and future_path else None
+    if config.data.future_covariates and future is None:
+        raise DataError(
+            f"the model uses future covariates ({', '.join(config.data.future_covariates)}); give their values for the "
+            f"{horizon} steps after each series with --future FILE"
+        )
+    mean, std, known = artifact.scaler.for_panel(panel)
+    if not known.all():
+        log.info("%d series not seen in training: standardised with their own history", int((~known).sum()))
+    future_cols = tuple(artifact.info.get("future_features", ()))
+    inputs = panel
+    if future_cols:
+        if future is None:  # calendar features only
+            future = np.zeros((len(panel.ids) * horizon, 0), np.float32)
+        inputs = _extended(panel, horizon, future, len(config.data.covariates))
+    starts = (inputs.offsets[1:] - lookback - (horizon if future_cols else 0)).astype(np.int32)
+    raw = predict_at(artifact, inputs, mean, std, starts)
+    trained_levels = config.intervals.levels
     quantiles = _quantiles(artifact)
-    raw = predict_windows(artifact, panel, panel.offsets[1:] - lookback, np.arange(len(panel.ids)))
-    preds = raw[..., len(quantiles) // 2] if quantiles else raw
+    mean, std = mean[:, 0], std[:, 0]
+    if quantiles:
+        raw = raw * std[:, None, None] + mean[:, None, None]
+        preds = raw[..., len(quantiles) // 2]
+    else:
+        preds = raw * std[:, None] + mean[:, None]
     columns = {"y_hat": preds}
     for level in levels:
         if quantiles:
@@ -267,37 +430,31 @@ def forecast(artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = 
         else:
             lo, hi = conformal_bounds(preds, scores, std, level)
         columns.update(zip(interval_columns(level), (lo, hi)))
-    frames = [
-        pd.DataFrame(
-            {"unique_id": series_id, "ds": panel.future_timestamps(i, horizon), **{k: v[i] for k, v in columns.items()}}
-        )
-        for i, series_id in enumerate(panel.ids)
-    ]
+    for i, (row, series_id) in enumerate(zip(modelled, panel.ids)):
+        frames[row] = pd.DataFrame({
+            "unique_id": series_id, "ds": panel.future_timestamps(i, horizon),
+            **{k: v[i] for k, v in columns.items()}, "method": "model",
+        })
     return pd.concat(frames, ignore_index=True)
 
 
 def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
     """Read the data to forecast from (by default the training file) with the training schema."""
     saved = artifact.config.data
-    cfg = DataConfig(
-        path=path or saved.path,
-        time_col=saved.time_col,
-        target=saved.target,
-        id_col=saved.id_col,
-        freq=saved.freq,
-        fill=saved.fill,
-        season_length=saved.season_length,
-    )
-    panel, _ = load_panel(cfg)
+    panel, _ = load_panel(dataclasses.replace(saved, path=path or saved.path))
     return panel
 
 
 def predict(
-    model_dir: str, data_path: str | None = None, levels: tuple[float, ...] = ()
+    model_dir: str, data_path: str | None = None, levels: tuple[float, ...] = (), ids: tuple[str, ...] = (),
+    future_path: str | None = None,
 ) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
+    """Load the model, read the data (only the series `ids` when given), forecast them all in one call."""
     artifact = artifacts.load(model_dir)
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
     scores = artifact.conformal_scores
     resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     panel = load_for_prediction(artifact, data_path)
-    return artifact, panel, forecast(artifact, panel, levels)
+    if ids:
+        panel = panel.select(list(dict.fromkeys(ids)))
+    return artifact, panel, forecast(artifact, panel, levels, future_path)

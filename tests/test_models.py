@@ -1,0 +1,303 @@
+"""The model family and the multi-step strategies: cell equations against NumPy, shapes,
+training reaching every weight, the backward direction of bilstm, and every model x strategy
+trained, saved, loaded and forecast through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from io import StringIO
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tsforecast import artifacts, workflow
+from tsforecast.cli import cli
+from tsforecast.config import MODEL_NAMES, STRATEGIES, Config, IntervalConfig, ModelConfig
+from tsforecast.errors import ConfigError
+from tsforecast.models import BiLSTMEncoder, RNNStack, build_model, count_params, init_params
+from tsforecast.strategies import multi_step
+
+LOOKBACK, HORIZON, HIDDEN = 24, 6, 8
+CASES = [(name, strategy) for name in MODEL_NAMES for strategy in STRATEGIES]
+
+
+def small_config(name: str, strategy: str = "direct", **options) -> ModelConfig:
+    return ModelConfig(name=name, hidden=HIDDEN, filters=8, strategy=strategy, **options)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def randomised(params, seed: int):
+    """The same tree with every leaf redrawn from N(0, 0.5): biases included, so the check does
+    not lean on Flax's zero-bias initialisation."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_unflatten(tree, [jnp.asarray(0.5 * rng.normal(size=leaf.shape), jnp.float32) for leaf in leaves])
+
+
+def run_stack(cell: str, layers: int, x: np.ndarray, seed: int):
+    stack = RNNStack(cell, HIDDEN, layers, 0.0)
+    shapes = jax.eval_shape(lambda: stack.init(jax.random.PRNGKey(0), jnp.asarray(x), False)["params"])
+    params = randomised(shapes, seed)
+    out = jax.jit(lambda p: stack.apply({"params": p}, jnp.asarray(x), False))(params)
+    return np.asarray(out), jax.tree_util.tree_map(np.asarray, params)
+
+
+def test_lstm_cell_matches_numpy_gate_equations():
+    x = np.random.default_rng(1).normal(size=(3, 10, 2)).astype(np.float32)
+    out, params = run_stack("lstm", 2, x, seed=2)
+
+    def dense(p, v):
+        return v @ p["kernel"] + p.get("bias", 0.0)
+
+    seq = x.astype(np.float64)
+    for layer in range(2):
+        p = params[f"LSTMCell_{layer}"]
+        h = c = np.zeros((3, HIDDEN))
+        outputs = []
+        for t in range(seq.shape[1]):
+            xt = seq[:, t]
+            i = sigmoid(dense(p["ii"], xt) + dense(p["hi"], h))
+            f = sigmoid(dense(p["if"], xt) + dense(p["hf"], h))
+            g = np.tanh(dense(p["ig"], xt) + dense(p["hg"], h))
+            o = sigmoid(dense(p["io"], xt) + dense(p["ho"], h))
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            outputs.append(h)
+        seq = np.stack(outputs, axis=1)
+    np.testing.assert_allclose(out, seq, atol=1e-5, rtol=0)
+
+
+def test_gru_cell_matches_numpy_gate_equations():
+    x = np.random.default_rng(3).normal(size=(3, 10, 2)).astype(np.float32)
+    out, params = run_stack("gru", 2, x, seed=4)
+
+    def dense(p, v):
+        return v @ p["kernel"] + p.get("bias", 0.0)
+
+    seq = x.astype(np.float64)
+    for layer in range(2):
+        p = params[f"GRUCell_{layer}"]
+        h = np.zeros((3, HIDDEN))
+        outputs = []
+        for t in range(seq.shape[1]):
+            xt = seq[:, t]
+            r = sigmoid(dense(p["ir"], xt) + dense(p["hr"], h))
+            z = sigmoid(dense(p["iz"], xt) + dense(p["hz"], h))
+            n = np.tanh(dense(p["in"], xt) + r * dense(p["hn"], h))
+            h = (1.0 - z) * n + z * h
+            outputs.append(h)
+        seq = np.stack(outputs, axis=1)
+    np.testing.assert_allclose(out, seq, atol=1e-5, rtol=0)
+
+
+def test_bilstm_backward_direction_reads_the_window_back_to_front():
+    """With the recurrent weights zeroed and the forget gate shut (a bias of -1e4 makes it
+    exactly 0), a direction's final state depends only on the last value it reads: the forward
+    one on the window's last step, the backward one on its first.
+    So changing only the first step must move the backward half of the summary and leave the
+    forward half exactly as it was, and the other way round for the last step. A backward LSTM
+    that read front to back would end on the last step, like the forward one, and fail both."""
+    cfg = small_config("bilstm", merge="concat")
+    encoder = BiLSTMEncoder(cfg)
+    x = np.random.default_rng(5).normal(size=(2, LOOKBACK, 1)).astype(np.float32)
+    params = randomised(jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(0), jnp.asarray(x), False)["params"]), seed=6)
+    assert sorted(params) == ["backward_0", "forward_0"]
+    for cell in params.values():
+        for gate in ("hi", "hf", "hg", "ho"):
+            cell[gate]["kernel"] = jnp.zeros_like(cell[gate]["kernel"])
+        cell["hf"]["bias"] = jnp.full_like(cell["hf"]["bias"], -1e4)
+    apply = jax.jit(lambda inputs: encoder.apply({"params": params}, inputs, False))
+
+    def halves(inputs):
+        summary = np.asarray(apply(jnp.asarray(inputs)))
+        return summary[:, :HIDDEN], summary[:, HIDDEN:]
+
+    forward, backward = halves(x)
+    first_changed, last_changed = x.copy(), x.copy()
+    first_changed[:, 0] += 1.0
+    last_changed[:, -1] += 1.0
+    forward_1, backward_1 = halves(first_changed)
+    forward_2, backward_2 = halves(last_changed)
+    np.testing.assert_array_equal(forward_1, forward)
+    assert np.abs(backward_1 - backward).min() > 1e-4
+    np.testing.assert_array_equal(backward_2, backward)
+    assert np.abs(forward_2 - forward).min() > 1e-4
+
+
+def test_bilstm_sum_merge_and_dense_between_shapes():
+    x = jnp.zeros((2, LOOKBACK, 1))
+    for merge, width in (("concat", 2 * HIDDEN), ("sum", HIDDEN)):
+        encoder = BiLSTMEncoder(small_config("bilstm", merge=merge, layers=2, dense_between=True))
+        variables = jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(0), x, False))
+        assert jax.eval_shape(lambda v: encoder.apply(v, x, False), variables).shape == (2, width)
+        assert variables["params"]["between_0"]["kernel"].shape == (width, HIDDEN)
+
+
+@pytest.mark.parametrize("name,strategy", CASES)
+def test_output_shapes(name, strategy):
+    model = build_model(small_config(name, strategy, layers=2), HORIZON)
+    params = jax.eval_shape(lambda: init_params(model, LOOKBACK, 1, 0))
+    x = jax.ShapeDtypeStruct((5, LOOKBACK, 1), jnp.float32)
+    assert jax.eval_shape(lambda p, x: model.apply({"params": p}, x), params, x).shape == (5, HORIZON if strategy == "direct" else 1)
+    assert jax.eval_shape(multi_step(model, strategy, HORIZON), params, x).shape == (5, HORIZON)
+
+
+def test_recursive_forecast_feeds_each_prediction_back():
+    model = build_model(small_config("gru", "recursive"), HORIZON)
+    params = init_params(model, LOOKBACK, 1, 0)
+    x = np.random.default_rng(7).normal(size=(4, LOOKBACK, 1)).astype(np.float32)
+    one_step = jax.jit(lambda inputs: model.apply({"params": params}, inputs))
+    window, reference = x.copy(), []
+    for _ in range(HORIZON):
+        step = np.asarray(one_step(jnp.asarray(window)))
+        reference.append(step[:, 0])
+        window = np.concatenate([window[:, 1:], step[:, :, None]], axis=1)
+    rolled = np.asarray(jax.jit(multi_step(model, "recursive", HORIZON))(params, jnp.asarray(x)))
+    np.testing.assert_allclose(rolled, np.stack(reference, axis=1), atol=1e-6)
+
+
+def test_recursive_refuses_inputs_besides_the_target():
+    model = build_model(small_config("lstm", "recursive"), HORIZON)
+    params = jax.eval_shape(lambda: init_params(model, LOOKBACK, 2, 0))
+    with pytest.raises(ConfigError, match="only input feature, the data has 2"):
+        jax.eval_shape(multi_step(model, "recursive", HORIZON), params, jax.ShapeDtypeStruct((1, LOOKBACK, 2), jnp.float32))
+
+
+# End to end: every model and strategy through the CLI on one small seasonal series.
+E2E_ARGS = [
+    "--lookback", "48", "--horizon", str(HORIZON), "--hidden", "16", "--filters", "8", "--epochs", "25",
+    "--batch-size", "32", "--lr", "0.01", "--patience", "25", "--quiet",
+]
+
+
+@pytest.fixture(scope="session")
+def seasonal_csv(tmp_path_factory):
+    """25 days of an hourly series: a daily cycle plus noise (seasonal naive repeats the noise
+    of a day ago, a model that learns the cycle does not)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(600)
+    y = 10 + 3 * np.sin(2 * np.pi * t / 24) + np.cos(2 * np.pi * t / 12) + rng.normal(0, 0.5, t.size)
+    path = tmp_path_factory.mktemp("models-data") / "seasonal.csv"
+    pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y.round(5)}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session", params=CASES, ids=[f"{n}-{s}" for n, s in CASES])
+def trained(request, seasonal_csv, tmp_path_factory):
+    """(model dir, the artifact `tsforecast train` held in memory before saving it)."""
+    name, strategy = request.param
+    out = tmp_path_factory.mktemp(f"{name}-{strategy}") / "model"
+    kept = {}
+    real_save = artifacts.save
+
+    def keeping_save(artifact, path):
+        kept["artifact"] = artifact
+        return real_save(artifact, path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(artifacts, "save", keeping_save)
+        result = CliRunner().invoke(
+            cli, ["train", str(seasonal_csv), "--model", name, "--strategy", strategy, "--out", str(out), *E2E_ARGS]
+        )
+    assert result.exit_code == 0, result.output
+    return out, kept["artifact"]
+
+
+def test_trains_and_beats_seasonal_naive(trained):
+    out, _ = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["mase"] < metrics["seasonal_naive"]["mase"], metrics
+
+
+def test_training_changes_every_parameter(trained):
+    """Adam leaves a weight whose gradient is always zero exactly where it started, so a weight
+    the loss does not reach shows up as one equal to its initial value."""
+    _, artifact = trained
+    model = build_model(artifact.config.model, HORIZON)
+    initial = init_params(model, artifact.config.window.lookback, 1, artifact.config.train.seed)
+    unchanged = [
+        jax.tree_util.keystr(path)
+        for (path, old), new in zip(jax.tree_util.tree_leaves_with_path(initial), jax.tree_util.tree_leaves(artifact.params))
+        if np.any(np.asarray(old) == np.asarray(new))
+    ]
+    assert not unchanged, f"weights training never changed: {unchanged}"
+
+
+def test_config_records_strategy_and_parameter_count(trained):
+    out, artifact = trained
+    saved = json.loads((out / "config.json").read_text())
+    model_cfg = artifact.config.model
+    assert saved["config"]["model"]["strategy"] == model_cfg.strategy
+    assert saved["n_params"] == count_params(artifacts.load(out).params)
+    expected = jax.eval_shape(lambda: init_params(build_model(model_cfg, HORIZON), 48, 1, 0))
+    assert saved["n_params"] == count_params(expected)
+
+
+def test_saved_model_forecasts_exactly_like_the_one_in_memory(trained, seasonal_csv):
+    out, artifact = trained
+    panel = workflow.load_for_prediction(artifact, str(seasonal_csv))
+    in_memory = workflow.forecast(artifact, panel)
+    _, _, loaded = workflow.predict(str(out), str(seasonal_csv))
+    assert len(loaded) == HORIZON
+    np.testing.assert_array_equal(loaded["y_hat"].to_numpy(), in_memory["y_hat"].to_numpy())
+    # The command prints the same forecast, rounded to 7 significant digits.
+    result = CliRunner().invoke(cli, ["predict", str(seasonal_csv), "--model", str(out)])
+    assert result.exit_code == 0, result.output
+    printed = pd.read_csv(StringIO(result.output), parse_dates=["ds"])
+    assert list(printed["ds"]) == list(in_memory["ds"])
+    np.testing.assert_allclose(printed["y_hat"], in_memory["y_hat"], rtol=1e-6)
+
+
+def test_model_saved_before_the_new_options_still_loads(trained, seasonal_csv, tmp_path):
+    """A format-1 directory from before gru/bilstm/strategies has none of the new model keys:
+    it loads as the direct strategy, one conv layer, and forecasts as it did."""
+    saved, artifact = trained
+    if artifact.config.model.strategy != "direct" or artifact.config.model.name not in ("lstm", "conv-lstm"):
+        pytest.skip("the old format had the direct lstm and conv-lstm only")
+    out = tmp_path / "old-model"
+    shutil.copytree(saved, out)
+    raw = json.loads((out / "config.json").read_text())
+    for key in ("strategy", "merge", "dense_between", "conv_layers"):
+        del raw["config"]["model"][key]
+    (out / "config.json").write_text(json.dumps(raw))
+    old = artifacts.load(out)
+    assert old.config.model == artifact.config.model
+    _, _, frame = workflow.predict(str(out), str(seasonal_csv))
+    np.testing.assert_array_equal(frame["y_hat"], workflow.forecast(artifact, workflow.load_for_prediction(artifact, str(seasonal_csv)))["y_hat"])
+
+
+def test_conv_lstm_refuses_a_lookback_pooled_away(seasonal_csv, tmp_path):
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(seasonal_csv), "--model", "conv-lstm", "--lookback", "4", "--conv-layers", "3", "--horizon", "2", "--out", str(out), "--quiet"],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "tsforecast: error: conv-lstm: 3 conv layer(s) pooling by 2 leave no time step of a lookback of 4; "
+        "use a longer --lookback, fewer --conv-layers or a smaller --pool-size"
+    ]
+    assert not out.exists()
+
+
+def test_models_command_lists_every_model_with_its_size():
+    result = CliRunner().invoke(cli, ["models"])
+    assert result.exit_code == 0, result.output
+    for name in MODEL_NAMES:
+        assert f"\n{name} " in "\n" + result.output
+    lstm = jax.eval_shape(lambda: init_params(build_model(ModelConfig(), 24), 96, 1, 0))
+    assert f"parameters: {count_params(lstm):,} direct" in result.output
+    assert "--conv-layers" in result.output and "--merge" in result.output and "--strategy" in result.output
+
+
+def test_quantile_intervals_need_the_direct_strategy():
+    with pytest.raises(ConfigError, match="^--interval-method quantile needs --strategy direct"):
+        Config(model=ModelConfig(strategy="recursive"), intervals=IntervalConfig(method="quantile"))

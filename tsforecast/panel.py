@@ -1,0 +1,390 @@
+"""Validate and regularise a long table into a panel: every series on one regular time grid.
+
+A single series is a panel of one. Series are stored once, back to back, in one flat float32
+array with offsets, which is what the window gather on the device indexes into. Every step is
+vectorised over rows (no Python loop over series), so millions of rows take seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import DataConfig
+from .errors import DataError
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Series on a regular grid, concatenated.
+
+    values: <float32>[total_length], series i is values[offsets[i]:offsets[i + 1]].
+    covariates: <float32>[total_length, k], the numeric covariate columns `covariate_names`
+    on the same rows. static: per-series constants, one tuple of strings per `static_names`.
+    starts: first timestamp of each series; freq: a pandas offset alias.
+    """
+
+    ids: tuple[str, ...]
+    values: np.ndarray
+    offsets: np.ndarray
+    starts: tuple[pd.Timestamp, ...]
+    freq: str
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
+    static: tuple[tuple[str, ...], ...] = ()
+    static_names: tuple[str, ...] = ()
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def series(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
+
+    def timestamps(self, i: int) -> pd.DatetimeIndex:
+        return pd.date_range(self.starts[i], periods=int(self.lengths[i]), freq=self.freq)
+
+    def last_timestamp(self, i: int) -> pd.Timestamp:
+        return self.starts[i] + (int(self.lengths[i]) - 1) * pd.tseries.frequencies.to_offset(self.freq)
+
+    def future_timestamps(self, i: int, horizon: int) -> pd.DatetimeIndex:
+        offset = pd.tseries.frequencies.to_offset(self.freq)
+        return pd.date_range(self.last_timestamp(i) + offset, periods=horizon, freq=self.freq)
+
+    def covariate_matrix(self) -> np.ndarray:
+        """<float32>[total_length, k]; k may be 0."""
+        if self.covariates is None:
+            return np.zeros((len(self.values), 0), np.float32)
+        return self.covariates
+
+    def select(self, ids: list[str]) -> Panel:
+        """The sub-panel of the named series, in the order given."""
+        index = {name: i for i, name in enumerate(self.ids)}
+        missing = [name for name in ids if name not in index]
+        if missing:
+            raise DataError(f"unknown series id(s): {', '.join(missing[:5])}")
+        picks = np.asarray([index[name] for name in ids], dtype=np.int64)
+        rows = _segment_rows(self.offsets[picks], self.lengths[picks])
+        lengths = self.lengths[picks]
+        return Panel(
+            ids=tuple(ids),
+            values=self.values[rows],
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            starts=tuple(self.starts[i] for i in picks),
+            freq=self.freq,
+            covariates=None if self.covariates is None else self.covariates[rows],
+            covariate_names=self.covariate_names,
+            static=tuple(self.static[i] for i in picks) if self.static else (),
+            static_names=self.static_names,
+        )
+
+
+def _segment_rows(firsts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Row indices firsts[0]..firsts[0]+lengths[0]-1, firsts[1].., concatenated, without a loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(np.asarray(firsts, dtype=np.int64), lengths) + within
+
+
+def _where(ts: pd.Timestamp, series_id: str | None) -> str:
+    return f"{ts}" if series_id is None else f"{ts} (series {series_id!r})"
+
+
+def infer_freq(timestamps: pd.DatetimeIndex) -> str | None:
+    """The pandas alias of a sorted, unique index, tolerating gaps when the step is a fixed duration."""
+    if len(timestamps) < 3:
+        return None
+    with warnings.catch_warnings():
+        # pandas 3.1 warns that infer_freq will return an offset instead of a string; freqstr
+        # reads either, so the warning is only noise.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        freq = pd.infer_freq(timestamps)
+    if freq is not None:
+        return pd.tseries.frequencies.to_offset(freq).freqstr
+    # asi8 counts in the index's own unit (seconds when the CSV reader parsed the column), so
+    # convert to nanoseconds before reading the steps as a Timedelta.
+    steps = np.diff(timestamps.as_unit("ns").asi8)
+    values, counts = np.unique(steps, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    # Gaps are fine (they are reported later), but every step must be a whole number of the most
+    # common one, else the data has no single frequency.
+    if step <= 0 or np.any(steps % step):
+        return None
+    delta = pd.Timedelta(step, unit="ns")
+    # A Timedelta reads back as hours ("24h", "168h"); name whole days and weeks as pd.infer_freq
+    # would without the gaps, so the season length (7 daily, 52 weekly) and messages match.
+    if delta == pd.Timedelta(weeks=1):
+        return f"W-{timestamps[0].day_name()[:3].upper()}"
+    if delta >= pd.Timedelta(days=1) and delta % pd.Timedelta(days=1) == pd.Timedelta(0):
+        return "D" if delta.days == 1 else f"{delta.days}D"
+    return pd.tseries.frequencies.to_offset(delta).freqstr
+
+
+def season_length_for(freq: str) -> int:
+    """The usual seasonal period: a day for sub-daily data, else the calendar cycle of the unit."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    name = offset.rule_code.upper()  # `name` is deprecated in pandas 3.1; same code
+    yearly = {"W": 52, "M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4, "QE": 4}
+    for prefix, season in yearly.items():
+        if name == prefix or name.startswith(prefix + "-"):
+            return season
+    if name in ("A", "AS", "Y", "YS", "YE") or name.startswith(("A-", "Y-", "YE-", "YS-", "AS-")):
+        return 1
+    if name in ("B", "C"):
+        return 5
+    try:
+        step = pd.Timedelta(offset)
+    except ValueError:
+        return 1
+    if step >= pd.Timedelta(days=1):
+        return 7 if step == pd.Timedelta(days=1) else 1
+    return max(1, int(round(pd.Timedelta(days=1) / step)))
+
+
+def parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
+    """Timestamps at nanosecond resolution; ones with a UTC offset are converted to UTC, so a
+    panel has one DST-free clock."""
+    raw = frame[time_col]
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = raw
+    else:
+        try:
+            parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed")
+        except ValueError:  # mixed UTC offsets: only comparable in UTC
+            parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed", utc=True)
+    bad = parsed.isna() & raw.notna() | raw.isna()
+    if bad.any():
+        first = raw[bad].iloc[0]
+        raise DataError(
+            f"time column {time_col!r} has {int(bad.sum())} values that are not timestamps, first: {str(first)!r}"
+        )
+    index = pd.DatetimeIndex(parsed)
+    if index.tz is not None:
+        index = index.tz_convert("UTC")
+    return index.as_unit("ns")
+
+
+def numeric_column(frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None) -> np.ndarray:
+    raw = frame[column]
+    values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+    non_numeric = (values.isna() & raw.notna()).to_numpy()
+    if non_numeric.any():
+        row = int(np.argmax(non_numeric))
+        raise DataError(
+            f"{what} column {column!r} has {int(non_numeric.sum())} non-numeric values, first "
+            f"{str(raw.iloc[row])!r} at {_where(time[row], None if ids is None else str(ids[row]))}"
+        )
+    return values.to_numpy(np.float64, na_value=np.nan)
+
+
+def _fill(values: np.ndarray, offsets: np.ndarray, method: str) -> np.ndarray:
+    """Fill NaNs of every column within each series, never across series: linear interpolation
+    (constant beyond the ends) or the last value before (the first after at the start).
+    values: <float64>[total, k]. Columns of a series with no value at all stay NaN."""
+    total = values.shape[0]
+    lengths = np.diff(offsets)
+    first = np.repeat(offsets[:-1], lengths)
+    last = np.repeat(offsets[1:] - 1, lengths)
+    rows = np.arange(total)
+    out = values.copy()
+    for k in range(values.shape[1]):
+        column = values[:, k]
+        valid = ~np.isnan(column)
+        if valid.all():
+            continue
+        prev = np.maximum.accumulate(np.where(valid, rows, -1))
+        nxt = np.minimum.accumulate(np.where(valid, rows, total)[::-1])[::-1]
+        has_prev, has_next = prev >= first, nxt <= last
+        prev_value = column[np.clip(prev, 0, total - 1)]
+        next_value = column[np.clip(nxt, 0, total - 1)]
+        if method == "interpolate":
+            share = np.where(has_prev & has_next, (rows - prev) / np.maximum(nxt - prev, 1), 0.0)
+            filled = np.where(has_prev, prev_value + share * np.where(has_next, next_value - prev_value, 0.0), next_value)
+        else:
+            filled = np.where(has_prev, prev_value, next_value)
+        out[:, k] = np.where(valid, column, np.where(has_prev | has_next, filled, np.nan))
+    return out
+
+
+def _grid_positions(
+    ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset: pd.DateOffset, names: np.ndarray, shown: bool, tz
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's step number within its series' grid, and each series' first grid timestamp in ns.
+    Rows are sorted by (series, time); `firsts` is the first row of each series."""
+    try:
+        step = pd.Timedelta(offset).value
+    except ValueError:
+        step = None
+    if step is not None and step > 0:
+        # A fixed-duration step: every series keeps its own phase (one may start at :30).
+        relative = ns - ns[firsts][codes]
+        off = relative % step != 0
+        positions = relative // step
+        starts = ns[firsts]
+    else:
+        # Calendar steps (months, business days): positions in one grid covering all series.
+        lo, hi = pd.Timestamp(ns.min(), tz=tz), pd.Timestamp(ns.max(), tz=tz)
+        grid = pd.date_range(offset.rollback(lo), hi, freq=offset).as_unit("ns").asi8
+        where = np.clip(np.searchsorted(grid, ns), 0, len(grid) - 1)
+        off = grid[where] != ns
+        absolute = where.astype(np.int64)
+        positions = absolute - absolute[firsts][codes]
+        starts = grid[absolute[firsts]]
+    if off.any():
+        row = int(np.argmax(off))
+        raise DataError(
+            f"{int(off.sum())} timestamps are off the {offset.freqstr} grid, first at "
+            f"{_where(pd.Timestamp(ns[row], tz=tz), names[codes[row]] if shown else None)}; check --freq"
+        )
+    return positions, starts
+
+
+def _check_series_steps(ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset, names, shown: bool) -> None:
+    """A series whose every step is a multiple of more than the panel's step has another frequency
+    (daily among hourly series), which filling would only paper over."""
+    try:
+        step = pd.Timedelta(offset).value
+    except ValueError:
+        return
+    if len(firsts) < 2 or len(ns) < 2:
+        return
+    gaps = np.diff(ns)
+    same = codes[1:] == codes[:-1]
+    smallest = np.full(len(firsts), np.iinfo(np.int64).max)
+    np.minimum.at(smallest, codes[1:][same], gaps[same])
+    other = (smallest != np.iinfo(np.int64).max) & (smallest > step)
+    if other.any():
+        i = int(np.argmax(other))
+        theirs = infer_freq(pd.DatetimeIndex(ns[firsts[i]] + np.arange(3) * smallest[i]))
+        raise DataError(
+            f"series {names[i]!r} is at frequency {theirs}, the panel at {offset.freqstr}; "
+            "frequencies must not differ between series (resample it, or pass --freq)"
+        )
+
+
+def _statics(
+    frame: pd.DataFrame, order: np.ndarray, cfg: DataConfig, codes: np.ndarray, firsts: np.ndarray, names: np.ndarray
+) -> tuple[tuple[str, ...], ...]:
+    if not cfg.static:
+        return ()
+    columns = []
+    for name in cfg.static:
+        text = frame[name].astype("string").fillna("").to_numpy(object)[order]
+        varies = text != text[firsts][codes]
+        if varies.any():
+            raise DataError(f"--static column {name!r} changes within series {names[codes[int(np.argmax(varies))]]!r}; it must be constant per series")
+        columns.append(text[firsts])
+    return tuple(tuple(str(col[i]) for col in columns) for i in range(len(firsts)))
+
+
+def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
+    """Validate and regularise a long frame with resolved columns (see `data.to_long`); returns
+    the panel and the config with the frequency and season length filled in."""
+    if df.empty:
+        raise DataError(f"{cfg.path or 'the data'} has no rows")
+    shown = cfg.id_col is not None
+    time = parse_time(df, cfg.time_col)
+    if shown:
+        codes, names = pd.factorize(df[cfg.id_col].astype("string").fillna(""), sort=True)
+        names = np.asarray([str(n) for n in names], dtype=object)
+    else:
+        codes, names = np.zeros(len(df), np.int64), np.asarray([cfg.target])
+    ns = time.asi8
+    row_ids = names[codes] if shown else None
+    y = numeric_column(df, cfg.target, "target", time, row_ids)
+    covariates = [numeric_column(df, name, "covariate", time, row_ids) for name in cfg.numeric_covariates]
+    codes = codes.astype(np.int64)
+    in_order = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ns[1:] >= ns[:-1]))))
+    # Files are usually sorted by series and time already; sorting 10 million rows costs seconds.
+    order = np.arange(len(ns)) if in_order else np.lexsort((ns, codes))
+    if not in_order:
+        ns, codes, time = ns[order], codes[order], time[order]
+        y, covariates = y[order], [c[order] for c in covariates]
+        row_ids = names[codes] if shown else None
+    time_sorted = time
+
+    same = np.concatenate([[False], (codes[1:] == codes[:-1]) & (ns[1:] == ns[:-1])])
+    if same.any():
+        row = int(np.argmax(same))
+        raise DataError(
+            f"{int(same.sum())} duplicated timestamps, first at {_where(time_sorted[row], row_ids[row] if shown else None)}; "
+            "aggregate them before training"
+        )
+
+    firsts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
+    counts = np.diff(np.concatenate([firsts, [len(ns)]]))
+    freq = cfg.freq
+    if freq is None:
+        longest = int(np.argmax(counts))
+        freq = infer_freq(pd.DatetimeIndex(time_sorted[firsts[longest] : firsts[longest] + counts[longest]]))
+        if freq is None:
+            raise DataError("cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)")
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        raise DataError(f"--freq {freq!r} is not a pandas frequency (e.g. h, 15min, D, W, MS)") from None
+    if cfg.freq is None:
+        _check_series_steps(ns, codes, firsts, offset, names, shown)
+
+    positions, start_ns = _grid_positions(ns, codes, firsts, offset, names, shown, time.tz)
+    lengths = positions[firsts + counts - 1] + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    total = int(offsets[-1])
+    columns = np.full((total, 1 + len(covariates)), np.nan)
+    rows = offsets[codes] + positions
+    columns[rows] = np.column_stack([y, *covariates])
+
+    missing = lengths - counts
+    if missing.any() and cfg.fill == "none":
+        i = int(np.argmax(missing > 0))
+        gap = int(np.argmax(~_present(rows, offsets[i], lengths[i])))
+        raise DataError(
+            f"{int(missing.sum())} missing timestamps in the {offset.freqstr} grid, first at "
+            f"{_where(pd.Timestamp(start_ns[i], tz=time.tz) + gap * offset, names[i] if shown else None)}; "
+            "repair with --fill interpolate or --fill ffill"
+        )
+    nan = np.isnan(columns)
+    if nan.any():
+        if cfg.fill == "none":
+            k = int(np.argmax(nan.any(axis=0)))
+            row = int(np.argmax(nan[:, k]))
+            i = int(np.searchsorted(offsets, row, side="right") - 1)
+            what = "target values" if k == 0 else f"values of covariate {cfg.numeric_covariates[k - 1]!r}"
+            at = pd.Timestamp(start_ns[i], tz=time.tz) + int(row - offsets[i]) * offset
+            raise DataError(
+                f"{int(nan[:, k].sum())} missing {what}, first at {_where(at, names[i] if shown else None)}; "
+                "repair with --fill interpolate or --fill ffill"
+            )
+        columns = _fill(columns, offsets, cfg.fill)
+        empty = np.isnan(columns)
+        if empty.any():
+            row = int(np.argmax(empty.any(axis=1)))
+            i = int(np.searchsorted(offsets, row, side="right") - 1)
+            raise DataError(f"series {names[i] if shown else cfg.target!r} has no values to fill from")
+
+    panel = Panel(
+        ids=tuple(str(n) for n in names),
+        values=columns[:, 0].astype(np.float32),
+        offsets=offsets,
+        starts=tuple(pd.Timestamp(int(s), tz=time.tz) for s in start_ns),
+        freq=offset.freqstr,
+        covariates=columns[:, 1:].astype(np.float32) if covariates else None,
+        covariate_names=cfg.numeric_covariates,
+        static=_statics(df, order, cfg, codes, firsts, names),
+        static_names=cfg.static,
+    )
+    season = cfg.season_length or season_length_for(panel.freq)
+    return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=season)
+
+
+def _present(rows: np.ndarray, first: int, length: int) -> np.ndarray:
+    """Which of the `length` grid rows from `first` hold an observation."""
+    mask = np.zeros(length, bool)
+    inside = rows[(rows >= first) & (rows < first + length)] - first
+    mask[inside] = True
+    return mask
