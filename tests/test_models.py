@@ -141,6 +141,20 @@ def test_bilstm_sum_merge_and_dense_between_shapes():
         assert variables["params"]["between_0"]["kernel"].shape == (width, HIDDEN)
 
 
+@pytest.mark.parametrize("name", ["lstm", "bilstm", "conv-lstm"])
+def test_lstm_forget_gates_start_open(name):
+    params = init_params(build_model(small_config(name, layers=2), HORIZON), LOOKBACK, 1, 0)
+    biases = {
+        jax.tree_util.keystr(path): np.asarray(leaf)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+        if "'h" in jax.tree_util.keystr(path[-2:-1]) and jax.tree_util.keystr(path[-1:]) == "['bias']"
+    }
+    forget = {path: value for path, value in biases.items() if "['hf']" in path}
+    assert len(forget) == (4 if name == "bilstm" else 2)
+    assert all((value == 1).all() for value in forget.values())
+    assert all((value == 0).all() for path, value in biases.items() if path not in forget)
+
+
 @pytest.mark.parametrize("name,strategy", CASES)
 def test_output_shapes(name, strategy):
     model = build_model(small_config(name, strategy, layers=2), HORIZON)

