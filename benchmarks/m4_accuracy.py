@@ -6,6 +6,7 @@ Trains one global model on the 414 training series (h = 48, m = 24) through the 
 training data. Our Naive2 must reproduce the published figures (sMAPE 18.383, MASE 2.395).
 
     python benchmarks/m4_accuracy.py                         # default settings, and --ensemble 5
+    python benchmarks/m4_accuracy.py --models lstm,gru,bilstm,conv-lstm --ensembles 1
     python benchmarks/m4_accuracy.py --ensembles 1 --epochs 3 --hidden 16
 
 Prints a markdown table and writes benchmarks/results/m4_accuracy.json.
@@ -51,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--models", default="lstm", help="models to run, comma-separated")
     parser.add_argument("--ensembles", default="1,5", help="ensemble sizes to run, comma-separated")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--hidden", type=int, default=ModelConfig.hidden)
@@ -69,21 +71,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m4_hourly_train.csv"
         history.to_csv(path, index=False)
-        for members in [int(k) for k in args.ensembles.split(",")]:
-            name = "tsforecast" if members == 1 else f"tsforecast --ensemble {members}"
-            config = Config(
-                data=DataConfig(path=str(path), season_length=M),
-                window=WindowConfig(horizon=H),
-                model=ModelConfig(hidden=args.hidden),
-                train=TrainConfig(epochs=args.epochs, ensemble=members),
-            )
-            began = time.perf_counter()
-            artifact = workflow.train_model(config).artifact
-            panel = workflow.load_for_prediction(artifact, None)
-            predicted = workflow.forecast(artifact, panel)
-            seconds[name] = time.perf_counter() - began
-            forecasts[name] = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")["y_hat"].to_numpy()
-            print(f"{name}: {seconds[name]:.0f}s, best epoch {artifact.metrics['best_epoch']}", file=sys.stderr)
+        for model_name in args.models.split(","):
+            for members in [int(k) for k in args.ensembles.split(",")]:
+                name = f"tsforecast {model_name}" + (f" --ensemble {members}" if members > 1 else "")
+                config = Config(
+                    data=DataConfig(path=str(path), season_length=M),
+                    window=WindowConfig(horizon=H),
+                    model=ModelConfig(name=model_name, hidden=args.hidden),
+                    train=TrainConfig(epochs=args.epochs, ensemble=members),
+                )
+                began = time.perf_counter()
+                artifact = workflow.train_model(config).artifact
+                panel = workflow.load_for_prediction(artifact, None)
+                predicted = workflow.forecast(artifact, panel)
+                seconds[name] = time.perf_counter() - began
+                forecasts[name] = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")["y_hat"].to_numpy()
+                print(f"{name}: {seconds[name]:.0f}s, {len(artifact.history)} epochs, best {artifact.metrics['best_epoch']}", file=sys.stderr, flush=True)
 
     summary = evaluate(forecasts, actuals, M, history).summary
     for key, published in PUBLISHED_NAIVE2.items():
@@ -96,7 +99,7 @@ def main() -> None:
         print(f"| {method} | {row['sMAPE']:.3f} | {row['MASE']:.3f} | {row['OWA']:.3f} | {wall} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "settings": {"ensembles": args.ensembles, "epochs": args.epochs, "hidden": args.hidden, "horizon": H, "season": M},
+        "settings": {"models": args.models, "ensembles": args.ensembles, "epochs": args.epochs, "hidden": args.hidden, "horizon": H, "season": M},
         "results": {m: {**{k: float(v) for k, v in row.items()}, "seconds": seconds.get(m)} for m, row in summary.iterrows()},
     }, indent=2))
 

@@ -66,7 +66,8 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     fit_part = y[: n_train - 1 + lookback + horizon]
     z = ((y - fit_part.mean()) / fit_part.std()).astype(np.float32)
 
-    model_cfg = ModelConfig(name=args.model, hidden=args.hidden, strategy=args.strategy)
+    # The peers' plain z-scored windows: no window framing.
+    model_cfg = ModelConfig(name=args.model, hidden=args.hidden, strategy=args.strategy, normalize="series", residual="none")
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=1e-3, clip_norm=1e9, loss="mse", seed=0)
     model = build_model(model_cfg, horizon)
     tx = make_optimizer(train_cfg)

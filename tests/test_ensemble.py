@@ -48,7 +48,7 @@ def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
     assert artifact.config.train.ensemble == MEMBERS
     assert json.loads((model_dir / "model" / "config.json").read_text())["config"]["train"]["ensemble"] == MEMBERS
     assert all(leaf.shape[0] == MEMBERS for leaf in jax.tree_util.tree_leaves(artifact.params))
-    heads = [np.asarray(m["head"]["kernel"]) for m in members_of(artifact.params)]
+    heads = [np.asarray(m["base"]["head"]["kernel"]) for m in members_of(artifact.params)]
     assert not np.allclose(heads[0], heads[1]) and not np.allclose(heads[1], heads[2])
 
 
@@ -76,7 +76,7 @@ def test_all_members_train_in_one_compiled_epoch(model_dir):
     panel, _ = load_panel(DataConfig(path=str(model_dir / "data.csv")))
     split = split_windows(panel.offsets, 24, 12, None)
     scaled, _, _ = standardise(panel.values, panel.offsets, split.train_part)
-    model = build_model(ModelConfig(hidden=8), 12)
+    model = build_model(ModelConfig(hidden=8, normalize="series", residual="none"), 12)
     tx = make_optimizer(cfg)
     mesh = make_mesh(cfg.batch_size)
     programs = build_programs(model, tx, make_loss("mse"), 24, 12, cfg.batch_size, mesh, ensemble=MEMBERS)

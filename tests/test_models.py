@@ -141,6 +141,21 @@ def test_bilstm_sum_merge_and_dense_between_shapes():
         assert variables["params"]["between_0"]["kernel"].shape == (width, HIDDEN)
 
 
+def test_blend_starts_as_seasonal_naive_and_learns_its_share():
+    """--residual blend: with the network's head at zero the forecast is the seasonal-naive one
+    read off the window (step h repeats the value one or more seasons before it), times the
+    per-step share, which starts at 1."""
+    season, lookback, horizon = 4, 8, 6
+    model = build_model(small_config("lstm", residual="blend"), horizon, season=season)
+    params = init_params(model, lookback, 1, 0)
+    assert params["seasonal_share"].tolist() == [1.0] * horizon
+    params = jax.tree_util.tree_map(jnp.zeros_like, params)
+    params["seasonal_share"] = jnp.arange(1.0, horizon + 1)
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, lookback, 1))
+    naive = np.asarray(x)[:, [4, 5, 6, 7, 4, 5], 0]
+    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, x)), naive * np.arange(1, horizon + 1), rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["lstm", "bilstm", "conv-lstm"])
 def test_lstm_forget_gates_start_open(name):
     params = init_params(build_model(small_config(name, layers=2), HORIZON), LOOKBACK, 1, 0)

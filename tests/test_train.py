@@ -47,7 +47,7 @@ def test_conv_lstm_beats_seasonal_naive(trained_model, run_cli, tmp_path):
     saved = json.loads((out / "config.json").read_text())["config"]["model"]
     assert (saved["name"], saved["filters"]) == ("conv-lstm", 8)
     params = flax.serialization.msgpack_restore((out / "params.msgpack").read_bytes())
-    assert params["conv"]["kernel"].shape == (3, 1, 8)  # the Conv1D front end was trained
+    assert params["base"]["conv"]["kernel"].shape == (3, 1, 8)  # the Conv1D front end was trained
     metrics = _metrics(out)
     assert (
         metrics["model"]["mase"] < 0.85 * metrics["seasonal_naive"]["mase"]
@@ -74,6 +74,13 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
         "3",
         "--lr",
         "1.0",
+        # Plain z-scores and MSE, so the check below can recompute the loss by hand.
+        "--normalize",
+        "series",
+        "--residual",
+        "none",
+        "--loss",
+        "mse",
         "-q",
         "--out",
         out,

@@ -14,7 +14,11 @@ from .errors import ConfigError
 FILL_METHODS = ("none", "interpolate", "ffill")
 LOSSES = ("mse", "mae", "huber")
 NORMALIZATIONS = ("series", "window")
-RESIDUALS = ("none", "seasonal")
+RESIDUALS = ("none", "seasonal", "blend")
+# (normalize, residual) per strategy when not given.
+DEFAULT_FRAMING = {"direct": ("window", "blend"), "recursive": ("series", "none")}
+# What models saved before these options existed were trained with.
+FORMAT_1_FRAMING = {"normalize": "series", "residual": "none"}
 INTERVAL_METHODS = ("conformal", "quantile")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
@@ -103,12 +107,20 @@ class ModelConfig:
     merge: str = "concat"
     dense_between: bool = False
     strategy: str = "direct"
-    # How a window is put in front of the network (tsforecast.windows.Framing); the defaults
-    # are the plain per-series z-scores models of format 1 were trained on.
-    normalize: str = "series"
-    residual: str = "none"
+    # How a window is put in front of the network (tsforecast.windows.Framing). None picks the
+    # strategy's default (DEFAULT_FRAMING): a direct model sees each window centred and scaled by
+    # its own level (RevIN) and adds a learned share of its seasonal-naive forecast (ES-RNN's
+    # lesson, models.SeasonalBlend); a recursive one feeds its own outputs back, so it works on
+    # per-series values.
+    normalize: str | None = None
+    residual: str | None = None
 
     def __post_init__(self) -> None:
+        normalize, residual = DEFAULT_FRAMING.get(self.strategy, (None, None))
+        # Frozen: the resolved defaults are written once, here, so config.json records them.
+        object.__setattr__(self, "normalize", self.normalize or normalize)
+        object.__setattr__(self, "residual", self.residual or residual)
+        _check(self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         _check(self.normalize in NORMALIZATIONS, f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
         _check(self.residual in RESIDUALS, f"--residual must be one of {', '.join(RESIDUALS)}, got {self.residual!r}")
         _check(self.name in MODEL_NAMES, f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
@@ -120,7 +132,6 @@ class ModelConfig:
         _check(self.pool_size >= 1, f"--pool-size must be at least 1, got {self.pool_size}")
         _check(self.conv_layers >= 1, f"--conv-layers must be at least 1, got {self.conv_layers}")
         _check(self.merge in MERGES, f"--merge must be one of {', '.join(MERGES)}, got {self.merge!r}")
-        _check(self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
 
     def outputs(self, horizon: int) -> int:
         """Width of the model's head: every step of the horizon, or the next step only."""
@@ -136,11 +147,12 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     clip_norm: float = 1.0
-    loss: str = "mse"
+    loss: str = "mae"
     patience: int = 8
     seed: int = 0
-    # Windows drawn afresh for each epoch; None trains every epoch on all of them.
-    epoch_windows: int | None = None
+    # Windows drawn afresh for each epoch (all when there are fewer; None: always all), so
+    # early stopping looks at a large panel every few minutes, not once an hour.
+    epoch_windows: int | None = 50_000
     ensemble: int = 1
 
     def __post_init__(self) -> None:
@@ -237,5 +249,8 @@ class Config:
         for name in sections:
             kind = kinds[name]
             known = {f.name for f in dataclasses.fields(kind)}
-            built[name] = kind(**{k: v for k, v in raw.get(name, {}).items() if k in known})
+            saved = raw.get(name, {})
+            if name == "model":
+                saved = FORMAT_1_FRAMING | saved
+            built[name] = kind(**{k: v for k, v in saved.items() if k in known})
         return cls(**built)

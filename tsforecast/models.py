@@ -14,6 +14,7 @@ from typing import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .config import MODEL_NAMES, STRATEGIES, ModelConfig
 from .errors import ConfigError
@@ -177,6 +178,27 @@ class WithFutureCovariates(nn.Module):
         return forecast + correction.reshape(correction.shape + (1,) * (forecast.ndim - 2))
 
 
+class SeasonalBlend(nn.Module):
+    """Any forecaster plus a learned share, per horizon step, of the seasonal-naive forecast
+    read off its own (framed) input window: --residual blend. The share starts at 1, so the
+    model starts as seasonal naive plus a correction; where the last season is mostly noise,
+    training turns the share down instead of asking the network to memorise a whole season
+    to cancel it (which a small recurrent state cannot). Quantiles all shift together."""
+
+    base: nn.Module
+    horizon: int
+    season: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        forecast = self.base(x, train)
+        steps = np.arange(self.horizon)
+        naive = x[:, x.shape[1] + steps - self.season * (steps // self.season + 1), 0]
+        share = self.param("seasonal_share", nn.initializers.ones, (self.horizon,))
+        blended = share * naive
+        return forecast + blended.reshape(blended.shape + (1,) * (forecast.ndim - 2))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[[ModelConfig, int], nn.Module]
@@ -184,7 +206,7 @@ class ModelSpec:
     options: tuple[str, ...]
 
 
-COMMON_OPTIONS = ("hidden", "layers", "dropout", "strategy")
+COMMON_OPTIONS = ("hidden", "layers", "dropout", "strategy", "normalize", "residual")
 
 MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec(
@@ -213,14 +235,17 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0) -> nn.Module:
+def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0, season: int = 1) -> nn.Module:
     """The forecaster for `cfg`, its head sized for the strategy (all `horizon` steps or the
-    next one); with `n_quantiles` (direct only) it predicts that many quantiles per step, and
-    with `n_future` future-known features it is wrapped to see their horizon values."""
+    next one); with `n_quantiles` (direct only) it predicts that many quantiles per step, with
+    --residual blend it adds its share of the `season`-naive forecast, and with `n_future`
+    future-known features it is wrapped to see their horizon values."""
     if n_quantiles:
         model = QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
     else:
         model = MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
+    if cfg.residual == "blend":
+        model = SeasonalBlend(model, horizon, season)
     return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 

@@ -121,7 +121,9 @@ class Framing:
     normalize "series": the per-series z-scores as they are; "window": each input window is
     further centred and scaled by its own mean and std (RevIN without the affine part), so the
     network sees shapes, not levels. residual "seasonal": the network learns the correction of
-    the window's seasonal-naive forecast instead of the values themselves.
+    the window's seasonal-naive forecast instead of the values themselves; "blend": the model
+    adds a learned share of that forecast itself (models.SeasonalBlend), so the frame is the
+    window's level, as with "none".
     """
 
     normalize: str = "series"

@@ -133,10 +133,14 @@ class TrainOutcome:
 
 def _framing(config: Config) -> Framing:
     season = config.data.season_length or 1
-    if config.model.residual == "seasonal" and season > config.window.lookback:
-        raise ConfigError(
-            f"--residual seasonal needs --lookback of at least the season length {season}, got {config.window.lookback}"
-        )
+    if season > config.window.lookback:
+        if config.model.residual == "seasonal":
+            raise ConfigError(
+                f"--residual seasonal needs --lookback of at least the season length {season}, "
+                f"got {config.window.lookback}; use a longer --lookback or --residual none"
+            )
+        # A window shorter than a season still blends in its last value (naive).
+        season = 1
     return Framing(config.model.normalize, config.model.residual, season)
 
 
@@ -178,7 +182,7 @@ def train_model(
 
     require_supported(config.model.strategy, features.width, framing.active)
     quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
-    model = build_model(config.model, horizon, len(quantiles), len(features.future))
+    model = build_model(config.model, horizon, len(quantiles), len(features.future), framing.season)
     loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
     fresh = initial_params(model, lookback, config.train, features.width, len(features.future), horizon)
     params = fresh if init_params is None else _matching_params(init_params, fresh)
@@ -329,11 +333,12 @@ def predict_at(artifact: ModelArtifact, panel: Panel, mean: np.ndarray, std: np.
     scaled = scale_rows(numeric, panel.offsets, mean, std)
     matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), artifact.info.get("static_levels", {}))
     future_cols = tuple(artifact.info.get("future_features", ()))
-    model = build_model(config.model, horizon, len(_quantiles(artifact)), len(future_cols))
+    framing = _framing(config)
+    model = build_model(config.model, horizon, len(_quantiles(artifact)), len(future_cols), framing.season)
     mesh = make_mesh(1)
     programs = build_programs(
         model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
-        future=future_cols, framing=_framing(config), ensemble=config.train.ensemble, strategy=config.model.strategy,
+        future=future_cols, framing=framing, ensemble=config.train.ensemble, strategy=config.model.strategy,
     )
     # Onto this program's one device: an artifact fresh from training holds its parameters on
     # every device of the training mesh.
