@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/tsforecast train sample_data/hourly.csv --out .demo-model --epochs 15
-	$(BIN)/tsforecast predict --model .demo-model --plot .demo-model/forecast.png
+	$(BIN)/tsforecast predict --model .demo-model --level 80 --level 95 --plot .demo-model/forecast.png
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -79,7 +79,7 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
     assert saved["data_summary"]["last_timestamp"] == "2024-01-25 23:00:00"
 
     history = pd.read_csv(directory / "history.csv")
-    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "seconds"]
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "seconds", "lr"]
     assert list(history["epoch"]) == list(range(1, len(history) + 1))
     assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
 
@@ -101,7 +101,7 @@ def test_train_prints_each_epoch_and_the_comparison_with_seasonal_naive(trained_
     lines = trained_model.stderr.splitlines()
     epoch_lines = [line for line in lines if line.startswith("epoch ")]
     assert len(epoch_lines) == len(history)
-    assert re.fullmatch(r"epoch 1: train \d+\.\d{4}  val \d+\.\d{4}  \d+\.\ds", epoch_lines[0])
+    assert re.fullmatch(r"epoch 1: train \d+\.\d{4}  val \d+\.\d{4}  lr \S+  \d+\.\ds", epoch_lines[0])
     model, naive = metrics["model"]["mase"], metrics["seasonal_naive"]["mase"]
     assert f"the model beats seasonal naive: MASE {model:.3f} vs {naive:.3f}" in lines
     assert lines[-1] == f"model written to {trained_model.directory}"

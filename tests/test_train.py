@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from tsforecast import artifacts
+from tsforecast.config import TrainConfig
 from tsforecast.data import load_panel
 from tsforecast.models import build_model
+from tsforecast.train import make_optimizer, scale_learning_rate
 from tsforecast.windows import split_windows, standardise
 
 
@@ -72,6 +74,8 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
         "30",
         "--patience",
         "3",
+        "--lr-patience",
+        "0",  # a fixed, too-high rate keeps the last epochs clearly worse than the best
         "--lr",
         "1.0",
         # Plain z-scores and MSE, so the check below can recompute the loss by hand.
@@ -91,7 +95,9 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
     best = _metrics(out)["best_epoch"]
     assert best == int(np.argmin(val_loss)) + 1
     assert len(history) == best + 3 < 30  # stopped `patience` epochs after the best one
-    assert val_loss[-1] > 1.2 * val_loss[best - 1]  # the last parameters are clearly worse
+    # The last parameters are worse by far more than the tolerance of the check below, which
+    # therefore tells the best epoch's parameters from the last.
+    assert val_loss[-1] > 1.005 * val_loss[best - 1]
 
     # The saved parameters are the best epoch's: on the validation windows they give that epoch's
     # loss, and metrics.json was computed from them.
@@ -114,6 +120,38 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
     actual = panel.values.astype(np.float64)[starts[:, None] + lookback + np.arange(horizon)]
     mae = np.mean(np.abs(preds * std[0] + mean[0] - actual))
     assert mae == pytest.approx(artifact.metrics["model"]["mae"], rel=1e-4)
+
+
+def test_learning_rate_halves_after_epochs_without_improvement(trained_model, run_cli, tmp_path):
+    out = tmp_path / "model"
+    result = run_cli(
+        "train", trained_model.csv, *trained_model.args, "--epochs", "10", "--patience", "10",
+        "--lr", "0.05", "--lr-patience", "1", "-q", "--out", out,
+    )
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(out / "history.csv")
+    # Recompute the rule from the validation losses: every epoch that is not a new best halves
+    # the rate the next epoch trains with.
+    expected, rate, best = [], 0.05, np.inf
+    for val_loss in history["val_loss"]:
+        expected.append(rate)
+        if val_loss < best:
+            best = val_loss
+        else:
+            rate /= 2
+    assert history["lr"].tolist() == pytest.approx(expected)
+    assert history["lr"].iloc[-1] < 0.05  # a rate of 0.05 does not improve every epoch
+
+
+def test_a_halved_learning_rate_halves_adams_step():
+    params = {"w": jnp.ones(3)}
+    grads = {"w": jnp.array([0.1, -0.2, 0.3])}
+    tx = make_optimizer(TrainConfig(lr=0.01, clip_norm=100.0))
+    full, _ = tx.update(grads, tx.init(params), params)
+    state = tx.init(params)
+    scale_learning_rate(state, 0.5)
+    half, _ = tx.update(grads, state, params)
+    np.testing.assert_allclose(half["w"], 0.5 * full["w"], rtol=1e-6)
 
 
 def test_the_same_seed_gives_identical_metrics_and_weights(trained_model, run_cli, tmp_path):

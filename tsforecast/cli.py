@@ -162,6 +162,7 @@ def data_options(command):
 @click.option("--clip-norm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Clip gradients to this global norm.")
 @click.option("--loss", type=click.Choice(LOSSES), default=TrainConfig.loss, show_default=True, help="Training loss on standardised values.")
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
+@click.option("--lr-patience", type=click.IntRange(min=0), default=TrainConfig.lr_patience, show_default=True, help="Halve the learning rate after this many epochs without a better validation loss (0: never).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
 @click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.")
 @click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default="conformal", show_default=True, help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.")
@@ -254,7 +255,7 @@ def report_training(outcome, path: Path, quiet: bool, began: float, version: str
 def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict,
                  season_length, lookback, horizon, val_size, model_name, strategy, hidden, layers, dropout, merge,
                  dense_between, filters, conv_layers, kernel_size, pool_size, normalize, residual, epochs, batch_size,
-                 epoch_windows, lr, clip_norm, loss, patience, seed, ensemble, interval_method, levels) -> Config:
+                 epoch_windows, lr, clip_norm, loss, patience, lr_patience, seed, ensemble, interval_method, levels) -> Config:
     """The configuration from the options `train` and `backtest` share."""
     return Config(
         data=DataConfig(
@@ -270,7 +271,7 @@ def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, f
         ),
         train=TrainConfig(
             epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss,
-            patience=patience, seed=seed, ensemble=ensemble,
+            patience=patience, lr_patience=lr_patience, seed=seed, ensemble=ensemble,
         ),
         intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
@@ -301,10 +302,11 @@ class EpochProgress:
     def update(self, record, prefix: str = "", completed: int | None = None) -> None:
         if not self.enabled:
             return
-        line = f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  {record.seconds:.1f}s"
+        line = (f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  "
+                f"lr {record.lr:.2g}  {record.seconds:.1f}s")
         if self.json:
             emit("epoch", line, epoch=record.epoch, train_loss=record.train_loss, val_loss=record.val_loss,
-                 duration=record.seconds)
+                 lr=record.lr, duration=record.seconds)
         elif self.live:
             self.progress.update(self.task, completed=completed or record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
             self.progress.console.print(line)

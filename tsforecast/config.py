@@ -149,6 +149,9 @@ class TrainConfig:
     clip_norm: float = 1.0
     loss: str = "mae"
     patience: int = 8
+    # Halve the learning rate after this many epochs without a better validation loss (0: never),
+    # Keras' ReduceLROnPlateau: Adam at a fixed rate keeps hopping around the minimum it found.
+    lr_patience: int = 3
     seed: int = 0
     # Windows drawn afresh for each epoch (all when there are fewer; None: always all), so
     # early stopping looks at a large panel every few minutes, not once an hour.
@@ -162,6 +165,7 @@ class TrainConfig:
         _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        _check(self.lr_patience >= 0, f"--lr-patience must be at least 0, got {self.lr_patience}")
         _check(
             self.epoch_windows is None or self.epoch_windows >= 1,
             f"--epoch-windows must be at least 1, got {self.epoch_windows}",

@@ -48,7 +48,18 @@ def make_loss(name: str) -> LossFn:
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adam(cfg.lr))
+    # The learning rate lives in the optimiser state rather than in the program, so `fit` can
+    # lower it between epochs without compiling the epoch again.
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=cfg.lr)
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), adam)
+
+
+def scale_learning_rate(opt_state: Any, factor: float) -> None:
+    """Multiply the learning rate held in a `make_optimizer` state (each member's, for an
+    ensemble) by `factor`, in place, keeping the array where the compiled epoch expects it."""
+    hyperparams = opt_state[1].hyperparams
+    rate = hyperparams["learning_rate"]
+    hyperparams["learning_rate"] = jax.device_put(rate * factor, rate.sharding)
 
 
 def make_mesh(batch_size: int) -> Mesh:
@@ -254,6 +265,7 @@ class EpochRecord:
     train_loss: float
     val_loss: float
     seconds: float
+    lr: float
 
 
 @dataclass(frozen=True)
@@ -274,9 +286,10 @@ def fit(
     cfg: TrainConfig,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> FitResult:
-    """Train for up to `cfg.epochs` epochs; stop after `cfg.patience` epochs without a better
-    validation loss and return the best parameters. An ensemble (cfg.ensemble > 1, `params`
-    with a leading member axis) stops on the validation loss of its median forecast."""
+    """Train for up to `cfg.epochs` epochs; halve the learning rate after every `cfg.lr_patience`
+    epochs without a better validation loss, stop after `cfg.patience` such epochs and return the
+    best parameters. An ensemble (cfg.ensemble > 1, `params` with a leading member axis) stops on
+    the validation loss of its median forecast."""
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
@@ -292,19 +305,24 @@ def fit(
     stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
     history: list[EpochRecord] = []
     stopped_early = False
+    rate = cfg.lr
     for epoch in range(1, cfg.epochs + 1):
         began = time.perf_counter()
         params, opt_state, rng, train_loss = programs.train_epoch(params, opt_state, rng, values, train_starts)
         val_loss = programs.evaluate(params, values, val_starts)
         stopping = early_stopping_update(stopping, params, val_loss, epoch)
-        record = EpochRecord(epoch, float(train_loss), float(val_loss), time.perf_counter() - began)
+        record = EpochRecord(epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate)
         if not np.isfinite(record.train_loss):
             raise ConfigError(f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr")
         history.append(record)
+        wait = int(stopping.wait)
+        if cfg.lr_patience and wait and wait % cfg.lr_patience == 0:
+            scale_learning_rate(opt_state, 0.5)
+            rate *= 0.5
         log.debug("epoch %d: train %.5f val %.5f (%.2fs)", epoch, record.train_loss, record.val_loss, record.seconds)
         if on_epoch is not None:
             on_epoch(record)
-        if int(stopping.wait) >= cfg.patience:
+        if wait >= cfg.patience:
             stopped_early = epoch < cfg.epochs
             break
     return FitResult(stopping.best_params, history, int(stopping.best_epoch), stopped_early)
