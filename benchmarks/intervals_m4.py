@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 try:
     from tsforecast import baselines, metrics, workflow
@@ -35,20 +34,9 @@ from tsforecast.intervals import conformal_bounds, interval_columns
 from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
-from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
+from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
 LEVELS = (80.0, 95.0)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "intervals_m4.json"
-
-
-def long_frame(train: dict[str, np.ndarray]) -> pd.DataFrame:
-    """`unique_id, ds, y`. M4 gives no dates, so every series gets an hourly clock ending at the
-    same (arbitrary) hour; only the spacing matters to the model."""
-    end = pd.Timestamp("2018-01-01 00:00")
-    parts = [
-        pd.DataFrame({"unique_id": sid, "ds": pd.date_range(end=end, periods=len(y), freq="h"), "y": y})
-        for sid, y in train.items()
-    ]
-    return pd.concat(parts, ignore_index=True)
 
 
 def scores(

@@ -1,9 +1,10 @@
-"""M4 Hourly through the tsforecast CLI: one global model for all 414 series.
+"""M4 Hourly through the tsforecast CLI with default settings: one global model for 414 series.
 
-Converts the competition's wide files (one series per row, no timestamps) to a long CSV with an
-invented hourly index (every series starts 2000-01-01 00:00), runs `tsforecast train` and
-`tsforecast predict` as a user would, and scores the 48 forecast hours against Hourly-test with
-the competition's sMAPE and MASE (m = 24), next to seasonal naive and Naive2.
+Converts the competition's wide files (one series per row, no timestamps) to long CSVs on an
+invented hourly clock, then does what a user would: `tsforecast train` (default settings; only
+the horizon and season length are given), `tsforecast predict`, and `tsforecast evaluate`
+against Hourly-test, which scores sMAPE, MASE and OWA as the competition did, next to seasonal
+naive and Naive2 (computed by `evaluate` from the training file).
 
     python benchmarks/m4_hourly.py [--data DIR] [--out FILE] [-- extra train options]
 """
@@ -19,35 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 try:
-    from tsforecast import baselines, metrics
+    from tsforecast import baselines
 except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tsforecast import baselines, metrics
+    from tsforecast import baselines
 
 REPO = Path(__file__).resolve().parents[1]
-from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
+from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_hourly.json"
 WORK = REPO / ".bench" / "m4_hourly"
-# Window-normalised inputs and a seasonal-naive residual target: a plain network on
-# level-normalised windows loses to seasonal naive on this set.
-TRAIN_OPTIONS = [
-    "--horizon", str(H), "--season-length", str(M), "--lookback", "168", "--normalize", "window",
-    "--residual", "seasonal", "--loss", "mae", "--hidden", "64", "--batch-size", "256", "--lr", "2e-3",
-    "--epochs", "8", "--epoch-windows", "48000", "--patience", "3", "--val-size", "24", "--seed", "0",
-]
-
-
-def write_long(train: dict[str, np.ndarray], path: Path) -> None:
-    frames = [
-        pd.DataFrame({"unique_id": sid, "ds": pd.date_range("2000-01-01", periods=len(y), freq="h"), "y": y})
-        for sid, y in train.items()
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+TRAIN_OPTIONS = ["--horizon", str(H), "--season-length", str(M)]
 
 
 def children_cpu() -> float:
@@ -63,15 +48,6 @@ def cli(*args: str) -> tuple[float, float]:
     return time.perf_counter() - began, children_cpu() - cpu
 
 
-def score(train: dict[str, np.ndarray], test: dict[str, np.ndarray], forecasts: dict[str, np.ndarray]) -> dict[str, float]:
-    smape, mase = [], []
-    for sid, history in train.items():
-        scale = metrics.mase_scale(history, M)
-        smape.append(metrics.smape(test[sid], forecasts[sid]))
-        mase.append(metrics.mase(test[sid], forecasts[sid], scale))
-    return {"smape": float(np.mean(smape)), "mase": float(np.mean(mase))}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with Hourly-*.csv")
@@ -80,39 +56,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     train = read_wide(args.data / "Hourly-train.csv")
-    test = read_wide(args.data / "Hourly-test.csv")
-    data, model, forecast = WORK / "train.csv", WORK / "model", WORK / "forecast.csv"
-    write_long(train, data)
+    WORK.mkdir(parents=True, exist_ok=True)
+    data, actuals, model = WORK / "train.csv", WORK / "test.csv", WORK / "model"
+    forecast, scores = WORK / "forecast.csv", WORK / "scores.json"
+    long_frame(train).to_csv(data, index=False)
+    long_frame(read_wide(args.data / "Hourly-test.csv"), test=True).to_csv(actuals, index=False)
 
     options = TRAIN_OPTIONS + args.extra
     train_s, train_cpu = cli("train", str(data), *options, "--out", str(model))
     predict_s, predict_cpu = cli("predict", str(data), "--model", str(model), "--out", str(forecast))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
+    # seasonal naive beside the model's forecast, so that `evaluate` scores it on equal terms
     frame = pd.read_csv(forecast, dtype={"unique_id": str})
-    ours = {sid: group["y_hat"].to_numpy(np.float64) for sid, group in frame.groupby("unique_id", sort=False)}
-    results = {
-        "tsforecast": score(train, test, ours),
-        "seasonal naive": score(train, test, {s: baselines.seasonal_naive(x, H, M) for s, x in train.items()}),
-        "Naive2": score(train, test, {s: baselines.naive2(x, H, M) for s, x in train.items()}),
-    }
-    ref = results["Naive2"]
-    for r in results.values():
-        r["owa"] = metrics.owa(r["smape"], r["mase"], ref["smape"], ref["mase"])
-    naive = results["seasonal naive"]
-    beats = results["tsforecast"]["smape"] < naive["smape"] and results["tsforecast"]["mase"] < naive["mase"]
+    naive = {sid: baselines.seasonal_naive(y, H, M) for sid, y in train.items()}
+    step = frame.groupby("unique_id").cumcount()
+    frame["seasonal_naive"] = [naive[sid][k] for sid, k in zip(frame["unique_id"], step)]
+    frame.to_csv(forecast, index=False)
+    cli("evaluate", str(forecast), str(actuals), "--train", str(data), "--season-length", str(M), "--out", str(scores))
+    results = json.loads(scores.read_text())
+    model_row, naive_row = results["model"], results["seasonal_naive"]
+    beats = model_row["sMAPE"] < naive_row["sMAPE"] and model_row["MASE"] < naive_row["MASE"]
+    history = pd.read_csv(model / "history.csv")
 
     print(f"M4 Hourly, {len(train)} series, h={H}, m={M}, {os.cpu_count()} CPU cores\n")
     print("| step | wall s | CPU s |\n|---|---:|---:|")
     print(f"| train | {train_s:.0f} | {train_cpu:.0f} |\n| predict | {predict_s:.0f} | {predict_cpu:.0f} |")
     print(f"| total | {train_s + predict_s:.0f} | {train_cpu + predict_cpu:.0f} |")
-    print(f"\npeak memory {peak_mb:,.0f} MB, {len(pd.read_csv(model / 'history.csv'))} epochs\n")
+    print(f"\npeak memory {peak_mb:,.0f} MB, {len(history)} epochs\n")
     print("| method | sMAPE | MASE | OWA |\n|---|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['smape']:.3f} | {r['mase']:.3f} | {r['owa']:.3f} |")
+    for name, row in results.items():
+        print(f"| {name} | {row['sMAPE']:.3f} | {row['MASE']:.3f} | {row['OWA']:.3f} |")
     print(f"\nbeats seasonal naive on both: {'yes' if beats else 'NO'}")
     print(f"train options: {' '.join(options)}")
-    history = pd.read_csv(model / "history.csv")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "dataset": "M4 Hourly", "n_series": len(train), "horizon": H, "season": M,

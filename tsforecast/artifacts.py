@@ -129,7 +129,8 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file inside `path` durable (a crash cannot undo it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -164,7 +165,7 @@ def replace_dir(new: Path, target: Path) -> None:
         os.replace(target, old / "dir")
         os.replace(new, target)
         shutil.rmtree(old)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def versions() -> dict[str, str]:
@@ -225,7 +226,7 @@ def save(artifact: ModelArtifact, out: str | Path) -> Path:
     try:
         os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a model directory is not
         write_into(staging, artifact)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         test_pause("save")
         replace_dir(staging, target)
     except BaseException:

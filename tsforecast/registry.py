@@ -76,14 +76,6 @@ class VersionInfo:
     current: bool
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _storage_error(action: str, exc: OSError) -> StorageError:
     return StorageError(f"cannot {action}: {exc.strerror or exc} ({exc.filename or ''}); current is unchanged")
 
@@ -206,7 +198,7 @@ class Registry:
             os.symlink(Path(VERSIONS) / name, link)
             test_pause("promote")
             os.replace(link, self.root / CURRENT)
-            _fsync_dir(self.root)
+            artifacts.fsync_dir(self.root)
         except OSError as exc:
             link.unlink(missing_ok=True)
             raise _storage_error(f"switch {self.root / CURRENT} to {name}", exc) from None
