@@ -114,6 +114,14 @@ def future_part(windows: jax.Array, lookback: int, columns: tuple[int, ...]) -> 
     return windows[:, lookback:, list(columns)] if columns else windows[:, lookback:, :0]
 
 
+def seasonal_naive_source(lookback: int, horizon: int, season: int) -> np.ndarray:
+    """<int>[horizon]: for each target step, the position inside its input window (0 = the
+    window's first step) of the value seasonal naive repeats: the same phase of the latest
+    season that lies inside the lookback."""
+    steps = np.arange(horizon)
+    return lookback + steps - season * (steps // season + 1)
+
+
 @dataclass(frozen=True)
 class Framing:
     """How a window's target is put in front of the network.
@@ -146,9 +154,7 @@ class Framing:
         else:
             loc, scale = jnp.zeros((n, 1), history.dtype), jnp.ones((n, 1), history.dtype)
         if self.residual == "seasonal":
-            steps = np.arange(horizon)
-            source = lookback + steps - self.season * (steps // self.season + 1)
-            base = history[:, source]
+            base = history[:, seasonal_naive_source(lookback, horizon, self.season)]
         else:
             base = jnp.broadcast_to(loc, (n, horizon))
         return loc, base, scale

@@ -33,7 +33,8 @@ from .intervals import (
     validation_interval_metrics,
 )
 from .windows import (
-    Framing, WindowSplit, default_val_size, rows_needed, scale_rows, split_windows, standardise, typical_length,
+    Framing, WindowSplit, default_val_size, rows_needed, scale_rows, seasonal_naive_source, split_windows, standardise,
+    typical_length,
 )
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,7 @@ def default_lookback(season: int, shortest: int, horizon: int) -> int:
 def seasonal_naive_windows(series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, season: int) -> np.ndarray:
     """Seasonal-naive forecasts <float>[n, horizon] for windows starting at local `starts`:
     each step repeats the value one (or more) seasons before it, from inside the lookback."""
-    steps = np.arange(horizon)
-    first_target = starts[:, None] + lookback
-    source = first_target + steps[None, :] - season * (steps[None, :] // season + 1)
+    source = starts[:, None] + seasonal_naive_source(lookback, horizon, season)[None, :]
     return series[np.clip(source, 0, None)]
 
 
