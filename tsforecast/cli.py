@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .config import (
-    DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MERGES, MODEL_NAMES, NORMALIZATIONS, PROMOTE_METRICS,
+    DEFAULT_FRAMING, DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MERGES, MODEL_NAMES, NORMALIZATIONS, PROMOTE_METRICS,
     PROMOTE_RULES, RESIDUALS, STRATEGIES, Config, DataConfig, IntervalConfig, ModelConfig, RetrainOptions, TrainConfig,
     WindowConfig,
 )
@@ -153,8 +153,10 @@ def data_options(command):
 @click.option("--conv-layers", type=click.IntRange(min=1), default=1, show_default=True, help="conv-lstm: Conv1D layers, each followed by pooling.")
 @click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True, help="conv-lstm: Conv1D kernel width.")
 @click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True, help="conv-lstm: max-pooling width (1 = none).")
-@click.option("--normalize", type=click.Choice(NORMALIZATIONS), help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.  [default: window; series for --strategy recursive]")
-@click.option("--residual", type=click.Choice(RESIDUALS), help="seasonal: learn the correction of each window's seasonal-naive forecast.  [default: seasonal; none for --strategy recursive]")
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.  "
+              f"[default: {DEFAULT_FRAMING['direct'][0]}; {DEFAULT_FRAMING['recursive'][0]} for --strategy recursive]")
+@click.option("--residual", type=click.Choice(RESIDUALS), help="blend: add a learned share of each window's seasonal-naive forecast; seasonal: learn only the correction of that forecast.  "
+              f"[default: {DEFAULT_FRAMING['direct'][1]}; {DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per minibatch.")
 @click.option("--epoch-windows", type=click.IntRange(min=1), default=TrainConfig.epoch_windows, show_default=True, help="Train each epoch on this many training windows drawn at random (fresh each epoch); all of them when there are fewer.")
