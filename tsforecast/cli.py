@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .config import (
     DEFAULT_FRAMING, DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MERGES, MODEL_NAMES, NORMALIZATIONS, PROMOTE_METRICS,
-    PROMOTE_RULES, RESIDUALS, STRATEGIES, Config, DataConfig, IntervalConfig, ModelConfig, RetrainOptions, TrainConfig,
+    PROMOTE_RULES, RESIDUALS, STRATEGIES, TRANSFORMS, Config, DataConfig, IntervalConfig, ModelConfig, RetrainOptions, TrainConfig,
     WindowConfig,
 )
 from .errors import Terminated, TsforecastError
@@ -139,7 +139,8 @@ def data_options(command):
 @click.option("--calendar", is_flag=True, help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the frequency allows), for the horizon too.")
 @click.option("--strict", is_flag=True, help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).")
 @click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
-@click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 96, or fewer whole seasons on short data.")
+@click.option("--transform", type=click.Choice(TRANSFORMS), default=DataConfig.transform, show_default=True, help="What the network models: log(y) (relative errors, multiplicative seasonality; needs values > 0) or y itself. auto: log when every training value is positive.")
+@click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 7 seasons (a week of hourly data) when that is at most 336 steps, else 2 seasons when that is, and at least 96; fewer whole seasons on short data.")
 @click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
 @click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
 @click.option("--model", "model_name", type=click.Choice(MODEL_NAMES), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
@@ -255,7 +256,7 @@ def report_training(outcome, path: Path, quiet: bool, began: float, version: str
 
 
 def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict,
-                 season_length, lookback, horizon, val_size, model_name, strategy, hidden, layers, dropout, merge,
+                 season_length, transform, lookback, horizon, val_size, model_name, strategy, hidden, layers, dropout, merge,
                  dense_between, filters, conv_layers, kernel_size, pool_size, normalize, residual, epochs, batch_size,
                  epoch_windows, lr, clip_norm, loss, patience, lr_patience, seed, ensemble, interval_method, levels) -> Config:
     """The configuration from the options `train` and `backtest` share."""
@@ -263,7 +264,7 @@ def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, f
         data=DataConfig(
             path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill,
             season_length=season_length, wide=wide, covariates=covariates, future_covariates=future_covariates,
-            static=static, calendar=calendar, strict=strict,
+            static=static, calendar=calendar, strict=strict, transform=transform,
         ),
         window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
         model=ModelConfig(

@@ -12,13 +12,14 @@ from typing import Any
 from .errors import ConfigError
 
 FILL_METHODS = ("none", "interpolate", "ffill")
+TRANSFORMS = ("auto", "none", "log")
 LOSSES = ("mse", "mae", "huber")
 NORMALIZATIONS = ("series", "window")
 RESIDUALS = ("none", "seasonal", "blend")
 # (normalize, residual) per strategy when not given.
 DEFAULT_FRAMING = {"direct": ("window", "blend"), "recursive": ("series", "none")}
-# What models saved before these options existed were trained with.
-FORMAT_1_FRAMING = {"normalize": "series", "residual": "none"}
+# What models saved before these options existed were trained with, per config section.
+EARLIER_DEFAULTS = {"model": {"normalize": "series", "residual": "none"}, "data": {"transform": "none"}}
 INTERVAL_METHODS = ("conformal", "quantile")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
@@ -53,11 +54,15 @@ class DataConfig:
     calendar: bool = False
     # Refuse series too short to train on instead of skipping them.
     strict: bool = False
+    # What the network models in place of the target (tsforecast.transforms); training
+    # resolves "auto" and records the result.
+    transform: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("covariates", "future_covariates", "static"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # lists when read back from JSON
         _check(self.fill in FILL_METHODS, f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}")
+        _check(self.transform in TRANSFORMS, f"--transform must be one of {', '.join(TRANSFORMS)}, got {self.transform!r}")
         named = self.covariate_columns
         repeated = sorted({c for c in named if named.count(c) > 1})
         _check(not repeated, f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, --future-covariates and --static")
@@ -253,8 +258,6 @@ class Config:
         for name in sections:
             kind = kinds[name]
             known = {f.name for f in dataclasses.fields(kind)}
-            saved = raw.get(name, {})
-            if name == "model":
-                saved = FORMAT_1_FRAMING | saved
+            saved = EARLIER_DEFAULTS.get(name, {}) | raw.get(name, {})
             built[name] = kind(**{k: v for k, v in saved.items() if k in known})
         return cls(**built)

@@ -157,12 +157,14 @@ def validation_interval_metrics(
     scales: np.ndarray,
     levels: Sequence[float],
     quantile_bounds: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
+    to_original: Callable[[np.ndarray], np.ndarray] = lambda x: x,
 ) -> dict:
     """Interval scores on the validation windows, out of sample: conformal radii come from the
     earlier half of every series' validation windows and are scored on the later half.
 
-    targets and each point forecast: <float>[S, V, H] in original units (S series, V windows in
-    time order); std, scales: <float>[S] (standardisation and MASE scale per series).
+    targets and each point forecast: <float>[S, V, H] in the model's units (S series, V windows
+    in time order), which `to_original` maps to the original units the scores are taken in;
+    std, scales: <float>[S] (standardisation in the model's units and MASE scale per series).
     `forecasts` maps a method ("model", "seasonal_naive") to its point forecasts, which get
     conformal intervals, except "model" when `quantile_bounds` ({level: (lo, hi)}, each
     <float>[S, V, H]) gives the quantile model's own. Per method and level: coverage, width and
@@ -176,7 +178,7 @@ def validation_interval_metrics(
     if n_cal == 0:
         result["scored_on"] = "nothing: interval scores need at least 2 validation windows per series"
         return result
-    held = targets[:, n_cal:]
+    held = to_original(targets[:, n_cal:])
     for method, point in forecasts.items():
         scores = (np.abs(point[:, :n_cal] - targets[:, :n_cal]) / std[:, None, None]).reshape(-1, targets.shape[2])
         per_level: dict[str, dict[str, float] | None] = {}
@@ -188,6 +190,7 @@ def validation_interval_metrics(
                 continue
             else:
                 lo, hi = conformal_bounds(point[:, n_cal:], scores, std, level)
+            lo, hi = to_original(lo), to_original(hi)
             per_level[level_name(level)] = mean_scores(
                 [interval_scores(held[i], lo[i], hi[i], scales[i], level) for i in range(n_series)]
             )

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from . import artifacts
+from . import artifacts, transforms
 from .artifacts import ModelArtifact, Scaler
 from . import models
 from .baselines import seasonal_naive
@@ -41,9 +41,11 @@ log = logging.getLogger(__name__)
 
 
 def default_lookback(season: int, shortest: int, horizon: int) -> int:
-    """96 steps (or two seasons when that is longer and still modest); on short data the
-    longest whole number of seasons that leaves room for training and validation."""
-    preferred = max(96, 2 * season) if 2 * season <= 336 else 96
+    """Seven seasons (a week, when the season is a day of hourly or half-hourly data: the
+    weekly pattern is then inside every window), else two, whichever first fits in 336 steps;
+    never under 96. On short data the longest whole number of seasons that leaves room for
+    training and validation."""
+    preferred = max([96] + [k * season for k in (7, 2) if k * season <= 336][:1])
     candidates = [preferred] + [season * k for k in range(preferred // season, 0, -1)]
     for lookback in candidates:
         if shortest >= rows_needed(lookback, horizon, default_val_size(shortest, horizon)):
@@ -99,14 +101,16 @@ def interval_metrics(
 ) -> dict:
     """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
     per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
-    original units, and [n_val, H, Q] quantiles from a quantile model)."""
+    the model's units (see tsforecast.transforms), and [n_val, H, Q] quantiles from a quantile
+    model), scored in the original units of `panel`."""
     lookback, horizon = config.window.lookback, config.window.horizon
+    transform = config.data.transform
     trained = list(local_starts)  # the series with validation windows, in window order
     shape = (len(trained), split.val_size, horizon)
-    naive = np.stack([
+    naive = transforms.forward(transform, np.stack([
         seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
         for i in trained
-    ])
+    ]))
     scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained])
     std = std[trained]
     levels = config.intervals.levels
@@ -118,7 +122,7 @@ def interval_metrics(
             bounds[level] = (quantile_preds[..., lo].reshape(shape), quantile_preds[..., hi].reshape(shape))
     scored = validation_interval_metrics(
         targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels,
-        bounds,
+        bounds, lambda x: transforms.inverse(transform, x),
     )
     return {"method": config.intervals.method, **scored}
 
@@ -156,6 +160,8 @@ def train_model(
     instead of a fresh initialisation from the seed; a ConfigError if their shapes differ.
     """
     panel, data_cfg = load_panel(config.data)
+    data_cfg = dataclasses.replace(data_cfg, transform=transforms.resolve(data_cfg.transform, panel.values))
+    modelled = transforms.transform_panel(data_cfg.transform, panel)
     horizon = config.window.horizon
     typical = typical_length(panel.offsets)
     lookback = config.window.lookback or default_lookback(data_cfg.season_length, typical, horizon)
@@ -173,7 +179,7 @@ def train_model(
         window=dataclasses.replace(config.window, lookback=lookback, val_size=split.val_size),
     )
     framing = _framing(config)
-    numeric = np.column_stack([panel.values, panel.covariate_matrix()])
+    numeric = np.column_stack([modelled.values, panel.covariate_matrix()])
     scaled, mean, std = standardise(numeric, panel.offsets, split.train_part)
     levels = static_levels(panel)
     features = layout(data_cfg.covariates, data_cfg.future_covariates, _calendar(config, panel.freq), levels)
@@ -197,19 +203,21 @@ def train_model(
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
+    # Validation forecasts and targets in the model's units (transformed, not standardised).
     raw = np.asarray(programs.predict(result.params, values, val_starts), dtype=np.float64)
     val_std, val_mean = std[split.val_series, :1], mean[split.val_series, :1]
     point = raw[..., len(quantiles) // 2] if quantiles else raw
     val_preds = point * val_std + val_mean
     trained = np.flatnonzero(split.usable)
     local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in trained}
-    preds = {i: val_preds[split.val_series == i] for i in trained}
+    original = transforms.inverse(data_cfg.transform, val_preds)
+    preds = {i: original[split.val_series == i] for i in trained}
     metrics, by_series = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
     metrics["series"] = int(len(trained))
     metrics["skipped_series"] = skipped
-    targets = panel.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
+    targets = modelled.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
     quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
     metrics["intervals"] = interval_metrics(
         panel, split, local_starts, targets, val_preds, quantile_preds, std[:, 0], config, data_cfg.season_length
@@ -357,12 +365,14 @@ def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str
     own_starts = split.val_starts + theirs.lookback - mine.lookback
     if (own_starts < panel.offsets[split.val_series]).any():
         raise DataError(f"the validation windows start too early for a model with lookback {mine.lookback}")
-    mean, std, _ = artifact.scaler.for_panel(panel)
-    raw = predict_at(artifact, panel, mean, std, own_starts)
+    transform = artifact.config.data.transform
+    modelled = transforms.transform_panel(transform, panel)
+    mean, std, _ = artifact.scaler.for_panel(modelled)
+    raw = predict_at(artifact, modelled, mean, std, own_starts)
     quantiles = _quantiles(artifact)
     raw = raw[..., len(quantiles) // 2] if quantiles else raw
     series = split.val_series
-    val_preds = raw * std[series, 0][:, None] + mean[series, 0][:, None]
+    val_preds = transforms.inverse(transform, raw * std[series, 0][:, None] + mean[series, 0][:, None])
     used = np.unique(series)
     local_starts = {i: split.val_starts[series == i] - panel.offsets[i] for i in used}
     preds = {i: val_preds[series == i] for i in used}
@@ -407,15 +417,16 @@ def forecast(
             f"the model uses future covariates ({', '.join(config.data.future_covariates)}); give their values for the "
             f"{horizon} steps after each series with --future FILE"
         )
-    mean, std, known = artifact.scaler.for_panel(panel)
+    transform = config.data.transform
+    inputs = transforms.transform_panel(transform, panel)
+    mean, std, known = artifact.scaler.for_panel(inputs)
     if not known.all():
         log.info("%d series not seen in training: standardised with their own history", int((~known).sum()))
     future_cols = tuple(artifact.info.get("future_features", ()))
-    inputs = panel
     if future_cols:
         if future is None:  # calendar features only
             future = np.zeros((len(panel.ids) * horizon, 0), np.float32)
-        inputs = _extended(panel, horizon, future, len(config.data.covariates))
+        inputs = _extended(inputs, horizon, future, len(config.data.covariates))
     starts = (inputs.offsets[1:] - lookback - (horizon if future_cols else 0)).astype(np.int32)
     raw = predict_at(artifact, inputs, mean, std, starts)
     trained_levels = config.intervals.levels
@@ -434,6 +445,7 @@ def forecast(
         else:
             lo, hi = conformal_bounds(preds, scores, std, level)
         columns.update(zip(interval_columns(level), (lo, hi)))
+    columns = {name: transforms.inverse(transform, values) for name, values in columns.items()}
     for i, (row, series_id) in enumerate(zip(modelled, panel.ids)):
         frames[row] = pd.DataFrame({
             "unique_id": series_id, "ds": panel.future_timestamps(i, horizon),
