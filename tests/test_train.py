@@ -15,7 +15,7 @@ from tsforecast import artifacts
 from tsforecast.config import TrainConfig
 from tsforecast.data import load_panel
 from tsforecast.models import build_model
-from tsforecast.train import make_optimizer, scale_learning_rate
+from tsforecast.train import early_stopping_init, early_stopping_update, make_optimizer, scale_learning_rate
 from tsforecast.windows import split_windows, standardise
 
 
@@ -76,6 +76,8 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
         "3",
         "--lr-patience",
         "0",  # a fixed, too-high rate keeps the last epochs clearly worse than the best
+        "--min-delta",
+        "0",  # any lower loss is better: the best epoch is the argmin
         "--lr",
         "1.0",
         # Plain z-scores of y itself and MSE, so the check below can recompute the loss by hand.
@@ -168,3 +170,13 @@ def test_the_same_seed_gives_identical_metrics_and_weights(trained_model, run_cl
         pd.read_csv(trained_model.directory / "history.csv"),
     )
     pd.testing.assert_frame_equal(again[losses], first[losses])
+
+
+@pytest.mark.parametrize(("min_delta", "best", "wait"), [(0.0, 3, 0), (0.001, 2, 1)])
+def test_only_a_loss_lower_by_min_delta_is_better(min_delta, best, wait):
+    # Epoch 3 is 0.05% below epoch 2: better only when min_delta allows it.
+    state = early_stopping_init({"w": jnp.zeros(2)})
+    for epoch, loss in enumerate([1.0, 0.9, 0.89955], start=1):
+        state = early_stopping_update(state, {"w": jnp.full(2, float(epoch))}, jnp.float32(loss), epoch, min_delta)
+    assert int(state.best_epoch) == best and int(state.wait) == wait
+    np.testing.assert_array_equal(state.best_params["w"], [best, best])

@@ -166,6 +166,7 @@ def data_options(command):
 @click.option("--loss", type=click.Choice(LOSSES), default=TrainConfig.loss, show_default=True, help="Training loss on standardised values.")
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
 @click.option("--lr-patience", type=click.IntRange(min=0), default=TrainConfig.lr_patience, show_default=True, help="Halve the learning rate after this many epochs without a better validation loss (0: never).")
+@click.option("--min-delta", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.min_delta, show_default=True, help="A validation loss is better only when it is this fraction below the best so far (0.001: 0.1%); for --patience, --lr-patience and the epoch kept.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
 @click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.")
 @click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default="conformal", show_default=True, help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.")
@@ -258,7 +259,7 @@ def report_training(outcome, path: Path, quiet: bool, began: float, version: str
 def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict,
                  season_length, transform, lookback, horizon, val_size, model_name, strategy, hidden, layers, dropout, merge,
                  dense_between, filters, conv_layers, kernel_size, pool_size, normalize, residual, epochs, batch_size,
-                 epoch_windows, lr, clip_norm, loss, patience, lr_patience, seed, ensemble, interval_method, levels) -> Config:
+                 epoch_windows, lr, clip_norm, loss, patience, lr_patience, min_delta, seed, ensemble, interval_method, levels) -> Config:
     """The configuration from the options `train` and `backtest` share."""
     return Config(
         data=DataConfig(
@@ -274,7 +275,7 @@ def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, f
         ),
         train=TrainConfig(
             epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss,
-            patience=patience, lr_patience=lr_patience, seed=seed, ensemble=ensemble,
+            patience=patience, lr_patience=lr_patience, min_delta=min_delta, seed=seed, ensemble=ensemble,
         ),
         intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )

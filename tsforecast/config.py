@@ -157,6 +157,10 @@ class TrainConfig:
     # Halve the learning rate after this many epochs without a better validation loss (0: never),
     # Keras' ReduceLROnPlateau: Adam at a fixed rate keeps hopping around the minimum it found.
     lr_patience: int = 3
+    # An epoch counts as better (for both patiences and for the parameters kept) only when its
+    # validation loss is this fraction below the best so far, as PyTorch's ReduceLROnPlateau
+    # `threshold`: late gains of a few hundredths of a percent are noise that kept long runs going.
+    min_delta: float = 0.001
     seed: int = 0
     # Windows drawn afresh for each epoch (all when there are fewer; None: always all), so
     # early stopping looks at a large panel every few minutes, not once an hour.
@@ -171,6 +175,7 @@ class TrainConfig:
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
         _check(self.lr_patience >= 0, f"--lr-patience must be at least 0, got {self.lr_patience}")
+        _check(0.0 <= self.min_delta < 1.0, f"--min-delta must be in [0, 1), got {self.min_delta}")
         _check(
             self.epoch_windows is None or self.epoch_windows >= 1,
             f"--epoch-windows must be at least 1, got {self.epoch_windows}",

@@ -83,8 +83,10 @@ def early_stopping_init(params: Params) -> EarlyStopping:
 
 
 @jax.jit
-def early_stopping_update(state: EarlyStopping, params: Params, val_loss: jax.Array, epoch: int) -> EarlyStopping:
-    improved = val_loss < state.best_loss
+def early_stopping_update(
+    state: EarlyStopping, params: Params, val_loss: jax.Array, epoch: int, min_delta: float = 0.0
+) -> EarlyStopping:
+    improved = val_loss < state.best_loss * (1.0 - min_delta)
     return EarlyStopping(
         best_loss=jnp.where(improved, val_loss, state.best_loss),
         best_params=jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), params, state.best_params),
@@ -287,9 +289,10 @@ def fit(
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> FitResult:
     """Train for up to `cfg.epochs` epochs; halve the learning rate after every `cfg.lr_patience`
-    epochs without a better validation loss, stop after `cfg.patience` such epochs and return the
-    best parameters. An ensemble (cfg.ensemble > 1, `params` with a leading member axis) stops on
-    the validation loss of its median forecast."""
+    epochs without a better validation loss (lower by more than `cfg.min_delta` of the best),
+    stop after `cfg.patience` such epochs and return the best parameters. An ensemble
+    (cfg.ensemble > 1, `params` with a leading member axis) stops on the validation loss of its
+    median forecast."""
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
@@ -310,7 +313,7 @@ def fit(
         began = time.perf_counter()
         params, opt_state, rng, train_loss = programs.train_epoch(params, opt_state, rng, values, train_starts)
         val_loss = programs.evaluate(params, values, val_starts)
-        stopping = early_stopping_update(stopping, params, val_loss, epoch)
+        stopping = early_stopping_update(stopping, params, val_loss, epoch, cfg.min_delta)
         record = EpochRecord(epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate)
         if not np.isfinite(record.train_loss):
             raise ConfigError(f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr")
