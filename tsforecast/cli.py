@@ -140,7 +140,7 @@ def data_options(command):
 @click.option("--strict", is_flag=True, help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).")
 @click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
 @click.option("--transform", type=click.Choice(TRANSFORMS), default=DataConfig.transform, show_default=True, help="What the network models: log(y) (relative errors, multiplicative seasonality; needs values > 0) or y itself. auto: log when every training value is positive.")
-@click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 7 seasons (a week of hourly data) when that is at most 336 steps, else 2 seasons when that is, and at least 96; fewer whole seasons on short data.")
+@click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 7 seasons if at most 336 steps (a week of hourly data), else 2 seasons if at most 336; never under 96; fewer whole seasons on short data.")
 @click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
 @click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
 @click.option("--model", "model_name", type=click.Choice(MODEL_NAMES), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
