@@ -231,14 +231,20 @@ def assert_clean(reg: Path, expected_current: str, expected_versions: list[str])
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def signal_when(found, sig) -> threading.Thread:
+def signal_when(found, sig, run_ended: threading.Event) -> threading.Thread:
     """Send `sig` to this process (handled in the main thread, as from a terminal or a service
-    manager) once `found()` is true."""
+    manager) once `found()` is true. No deadline of its own: a cold compilation cache on a
+    loaded machine once made training outlast one, and the run then finished unsignalled."""
+
+    def seen() -> bool:
+        try:
+            return found()
+        except OSError:  # a staging folder renamed while glob listed it
+            return False
 
     def watch():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if found():
+        while not run_ended.is_set():
+            if seen():
                 os.kill(os.getpid(), sig)
                 return
             time.sleep(0.02)
@@ -261,8 +267,10 @@ def test_sigterm_and_ctrl_c_stop_cleanly(tmp_path, data, monkeypatch):
         ("promote", linked, signal.SIGINT, 130, "tsforecast: interrupted"),
     ):
         monkeypatch.setenv("TSFORECAST_TEST_PAUSE_AT", pause)
-        watcher = signal_when(found, sig)
+        run_ended = threading.Event()
+        watcher = signal_when(found, sig, run_ended)
         result = train(data["real"], reg, "--seed", "1")
+        run_ended.set()
         watcher.join()
         assert result.exit_code == code
         assert result.stderr.strip().splitlines()[-1] == line
