@@ -233,18 +233,11 @@ def assert_clean(reg: Path, expected_current: str, expected_versions: list[str])
 
 def signal_when(found, sig, run_ended: threading.Event) -> threading.Thread:
     """Send `sig` to this process (handled in the main thread, as from a terminal or a service
-    manager) once `found()` is true. No deadline of its own: a cold compilation cache on a
-    loaded machine once made training outlast one, and the run then finished unsignalled."""
-
-    def seen() -> bool:
-        try:
-            return found()
-        except OSError:  # a staging folder renamed while glob listed it
-            return False
+    manager) once `found()` is true; it gives up when the run has ended without it."""
 
     def watch():
         while not run_ended.is_set():
-            if seen():
+            if found():
                 os.kill(os.getpid(), sig)
                 return
             time.sleep(0.02)
