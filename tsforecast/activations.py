@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-# tanh(x) = x * P(u) / (1 + u * Q(u)), u = (x / CLAMP)^2, for |x| <= CLAMP, else sign(x).
+# tanh(x) = x * P(u) / (1 + u * Q(u)), u = (x / CLAMP)^2, with x clamped to [-CLAMP, CLAMP].
 # Coefficients: a least-squares fit to tanh on [0, CLAMP] of x * P(u) - tanh(x) * (1 + u*Q(u)),
 # reweighted towards the minimax; the largest error in float32 is 3.4e-7 at any x, where
 # float32's own rounding of tanh is 6e-8. 1 - tanh(8) = 2.3e-7, so clamping there costs nothing.

@@ -20,6 +20,7 @@ from .config import MODEL_NAMES, STRATEGIES, ModelConfig
 from .errors import ConfigError
 from .windows import seasonal_naive_source
 
+
 class GateWeights(nn.Module):
     """The parameters of one `nn.Dense` (a `kernel`, and a `bias` when `bias_init` is given)
     under the same names and drawn the same way, returned instead of applied."""
