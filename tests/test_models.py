@@ -8,6 +8,7 @@ import json
 import shutil
 from io import StringIO
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +20,7 @@ from tsforecast import artifacts, workflow
 from tsforecast.cli import cli
 from tsforecast.config import MODEL_NAMES, STRATEGIES, Config, IntervalConfig, ModelConfig
 from tsforecast.errors import ConfigError
-from tsforecast.models import BiLSTMEncoder, RNNStack, build_model, count_params, init_params
+from tsforecast.models import CELLS, BiLSTMEncoder, RNNStack, build_model, count_params, init_params
 from tsforecast.strategies import multi_step
 
 LOOKBACK, HORIZON, HIDDEN = 24, 6, 8
@@ -78,10 +79,6 @@ def test_lstm_cell_matches_numpy_gate_equations():
 def test_lstm_cell_matches_flax_cell_on_the_same_weights():
     """Our fused cell against Flax's own `nn.LSTMCell`: the same parameter tree drawn to the same
     values from one seed, and outputs and gradients within 1e-5 on randomised weights."""
-    import flax.linen as nn
-
-    from tsforecast.models import CELLS
-
     x = jnp.asarray(np.random.default_rng(6).normal(size=(4, 30, 3)), jnp.float32)
     ours = nn.RNN(CELLS["lstm"](HIDDEN))
     flax_cell = nn.RNN(nn.LSTMCell(HIDDEN, kernel_init=nn.initializers.glorot_uniform()))
