@@ -56,7 +56,7 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
 
     from tsforecast.config import ModelConfig, TrainConfig
     from tsforecast.models import build_model, count_params, init_params
-    from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer, replicate
+    from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer, replicate, start_state
 
     y = pd.read_csv(args.csv, usecols=["ds", "y"])["y"].to_numpy(np.float32)
     lookback, horizon = args.lookback, args.horizon
@@ -78,8 +78,7 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     params, values, train_starts, val_starts = replicate(
         mesh, params, z[:, None], np.arange(n_train, dtype=np.int32), np.arange(n_train, n_windows, dtype=np.int32)
     )
-    opt_state = tx.init(params)
-    rng = jax.random.PRNGKey(1)
+    opt_state, rng = start_state(tx, params, seed=0)
     times = []
     for _ in range(args.epochs):
         began = time.perf_counter()

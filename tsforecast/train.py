@@ -278,6 +278,17 @@ class FitResult:
     stopped_early: bool
 
 
+def start_state(tx: optax.GradientTransformation, params: Params, seed: int, members: int = 1) -> tuple[Any, jax.Array]:
+    """The optimiser state and shuffling key(s) that `train_epoch` starts from, placed where it
+    leaves them (with the parameters): anything it returns that goes back in placed otherwise
+    makes the second epoch compile the whole program again."""
+    opt_state = tx.init(params) if members == 1 else jax.vmap(tx.init)(params)
+    rng = jax.random.PRNGKey(seed + 1)
+    if members > 1:
+        rng = jax.random.split(rng, members)
+    return jax.device_put((opt_state, rng), jax.tree_util.tree_leaves(params)[0].sharding)
+
+
 def fit(
     programs: Programs,
     params: Params,
@@ -296,15 +307,8 @@ def fit(
     # The epoch program donates its parameter buffers, so the caller's and the best-so-far
     # copies must not share them.
     params = jax.tree_util.tree_map(jnp.copy, params)
-    members = cfg.ensemble
-    opt_state = tx.init(params) if members == 1 else jax.vmap(tx.init)(params)
-    rng = jax.random.PRNGKey(cfg.seed + 1)
-    if members > 1:
-        rng = jax.random.split(rng, members)
-    # Everything the epoch program returns must go in with the placement it comes out with
-    # (the parameters'), or the second epoch compiles the whole program again.
+    opt_state, rng = start_state(tx, params, cfg.seed, cfg.ensemble)
     placement = jax.tree_util.tree_leaves(params)[0].sharding
-    opt_state, rng = jax.device_put((opt_state, rng), placement)
     stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
     history: list[EpochRecord] = []
     stopped_early = False
