@@ -62,7 +62,7 @@ def main() -> None:
     cases = {
         f"1 model, {b} windows": (jax.jit(grad), init(0), inputs(b)),
         f"1 model, {k * b} windows": (jax.jit(grad), init(0), inputs(k * b)),
-        f"{k} models (vmap), {b} windows each": (jax.jit(jax.vmap(grad, in_axes=(0, None))), jax.vmap(init)(jax.numpy.arange(k)), inputs(b)),
+        f"{k} models (vmap), {b} windows each": (jax.jit(jax.vmap(grad, in_axes=(0, None))), jax.vmap(init)(jnp.arange(k)), inputs(b)),
     }
     for fn, params, x in cases.values():
         jax.block_until_ready(fn(params, x))
