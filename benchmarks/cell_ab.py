@@ -32,7 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", type=Path, default=ROOT / ".bench" / "series.csv", help="made by benchmarks/speed.py")
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        default=ROOT / ".bench" / "series.csv",
+        help="made by benchmarks/speed.py",
+    )
     parser.add_argument("--windows", type=int, default=12000, help="training windows per epoch")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--lookback", type=int, default=96)
@@ -48,7 +53,14 @@ def main() -> None:
 
     from tsforecast import activations, models
     from tsforecast.config import ModelConfig, TrainConfig
-    from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer, replicate, start_state
+    from tsforecast.train import (
+        build_programs,
+        make_loss,
+        make_mesh,
+        make_optimizer,
+        replicate,
+        start_state,
+    )
 
     glorot = nn.initializers.glorot_uniform()
     rational = {"gate_fn": activations.sigmoid, "activation_fn": activations.tanh}
@@ -68,9 +80,18 @@ def main() -> None:
     for name, cell in variants.items():
         # The cell is read when the epoch is first traced, so each variant compiles its own.
         models.CELLS["lstm"] = cell
-        model = models.build_model(ModelConfig(name="lstm", hidden=64, normalize="series", residual="none"), horizon)
-        programs = build_programs(model, tx, make_loss("mse"), args.lookback, horizon, args.batch, mesh)
-        params, values, starts = replicate(mesh, models.init_params(model, args.lookback, 1, 0), z, np.arange(args.windows, dtype=np.int32))
+        model = models.build_model(
+            ModelConfig(name="lstm", hidden=64, normalize="series", residual="none"), horizon
+        )
+        programs = build_programs(
+            model, tx, make_loss("mse"), args.lookback, horizon, args.batch, mesh
+        )
+        params, values, starts = replicate(
+            mesh,
+            models.init_params(model, args.lookback, 1, 0),
+            z,
+            np.arange(args.windows, dtype=np.int32),
+        )
         # One untimed epoch, which compiles.
         state = (params, *start_state(tx, params, seed=0))
         state = jax.block_until_ready(programs.train_epoch(*state, values, starts)[:3])
@@ -86,13 +107,25 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - began)
 
     first = statistics.median(seconds["flax"])
-    rows = [{"variant": name, "epoch_s": statistics.median(s), "speedup": first / statistics.median(s), "runs_s": s} for name, s in seconds.items()]
+    rows = [
+        {
+            "variant": name,
+            "epoch_s": statistics.median(s),
+            "speedup": first / statistics.median(s),
+            "runs_s": s,
+        }
+        for name, s in seconds.items()
+    ]
     print(f"| cell | epoch s (median of {args.repeats}) | vs flax |")
     print("|---|---:|---:|")
     for row in rows:
         print(f"| {row['variant']} | {row['epoch_s']:.3f} | {row['speedup']:.2f}x |")
-    out = ROOT / "benchmarks" / "results" / f"cell_ab-lookback{args.lookback}-batch{args.batch}.json"
-    out.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2))
+    out = (
+        ROOT / "benchmarks" / "results" / f"cell_ab-lookback{args.lookback}-batch{args.batch}.json"
+    )
+    out.write_text(
+        json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2)
+    )
 
 
 if __name__ == "__main__":

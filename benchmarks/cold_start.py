@@ -30,7 +30,9 @@ def timed(args: list[str]) -> tuple[float, float]:
     """Wall and CPU (user + system of the child) seconds of one CLI run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tsforecast", *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "tsforecast", *args], check=True, stdout=subprocess.DEVNULL
+    )
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -40,14 +42,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT / "sample_data" / "hourly.csv"))
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3, help="warm runs per command (the median is reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="warm runs per command (the median is reported)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cold_start.json"))
     opts = parser.parse_args()
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="tsforecast-cold-start-") as tmp:
         cache, model = Path(tmp) / "cache", Path(tmp) / "model"
-        train = ["--cache-dir", str(cache), "train", opts.data, "--epochs", str(opts.epochs), "--out", str(model), "-q"]
+        train = [
+            "--cache-dir",
+            str(cache),
+            "train",
+            opts.data,
+            "--epochs",
+            str(opts.epochs),
+            "--out",
+            str(model),
+            "-q",
+        ]
         predict = ["--cache-dir", str(cache), "predict", "--model", str(model)]
         for command, args in (("train", train), ("predict", predict)):
             if command == "predict":
@@ -56,19 +70,32 @@ def main() -> None:
             cold = timed(args)
             warm = [timed(args) for _ in range(opts.repeats)]
             rows.append({"command": command, "cache": "cold", "wall_s": cold[0], "cpu_s": cold[1]})
-            rows.append({
-                "command": command, "cache": "warm",
-                "wall_s": statistics.median(w for w, _ in warm), "cpu_s": statistics.median(c for _, c in warm),
-            })
+            rows.append(
+                {
+                    "command": command,
+                    "cache": "warm",
+                    "wall_s": statistics.median(w for w, _ in warm),
+                    "cpu_s": statistics.median(c for _, c in warm),
+                }
+            )
 
-    print(f"| command | cache | wall s | CPU s |  (data {Path(opts.data).name}, {opts.epochs} epochs; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"| command | cache | wall s | CPU s |  (data {Path(opts.data).name}, {opts.epochs} epochs; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
     print("|---|---|---:|---:|")
     for row in rows:
         print(f"| {row['command']} | {row['cache']} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} |")
     result = {
-        "data": opts.data, "epochs": opts.epochs, "repeats": opts.repeats, "rows": rows,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
+        "data": opts.data,
+        "epochs": opts.epochs,
+        "repeats": opts.repeats,
+        "rows": rows,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
     }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2))

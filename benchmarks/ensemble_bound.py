@@ -31,7 +31,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--lookback", type=int, default=168)
-    parser.add_argument("--batch", type=int, default=32, help="windows per device (the default batch 64 over 2 devices)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=32,
+        help="windows per device (the default batch 64 over 2 devices)",
+    )
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -62,7 +67,11 @@ def main() -> None:
     cases = {
         f"1 model, {b} windows": (jax.jit(grad), init(0), inputs(b)),
         f"1 model, {k * b} windows": (jax.jit(grad), init(0), inputs(k * b)),
-        f"{k} models (vmap), {b} windows each": (jax.jit(jax.vmap(grad, in_axes=(0, None))), jax.vmap(init)(jnp.arange(k)), inputs(b)),
+        f"{k} models (vmap), {b} windows each": (
+            jax.jit(jax.vmap(grad, in_axes=(0, None))),
+            jax.vmap(init)(jnp.arange(k)),
+            inputs(b),
+        ),
     }
     for fn, params, x in cases.values():
         jax.block_until_ready(fn(params, x))
@@ -76,12 +85,20 @@ def main() -> None:
             best[name] = min(best[name], (time.perf_counter() - began) / 10 / args.lookback * 1e6)
 
     base = next(iter(best.values()))
-    rows = [{"case": name, "us_per_step": round(us, 1), "ratio": round(us / base, 2)} for name, us in best.items()]
+    rows = [
+        {"case": name, "us_per_step": round(us, 1), "ratio": round(us / base, 2)}
+        for name, us in best.items()
+    ]
     print(f"| case (hidden {args.hidden}, one device) | µs per step, forward + backward | ratio |")
     print("|---|---:|---:|")
     for row in rows:
         print(f"| {row['case']} | {row['us_per_step']:.1f} | {row['ratio']:.2f}x |")
-    out = ROOT / "benchmarks" / "results" / f"ensemble_bound-hidden{args.hidden}-batch{args.batch}.json"
+    out = (
+        ROOT
+        / "benchmarks"
+        / "results"
+        / f"ensemble_bound-hidden{args.hidden}-batch{args.batch}.json"
+    )
     out.write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
 
 

@@ -31,7 +31,9 @@ def one_run(data: str, members: int, args: argparse.Namespace) -> dict:
         data=DataConfig(path=data),
         window=WindowConfig(lookback=args.lookback, horizon=args.horizon),
         model=ModelConfig(hidden=args.hidden),
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs, ensemble=members),
+        train=TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs, ensemble=members
+        ),
     )
     began = time.perf_counter()
     outcome = workflow.train_model(config)
@@ -61,7 +63,9 @@ def main() -> None:
     runs = [one_run(args.data, k, args) for _ in range(args.repeats) for k in sizes]
     baseline = statistics.median(r["epoch_s"] for r in runs if r["members"] == sizes[0])
     rows = []
-    print(f"| members | epoch s (median of {args.repeats} runs) | runs' epoch s | ratio to K={sizes[0]} | first epoch s | val MASE |")
+    print(
+        f"| members | epoch s (median of {args.repeats} runs) | runs' epoch s | ratio to K={sizes[0]} | first epoch s | val MASE |"
+    )
     print("|---|---|---|---|---|---|")
     for k in sizes:
         mine = [r for r in runs if r["members"] == k]
@@ -75,12 +79,24 @@ def main() -> None:
             "val_mase": statistics.median(r["val_mase"] for r in mine),
         }
         rows.append(row)
-        print(f"| {k} | {epoch:.3f} | {', '.join(f'{s:.3f}' for s in row['runs_epoch_s'])} | {row['ratio']:.2f} | "
-              f"{row['first_epoch_s']:.1f} | {row['val_mase']:.3f} |")
-    out = ROOT / "benchmarks" / "results" / f"ensemble_cost-hidden{args.hidden}-batch{args.batch_size}.json"
+        print(
+            f"| {k} | {epoch:.3f} | {', '.join(f'{s:.3f}' for s in row['runs_epoch_s'])} | {row['ratio']:.2f} | "
+            f"{row['first_epoch_s']:.1f} | {row['val_mase']:.3f} |"
+        )
+    out = (
+        ROOT
+        / "benchmarks"
+        / "results"
+        / f"ensemble_cost-hidden{args.hidden}-batch{args.batch_size}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items()}
-    out.write_text(json.dumps({"settings": settings, "cpu_count": os.cpu_count(), "rows": rows, "runs": runs}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"settings": settings, "cpu_count": os.cpu_count(), "rows": rows, "runs": runs},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

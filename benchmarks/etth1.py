@@ -46,9 +46,13 @@ TRAIN_END, VAL_END, TEST_END = 12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24
 SEASON = 24
 
 
-def window_starts(first_target: int, end: int, lookback: int, horizon: int, stride: int = 1) -> np.ndarray:
+def window_starts(
+    first_target: int, end: int, lookback: int, horizon: int, stride: int = 1
+) -> np.ndarray:
     """Starts of the windows whose targets lie in [first_target, end)."""
-    return np.arange(max(first_target - lookback, 0), end - lookback - horizon + 1, stride, dtype=np.int32)
+    return np.arange(
+        max(first_target - lookback, 0), end - lookback - horizon + 1, stride, dtype=np.int32
+    )
 
 
 def targets(series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int) -> np.ndarray:
@@ -59,33 +63,60 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"mse": float(np.mean((pred - truth) ** 2)), "mae": float(np.mean(np.abs(pred - truth)))}
 
 
-def run(series: np.ndarray, name: str, strategy: str, horizon: int, args: argparse.Namespace) -> dict:
+def run(
+    series: np.ndarray, name: str, strategy: str, horizon: int, args: argparse.Namespace
+) -> dict:
     lookback = args.lookback
     # tsforecast's default framing and loss for the strategy; the series itself is z-scored with
     # the train part's statistics, so the forecasts and scores are on the literature's scale.
     model_cfg = ModelConfig(name=name, hidden=args.hidden, strategy=strategy)
-    train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, patience=args.patience, seed=args.seed)
+    train_cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch,
+        lr=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+    )
     model = build_model(model_cfg, horizon, season=SEASON)
     tx = make_optimizer(train_cfg)
     mesh = make_mesh(args.batch)
     framing = Framing(model_cfg.normalize, model_cfg.residual, SEASON)
-    programs = build_programs(model, tx, make_loss(train_cfg.loss), lookback, horizon, args.batch, mesh,
-                              strategy=strategy, framing=framing)
+    programs = build_programs(
+        model,
+        tx,
+        make_loss(train_cfg.loss),
+        lookback,
+        horizon,
+        args.batch,
+        mesh,
+        strategy=strategy,
+        framing=framing,
+    )
     train_starts = window_starts(0, TRAIN_END, lookback, horizon)
     val_starts = window_starts(TRAIN_END, VAL_END, lookback, horizon, args.val_stride)
     test_starts = window_starts(VAL_END, TEST_END, lookback, horizon, args.test_stride)
     params = init_params(model, lookback, 1, args.seed)
-    params, values, train_dev, val_dev, test_dev = replicate(mesh, params, series[:, None], train_starts, val_starts, test_starts)
+    params, values, train_dev, val_dev, test_dev = replicate(
+        mesh, params, series[:, None], train_starts, val_starts, test_starts
+    )
     began = time.perf_counter()
     result = fit(programs, params, tx, values, train_dev, val_dev, train_cfg)
     seconds = time.perf_counter() - began
     pred = np.asarray(programs.predict(result.params, values, test_dev), dtype=np.float64)
     return {
-        "horizon": horizon, "model": name, "strategy": strategy,
-        **{f"test_{k}": v for k, v in scores(pred, targets(series, test_starts, lookback, horizon)).items()},
+        "horizon": horizon,
+        "model": name,
+        "strategy": strategy,
+        **{
+            f"test_{k}": v
+            for k, v in scores(pred, targets(series, test_starts, lookback, horizon)).items()
+        },
         "val_loss": min(r.val_loss for r in result.history),
-        "best_epoch": result.best_epoch, "epochs": len(result.history), "train_s": round(seconds, 1),
-        "params": count_params(result.params), "test_windows": int(len(test_starts)),
+        "best_epoch": result.best_epoch,
+        "epochs": len(result.history),
+        "train_s": round(seconds, 1),
+        "params": count_params(result.params),
+        "test_windows": int(len(test_starts)),
     }
 
 
@@ -93,14 +124,22 @@ def seasonal_naive(series: np.ndarray, horizon: int, args: argparse.Namespace) -
     starts = window_starts(VAL_END, TEST_END, args.lookback, horizon, args.test_stride)
     pred = seasonal_naive_windows(series.astype(np.float64), starts, args.lookback, horizon, SEASON)
     return {
-        "horizon": horizon, "model": "seasonal naive", "strategy": "",
-        **{f"test_{k}": v for k, v in scores(pred, targets(series, starts, args.lookback, horizon)).items()},
+        "horizon": horizon,
+        "model": "seasonal naive",
+        "strategy": "",
+        **{
+            f"test_{k}": v
+            for k, v in scores(pred, targets(series, starts, args.lookback, horizon)).items()
+        },
         "test_windows": int(len(starts)),
     }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| horizon | model | strategy | test MSE | test MAE | best epoch | train s | params |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| horizon | model | strategy | test MSE | test MAE | best epoch | train s | params |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
         lines.append(
             f"| {row['horizon']} | {row['model']} | {row['strategy']} | {row['test_mse']:.4f} | {row['test_mae']:.4f} | "
@@ -111,7 +150,9 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "etth1" / "ETTh1.csv")
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared" / "data" / "etth1" / "ETTh1.csv"
+    )
     parser.add_argument("--horizons", default="24,168")
     parser.add_argument("--models", default=",".join(MODEL_NAMES))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -122,8 +163,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--val-stride", type=int, default=8, help="use every n-th validation window for early stopping")
-    parser.add_argument("--test-stride", type=int, default=1, help="score every n-th test window (1: all, as published)")
+    parser.add_argument(
+        "--val-stride",
+        type=int,
+        default=8,
+        help="use every n-th validation window for early stopping",
+    )
+    parser.add_argument(
+        "--test-stride",
+        type=int,
+        default=1,
+        help="score every n-th test window (1: all, as published)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "etth1.json")
     args = parser.parse_args()
 
@@ -134,17 +185,30 @@ def main() -> None:
 
     rows: list[dict] = []
     began = time.perf_counter()
-    settings = {k: str(v) for k, v in vars(args).items()} | {"device": jax.devices()[0].platform, "devices": jax.device_count()}
+    settings = {k: str(v) for k, v in vars(args).items()} | {
+        "device": jax.devices()[0].platform,
+        "devices": jax.device_count(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def record(row: dict, complete: bool = False) -> None:
         # Written after every row: a long run that is stopped keeps what it measured.
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-        result = {"settings": settings, "complete": complete, "total_s": round(time.perf_counter() - began, 1), "rows": rows}
+        result = {
+            "settings": settings,
+            "complete": complete,
+            "total_s": round(time.perf_counter() - began, 1),
+            "rows": rows,
+        }
         args.out.write_text(json.dumps(result, indent=2))
 
-    runs = [(h, n, s) for h in map(int, args.horizons.split(",")) for n in args.models.split(",") for s in args.strategies.split(",")]
+    runs = [
+        (h, n, s)
+        for h in map(int, args.horizons.split(","))
+        for n in args.models.split(",")
+        for s in args.strategies.split(",")
+    ]
     for index, (horizon, name, strategy) in enumerate(runs):
         if index == 0 or runs[index - 1][0] != horizon:
             record(seasonal_naive(series, horizon, args))

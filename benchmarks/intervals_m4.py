@@ -28,20 +28,33 @@ try:
 except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tsforecast import baselines, metrics, workflow
-from tsforecast.config import Config, DataConfig, IntervalConfig, ModelConfig, TrainConfig, WindowConfig
+from tsforecast.config import (
+    Config,
+    DataConfig,
+    IntervalConfig,
+    ModelConfig,
+    TrainConfig,
+    WindowConfig,
+)
 from tsforecast.data import load_panel
 from tsforecast.intervals import conformal_bounds, interval_columns
 from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
 from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
+
 LEVELS = (80.0, 95.0)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "intervals_m4.json"
 
 
 def scores(
-    name: str, intervals: str, test: np.ndarray, insample: list[np.ndarray], point: np.ndarray,
-    bounds: dict[float, tuple[np.ndarray, np.ndarray]], seconds: float | None,
+    name: str,
+    intervals: str,
+    test: np.ndarray,
+    insample: list[np.ndarray],
+    point: np.ndarray,
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]],
+    seconds: float | None,
 ) -> dict:
     """Per-series sMAPE, MASE, MSIS at 95% averaged over the set; coverage over all points."""
     scale = [metrics.mase_scale(x, M) for x in insample]
@@ -49,14 +62,18 @@ def scores(
         "method": name,
         "intervals": intervals,
         "smape": float(np.mean([metrics.smape(test[i], point[i]) for i in range(len(test))])),
-        "mase": float(np.mean([metrics.mase(test[i], point[i], scale[i]) for i in range(len(test))])),
+        "mase": float(
+            np.mean([metrics.mase(test[i], point[i], scale[i]) for i in range(len(test))])
+        ),
     }
     for level in LEVELS:
         lo, hi = bounds[level]
         row[f"coverage_{level:g}"] = metrics.coverage(test, lo, hi)
     lo, hi = bounds[95.0]
     row["acd_95"] = abs(row["coverage_95"] - 0.95)
-    row["msis_95"] = float(np.mean([metrics.msis(test[i], lo[i], hi[i], scale[i], 95.0) for i in range(len(test))]))
+    row["msis_95"] = float(
+        np.mean([metrics.msis(test[i], lo[i], hi[i], scale[i], 95.0) for i in range(len(test))])
+    )
     row["train_seconds"] = seconds
     return row
 
@@ -85,7 +102,10 @@ def run(args: argparse.Namespace) -> list[dict]:
             began = time.perf_counter()
             artifact = workflow.train_model(model_config(path, method, args)).artifact
             seconds = time.perf_counter() - began
-            print(f"{method}: trained in {seconds:.0f}s, best epoch {artifact.metrics['best_epoch']}", file=sys.stderr)
+            print(
+                f"{method}: trained in {seconds:.0f}s, best epoch {artifact.metrics['best_epoch']}",
+                file=sys.stderr,
+            )
             if panel is None:
                 panel, _ = load_panel(artifact.config.data)
             order = [panel.ids.index(sid) for sid in ids]
@@ -93,13 +113,17 @@ def run(args: argparse.Namespace) -> list[dict]:
             column = lambda c: frame[c].to_numpy().reshape(len(panel.ids), H)[order]  # noqa: E731
             bounds = {level: tuple(column(c) for c in interval_columns(level)) for level in LEVELS}
             insample = [train[sid] for sid in ids]
-            rows.append(scores("tsforecast lstm", method, test, insample, column("y_hat"), bounds, seconds))
+            rows.append(
+                scores("tsforecast lstm", method, test, insample, column("y_hat"), bounds, seconds)
+            )
             if method == "conformal":
                 rows.append(seasonal_naive_row(artifact, panel, ids, test, insample))
     return rows
 
 
-def seasonal_naive_row(artifact, panel, ids: list[str], test: np.ndarray, insample: list[np.ndarray]) -> dict:
+def seasonal_naive_row(
+    artifact, panel, ids: list[str], test: np.ndarray, insample: list[np.ndarray]
+) -> dict:
     """Seasonal naive with conformal intervals from its own errors on the model's validation windows."""
     window = artifact.config.window
     split = split_windows(panel.offsets, window.lookback, H, window.val_size)
@@ -113,7 +137,9 @@ def seasonal_naive_row(artifact, panel, ids: list[str], test: np.ndarray, insamp
         errors.append(np.abs(forecast - actual) / panel_std[i])
     calibration = np.concatenate(errors)
     _, std = artifact.scaler.lookup(tuple(ids))
-    point = np.stack([baselines.seasonal_naive(panel.series(panel.ids.index(sid)), H, M) for sid in ids])
+    point = np.stack(
+        [baselines.seasonal_naive(panel.series(panel.ids.index(sid)), H, M) for sid in ids]
+    )
     bounds = {level: conformal_bounds(point, calibration, std, level) for level in LEVELS}
     return scores("seasonal naive", "conformal", test, insample, point, bounds, None)
 
@@ -144,7 +170,12 @@ def main() -> None:
     rows = run(args)
     print(table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"epochs": args.epochs, "hidden": args.hidden, "lookback": args.lookback, "levels": LEVELS}
+    settings = {
+        "epochs": args.epochs,
+        "hidden": args.hidden,
+        "lookback": args.lookback,
+        "levels": LEVELS,
+    }
     args.out.write_text(json.dumps({"settings": settings, "results": rows}, indent=2) + "\n")
 
 

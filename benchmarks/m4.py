@@ -15,6 +15,8 @@ def read_wide(path: Path) -> dict[str, np.ndarray]:
     """Wide M4 file -> {id: <float>[n]}; rows are right-padded with empty fields."""
     frame = pd.read_csv(path, index_col=0, dtype={"V1": str})
     return {str(sid): row.dropna().to_numpy(np.float64) for sid, row in frame.iterrows()}
+
+
 # M4 gives no dates: every training series gets an hourly clock ending at this (arbitrary) hour,
 # and its test hours follow; only the spacing matters to the model.
 TRAIN_END = pd.Timestamp("2018-01-01 00:00")

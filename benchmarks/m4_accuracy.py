@@ -33,6 +33,7 @@ from tsforecast.evaluation import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
+
 PUBLISHED_NAIVE2 = {"sMAPE": 18.383, "MASE": 2.395}
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_accuracy.json"
 
@@ -52,7 +53,9 @@ def main() -> None:
     history = long_frame(train)
     actuals = long_frame(test, test=True)
     forecasts = actuals[["unique_id", "ds"]].copy()
-    forecasts["seasonal_naive"] = np.concatenate([baselines.seasonal_naive(train[sid], H, M) for sid in test])
+    forecasts["seasonal_naive"] = np.concatenate(
+        [baselines.seasonal_naive(train[sid], H, M) for sid in test]
+    )
     forecasts["naive2"] = np.concatenate([baselines.naive2(train[sid], H, M) for sid in test])
 
     # Settings are chosen on the validation windows (the end of each training series), never
@@ -63,7 +66,9 @@ def main() -> None:
         history.to_csv(path, index=False)
         for model_name in args.models.split(","):
             for members in [int(k) for k in args.ensembles.split(",")]:
-                name = f"tsforecast {model_name}" + (f" --ensemble {members}" if members > 1 else "")
+                name = f"tsforecast {model_name}" + (
+                    f" --ensemble {members}" if members > 1 else ""
+                )
                 config = Config(
                     data=DataConfig(path=str(path), season_length=M),
                     window=WindowConfig(horizon=H),
@@ -75,28 +80,52 @@ def main() -> None:
                 panel = workflow.load_for_prediction(artifact, None)
                 predicted = workflow.forecast(artifact, panel)
                 seconds[name] = time.perf_counter() - began
-                forecasts[name] = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")["y_hat"].to_numpy()
+                forecasts[name] = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")[
+                    "y_hat"
+                ].to_numpy()
                 validation[name] = artifact.metrics["model"]["mase"]
-                print(f"{name}: {seconds[name]:.0f}s, {len(artifact.history)} epochs, best {artifact.metrics['best_epoch']}, "
-                      f"validation MASE {validation[name]:.4f}", file=sys.stderr, flush=True)
+                print(
+                    f"{name}: {seconds[name]:.0f}s, {len(artifact.history)} epochs, best {artifact.metrics['best_epoch']}, "
+                    f"validation MASE {validation[name]:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     summary = evaluate(forecasts, actuals, M, history).summary
     for key, published in PUBLISHED_NAIVE2.items():
         ours = summary.loc["naive2", key]
-        assert abs(ours - published) < 5e-4, f"our Naive2 {key} {ours:.4f} differs from the published {published}"
+        assert abs(ours - published) < 5e-4, (
+            f"our Naive2 {key} {ours:.4f} differs from the published {published}"
+        )
     print("| method | sMAPE | MASE | OWA | wall s |")
     print("|---|---|---|---|---|")
     for method, row in summary.iterrows():
         wall = f"{seconds[method]:.0f}" if method in seconds else ""
         print(f"| {method} | {row['sMAPE']:.3f} | {row['MASE']:.3f} | {row['OWA']:.3f} | {wall} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "settings": {"models": args.models, "ensembles": args.ensembles, "epochs": args.epochs, "hidden": args.hidden, "horizon": H, "season": M},
-        "results": {
-            m: {**{k: float(v) for k, v in row.items()}, "seconds": seconds.get(m), "validation_mase": validation.get(m)}
-            for m, row in summary.iterrows()
-        },
-    }, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "settings": {
+                    "models": args.models,
+                    "ensembles": args.ensembles,
+                    "epochs": args.epochs,
+                    "hidden": args.hidden,
+                    "horizon": H,
+                    "season": M,
+                },
+                "results": {
+                    m: {
+                        **{k: float(v) for k, v in row.items()},
+                        "seconds": seconds.get(m),
+                        "validation_mase": validation.get(m),
+                    }
+                    for m, row in summary.iterrows()
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

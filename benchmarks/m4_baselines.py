@@ -26,6 +26,7 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its ow
 
 REPO = Path(__file__).resolve().parents[1]
 from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
+
 N_SERIES = 414
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_baselines.json"
 

@@ -30,6 +30,7 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its ow
 
 REPO = Path(__file__).resolve().parents[1]
 from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
+
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_hourly.json"
 WORK = REPO / ".bench" / "m4_hourly"
 TRAIN_OPTIONS = ["--horizon", str(H), "--season-length", str(M)]
@@ -44,7 +45,11 @@ def cli(*args: str) -> tuple[float, float]:
     """Run the tsforecast CLI in a child process; returns its wall time and CPU time (user +
     system, all cores: on a shared machine the wall time says more about the neighbours)."""
     began, cpu = time.perf_counter(), children_cpu()
-    subprocess.run([sys.executable, "-m", "tsforecast", *args], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(
+        [sys.executable, "-m", "tsforecast", *args],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return time.perf_counter() - began, children_cpu() - cpu
 
 
@@ -64,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     options = TRAIN_OPTIONS + args.extra
     train_s, train_cpu = cli("train", str(data), *options, "--out", str(model))
-    predict_s, predict_cpu = cli("predict", str(data), "--model", str(model), "--out", str(forecast))
+    predict_s, predict_cpu = cli(
+        "predict", str(data), "--model", str(model), "--out", str(forecast)
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     # seasonal naive beside the model's forecast, so that `evaluate` scores it on equal terms
@@ -73,7 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     step = frame.groupby("unique_id").cumcount()
     frame["seasonal_naive"] = [naive[sid][k] for sid, k in zip(frame["unique_id"], step)]
     frame.to_csv(forecast, index=False)
-    cli("evaluate", str(forecast), str(actuals), "--train", str(data), "--season-length", str(M), "--out", str(scores))
+    cli(
+        "evaluate",
+        str(forecast),
+        str(actuals),
+        "--train",
+        str(data),
+        "--season-length",
+        str(M),
+        "--out",
+        str(scores),
+    )
     results = json.loads(scores.read_text())
     model_row, naive_row = results["model"], results["seasonal_naive"]
     beats = model_row["sMAPE"] < naive_row["sMAPE"] and model_row["MASE"] < naive_row["MASE"]
@@ -81,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"M4 Hourly, {len(train)} series, h={H}, m={M}, {os.cpu_count()} CPU cores\n")
     print("| step | wall s | CPU s |\n|---|---:|---:|")
-    print(f"| train | {train_s:.0f} | {train_cpu:.0f} |\n| predict | {predict_s:.0f} | {predict_cpu:.0f} |")
+    print(
+        f"| train | {train_s:.0f} | {train_cpu:.0f} |\n| predict | {predict_s:.0f} | {predict_cpu:.0f} |"
+    )
     print(f"| total | {train_s + predict_s:.0f} | {train_cpu + predict_cpu:.0f} |")
     print(f"\npeak memory {peak_mb:,.0f} MB, {len(history)} epochs\n")
     print("| method | sMAPE | MASE | OWA |\n|---|---:|---:|---:|")
@@ -90,12 +109,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbeats seasonal naive on both: {'yes' if beats else 'NO'}")
     print(f"train options: {' '.join(options)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "dataset": "M4 Hourly", "n_series": len(train), "horizon": H, "season": M,
-        "train_seconds": round(train_s, 1), "predict_seconds": round(predict_s, 1),
-        "train_cpu_seconds": round(train_cpu, 1), "predict_cpu_seconds": round(predict_cpu, 1), "peak_memory_mb": round(peak_mb),
-        "epochs": int(len(history)), "train_options": options, "results": results, "beats_seasonal_naive": beats,
-    }, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "dataset": "M4 Hourly",
+                "n_series": len(train),
+                "horizon": H,
+                "season": M,
+                "train_seconds": round(train_s, 1),
+                "predict_seconds": round(predict_s, 1),
+                "train_cpu_seconds": round(train_cpu, 1),
+                "predict_cpu_seconds": round(predict_cpu, 1),
+                "peak_memory_mb": round(peak_mb),
+                "epochs": int(len(history)),
+                "train_options": options,
+                "results": results,
+                "beats_seasonal_naive": beats,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0
 
 

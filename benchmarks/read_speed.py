@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     if not path.exists():
         began = time.perf_counter()
         write_csv(path, args.rows, args.series)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+        print(
+            f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - began:.1f}s",
+            file=sys.stderr,
+        )
 
     cfg = DataConfig(path=str(path))
     # CPU time as well as wall time: on a shared machine the wall time also measures the neighbours.
@@ -69,17 +72,27 @@ def main(argv: list[str] | None = None) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     result = {
-        "rows": rows, "series": len(panel.ids), "file_mb": round(path.stat().st_size / 1e6, 1),
-        "read_s": round(read_s, 2), "panel_s": round(panel_s, 2),
-        "read_cpu_s": round(read_cpu, 2), "panel_cpu_s": round(panel_cpu, 2),
-        "read_rows_per_s": round(rows / read_s), "panel_rows_per_s": round(rows / panel_s),
-        "total_rows_per_s": round(rows / (read_s + panel_s)), "peak_rss_mb": round(peak_mb),
+        "rows": rows,
+        "series": len(panel.ids),
+        "file_mb": round(path.stat().st_size / 1e6, 1),
+        "read_s": round(read_s, 2),
+        "panel_s": round(panel_s, 2),
+        "read_cpu_s": round(read_cpu, 2),
+        "panel_cpu_s": round(panel_cpu, 2),
+        "read_rows_per_s": round(rows / read_s),
+        "panel_rows_per_s": round(rows / panel_s),
+        "total_rows_per_s": round(rows / (read_s + panel_s)),
+        "peak_rss_mb": round(peak_mb),
     }
     print(f"long CSV, {rows:,} rows, {len(panel.ids):,} series, {result['file_mb']} MB\n")
     print("| step | wall s | CPU s | rows/s (wall) |\n|---|---:|---:|---:|")
     print(f"| read CSV (pyarrow engine) | {read_s:.2f} | {read_cpu:.2f} | {rows / read_s:,.0f} |")
-    print(f"| validate + regularise (to_panel) | {panel_s:.2f} | {panel_cpu:.2f} | {rows / panel_s:,.0f} |")
-    print(f"| total | {read_s + panel_s:.2f} | {read_cpu + panel_cpu:.2f} | {result['total_rows_per_s']:,} |")
+    print(
+        f"| validate + regularise (to_panel) | {panel_s:.2f} | {panel_cpu:.2f} | {rows / panel_s:,.0f} |"
+    )
+    print(
+        f"| total | {read_s + panel_s:.2f} | {read_cpu + panel_cpu:.2f} | {result['total_rows_per_s']:,} |"
+    )
     print(f"\npeak RSS {peak_mb:,.0f} MB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

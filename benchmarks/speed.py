@@ -30,10 +30,20 @@ BENCH = ROOT / ".bench"
 VAL_FRAC = 0.2
 
 
-def gflop_per_epoch(model: str, n_train: int, lookback: int, horizon: int, hidden: int, filters: int = 32, kernel: int = 3, pool: int = 2) -> float:
+def gflop_per_epoch(
+    model: str,
+    n_train: int,
+    lookback: int,
+    horizon: int,
+    hidden: int,
+    filters: int = 32,
+    kernel: int = 3,
+    pool: int = 2,
+) -> float:
     """Matmuls of one recurrent layer (4 gates for an LSTM, 3 for a GRU, both directions of a
     bilstm; the conv-lstm's Conv1D and its LSTM over the pooled steps) and the head, forward +
     backward taken as 3x forward (the peers' count)."""
+
     def gates(count: int, inputs: int, steps: int) -> int:
         return 2 * count * (inputs + hidden) * hidden * steps
 
@@ -41,7 +51,9 @@ def gflop_per_epoch(model: str, n_train: int, lookback: int, horizon: int, hidde
         "lstm": gates(4, 1, lookback) + 2 * hidden * horizon,
         "gru": gates(3, 1, lookback) + 2 * hidden * horizon,
         "bilstm": 2 * gates(4, 1, lookback) + 2 * 2 * hidden * horizon,
-        "conv-lstm": 2 * kernel * filters * lookback + gates(4, filters, lookback // pool) + 2 * hidden * horizon,
+        "conv-lstm": 2 * kernel * filters * lookback
+        + gates(4, filters, lookback // pool)
+        + 2 * hidden * horizon,
     }[model]
     return 3 * per_window * n_train / 1e9
 
@@ -56,7 +68,14 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
 
     from tsforecast.config import ModelConfig, TrainConfig
     from tsforecast.models import build_model, count_params, init_params
-    from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer, replicate, start_state
+    from tsforecast.train import (
+        build_programs,
+        make_loss,
+        make_mesh,
+        make_optimizer,
+        replicate,
+        start_state,
+    )
 
     y = pd.read_csv(args.csv, usecols=["ds", "y"])["y"].to_numpy(np.float32)
     lookback, horizon = args.lookback, args.horizon
@@ -67,22 +86,38 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     z = ((y - fit_part.mean()) / fit_part.std()).astype(np.float32)
 
     # The peers' plain z-scored windows: no window framing.
-    model_cfg = ModelConfig(name=args.model, hidden=args.hidden, strategy=args.strategy, normalize="series", residual="none")
-    train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=1e-3, clip_norm=1e9, loss="mse", seed=0)
+    model_cfg = ModelConfig(
+        name=args.model,
+        hidden=args.hidden,
+        strategy=args.strategy,
+        normalize="series",
+        residual="none",
+    )
+    train_cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch, lr=1e-3, clip_norm=1e9, loss="mse", seed=0
+    )
     model = build_model(model_cfg, horizon)
     tx = make_optimizer(train_cfg)
     mesh = make_mesh(args.batch)
-    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy=args.strategy)
+    programs = build_programs(
+        model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy=args.strategy
+    )
     params = init_params(model, lookback, 1, 0)
     n_params = count_params(params)
     params, values, train_starts, val_starts = replicate(
-        mesh, params, z[:, None], np.arange(n_train, dtype=np.int32), np.arange(n_train, n_windows, dtype=np.int32)
+        mesh,
+        params,
+        z[:, None],
+        np.arange(n_train, dtype=np.int32),
+        np.arange(n_train, n_windows, dtype=np.int32),
     )
     opt_state, rng = start_state(tx, params, seed=0)
     times = []
     for _ in range(args.epochs):
         began = time.perf_counter()
-        params, opt_state, rng, loss = programs.train_epoch(params, opt_state, rng, values, train_starts)
+        params, opt_state, rng, loss = programs.train_epoch(
+            params, opt_state, rng, values, train_starts
+        )
         jax.block_until_ready(params)
         times.append(time.perf_counter() - began)
     val_mse = float(programs.evaluate(params, values, val_starts))
@@ -97,7 +132,9 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
         "val_mse": round(val_mse, 5),
         "params": n_params,
         "epoch_s": [round(t, 3) for t in times],
-        "gflop_per_s": round(gflop_per_epoch(args.model, n_train, lookback, horizon, args.hidden) / median, 2),
+        "gflop_per_s": round(
+            gflop_per_epoch(args.model, n_train, lookback, horizon, args.hidden) / median, 2
+        ),
         "batch": args.batch,
         "epochs": args.epochs,
     }
@@ -107,8 +144,21 @@ def variant(args: argparse.Namespace, model: str, strategy: str, devices: int) -
     env = dict(os.environ, TSFORECAST_HOST_DEVICES=str(devices))
     env.pop("XLA_FLAGS", None)
     command = [
-        sys.executable, __file__, "--only-tsforecast", "--model", model, "--strategy", strategy, "--csv", str(args.csv),
-        "--epochs", str(args.epochs), "--batch", str(args.batch), "--hidden", str(args.hidden),
+        sys.executable,
+        __file__,
+        "--only-tsforecast",
+        "--model",
+        model,
+        "--strategy",
+        strategy,
+        "--csv",
+        str(args.csv),
+        "--epochs",
+        str(args.epochs),
+        "--batch",
+        str(args.batch),
+        "--hidden",
+        str(args.hidden),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -118,8 +168,23 @@ def variant(args: argparse.Namespace, model: str, strategy: str, devices: int) -
 
 def run_peers(args: argparse.Namespace) -> list[dict]:
     python = os.environ.get("PEERS_PY", str(BENCH / "peers-venv" / "bin" / "python"))
-    env = dict(os.environ, PY=python, CSV=str(args.csv), PEERS=args.peers.replace(",", " "), KERAS_BACKEND="jax")
-    command = ["bash", str(SHARED / "peers" / "run_all.sh"), "--epochs", str(args.epochs), "--batch", str(args.batch), "--hidden", str(args.hidden)]
+    env = dict(
+        os.environ,
+        PY=python,
+        CSV=str(args.csv),
+        PEERS=args.peers.replace(",", " "),
+        KERAS_BACKEND="jax",
+    )
+    command = [
+        "bash",
+        str(SHARED / "peers" / "run_all.sh"),
+        "--epochs",
+        str(args.epochs),
+        "--batch",
+        str(args.batch),
+        "--hidden",
+        str(args.hidden),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -144,7 +209,9 @@ def ratios(rows: list[dict]) -> str:
     lines = []
     for mine in ours:
         for peer in peers:
-            lines.append(f"{mine['peer']} vs {peer['peer']}: {peer['epoch_s_median'] / mine['epoch_s_median']:.2f}x faster per epoch")
+            lines.append(
+                f"{mine['peer']} vs {peer['peer']}: {peer['epoch_s_median'] / mine['epoch_s_median']:.2f}x faster per epoch"
+            )
     return "\n".join(lines)
 
 
@@ -156,10 +223,22 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--lookback", type=int, default=96)
     parser.add_argument("--horizon", type=int, default=24)
-    parser.add_argument("--models", default="lstm", help="comma-separated tsforecast models to time, e.g. lstm,gru,bilstm,conv-lstm")
-    parser.add_argument("--strategies", default="direct", help="comma-separated: direct, recursive (its validation pass rolls the model forward horizon times)")
-    parser.add_argument("--devices", default="1,all", help="host device counts to try: numbers or 'all'")
-    parser.add_argument("--peers", default="keras_seed,torch_lstm,flax_naive", help="peers to run, or 'none'")
+    parser.add_argument(
+        "--models",
+        default="lstm",
+        help="comma-separated tsforecast models to time, e.g. lstm,gru,bilstm,conv-lstm",
+    )
+    parser.add_argument(
+        "--strategies",
+        default="direct",
+        help="comma-separated: direct, recursive (its validation pass rolls the model forward horizon times)",
+    )
+    parser.add_argument(
+        "--devices", default="1,all", help="host device counts to try: numbers or 'all'"
+    )
+    parser.add_argument(
+        "--peers", default="keras_seed,torch_lstm,flax_naive", help="peers to run, or 'none'"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     parser.add_argument("--only-tsforecast", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="lstm", help=argparse.SUPPRESS)
@@ -171,14 +250,26 @@ def main() -> None:
         return
     if not args.csv.exists():
         args.csv.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(SHARED / "peers" / "make_series.py"), "--out", str(args.csv), "--n", "60000"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(SHARED / "peers" / "make_series.py"),
+                "--out",
+                str(args.csv),
+                "--n",
+                "60000",
+            ],
+            check=True,
+        )
 
     rows = []
     cores = len(os.sched_getaffinity(0))
     for model in args.models.split(","):
         for strategy in args.strategies.split(","):
             for devices in args.devices.split(","):
-                rows.append(variant(args, model, strategy, cores if devices == "all" else int(devices)))
+                rows.append(
+                    variant(args, model, strategy, cores if devices == "all" else int(devices))
+                )
                 print(json.dumps(rows[-1]), file=sys.stderr)
     if args.peers != "none":
         rows += run_peers(args)
@@ -186,7 +277,13 @@ def main() -> None:
     print()
     print(ratios(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"workload": vars(args) | {"csv": str(args.csv), "out": str(args.out)}, "rows": rows}, indent=2, default=str))
+    args.out.write_text(
+        json.dumps(
+            {"workload": vars(args) | {"csv": str(args.csv), "out": str(args.out)}, "rows": rows},
+            indent=2,
+            default=str,
+        )
+    )
 
 
 if __name__ == "__main__":

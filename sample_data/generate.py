@@ -1,6 +1,6 @@
 """Regenerate the sample files in this folder (deterministic: same bytes every run).
 
-    python sample_data/generate.py
+python sample_data/generate.py
 """
 
 from pathlib import Path

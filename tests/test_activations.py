@@ -9,7 +9,9 @@ import numpy as np
 
 from tsforecast import activations
 
-GRID = np.concatenate([np.linspace(-30, 30, 600_001), [-1e30, -1e-30, 0.0, 1e-30, 1e30]]).astype(np.float32)
+GRID = np.concatenate([np.linspace(-30, 30, 600_001), [-1e30, -1e-30, 0.0, 1e-30, 1e30]]).astype(
+    np.float32
+)
 
 
 def reference_sigmoid(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,23 @@ from tsforecast.cli import cli
 
 HORIZON, STEP, WINDOWS, SEASON = 12, 12, 2, 24
 LENGTHS = {"a": 200, "b": 180}
-MODEL = ["--lookback", "24", "--horizon", HORIZON, "--hidden", "8", "--epochs", "2", "--batch-size", "32",
-         "--windows", WINDOWS, "--step", STEP, "-q"]
+MODEL = [
+    "--lookback",
+    "24",
+    "--horizon",
+    HORIZON,
+    "--hidden",
+    "8",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--windows",
+    WINDOWS,
+    "--step",
+    STEP,
+    "-q",
+]
 
 
 def panel_frame() -> pd.DataFrame:
@@ -25,8 +40,15 @@ def panel_frame() -> pd.DataFrame:
         t = np.arange(n)
         y = 20 + 5 * k + 4 * np.sin(2 * np.pi * t / SEASON) + 0.02 * t + rng.normal(0, 0.5, n)
         # float32-exact values: the panel keeps float32, evaluate reads the file as float64.
-        frames.append(pd.DataFrame({"unique_id": sid, "ds": pd.date_range("2024-03-01", periods=n, freq="h"),
-                                    "y": y.astype(np.float32).astype(np.float64)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": sid,
+                    "ds": pd.date_range("2024-03-01", periods=n, freq="h"),
+                    "y": y.astype(np.float32).astype(np.float64),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -47,10 +69,13 @@ def clean_and_poisoned(tmp_path_factory):
     frame = panel_frame()
     poisoned = frame.copy()
     for sid in LENGTHS:
-        rows = poisoned.index[poisoned["unique_id"] == sid][first_cutoff_position(sid):]
+        rows = poisoned.index[poisoned["unique_id"] == sid][first_cutoff_position(sid) :]
         poisoned.loc[rows, "y"] = 1000.0 + 50.0 * np.arange(len(rows))
     outputs = {}
-    for name, data, options in (("clean", frame, ["--refit", "each", "--level", 80]), ("poisoned", poisoned, ["--refit", "once"])):
+    for name, data, options in (
+        ("clean", frame, ["--refit", "each", "--level", 80]),
+        ("poisoned", poisoned, ["--refit", "once"]),
+    ):
         data.to_csv(root / f"{name}.csv", index=False)
         result = run("backtest", root / f"{name}.csv", *MODEL, *options, "--out", root / name)
         assert result.exit_code == 0, result.output
@@ -60,11 +85,24 @@ def clean_and_poisoned(tmp_path_factory):
 
 def test_cutoffs_and_columns(clean_and_poisoned):
     _, outputs = clean_and_poisoned
-    forecasts = pd.read_csv(outputs["clean"] / "backtest_forecasts.csv", parse_dates=["cutoff", "ds"])
+    forecasts = pd.read_csv(
+        outputs["clean"] / "backtest_forecasts.csv", parse_dates=["cutoff", "ds"]
+    )
     assert list(forecasts.columns) == [
-        "unique_id", "cutoff", "ds", "y", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "naive", "seasonal_naive", "naive2"
+        "unique_id",
+        "cutoff",
+        "ds",
+        "y",
+        "y_hat",
+        "y_hat-lo-80",
+        "y_hat-hi-80",
+        "naive",
+        "seasonal_naive",
+        "naive2",
     ]
-    assert (forecasts["y_hat-lo-80"] < forecasts["y_hat"]).all() and (forecasts["y_hat"] < forecasts["y_hat-hi-80"]).all()
+    assert (forecasts["y_hat-lo-80"] < forecasts["y_hat"]).all() and (
+        forecasts["y_hat"] < forecasts["y_hat-hi-80"]
+    ).all()
     stamps = pd.date_range("2024-03-01", periods=max(LENGTHS.values()), freq="h")
     for sid, n in LENGTHS.items():
         rows = forecasts[forecasts["unique_id"] == sid]
@@ -72,7 +110,9 @@ def test_cutoffs_and_columns(clean_and_poisoned):
         expected = [stamps[n - HORIZON - STEP * k - 1] for k in range(WINDOWS - 1, -1, -1)]
         assert sorted(rows["cutoff"].unique()) == expected
         for cutoff, window in rows.groupby("cutoff"):
-            assert list(window["ds"]) == list(pd.date_range(cutoff, periods=HORIZON + 1, freq="h")[1:])
+            assert list(window["ds"]) == list(
+                pd.date_range(cutoff, periods=HORIZON + 1, freq="h")[1:]
+            )
 
 
 def test_forecasts_never_see_values_after_their_cutoff(clean_and_poisoned):
@@ -97,33 +137,66 @@ def test_baseline_columns_are_the_baselines_of_the_history(clean_and_poisoned):
         rows = forecasts[(forecasts["unique_id"] == sid)]
         window = rows[rows["cutoff"] == rows["cutoff"].min()]
         past = history[: first_cutoff_position(sid)]
-        np.testing.assert_allclose(window["naive2"], baselines.naive2(past, HORIZON, SEASON), rtol=1e-12)
+        np.testing.assert_allclose(
+            window["naive2"], baselines.naive2(past, HORIZON, SEASON), rtol=1e-12
+        )
         np.testing.assert_allclose(window["seasonal_naive"], past[-SEASON:][:HORIZON], rtol=1e-12)
         np.testing.assert_allclose(window["naive"], past[-1], rtol=1e-12)
-        np.testing.assert_allclose(window["y"], history[len(past): len(past) + HORIZON], rtol=1e-12)
+        np.testing.assert_allclose(
+            window["y"], history[len(past) : len(past) + HORIZON], rtol=1e-12
+        )
 
 
 def test_evaluate_reproduces_the_backtest_metrics(clean_and_poisoned):
     root, outputs = clean_and_poisoned
-    result = run("evaluate", outputs["clean"] / "backtest_forecasts.csv", root / "clean.csv", "--out", root / "ev.json")
+    result = run(
+        "evaluate",
+        outputs["clean"] / "backtest_forecasts.csv",
+        root / "clean.csv",
+        "--out",
+        root / "ev.json",
+    )
     assert result.exit_code == 0, result.output
     evaluated = json.loads((root / "ev.json").read_text())
     backtested = json.loads((outputs["clean"] / "backtest_metrics.json").read_text())
     assert list(backtested) == ["model", "naive", "seasonal_naive", "naive2"]
-    assert set(backtested["model"]) == {"MAE", "RMSE", "sMAPE", "MASE", "OWA", "coverage-80", "width-80", "MSIS-80"}
+    assert set(backtested["model"]) == {
+        "MAE",
+        "RMSE",
+        "sMAPE",
+        "MASE",
+        "OWA",
+        "coverage-80",
+        "width-80",
+        "MSIS-80",
+    }
     assert backtested["naive2"]["OWA"] == pytest.approx(1.0)
     for method, row in backtested.items():
         for metric, value in row.items():
             if value is None:  # the baselines have no intervals
                 assert evaluated[method][metric] is None
             else:
-                assert evaluated[method][metric] == pytest.approx(value, rel=1e-12), (method, metric)
+                assert evaluated[method][metric] == pytest.approx(value, rel=1e-12), (
+                    method,
+                    metric,
+                )
 
 
 def test_too_many_windows_is_refused_and_writes_nothing(tmp_path):
     panel_frame().to_csv(tmp_path / "data.csv", index=False)
-    result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--horizon", "12", "--windows", "20",
-                                      "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest",
+            str(tmp_path / "data.csv"),
+            "--horizon",
+            "12",
+            "--windows",
+            "20",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 2
     assert result.output == (
         "tsforecast: error: 20 windows 12 steps apart with horizon 12 need more than 241 rows per series, "
@@ -132,7 +205,9 @@ def test_too_many_windows_is_refused_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("statsforecast") is not None, reason="statsforecast is installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("statsforecast") is not None, reason="statsforecast is installed"
+)
 def test_statsforecast_baselines_without_the_extra_say_how_to_install(tmp_path):
     panel_frame().to_csv(tmp_path / "data.csv", index=False)
     result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--baselines", "ets"])
@@ -140,10 +215,20 @@ def test_statsforecast_baselines_without_the_extra_say_how_to_install(tmp_path):
     assert "pip install 'tsforecast[baselines]'" in result.output
 
 
-@pytest.mark.skipif(importlib.util.find_spec("statsforecast") is None, reason="needs tsforecast[baselines]")
+@pytest.mark.skipif(
+    importlib.util.find_spec("statsforecast") is None, reason="needs tsforecast[baselines]"
+)
 def test_statsforecast_baselines(tmp_path):
     panel_frame().to_csv(tmp_path / "data.csv", index=False)
-    result = run("backtest", tmp_path / "data.csv", *MODEL, "--baselines", "ets,theta", "--out", tmp_path / "out")
+    result = run(
+        "backtest",
+        tmp_path / "data.csv",
+        *MODEL,
+        "--baselines",
+        "ets,theta",
+        "--out",
+        tmp_path / "out",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "out" / "backtest_metrics.json").read_text())
     assert {"ets", "theta"} <= set(metrics)
@@ -153,7 +238,9 @@ def test_statsforecast_baselines(tmp_path):
 
 def test_out_over_a_folder_of_other_files_is_refused(tmp_path):
     panel_frame().to_csv(tmp_path / "data.csv", index=False)
-    result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["backtest", str(tmp_path / "data.csv"), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2
     assert "is a directory with other files in it, not a backtest" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]

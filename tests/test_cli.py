@@ -103,7 +103,9 @@ def test_train_prints_each_epoch_and_the_comparison_with_seasonal_naive(trained_
     lines = trained_model.stderr.splitlines()
     epoch_lines = [line for line in lines if line.startswith("epoch ")]
     assert len(epoch_lines) == len(history)
-    assert re.fullmatch(r"epoch 1: train \d+\.\d{4}  val \d+\.\d{4}  lr \S+  \d+\.\ds", epoch_lines[0])
+    assert re.fullmatch(
+        r"epoch 1: train \d+\.\d{4}  val \d+\.\d{4}  lr \S+  \d+\.\ds", epoch_lines[0]
+    )
     model, naive = metrics["model"]["mase"], metrics["seasonal_naive"]["mase"]
     assert f"the model beats seasonal naive: MASE {model:.3f} vs {naive:.3f}" in lines
     assert lines[-1] == f"model written to {trained_model.directory}"
@@ -200,9 +202,7 @@ def test_predict_on_grown_data_forecasts_after_its_last_timestamp(
     assert not np.allclose(forecast["y_hat"], original["y_hat"])
 
 
-def test_several_series_in_long_layout(
-    make_series, run_cli, forecast_of, tmp_path
-):
+def test_several_series_in_long_layout(make_series, run_cli, forecast_of, tmp_path):
     north = make_series(600, seed=3).assign(unique_id="north")
     # A different level and scale, starting a day later and ending 16 hours earlier.
     south = make_series(
@@ -352,7 +352,8 @@ TRAIN_CASES = {
     "--model tcn": Case(
         _rows(200),
         ("{data}", "--model", "tcn"),
-        ERROR + "Invalid value for '--model': 'tcn' is not one of 'lstm', 'gru', 'bilstm', 'conv-lstm'.",
+        ERROR
+        + "Invalid value for '--model': 'tcn' is not one of 'lstm', 'gru', 'bilstm', 'conv-lstm'.",
     ),
     "--freq nonsense": Case(
         _rows(200),

@@ -24,17 +24,38 @@ MEMBERS = 3
 def series_csv(path):
     t = np.arange(400)
     y = 30 + 5 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(1).normal(0, 0.5, t.size)
-    pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y}).to_csv(path, index=False)
+    pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y}).to_csv(
+        path, index=False
+    )
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("ensemble")
     series_csv(root / "data.csv")
-    result = CliRunner().invoke(cli, [
-        "train", str(root / "data.csv"), "--lookback", "24", "--horizon", "12", "--hidden", "8", "--epochs", "2",
-        "--batch-size", "32", "--ensemble", str(MEMBERS), "--out", str(root / "model"), "-q",
-    ], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(root / "data.csv"),
+            "--lookback",
+            "24",
+            "--horizon",
+            "12",
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--ensemble",
+            str(MEMBERS),
+            "--out",
+            str(root / "model"),
+            "-q",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return root
 
@@ -46,7 +67,10 @@ def members_of(params):
 def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
     artifact = artifacts.load(model_dir / "model")
     assert artifact.config.train.ensemble == MEMBERS
-    assert json.loads((model_dir / "model" / "config.json").read_text())["config"]["train"]["ensemble"] == MEMBERS
+    assert (
+        json.loads((model_dir / "model" / "config.json").read_text())["config"]["train"]["ensemble"]
+        == MEMBERS
+    )
     assert all(leaf.shape[0] == MEMBERS for leaf in jax.tree_util.tree_leaves(artifact.params))
     heads = [np.asarray(m["base"]["head"]["kernel"]) for m in members_of(artifact.params)]
     assert not np.allclose(heads[0], heads[1]) and not np.allclose(heads[1], heads[2])
@@ -55,17 +79,25 @@ def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
 def test_forecast_is_the_median_of_the_members(model_dir):
     artifact = artifacts.load(model_dir / "model")
     panel = workflow.load_for_prediction(artifact, None)
-    single = dataclasses.replace(artifact.config, train=dataclasses.replace(artifact.config.train, ensemble=1))
-    member_forecasts = np.stack([
-        workflow.forecast(dataclasses.replace(artifact, config=single, params=params), panel)["y_hat"].to_numpy()
-        for params in members_of(artifact.params)
-    ])
+    single = dataclasses.replace(
+        artifact.config, train=dataclasses.replace(artifact.config.train, ensemble=1)
+    )
+    member_forecasts = np.stack(
+        [
+            workflow.forecast(dataclasses.replace(artifact, config=single, params=params), panel)[
+                "y_hat"
+            ].to_numpy()
+            for params in members_of(artifact.params)
+        ]
+    )
     ensemble = workflow.forecast(artifact, panel)["y_hat"].to_numpy()
     np.testing.assert_allclose(ensemble, np.median(member_forecasts, axis=0), rtol=1e-5)
     # The median is a member's forecast at each step, not the mean of the members.
     assert not np.allclose(ensemble, member_forecasts.mean(axis=0), rtol=1e-6)
 
-    result = CliRunner().invoke(cli, ["predict", "--model", str(model_dir / "model")], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["predict", "--model", str(model_dir / "model")], catch_exceptions=False
+    )
     printed = pd.read_csv(pd.io.common.StringIO(result.output))
     np.testing.assert_allclose(printed["y_hat"], ensemble, rtol=1e-6)
 
@@ -79,9 +111,13 @@ def test_all_members_train_in_one_compiled_epoch(model_dir):
     model = build_model(ModelConfig(hidden=8, normalize="series", residual="none"), 12)
     tx = make_optimizer(cfg)
     mesh = make_mesh(cfg.batch_size)
-    programs = build_programs(model, tx, make_loss("mse"), 24, 12, cfg.batch_size, mesh, ensemble=MEMBERS)
+    programs = build_programs(
+        model, tx, make_loss("mse"), 24, 12, cfg.batch_size, mesh, ensemble=MEMBERS
+    )
     start = workflow.initial_params(model, 24, cfg)
-    params, values, train_starts, val_starts = replicate(mesh, start, scaled[:, None], split.train_starts, split.val_starts)
+    params, values, train_starts, val_starts = replicate(
+        mesh, start, scaled[:, None], split.train_starts, split.val_starts
+    )
     result = fit(programs, params, tx, values, train_starts, val_starts, cfg)
     assert len(result.history) == 3
     # Every epoch of all members ran through one compiled executable.

@@ -30,7 +30,9 @@ def write(tmp_path, with_ids=False):
     pd.DataFrame({"ds": stamps[:20], "y": HISTORY}).to_csv(tmp_path / "train.csv", index=False)
     pd.DataFrame({"ds": stamps[20:], "y": ACTUAL}).to_csv(tmp_path / "test.csv", index=False)
     pd.DataFrame({"ds": stamps, "y": HISTORY + ACTUAL}).to_csv(tmp_path / "all.csv", index=False)
-    forecast = pd.DataFrame({"ds": stamps[20:], "y_hat": MODEL, "y_hat-lo-80": [2.4, 4.0], "y_hat-hi-80": [3.0, 7.0]})
+    forecast = pd.DataFrame(
+        {"ds": stamps[20:], "y_hat": MODEL, "y_hat-lo-80": [2.4, 4.0], "y_hat-hi-80": [3.0, 7.0]}
+    )
     if with_ids:
         forecast.insert(0, "unique_id", "y")
     forecast.to_csv(tmp_path / "fc.csv", index=False)
@@ -42,15 +44,26 @@ def run(*args):
 
 def test_evaluate_matches_hand_computed_mase_naive2_and_owa(tmp_path):
     write(tmp_path)
-    result = run("evaluate", tmp_path / "fc.csv", tmp_path / "test.csv", "--train", tmp_path / "train.csv",
-                 "--season-length", 2, "--out", tmp_path / "m.json")
+    result = run(
+        "evaluate",
+        tmp_path / "fc.csv",
+        tmp_path / "test.csv",
+        "--train",
+        tmp_path / "train.csv",
+        "--season-length",
+        2,
+        "--out",
+        tmp_path / "m.json",
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "m.json").read_text())
     scale = 3 / 18  # in-sample |y_t - y_{t-2}|: all 0 but the last, |6 - 3|
     naive2 = hand_naive2()
     assert naive2[0] == pytest.approx(1.9393939, abs=1e-6)
     n2_mae = np.mean(np.abs(np.subtract(ACTUAL, naive2)))
-    n2_smape = np.mean(200 * np.abs(np.subtract(ACTUAL, naive2)) / (np.abs(ACTUAL) + np.abs(naive2)))
+    n2_smape = np.mean(
+        200 * np.abs(np.subtract(ACTUAL, naive2)) / (np.abs(ACTUAL) + np.abs(naive2))
+    )
     model_smape = 100 * (0.5 / 4.5 + 1 / 11)
     assert scores["naive2"]["MAE"] == pytest.approx(n2_mae)
     assert scores["naive2"]["MASE"] == pytest.approx(n2_mae / scale)
@@ -68,9 +81,26 @@ def test_evaluate_matches_hand_computed_mase_naive2_and_owa(tmp_path):
 
 def test_actuals_file_with_history_gives_the_same_scores(tmp_path):
     write(tmp_path, with_ids=True)
-    separate = run("evaluate", tmp_path / "fc.csv", tmp_path / "test.csv", "--train", tmp_path / "train.csv",
-                   "--season-length", 2, "--out", tmp_path / "a.csv")
-    combined = run("evaluate", tmp_path / "fc.csv", tmp_path / "all.csv", "--season-length", 2, "--out", tmp_path / "b.csv")
+    separate = run(
+        "evaluate",
+        tmp_path / "fc.csv",
+        tmp_path / "test.csv",
+        "--train",
+        tmp_path / "train.csv",
+        "--season-length",
+        2,
+        "--out",
+        tmp_path / "a.csv",
+    )
+    combined = run(
+        "evaluate",
+        tmp_path / "fc.csv",
+        tmp_path / "all.csv",
+        "--season-length",
+        2,
+        "--out",
+        tmp_path / "b.csv",
+    )
     assert separate.exit_code == combined.exit_code == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
 
@@ -78,7 +108,21 @@ def test_actuals_file_with_history_gives_the_same_scores(tmp_path):
 def test_forecast_without_actual_is_an_error(tmp_path):
     write(tmp_path)
     stamps = pd.date_range("2024-01-01 20:00", periods=3, freq="h")
-    pd.DataFrame({"ds": stamps, "y_hat": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "long.csv", index=False)
-    result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "long.csv"), str(tmp_path / "test.csv"), "--season-length", "2"])
+    pd.DataFrame({"ds": stamps, "y_hat": [1.0, 2.0, 3.0]}).to_csv(
+        tmp_path / "long.csv", index=False
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            str(tmp_path / "long.csv"),
+            str(tmp_path / "test.csv"),
+            "--season-length",
+            "2",
+        ],
+    )
     assert result.exit_code == 2
-    assert "1 forecast rows have no actual value, first: series 'y' at 2024-01-01 22:00:00" in result.output
+    assert (
+        "1 forecast rows have no actual value, first: series 'y' at 2024-01-01 22:00:00"
+        in result.output
+    )

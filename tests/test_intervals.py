@@ -23,7 +23,11 @@ from tsforecast import artifacts, workflow
 from tsforecast.cli import cli
 from tsforecast.data import Panel
 from tsforecast.intervals import (
-    conformal_quantile, interval_columns, min_calibration_windows, pinball_loss, quantile_levels,
+    conformal_quantile,
+    interval_columns,
+    min_calibration_windows,
+    pinball_loss,
+    quantile_levels,
 )
 from tsforecast.models import QuantileForecaster
 
@@ -34,11 +38,27 @@ HORIZON = 6
 VAL_SIZE = 800
 SIGMA = 2.0
 ARGS = (
-    "--hidden", "8", "--lookback", str(LOOKBACK), "--horizon", str(HORIZON), "--val-size", str(VAL_SIZE),
-    "--epochs", "15", "--batch-size", "32", "--lr", "0.01", "--seed", "0", "-q",
+    "--hidden",
+    "8",
+    "--lookback",
+    str(LOOKBACK),
+    "--horizon",
+    str(HORIZON),
+    "--val-size",
+    str(VAL_SIZE),
+    "--epochs",
+    "15",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.01",
+    "--seed",
+    "0",
+    "-q",
     # Additive intervals, so the checks below can rescale them by each series' std by hand
     # (log intervals are multiplicative: tests/test_transforms.py).
-    "--transform", "none",
+    "--transform",
+    "none",
 )
 
 
@@ -84,10 +104,23 @@ def conformal_model(data) -> Path:
 
 @pytest.fixture(scope="session")
 def quantile_model(data) -> Path:
-    return train(data, "quantile", "--interval-method", "quantile", "--level", "50", "--level", "80", "--level", "95")
+    return train(
+        data,
+        "quantile",
+        "--interval-method",
+        "quantile",
+        "--level",
+        "50",
+        "--level",
+        "80",
+        "--level",
+        "95",
+    )
 
 
-def fresh_forecasts(model_dir: Path, frame: pd.DataFrame, levels: tuple[float, ...]) -> pd.DataFrame:
+def fresh_forecasts(
+    model_dir: Path, frame: pd.DataFrame, levels: tuple[float, ...]
+) -> pd.DataFrame:
     """Forecasts from every HORIZON-th origin of the fresh stretch, each from the LOOKBACK values
     before it, in one call, joined with the actuals: the origins are a panel of short series that
     reuse the trained ids (each id resolves to its own scaling statistics)."""
@@ -118,7 +151,11 @@ def test_conformal_intervals_cover_their_level_on_fresh_data(conformal_model, da
     assert len(fresh) == 2 * FRESH_ROWS
     for level in (80.0, 95.0):
         for sid, rows in fresh.groupby("unique_id"):
-            assert abs(100 * coverage(rows, level) - level) <= 5, (sid, level, coverage(rows, level))
+            assert abs(100 * coverage(rows, level) - level) <= 5, (
+                sid,
+                level,
+                coverage(rows, level),
+            )
 
 
 def test_pooled_scores_are_rescaled_by_each_series_std(conformal_model, data):
@@ -134,7 +171,15 @@ def test_pooled_scores_are_rescaled_by_each_series_std(conformal_model, data):
 
 def test_quantile_heads_never_cross_and_cover(quantile_model, data):
     fresh = fresh_forecasts(quantile_model, data[1], (50.0, 80.0, 95.0))
-    order = ["y_hat-lo-95", "y_hat-lo-80", "y_hat-lo-50", "y_hat", "y_hat-hi-50", "y_hat-hi-80", "y_hat-hi-95"]
+    order = [
+        "y_hat-lo-95",
+        "y_hat-lo-80",
+        "y_hat-lo-50",
+        "y_hat",
+        "y_hat-hi-50",
+        "y_hat-hi-80",
+        "y_hat-hi-95",
+    ]
     assert (np.diff(fresh[order].to_numpy(), axis=1) >= 0).all()
     for level in (80.0, 95.0):
         assert abs(100 * coverage(fresh, level) - level) <= 5, (level, coverage(fresh, level))
@@ -155,7 +200,9 @@ def test_quantile_head_is_monotone_for_any_weights():
     assert quantiles == pytest.approx((0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975))
     # The head wraps any base network; a dense layer with large random weights on large inputs
     # gives wild raw outputs, and the quantiles must still come out sorted.
-    head = QuantileForecaster(DenseForecaster(3 * len(quantiles)), horizon=3, n_quantiles=len(quantiles))
+    head = QuantileForecaster(
+        DenseForecaster(3 * len(quantiles)), horizon=3, n_quantiles=len(quantiles)
+    )
     x = 5 * jax.random.normal(jax.random.PRNGKey(2), (256, 8, 1))
     params = head.init(jax.random.PRNGKey(0), x)["params"]
     keys = iter(jax.random.split(jax.random.PRNGKey(1), len(jax.tree_util.tree_leaves(params))))
@@ -186,11 +233,22 @@ def test_predict_writes_interval_columns_in_original_units(conformal_model, data
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(io.StringIO(result.stdout))
     assert list(frame.columns) == [
-        "unique_id", "ds", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "y_hat-lo-95", "y_hat-hi-95", "method",
+        "unique_id",
+        "ds",
+        "y_hat",
+        "y_hat-lo-80",
+        "y_hat-hi-80",
+        "y_hat-lo-95",
+        "y_hat-hi-95",
+        "method",
     ]
     assert len(frame) == 2 * HORIZON
-    assert (frame["y_hat-lo-95"] < frame["y_hat-lo-80"]).all() and (frame["y_hat-lo-80"] < frame["y_hat"]).all()
-    assert (frame["y_hat"] < frame["y_hat-hi-80"]).all() and (frame["y_hat-hi-80"] < frame["y_hat-hi-95"]).all()
+    assert (frame["y_hat-lo-95"] < frame["y_hat-lo-80"]).all() and (
+        frame["y_hat-lo-80"] < frame["y_hat"]
+    ).all()
+    assert (frame["y_hat"] < frame["y_hat-hi-80"]).all() and (
+        frame["y_hat-hi-80"] < frame["y_hat-hi-95"]
+    ).all()
     large = frame[frame["unique_id"] == "large"]
     assert large["y_hat"].between(4000, 6000).all()
 
@@ -199,18 +257,31 @@ def test_metrics_json_scores_intervals_out_of_sample(conformal_model, quantile_m
     for model_dir, method in ((conformal_model, "conformal"), (quantile_model, "quantile")):
         intervals = json.loads((model_dir / "metrics.json").read_text())["intervals"]
         assert intervals["method"] == method
-        assert intervals["scored_on"] == f"the later {VAL_SIZE // 2} of {VAL_SIZE} validation windows per series"
+        assert (
+            intervals["scored_on"]
+            == f"the later {VAL_SIZE // 2} of {VAL_SIZE} validation windows per series"
+        )
         for level in ("80", "95"):
             for who in ("model", "seasonal_naive"):
                 scores = intervals[who][level]
-                assert abs(100 * scores["coverage"] - float(level)) <= 10, (method, who, level, scores)
+                assert abs(100 * scores["coverage"] - float(level)) <= 10, (
+                    method,
+                    who,
+                    level,
+                    scores,
+                )
                 assert scores["width"] > 0 and scores["msis"] > 0
 
 
 def test_plot_shades_intervals(conformal_model, tmp_path):
     plain, shaded = tmp_path / "plain.png", tmp_path / "shaded.png"
-    assert invoke("predict", "--model", conformal_model, "--plot", plain, "--plot-max", "1").exit_code == 0
-    result = invoke("predict", "--model", conformal_model, "--level", "80", "--plot", shaded, "--plot-max", "1")
+    assert (
+        invoke("predict", "--model", conformal_model, "--plot", plain, "--plot-max", "1").exit_code
+        == 0
+    )
+    result = invoke(
+        "predict", "--model", conformal_model, "--level", "80", "--plot", shaded, "--plot-max", "1"
+    )
     assert result.exit_code == 0, result.output
     assert shaded.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shaded.read_bytes() != plain.read_bytes()
@@ -251,7 +322,9 @@ def test_level_beyond_the_calibration_windows_exits_2(conformal_model):
 
 def test_train_refuses_a_bad_level_and_writes_nothing(data, tmp_path):
     result = invoke("train", data[0], *ARGS, "--level", "100", "--out", tmp_path / "model")
-    assert one_error_line(result).startswith("tsforecast: error: --level must be in (0, 100), got 100")
+    assert one_error_line(result).startswith(
+        "tsforecast: error: --level must be in (0, 100), got 100"
+    )
     assert not (tmp_path / "model").exists()
 
 

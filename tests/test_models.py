@@ -40,12 +40,16 @@ def randomised(params, seed: int):
     not lean on Flax's zero-bias initialisation."""
     leaves, tree = jax.tree_util.tree_flatten(params)
     rng = np.random.default_rng(seed)
-    return jax.tree_util.tree_unflatten(tree, [jnp.asarray(0.5 * rng.normal(size=leaf.shape), jnp.float32) for leaf in leaves])
+    return jax.tree_util.tree_unflatten(
+        tree, [jnp.asarray(0.5 * rng.normal(size=leaf.shape), jnp.float32) for leaf in leaves]
+    )
 
 
 def run_stack(cell: str, layers: int, x: np.ndarray, seed: int):
     stack = RNNStack(cell, HIDDEN, layers, 0.0)
-    shapes = jax.eval_shape(lambda: stack.init(jax.random.PRNGKey(0), jnp.asarray(x), False)["params"])
+    shapes = jax.eval_shape(
+        lambda: stack.init(jax.random.PRNGKey(0), jnp.asarray(x), False)["params"]
+    )
     params = randomised(shapes, seed)
     out = jax.jit(lambda p: stack.apply({"params": p}, jnp.asarray(x), False))(params)
     return np.asarray(out), jax.tree_util.tree_map(np.asarray, params)
@@ -83,7 +87,9 @@ def test_lstm_cell_matches_flax_cell_on_the_same_weights():
     ours = nn.RNN(CELLS["lstm"](HIDDEN))
     flax_cell = nn.RNN(nn.LSTMCell(HIDDEN, kernel_init=nn.initializers.glorot_uniform()))
     initial = ours.init(jax.random.PRNGKey(0), x)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, initial, flax_cell.init(jax.random.PRNGKey(0), x))
+    jax.tree_util.tree_map(
+        np.testing.assert_array_equal, initial, flax_cell.init(jax.random.PRNGKey(0), x)
+    )
 
     params = randomised(initial, seed=7)
     np.testing.assert_allclose(ours.apply(params, x), flax_cell.apply(params, x), atol=1e-5, rtol=0)
@@ -91,7 +97,11 @@ def test_lstm_cell_matches_flax_cell_on_the_same_weights():
     def grads(rnn):
         return jax.grad(lambda p: jnp.sum(jnp.sin(rnn.apply(p, x))))(params)
 
-    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=0), grads(ours), grads(flax_cell))
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=0),
+        grads(ours),
+        grads(flax_cell),
+    )
 
 
 def test_gru_cell_matches_numpy_gate_equations():
@@ -127,7 +137,12 @@ def test_bilstm_backward_direction_reads_the_window_back_to_front():
     cfg = small_config("bilstm", merge="concat")
     encoder = BiLSTMEncoder(cfg)
     x = np.random.default_rng(5).normal(size=(2, LOOKBACK, 1)).astype(np.float32)
-    params = randomised(jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(0), jnp.asarray(x), False)["params"]), seed=6)
+    params = randomised(
+        jax.eval_shape(
+            lambda: encoder.init(jax.random.PRNGKey(0), jnp.asarray(x), False)["params"]
+        ),
+        seed=6,
+    )
     assert sorted(params) == ["backward_0", "forward_0"]
     for cell in params.values():
         for gate in ("hi", "hf", "hg", "ho"):
@@ -172,7 +187,9 @@ def test_blend_starts_as_seasonal_naive_and_learns_its_share():
     params["seasonal_share"] = jnp.arange(1.0, horizon + 1)
     x = jax.random.normal(jax.random.PRNGKey(1), (3, lookback, 1))
     naive = np.asarray(x)[:, [4, 5, 6, 7, 4, 5], 0]
-    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, x)), naive * np.arange(1, horizon + 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model.apply({"params": params}, x)), naive * np.arange(1, horizon + 1), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["lstm", "bilstm", "conv-lstm"])
@@ -181,7 +198,8 @@ def test_lstm_forget_gates_start_open(name):
     biases = {
         jax.tree_util.keystr(path): np.asarray(leaf)
         for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-        if "'h" in jax.tree_util.keystr(path[-2:-1]) and jax.tree_util.keystr(path[-1:]) == "['bias']"
+        if "'h" in jax.tree_util.keystr(path[-2:-1])
+        and jax.tree_util.keystr(path[-1:]) == "['bias']"
     }
     forget = {path: value for path, value in biases.items() if "['hf']" in path}
     assert len(forget) == (4 if name == "bilstm" else 2)
@@ -194,7 +212,10 @@ def test_output_shapes(name, strategy):
     model = build_model(small_config(name, strategy, layers=2), HORIZON)
     params = jax.eval_shape(lambda: init_params(model, LOOKBACK, 1, 0))
     x = jax.ShapeDtypeStruct((5, LOOKBACK, 1), jnp.float32)
-    assert jax.eval_shape(lambda p, x: model.apply({"params": p}, x), params, x).shape == (5, HORIZON if strategy == "direct" else 1)
+    assert jax.eval_shape(lambda p, x: model.apply({"params": p}, x), params, x).shape == (
+        5,
+        HORIZON if strategy == "direct" else 1,
+    )
     assert jax.eval_shape(multi_step(model, strategy, HORIZON), params, x).shape == (5, HORIZON)
 
 
@@ -216,13 +237,32 @@ def test_recursive_refuses_inputs_besides_the_target():
     model = build_model(small_config("lstm", "recursive"), HORIZON)
     params = jax.eval_shape(lambda: init_params(model, LOOKBACK, 2, 0))
     with pytest.raises(ConfigError, match="only input feature, the data has 2"):
-        jax.eval_shape(multi_step(model, "recursive", HORIZON), params, jax.ShapeDtypeStruct((1, LOOKBACK, 2), jnp.float32))
+        jax.eval_shape(
+            multi_step(model, "recursive", HORIZON),
+            params,
+            jax.ShapeDtypeStruct((1, LOOKBACK, 2), jnp.float32),
+        )
 
 
 # End to end: every model and strategy through the CLI on one small seasonal series.
 E2E_ARGS = [
-    "--lookback", "48", "--horizon", str(HORIZON), "--hidden", "16", "--filters", "8", "--epochs", "25",
-    "--batch-size", "32", "--lr", "0.01", "--patience", "25", "--quiet",
+    "--lookback",
+    "48",
+    "--horizon",
+    str(HORIZON),
+    "--hidden",
+    "16",
+    "--filters",
+    "8",
+    "--epochs",
+    "25",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.01",
+    "--patience",
+    "25",
+    "--quiet",
 ]
 
 
@@ -232,9 +272,16 @@ def seasonal_csv(tmp_path_factory):
     of a day ago, a model that learns the cycle does not)."""
     rng = np.random.default_rng(0)
     t = np.arange(600)
-    y = 10 + 3 * np.sin(2 * np.pi * t / 24) + np.cos(2 * np.pi * t / 12) + rng.normal(0, 0.5, t.size)
+    y = (
+        10
+        + 3 * np.sin(2 * np.pi * t / 24)
+        + np.cos(2 * np.pi * t / 12)
+        + rng.normal(0, 0.5, t.size)
+    )
     path = tmp_path_factory.mktemp("models-data") / "seasonal.csv"
-    pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y.round(5)}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"ds": pd.date_range("2024-01-01", periods=t.size, freq="h"), "y": y.round(5)}
+    ).to_csv(path, index=False)
     return path
 
 
@@ -253,7 +300,18 @@ def trained(request, seasonal_csv, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(artifacts, "save", keeping_save)
         result = CliRunner().invoke(
-            cli, ["train", str(seasonal_csv), "--model", name, "--strategy", strategy, "--out", str(out), *E2E_ARGS]
+            cli,
+            [
+                "train",
+                str(seasonal_csv),
+                "--model",
+                name,
+                "--strategy",
+                strategy,
+                "--out",
+                str(out),
+                *E2E_ARGS,
+            ],
         )
     assert result.exit_code == 0, result.output
     return out, kept["artifact"]
@@ -273,7 +331,9 @@ def test_training_changes_every_parameter(trained):
     initial = init_params(model, artifact.config.window.lookback, 1, artifact.config.train.seed)
     unchanged = [
         jax.tree_util.keystr(path)
-        for (path, old), new in zip(jax.tree_util.tree_leaves_with_path(initial), jax.tree_util.tree_leaves(artifact.params))
+        for (path, old), new in zip(
+            jax.tree_util.tree_leaves_with_path(initial), jax.tree_util.tree_leaves(artifact.params)
+        )
         if np.any(np.asarray(old) == np.asarray(new))
     ]
     assert not unchanged, f"weights training never changed: {unchanged}"
@@ -308,7 +368,10 @@ def test_model_saved_before_the_new_options_still_loads(trained, seasonal_csv, t
     """A format-1 directory from before gru/bilstm/strategies has none of the new model keys:
     it loads as the direct strategy, one conv layer, and forecasts as it did."""
     saved, artifact = trained
-    if artifact.config.model.strategy != "direct" or artifact.config.model.name not in ("lstm", "conv-lstm"):
+    if artifact.config.model.strategy != "direct" or artifact.config.model.name not in (
+        "lstm",
+        "conv-lstm",
+    ):
         pytest.skip("the old format had the direct lstm and conv-lstm only")
     out = tmp_path / "old-model"
     shutil.copytree(saved, out)
@@ -319,14 +382,33 @@ def test_model_saved_before_the_new_options_still_loads(trained, seasonal_csv, t
     old = artifacts.load(out)
     assert old.config.model == artifact.config.model
     _, _, frame = workflow.predict(str(out), str(seasonal_csv))
-    np.testing.assert_array_equal(frame["y_hat"], workflow.forecast(artifact, workflow.load_for_prediction(artifact, str(seasonal_csv)))["y_hat"])
+    np.testing.assert_array_equal(
+        frame["y_hat"],
+        workflow.forecast(artifact, workflow.load_for_prediction(artifact, str(seasonal_csv)))[
+            "y_hat"
+        ],
+    )
 
 
 def test_conv_lstm_refuses_a_lookback_pooled_away(seasonal_csv, tmp_path):
     out = tmp_path / "model"
     result = CliRunner().invoke(
         cli,
-        ["train", str(seasonal_csv), "--model", "conv-lstm", "--lookback", "4", "--conv-layers", "3", "--horizon", "2", "--out", str(out), "--quiet"],
+        [
+            "train",
+            str(seasonal_csv),
+            "--model",
+            "conv-lstm",
+            "--lookback",
+            "4",
+            "--conv-layers",
+            "3",
+            "--horizon",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
@@ -343,7 +425,11 @@ def test_models_command_lists_every_model_with_its_size():
         assert f"\n{name} " in "\n" + result.output
     lstm = jax.eval_shape(lambda: init_params(build_model(ModelConfig(), 24), 96, 1, 0))
     assert f"parameters: {count_params(lstm):,} direct" in result.output
-    assert "--conv-layers" in result.output and "--merge" in result.output and "--strategy" in result.output
+    assert (
+        "--conv-layers" in result.output
+        and "--merge" in result.output
+        and "--strategy" in result.output
+    )
 
 
 def test_quantile_intervals_need_the_direct_strategy():

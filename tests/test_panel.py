@@ -23,7 +23,19 @@ from tsforecast.data import load_panel
 from tsforecast.features import calendar_features
 from tsforecast.windows import Framing, split_windows
 
-TINY = ["--hidden", "8", "--lookback", "24", "--horizon", "6", "--epochs", "2", "--batch-size", "32", "-q"]
+TINY = [
+    "--hidden",
+    "8",
+    "--lookback",
+    "24",
+    "--horizon",
+    "6",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "-q",
+]
 # s2 is too short to train on (lookback 24 + 2 x 6 + validation) but long enough to forecast;
 # s3 is shorter than the lookback: seasonal naive.
 LENGTHS = {"s0": 160, "s1": 130, "s2": 30, "s3": 12}
@@ -59,7 +71,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
     # Shuffled rows: the reader sorts by id and time.
     long.sample(frac=1.0, random_state=1).to_csv(paths["long"], index=False)
     long.to_parquet(paths["parquet"], index=False)
-    long.pivot(index="ds", columns="unique_id", values="y").reset_index().to_csv(paths["wide"], index=False)
+    long.pivot(index="ds", columns="unique_id", values="y").reset_index().to_csv(
+        paths["wide"], index=False
+    )
     return paths
 
 
@@ -77,10 +91,15 @@ def test_long_wide_and_parquet_give_the_same_model(files, long_model, tmp_path):
         out = tmp_path / layout
         result = run("train", str(files[layout]), *TINY, "--out", str(out))
         assert result.exit_code == 0, result.output
-        assert json.loads((out / "metrics.json").read_text()) == json.loads((long_dir / "metrics.json").read_text())
+        assert json.loads((out / "metrics.json").read_text()) == json.loads(
+            (long_dir / "metrics.json").read_text()
+        )
         assert (out / "scaler.csv").read_text() == (long_dir / "scaler.csv").read_text()
         assert (out / "params.msgpack").read_bytes() == (long_dir / "params.msgpack").read_bytes()
-    assert json.loads((tmp_path / "wide" / "config.json").read_text())["config"]["data"]["wide"] is True
+    assert (
+        json.loads((tmp_path / "wide" / "config.json").read_text())["config"]["data"]["wide"]
+        is True
+    )
 
 
 def test_mixed_lengths_skip_short_series_with_one_warning(long_model):
@@ -109,13 +128,20 @@ def test_predict_flags_series_shorter_than_the_lookback(files, long_model, tmp_p
     assert forecast.groupby("unique_id").size().tolist() == [6, 6, 6, 6]
     long = make_long()
     s3 = long[long["unique_id"] == "s3"]
-    assert forecast.loc[forecast["unique_id"] == "s3", "ds"].iloc[0] == s3["ds"].iloc[-1] + pd.Timedelta(hours=1)
+    assert forecast.loc[forecast["unique_id"] == "s3", "ds"].iloc[0] == s3["ds"].iloc[
+        -1
+    ] + pd.Timedelta(hours=1)
     # s3 has 12 values, less than a season of 24: seasonal naive repeats the last value.
-    assert np.allclose(forecast.loc[forecast["unique_id"] == "s3", "y_hat"], s3["y"].iloc[-1], rtol=1e-6)
+    assert np.allclose(
+        forecast.loc[forecast["unique_id"] == "s3", "y_hat"], s3["y"].iloc[-1], rtol=1e-6
+    )
 
     subset = run("predict", str(files["long"]), "--model", str(out), "--id", "s1", "--id", "s3")
     assert subset.exit_code == 0, subset.output
-    assert pd.read_csv(pd.io.common.StringIO(subset.stdout))["unique_id"].unique().tolist() == ["s1", "s3"]
+    assert pd.read_csv(pd.io.common.StringIO(subset.stdout))["unique_id"].unique().tolist() == [
+        "s1",
+        "s3",
+    ]
 
     unknown = run("predict", str(files["long"]), "--model", str(out), "--id", "nope")
     assert unknown.exit_code == 2
@@ -151,7 +177,17 @@ def test_a_format_1_model_directory_forecasts_as_before(files, tmp_path):
 
     # Format 1 knew no framing options: its models saw per-series z-scores only.
     out = tmp_path / "new"
-    trained = run("train", str(files["long"]), *TINY, "--normalize", "series", "--residual", "none", "--out", str(out))
+    trained = run(
+        "train",
+        str(files["long"]),
+        *TINY,
+        "--normalize",
+        "series",
+        "--residual",
+        "none",
+        "--out",
+        str(out),
+    )
     assert trained.exit_code == 0, trained.output
     old = tmp_path / "old"
     shutil.copytree(out, old)
@@ -160,7 +196,11 @@ def test_a_format_1_model_directory_forecasts_as_before(files, tmp_path):
     raw["format_version"] = 1
     for key in ("features", "future_features", "static_levels"):
         del raw[key]
-    for section, keys in {"data": ("wide", "covariates", "future_covariates", "static", "calendar", "strict"), "model": ("normalize", "residual"), "train": ("epoch_windows",)}.items():
+    for section, keys in {
+        "data": ("wide", "covariates", "future_covariates", "static", "calendar", "strict"),
+        "model": ("normalize", "residual"),
+        "train": ("epoch_windows",),
+    }.items():
         for key in keys:
             del raw["config"][section][key]
     (old / "config.json").write_text(json.dumps(raw))
@@ -173,20 +213,44 @@ def test_a_format_1_model_directory_forecasts_as_before(files, tmp_path):
 
 def test_calendar_features_across_month_ends_in_utc():
     stamps = pd.DatetimeIndex(
-        ["2024-01-31 23:00", "2024-02-01 00:00", "2024-02-29 12:00", "2024-03-01 00:00", "2023-12-31 18:00"], tz="UTC"
+        [
+            "2024-01-31 23:00",
+            "2024-02-01 00:00",
+            "2024-02-29 12:00",
+            "2024-03-01 00:00",
+            "2023-12-31 18:00",
+        ],
+        tz="UTC",
     )
     got = calendar_features(stamps, "h")
     day = lambda phase: [np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)]  # noqa: E731
-    expected = np.asarray([
-        day(23 / 24) + day(2 / 7) + day(30 / 31) + day(0 / 12),  # a Wednesday, the last day of January
-        day(0) + day(3 / 7) + day(0) + day(1 / 12),  # the first of the month starts the cycle again
-        day(12 / 24) + day(3 / 7) + day(28 / 29) + day(1 / 12),  # leap day
-        day(0) + day(4 / 7) + day(0) + day(2 / 12),
-        day(18 / 24) + day(6 / 7) + day(30 / 31) + day(11 / 12),
-    ])
+    expected = np.asarray(
+        [
+            day(23 / 24)
+            + day(2 / 7)
+            + day(30 / 31)
+            + day(0 / 12),  # a Wednesday, the last day of January
+            day(0)
+            + day(3 / 7)
+            + day(0)
+            + day(1 / 12),  # the first of the month starts the cycle again
+            day(12 / 24) + day(3 / 7) + day(28 / 29) + day(1 / 12),  # leap day
+            day(0) + day(4 / 7) + day(0) + day(2 / 12),
+            day(18 / 24) + day(6 / 7) + day(30 / 31) + day(11 / 12),
+        ]
+    )
     np.testing.assert_allclose(got, expected, atol=1e-6)
     # A UTC offset is read as UTC: 23:30 at -01:00 on 31 March is 00:30 on 1 April.
-    frame = pd.DataFrame({"ds": ["2024-03-31T22:30:00-01:00", "2024-03-31T23:30:00-01:00", "2024-04-01T00:30:00-01:00"], "y": [1.0, 2.0, 3.0]})
+    frame = pd.DataFrame(
+        {
+            "ds": [
+                "2024-03-31T22:30:00-01:00",
+                "2024-03-31T23:30:00-01:00",
+                "2024-04-01T00:30:00-01:00",
+            ],
+            "y": [1.0, 2.0, 3.0],
+        }
+    )
     from tsforecast.data import parse_time
 
     utc = parse_time(frame, "ds")
@@ -201,8 +265,18 @@ def covariate_model(tmp_path_factory) -> tuple[Path, Path]:
     make_long(with_covariates=True).to_csv(data, index=False)
     out = root / "model"
     result = run(
-        "train", str(data), *TINY, "--covariates", "temp", "--future-covariates", "price", "--static", "region",
-        "--calendar", "--out", str(out),
+        "train",
+        str(data),
+        *TINY,
+        "--covariates",
+        "temp",
+        "--future-covariates",
+        "price",
+        "--static",
+        "region",
+        "--calendar",
+        "--out",
+        str(out),
     )
     assert result.exit_code == 0, result.output
     return data, out
@@ -214,7 +288,9 @@ def future_file(path: Path, drop: tuple[str, int] | None = None) -> Path:
         start = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=3 * k + n)
         for step in range(6):
             if drop != (series_id, step):
-                rows.append({"unique_id": series_id, "ds": start + pd.Timedelta(hours=step), "price": 0.5})
+                rows.append(
+                    {"unique_id": series_id, "ds": start + pd.Timedelta(hours=step), "price": 0.5}
+                )
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -225,8 +301,18 @@ def test_covariate_model_layout(covariate_model):
     names = saved["features"]
     assert names[:3] == ["y", "temp", "price"]
     assert names[-2:] == ["region=north", "region=south"]
-    assert [names[i] for i in saved["future_features"]] == ["price"] + [n for n in names if n.startswith(("hour", "day", "month"))]
-    assert list(pd.read_csv(out / "scaler.csv").columns) == ["unique_id", "mean", "std", "mean:temp", "std:temp", "mean:price", "std:price"]
+    assert [names[i] for i in saved["future_features"]] == ["price"] + [
+        n for n in names if n.startswith(("hour", "day", "month"))
+    ]
+    assert list(pd.read_csv(out / "scaler.csv").columns) == [
+        "unique_id",
+        "mean",
+        "std",
+        "mean:temp",
+        "std:temp",
+        "mean:price",
+        "std:price",
+    ]
 
 
 def test_future_covariates_are_required_and_checked(covariate_model, tmp_path):
@@ -237,13 +323,27 @@ def test_future_covariates_are_required_and_checked(covariate_model, tmp_path):
         "tsforecast: error: the model uses future covariates (price); give their values for the 6 steps after "
         "each series with --future FILE\n"
     )
-    gap = run("predict", str(data), "--model", str(out), "--future", str(future_file(tmp_path / "gap.csv", ("s1", 2))))
+    gap = run(
+        "predict",
+        str(data),
+        "--model",
+        str(out),
+        "--future",
+        str(future_file(tmp_path / "gap.csv", ("s1", 2))),
+    )
     assert gap.exit_code == 2
     assert gap.stderr == (
         f"tsforecast: error: --future file {tmp_path / 'gap.csv'} lacks the future covariates of 1 of the 18 forecast "
         "steps: series 's1', first at 2024-01-06 15:00:00 (6 steps after each series' last timestamp needed)\n"
     )
-    ok = run("predict", str(data), "--model", str(out), "--future", str(future_file(tmp_path / "future.csv")))
+    ok = run(
+        "predict",
+        str(data),
+        "--model",
+        str(out),
+        "--future",
+        str(future_file(tmp_path / "future.csv")),
+    )
     assert ok.exit_code == 0, ok.output
     forecast = pd.read_csv(pd.io.common.StringIO(ok.stdout), parse_dates=["ds"])
     assert len(forecast) == 24 and np.isfinite(forecast["y_hat"]).all()
@@ -254,12 +354,28 @@ def test_future_covariates_are_required_and_checked(covariate_model, tmp_path):
 def test_every_data_problem_names_the_series(tmp_path):
     long = make_long()
     cases = {
-        "duplicate": (pd.concat([long, long[long["unique_id"] == "s1"].iloc[[5]]]), "1 duplicated timestamps, first at 2024-01-01 08:00:00 (series 's1')"),
-        "gap": (long.drop(index=long.index[(long["unique_id"] == "s2")][4]), "1 missing timestamps in the h grid, first at 2024-01-01 10:00:00 (series 's2')"),
-        "nan": (long.assign(y=np.where((long["unique_id"] == "s1") & (long.index == 170), np.nan, long["y"])), "1 missing target values, first at 2024-01-01 13:00:00 (series 's1')"),
-        "text": (long.assign(y=long["y"].astype(str).where(long.index != 170, "abc")), "target column 'y' has 1 non-numeric values, first 'abc' at 2024-01-01 13:00:00 (series 's1')"),
+        "duplicate": (
+            pd.concat([long, long[long["unique_id"] == "s1"].iloc[[5]]]),
+            "1 duplicated timestamps, first at 2024-01-01 08:00:00 (series 's1')",
+        ),
+        "gap": (
+            long.drop(index=long.index[(long["unique_id"] == "s2")][4]),
+            "1 missing timestamps in the h grid, first at 2024-01-01 10:00:00 (series 's2')",
+        ),
+        "nan": (
+            long.assign(
+                y=np.where((long["unique_id"] == "s1") & (long.index == 170), np.nan, long["y"])
+            ),
+            "1 missing target values, first at 2024-01-01 13:00:00 (series 's1')",
+        ),
+        "text": (
+            long.assign(y=long["y"].astype(str).where(long.index != 170, "abc")),
+            "target column 'y' has 1 non-numeric values, first 'abc' at 2024-01-01 13:00:00 (series 's1')",
+        ),
     }
-    daily = pd.DataFrame({"unique_id": "daily", "ds": pd.date_range("2024-01-01", periods=10, freq="D"), "y": 1.0})
+    daily = pd.DataFrame(
+        {"unique_id": "daily", "ds": pd.date_range("2024-01-01", periods=10, freq="D"), "y": 1.0}
+    )
     cases["freq"] = (pd.concat([long, daily]), "series 'daily' is at frequency")
     for name, (frame, message) in cases.items():
         path = tmp_path / f"{name}.csv"
@@ -308,7 +424,12 @@ def test_seasonal_residual_frame_starts_from_seasonal_naive():
 
 
 def test_old_config_without_panel_fields_loads_with_old_behaviour():
-    old = {"data": {"path": "x.csv", "target": "y"}, "window": {"horizon": 6}, "model": {"name": "lstm"}, "train": {}}
+    old = {
+        "data": {"path": "x.csv", "target": "y"},
+        "window": {"horizon": 6},
+        "model": {"name": "lstm"},
+        "train": {},
+    }
     config = Config.from_dict(old)
     assert (config.model.normalize, config.model.residual) == ("series", "none")
     assert (config.data.covariates, config.data.calendar, config.data.strict) == ((), False, False)
@@ -322,10 +443,24 @@ def test_one_and_two_host_devices_give_the_same_loss_curve(files, tmp_path):
     for devices in (1, 2):
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
         out = tmp_path / f"d{devices}"
-        runs[devices] = (out, subprocess.Popen(
-            [sys.executable, "-m", "tsforecast", "train", str(files["long"]), *TINY, "--out", str(out)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        ))
+        runs[devices] = (
+            out,
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tsforecast",
+                    "train",
+                    str(files["long"]),
+                    *TINY,
+                    "--out",
+                    str(out),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            ),
+        )
     curves = []
     for devices, (out, process) in runs.items():
         _, stderr = process.communicate(timeout=300)
@@ -353,9 +488,21 @@ def test_epoch_windows_draws_that_many_windows_per_epoch():
     starts = jax.numpy.arange(150, dtype=jax.numpy.int32)
     params = model.init(jax.random.PRNGKey(0), values[None, :5])["params"]
     for epoch_windows, steps in ((None, 19), (20, 3)):
-        programs = build_programs(model, tx, make_loss("mse"), 5, 3, 8, make_mesh(8), epoch_windows=epoch_windows)
-        _, opt_state, _, _ = programs.train_epoch(
-            jax.tree_util.tree_map(jax.numpy.copy, params), tx.init(params), jax.random.PRNGKey(1), values, starts
+        programs = build_programs(
+            model, tx, make_loss("mse"), 5, 3, 8, make_mesh(8), epoch_windows=epoch_windows
         )
-        counts = [s.count for s in jax.tree_util.tree_leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState)) if isinstance(s, optax.ScaleByAdamState)]
+        _, opt_state, _, _ = programs.train_epoch(
+            jax.tree_util.tree_map(jax.numpy.copy, params),
+            tx.init(params),
+            jax.random.PRNGKey(1),
+            values,
+            starts,
+        )
+        counts = [
+            s.count
+            for s in jax.tree_util.tree_leaves(
+                opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState)
+            )
+            if isinstance(s, optax.ScaleByAdamState)
+        ]
         assert [int(c) for c in counts] == [steps]

@@ -26,7 +26,21 @@ from tsforecast.cli import cli
 
 # The model and series length of conftest's session model (only fewer epochs), so that this
 # module reuses its compiled programs from the session's compilation cache.
-TINY = ["--hidden", "16", "--horizon", "12", "--batch-size", "32", "--lr", "0.003", "--epochs", "2", "--seed", "0", "-q"]
+TINY = [
+    "--hidden",
+    "16",
+    "--horizon",
+    "12",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.003",
+    "--epochs",
+    "2",
+    "--seed",
+    "0",
+    "-q",
+]
 LOOKBACK = ["--lookback", "48"]
 
 
@@ -46,7 +60,9 @@ def invoke(*args):
 
 
 def train(data_path, registry, *extra, lookback=True):
-    return invoke("train", data_path, *TINY, *(LOOKBACK if lookback else []), "--registry", registry, *extra)
+    return invoke(
+        "train", data_path, *TINY, *(LOOKBACK if lookback else []), "--registry", registry, *extra
+    )
 
 
 def current(registry: Path) -> str:
@@ -77,7 +93,18 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     assert shifted_forecast == forecast(data["real"], "--model", reg / "versions" / v1)
 
     loud = [a for a in TINY if a != "-q"]
-    result = invoke("--log-format", "json", "train", data["real"], *loud, *LOOKBACK, "--registry", reg, "--promote", "if-better")
+    result = invoke(
+        "--log-format",
+        "json",
+        "train",
+        data["real"],
+        *loud,
+        *LOOKBACK,
+        "--registry",
+        reg,
+        "--promote",
+        "if-better",
+    )
     assert result.exit_code == 0, result.output
     events = json_lines(result.stderr)
     assert all({"event", "timestamp", "message"} <= set(e) for e in events)
@@ -96,7 +123,9 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("tsforecast: not promoted: mase ") and f"kept as candidate {v3}" in line
     # The current version scored on the new run's validation windows is exactly its own score.
-    champion = json.loads((reg / "versions" / v3 / "config.json").read_text())["registry"]["champion"]
+    champion = json.loads((reg / "versions" / v3 / "config.json").read_text())["registry"][
+        "champion"
+    ]
     own = json.loads((reg / "versions" / v2 / "metrics.json").read_text())
     assert champion["version"] == v2
     assert champion["metrics"]["model"]["mase"] == pytest.approx(own["model"]["mase"], rel=1e-5)
@@ -147,10 +176,14 @@ def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_p
     assert result.exit_code == 0, result.output
     v2 = current(reg)
     saved = json.loads((reg / "versions" / v2 / "config.json").read_text())
-    assert saved["registry"]["warm_start_from"] == v1 and saved["config"]["window"]["lookback"] == 48
+    assert (
+        saved["registry"]["warm_start_from"] == v1 and saved["config"]["window"]["lookback"] == 48
+    )
     # Starting from trained weights, the first epoch is already better than the first epoch
     # from a random initialisation (with the same seed a cold start would repeat v1 exactly).
-    first = [pd.read_csv(reg / "versions" / v / "history.csv")["val_loss"].iloc[0] for v in (v1, v2)]
+    first = [
+        pd.read_csv(reg / "versions" / v / "history.csv")["val_loss"].iloc[0] for v in (v1, v2)
+    ]
     assert first[1] < first[0]
 
 
@@ -158,12 +191,18 @@ def test_registry_options_need_registry_and_exclude_out_and_model(tmp_path, data
     reg = tmp_path / "reg"
     cases = [
         (("train", data["real"], "--keep", "3"), "tsforecast: error: --keep needs --registry"),
-        (("train", data["real"], "--registry", reg, "--out", tmp_path / "m"),
-         "tsforecast: error: --out and --registry are mutually exclusive: a registry names its versions itself"),
-        (("predict", "--registry", reg, "--model", tmp_path / "m"),
-         "tsforecast: error: --model and --registry are mutually exclusive"),
-        (("predict", "--registry", reg),
-         f"tsforecast: error: no registry at {reg}; create one with: tsforecast train DATA --registry {reg}"),
+        (
+            ("train", data["real"], "--registry", reg, "--out", tmp_path / "m"),
+            "tsforecast: error: --out and --registry are mutually exclusive: a registry names its versions itself",
+        ),
+        (
+            ("predict", "--registry", reg, "--model", tmp_path / "m"),
+            "tsforecast: error: --model and --registry are mutually exclusive",
+        ),
+        (
+            ("predict", "--registry", reg),
+            f"tsforecast: error: no registry at {reg}; create one with: tsforecast train DATA --registry {reg}",
+        ),
     ]
     for args, line in cases:
         result = invoke(*args)
@@ -211,8 +250,26 @@ def start_training(data_path, reg, *extra, pause_at=None, preexec=None):
         if preexec:
             preexec()
 
-    args = [sys.executable, "-m", "tsforecast", "train", str(data_path), *TINY, *LOOKBACK, "--registry", str(reg), *extra]
-    return subprocess.Popen(args, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, preexec_fn=setup)
+    args = [
+        sys.executable,
+        "-m",
+        "tsforecast",
+        "train",
+        str(data_path),
+        *TINY,
+        *LOOKBACK,
+        "--registry",
+        str(reg),
+        *extra,
+    ]
+    return subprocess.Popen(
+        args,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=setup,
+    )
 
 
 def wait_for_pause(process, point: str) -> None:
@@ -316,8 +373,10 @@ def test_sigkill_at_20_moments_leaves_a_working_current(tmp_path, data):
         before = {reg: current(reg) for reg in lanes}
         if round_ < 2:
             points = ("save", "promote") if round_ == 0 else ("promote", "save")
-            runs = [start_training(data["real"], reg, "--seed", "1", "--keep", "3", pause_at=point)
-                    for reg, point in zip(lanes, points)]
+            runs = [
+                start_training(data["real"], reg, "--seed", "1", "--keep", "3", pause_at=point)
+                for reg, point in zip(lanes, points)
+            ]
             began = time.monotonic()
             for run, point in zip(runs, points):
                 wait_for_pause(run, point)
@@ -326,7 +385,10 @@ def test_sigkill_at_20_moments_leaves_a_working_current(tmp_path, data):
             moments = points
         else:
             delays = sorted((rng.uniform(0, longest), reg) for reg in lanes)
-            runs = {reg: start_training(data["real"], reg, "--seed", "1", "--keep", "3") for reg in lanes}
+            runs = {
+                reg: start_training(data["real"], reg, "--seed", "1", "--keep", "3")
+                for reg in lanes
+            }
             began = time.monotonic()
             for delay, reg in delays:
                 time.sleep(max(0.0, began + delay - time.monotonic()))

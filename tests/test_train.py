@@ -15,7 +15,12 @@ from tsforecast import artifacts
 from tsforecast.config import TrainConfig
 from tsforecast.data import load_panel
 from tsforecast.models import build_model
-from tsforecast.train import early_stopping_init, early_stopping_update, make_optimizer, scale_learning_rate
+from tsforecast.train import (
+    early_stopping_init,
+    early_stopping_update,
+    make_optimizer,
+    scale_learning_rate,
+)
 from tsforecast.windows import split_windows, standardise
 
 
@@ -129,8 +134,20 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
 def test_learning_rate_halves_after_epochs_without_improvement(trained_model, run_cli, tmp_path):
     out = tmp_path / "model"
     result = run_cli(
-        "train", trained_model.csv, *trained_model.args, "--epochs", "10", "--patience", "10",
-        "--lr", "0.05", "--lr-patience", "1", "-q", "--out", out,
+        "train",
+        trained_model.csv,
+        *trained_model.args,
+        "--epochs",
+        "10",
+        "--patience",
+        "10",
+        "--lr",
+        "0.05",
+        "--lr-patience",
+        "1",
+        "-q",
+        "--out",
+        out,
     )
     assert result.exit_code == 0, result.output
     history = pd.read_csv(out / "history.csv")
@@ -177,6 +194,8 @@ def test_only_a_loss_lower_by_min_delta_is_better(min_delta, best, wait):
     # Epoch 3 is 0.05% below epoch 2: better only when min_delta allows it.
     state = early_stopping_init({"w": jnp.zeros(2)})
     for epoch, loss in enumerate([1.0, 0.9, 0.89955], start=1):
-        state = early_stopping_update(state, {"w": jnp.full(2, float(epoch))}, jnp.float32(loss), epoch, min_delta)
+        state = early_stopping_update(
+            state, {"w": jnp.full(2, float(epoch))}, jnp.float32(loss), epoch, min_delta
+        )
     assert int(state.best_epoch) == best and int(state.wait) == wait
     np.testing.assert_array_equal(state.best_params["w"], [best, best])

@@ -11,7 +11,19 @@ import pytest
 
 from tsforecast.config import Config
 
-SMALL = ("--hidden", "8", "--lookback", "48", "--horizon", "12", "--epochs", "3", "--seed", "0", "-q")
+SMALL = (
+    "--hidden",
+    "8",
+    "--lookback",
+    "48",
+    "--horizon",
+    "12",
+    "--epochs",
+    "3",
+    "--seed",
+    "0",
+    "-q",
+)
 
 
 def multiplicative_series(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -41,7 +53,9 @@ def saved_config(model_dir) -> dict:
     return json.loads((model_dir / "config.json").read_text())["config"]
 
 
-def test_auto_picks_log_for_positive_data_and_none_when_a_value_is_not(log_model, run_cli, make_series, tmp_path):
+def test_auto_picks_log_for_positive_data_and_none_when_a_value_is_not(
+    log_model, run_cli, make_series, tmp_path
+):
     _, model = log_model
     assert saved_config(model)["data"]["transform"] == "log"
     # Centred on 0: half the values are negative, so log cannot apply.
@@ -74,7 +88,9 @@ def test_metrics_are_in_original_units_whatever_the_transform(log_model, run_cli
     plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
     # The same validation windows scored in the same units: seasonal naive is identical.
     for key in ("mae", "rmse", "smape", "mase"):
-        assert logged["seasonal_naive"][key] == pytest.approx(plain["seasonal_naive"][key], rel=1e-6)
+        assert logged["seasonal_naive"][key] == pytest.approx(
+            plain["seasonal_naive"][key], rel=1e-6
+        )
     # And the model's errors are on the scale of the data (a log-unit error would be ~0.1).
     assert 1.0 < logged["model"]["mae"] < 3 * logged["seasonal_naive"]["mae"]
     assert saved_config(tmp_path / "plain")["data"]["transform"] == "none"

@@ -11,9 +11,13 @@ def _one_host_device_per_core() -> None:
     trainer split every batch across them (measured 1.5-1.75x per epoch on 2 cores). The flag
     only takes effect before jax is first imported, and it only affects the CPU platform.
     TSFORECAST_HOST_DEVICES=1 turns it off."""
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in os.environ.get(
+        "XLA_FLAGS", ""
+    ):
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     wanted = int(os.environ.get("TSFORECAST_HOST_DEVICES", min(cores, 8)))
     if wanted > 1:
         flags = os.environ.get("XLA_FLAGS", "")

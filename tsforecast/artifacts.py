@@ -186,7 +186,10 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
     _write(directory / CONFIG_FILE, json.dumps(config, indent=2, default=str).encode())
     params = jax.tree_util.tree_map(np.asarray, artifact.params)
     _write(directory / PARAMS_FILE, flax.serialization.msgpack_serialize(params))
-    _write(directory / SCALER_FILE, artifact.scaler.to_frame().to_csv(index=False, float_format="%.17g").encode())
+    _write(
+        directory / SCALER_FILE,
+        artifact.scaler.to_frame().to_csv(index=False, float_format="%.17g").encode(),
+    )
     _write(directory / HISTORY_FILE, artifact.history.to_csv(index=False).encode())
     _write(directory / METRICS_FILE, json.dumps(artifact.metrics, indent=2).encode())
     if artifact.conformal_scores is not None:
@@ -194,7 +197,10 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
         np.save(buffer, artifact.conformal_scores.astype(np.float32), allow_pickle=False)
         _write(directory / CONFORMAL_FILE, buffer.getvalue())
     if artifact.series_metrics is not None:
-        _write(directory / SERIES_METRICS_FILE, artifact.series_metrics.to_csv(index=False, float_format="%.6g").encode())
+        _write(
+            directory / SERIES_METRICS_FILE,
+            artifact.series_metrics.to_csv(index=False, float_format="%.6g").encode(),
+        )
     plot_history(artifact.history, directory / HISTORY_PLOT)
 
 
@@ -246,7 +252,9 @@ def load(directory: str | Path) -> ModelArtifact:
     """Read a model directory, refusing formats this version does not know."""
     root = Path(directory)
     if not (root / CONFIG_FILE).is_file():
-        raise ArtifactError(f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out {root}")
+        raise ArtifactError(
+            f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out {root}"
+        )
     raw = _read_json(root / CONFIG_FILE)
     version = raw.get("format_version")
     if version not in READABLE_VERSIONS:
@@ -256,7 +264,9 @@ def load(directory: str | Path) -> ModelArtifact:
         )
     try:
         params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
-        scaler_frame = pd.read_csv(root / SCALER_FILE, dtype={"unique_id": str}, keep_default_na=False)
+        scaler_frame = pd.read_csv(
+            root / SCALER_FILE, dtype={"unique_id": str}, keep_default_na=False
+        )
         history = pd.read_csv(root / HISTORY_FILE)
         scores_file = root / CONFORMAL_FILE
         scores = np.load(scores_file, allow_pickle=False) if scores_file.is_file() else None
@@ -264,5 +274,11 @@ def load(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
     scaler = Scaler.from_frame(scaler_frame)
     metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
-    info = {k: v for k, v in raw.items() if k not in ("format_version", "created_at", "versions", "config")}
-    return ModelArtifact(Config.from_dict(raw["config"]), params, scaler, history, metrics, info, scores)
+    info = {
+        k: v
+        for k, v in raw.items()
+        if k not in ("format_version", "created_at", "versions", "config")
+    }
+    return ModelArtifact(
+        Config.from_dict(raw["config"]), params, scaler, history, metrics, info, scores
+    )

@@ -55,7 +55,9 @@ class BacktestConfig:
             raise ConfigError(f"--refit must be one of {', '.join(REFITS)}, got {self.refit!r}")
         unknown = [name for name in self.extra_baselines if name not in EXTRA_BASELINES]
         if unknown:
-            raise ConfigError(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(EXTRA_BASELINES)}")
+            raise ConfigError(
+                f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(EXTRA_BASELINES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,13 @@ def cutoff_positions(lengths: np.ndarray, horizon: int, windows: int, step: int)
 def _observed(panel: Panel) -> pd.DataFrame:
     return pd.concat(
         [
-            pd.DataFrame({"unique_id": sid, "ds": panel.timestamps(i), "y": panel.series(i).astype(np.float64)})
+            pd.DataFrame(
+                {
+                    "unique_id": sid,
+                    "ds": panel.timestamps(i),
+                    "y": panel.series(i).astype(np.float64),
+                }
+            )
             for i, sid in enumerate(panel.ids)
         ],
         ignore_index=True,
@@ -87,16 +95,22 @@ class CutFiles:
     def __init__(self, config: Config, panel: Panel, positions: np.ndarray) -> None:
         raw = read_table(config.data.path)
         schema = resolve_schema(raw, config.data)
-        stamps = pd.to_datetime(raw[schema.time_col].astype("string"), errors="coerce", format="mixed")
+        stamps = pd.to_datetime(
+            raw[schema.time_col].astype("string"), errors="coerce", format="mixed"
+        )
         self.directory = Path(tempfile.mkdtemp(prefix="tsforecast-backtest-"))
         self.suffix = Path(config.data.path).suffix.lower()
         self.paths = []
         for k in range(positions.shape[1]):
-            last = {sid: panel.timestamps(i)[positions[i, k] - 1] for i, sid in enumerate(panel.ids)}
+            last = {
+                sid: panel.timestamps(i)[positions[i, k] - 1] for i, sid in enumerate(panel.ids)
+            }
             if schema.id_col is None:
                 keep = stamps <= next(iter(last.values()))
             else:
-                keep = stamps <= raw[schema.id_col].astype("string").map(last).astype("datetime64[ns]")
+                keep = stamps <= raw[schema.id_col].astype("string").map(last).astype(
+                    "datetime64[ns]"
+                )
             path = self.directory / f"cut-{k}{self.suffix}"
             rows = raw.loc[keep.fillna(False).to_numpy()]
             if self.suffix == ".parquet":
@@ -109,7 +123,9 @@ class CutFiles:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def baseline_forecasts(panel: Panel, positions: np.ndarray, horizon: int, season: int) -> pd.DataFrame:
+def baseline_forecasts(
+    panel: Panel, positions: np.ndarray, horizon: int, season: int
+) -> pd.DataFrame:
     """naive, seasonal_naive and naive2 at every (series, cutoff) from the values before it."""
     frames = []
     for i, sid in enumerate(panel.ids):
@@ -117,14 +133,18 @@ def baseline_forecasts(panel: Panel, positions: np.ndarray, horizon: int, season
         stamps = panel.timestamps(i)
         for position in positions[i]:
             past = series[:position]
-            frames.append(pd.DataFrame({
-                "unique_id": sid,
-                "cutoff": stamps[position - 1],
-                "ds": stamps[position : position + horizon],
-                "naive": naive(past, horizon),
-                "seasonal_naive": seasonal_naive(past, horizon, season),
-                "naive2": naive2(past, horizon, season),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "unique_id": sid,
+                        "cutoff": stamps[position - 1],
+                        "ds": stamps[position : position + horizon],
+                        "naive": naive(past, horizon),
+                        "seasonal_naive": seasonal_naive(past, horizon, season),
+                        "naive2": naive2(past, horizon, season),
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -132,11 +152,15 @@ def _statsforecast():
     try:
         import statsforecast
     except ImportError:
-        raise ConfigError("--baselines ets,theta need statsforecast: pip install 'tsforecast[baselines]'") from None
+        raise ConfigError(
+            "--baselines ets,theta need statsforecast: pip install 'tsforecast[baselines]'"
+        ) from None
     return statsforecast
 
 
-def statsforecast_forecasts(names: tuple[str, ...], cut_panels: list[Panel], horizon: int, season: int) -> pd.DataFrame:
+def statsforecast_forecasts(
+    names: tuple[str, ...], cut_panels: list[Panel], horizon: int, season: int
+) -> pd.DataFrame:
     """AutoETS / AutoTheta from statsforecast at every cutoff."""
     statsforecast = _statsforecast()
     from statsforecast import models as sf_models
@@ -144,11 +168,18 @@ def statsforecast_forecasts(names: tuple[str, ...], cut_panels: list[Panel], hor
     frames = []
     for panel in cut_panels:
         history = _observed(panel)
-        models = [getattr(sf_models, EXTRA_BASELINES[name])(season_length=season, alias=name) for name in names]
-        result = statsforecast.StatsForecast(models=models, freq=panel.freq, n_jobs=1).forecast(df=history, h=horizon)
+        models = [
+            getattr(sf_models, EXTRA_BASELINES[name])(season_length=season, alias=name)
+            for name in names
+        ]
+        result = statsforecast.StatsForecast(models=models, freq=panel.freq, n_jobs=1).forecast(
+            df=history, h=horizon
+        )
         result = result.reset_index() if "unique_id" not in result.columns else result
         result["unique_id"] = result["unique_id"].astype(str)
-        result["cutoff"] = result["unique_id"].map({sid: panel.last_timestamp(i) for i, sid in enumerate(panel.ids)})
+        result["cutoff"] = result["unique_id"].map(
+            {sid: panel.last_timestamp(i) for i, sid in enumerate(panel.ids)}
+        )
         frames.append(result[["unique_id", "cutoff", "ds", *names]])
     return pd.concat(frames, ignore_index=True)
 
@@ -182,18 +213,24 @@ def run_backtest(
         for k, path in enumerate(cuts.paths):
             if artifact is None or options.refit == "each":
                 log.info("training at cutoff %d of %d", k + 1, options.windows)
-                cut_config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=path))
+                cut_config = dataclasses.replace(
+                    config, data=dataclasses.replace(config.data, path=path)
+                )
                 report = (lambda record, k=k: on_epoch(k, record)) if on_epoch else None
                 previous = None if artifact is None else artifact.params
                 if artifact is not None:
                     # Later cutoffs have more data, which could change the default lookback.
-                    window = dataclasses.replace(cut_config.window, lookback=artifact.config.window.lookback)
+                    window = dataclasses.replace(
+                        cut_config.window, lookback=artifact.config.window.lookback
+                    )
                     cut_config = dataclasses.replace(cut_config, window=window)
                 artifact = workflow.train_model(cut_config, report, init_params=previous).artifact
             cut_panel = workflow.load_for_prediction(artifact, path)
             cut_panels.append(cut_panel)
             frame = workflow.forecast(artifact, cut_panel, options.levels)
-            frame["cutoff"] = frame["unique_id"].map({sid: cut_panel.last_timestamp(i) for i, sid in enumerate(cut_panel.ids)})
+            frame["cutoff"] = frame["unique_id"].map(
+                {sid: cut_panel.last_timestamp(i) for i, sid in enumerate(cut_panel.ids)}
+            )
             model_rows.append(frame)
         if options.extra_baselines:
             extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, season)
@@ -202,14 +239,33 @@ def run_backtest(
 
     observed = _observed(panel)
     forecasts = pd.concat(model_rows, ignore_index=True)
-    forecasts = forecasts.merge(baseline_forecasts(panel, positions, horizon, season), on=["unique_id", "cutoff", "ds"], how="left")
+    forecasts = forecasts.merge(
+        baseline_forecasts(panel, positions, horizon, season),
+        on=["unique_id", "cutoff", "ds"],
+        how="left",
+    )
     if options.extra_baselines:
         forecasts = forecasts.merge(extras, on=["unique_id", "cutoff", "ds"], how="left")
     forecasts = forecasts.merge(observed, on=["unique_id", "ds"], how="left")
     intervals = [c for c in model_rows[0].columns if c.startswith("y_hat-")]
-    columns = ["unique_id", "cutoff", "ds", "y", "y_hat", *intervals, *BASELINES, *options.extra_baselines]
-    forecasts = forecasts[columns].sort_values(["unique_id", "cutoff", "ds"], kind="stable").reset_index(drop=True)
-    return BacktestResult(forecasts, evaluate(forecasts, observed, season, observed), options.windows)
+    columns = [
+        "unique_id",
+        "cutoff",
+        "ds",
+        "y",
+        "y_hat",
+        *intervals,
+        *BASELINES,
+        *options.extra_baselines,
+    ]
+    forecasts = (
+        forecasts[columns]
+        .sort_values(["unique_id", "cutoff", "ds"], kind="stable")
+        .reset_index(drop=True)
+    )
+    return BacktestResult(
+        forecasts, evaluate(forecasts, observed, season, observed), options.windows
+    )
 
 
 FORECASTS_FILE = "backtest_forecasts.csv"

@@ -22,8 +22,25 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .config import (
-    DEFAULT_FRAMING, DEFAULT_LEVELS, FILL_METHODS, INTERVAL_METHODS, LOSSES, MERGES, MODEL_NAMES, NORMALIZATIONS, PROMOTE_METRICS,
-    PROMOTE_RULES, RESIDUALS, STRATEGIES, TRANSFORMS, Config, DataConfig, IntervalConfig, ModelConfig, RetrainOptions, TrainConfig,
+    DEFAULT_FRAMING,
+    DEFAULT_LEVELS,
+    FILL_METHODS,
+    INTERVAL_METHODS,
+    LOSSES,
+    MERGES,
+    MODEL_NAMES,
+    NORMALIZATIONS,
+    PROMOTE_METRICS,
+    PROMOTE_RULES,
+    RESIDUALS,
+    STRATEGIES,
+    TRANSFORMS,
+    Config,
+    DataConfig,
+    IntervalConfig,
+    ModelConfig,
+    RetrainOptions,
+    TrainConfig,
     WindowConfig,
 )
 from .errors import Terminated, TsforecastError
@@ -96,10 +113,26 @@ class Group(click.Group):
         return code if isinstance(code, int) else 0
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TSFORECAST"}, epilog=EXIT_CODES)
+@click.group(
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TSFORECAST"},
+    epilog=EXIT_CODES,
+)
 @click.version_option(package_name="tsforecast")
-@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="TSFORECAST_CACHE_DIR", help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.")
-@click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True, envvar="TSFORECAST_LOG_FORMAT", help="stderr as text lines, or one JSON object per line (event, timestamp, version, metrics, duration) for log collectors.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    envvar="TSFORECAST_CACHE_DIR",
+    help="Where compiled programs are kept between runs. Default: ~/.cache/tsforecast/xla.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    envvar="TSFORECAST_LOG_FORMAT",
+    help="stderr as text lines, or one JSON object per line (event, timestamp, version, metrics, duration) for log collectors.",
+)
 def cli(cache_dir, log_format) -> None:
     """Forecast time series with recurrent neural networks (LSTM, GRU, BiLSTM, Conv1D-LSTM) on JAX."""
     from .runtime import enable_compilation_cache, start_distributed
@@ -118,69 +151,341 @@ def columns(ctx, param, value) -> tuple[str, ...]:
 def data_options(command):
     """Options that say how to read the data file."""
     options = [
-        click.option("--time-col", help="Time column. Default: ds, date, time, timestamp or datetime, else the first date column."),
-        click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
-        click.option("--id-col", help="Series id column for several series in long layout. Default: unique_id, id, series or item_id if present."),
+        click.option(
+            "--time-col",
+            help="Time column. Default: ds, date, time, timestamp or datetime, else the first date column.",
+        ),
+        click.option(
+            "--target", help="Column to forecast. Default: y, else the only numeric column."
+        ),
+        click.option(
+            "--id-col",
+            help="Series id column for several series in long layout. Default: unique_id, id, series or item_id if present.",
+        ),
         click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
-        click.option("--fill", type=click.Choice(FILL_METHODS), default="none", show_default=True, help="Repair gaps and missing values (per series) instead of refusing them."),
-        click.option("--wide/--long", default=None, help="Layout: one column per series (wide) or id, time, value rows (long). Default: wide when there are several numeric columns, no id column and no --target."),
+        click.option(
+            "--fill",
+            type=click.Choice(FILL_METHODS),
+            default="none",
+            show_default=True,
+            help="Repair gaps and missing values (per series) instead of refusing them.",
+        ),
+        click.option(
+            "--wide/--long",
+            default=None,
+            help="Layout: one column per series (wide) or id, time, value rows (long). Default: wide when there are several numeric columns, no id column and no --target.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-@cli.command(epilog="Examples:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales\n  tsforecast train sales.csv --registry models/sales --warm-start --epochs 5 --promote if-better --skip-unchanged --keep 10")
+@cli.command(
+    epilog="Examples:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales\n  tsforecast train sales.csv --registry models/sales --warm-start --epochs 5 --promote if-better --skip-unchanged --keep 10"
+)
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @data_options
-@click.option("--covariates", callback=columns, help="Comma-separated past-observed numeric columns fed alongside the target over the lookback.")
-@click.option("--future-covariates", callback=columns, help="Comma-separated columns known in advance (prices, holidays); the model sees their horizon values; predict needs --future FILE.")
-@click.option("--static", callback=columns, help="Comma-separated per-series constant columns (region, store type), one-hot encoded.")
-@click.option("--calendar", is_flag=True, help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the frequency allows), for the horizon too.")
-@click.option("--strict", is_flag=True, help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).")
-@click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).")
-@click.option("--transform", type=click.Choice(TRANSFORMS), default=DataConfig.transform, show_default=True, help="What the network models: log(y) (relative errors, multiplicative seasonality; needs values > 0) or y itself. auto: log when every training value is positive.")
-@click.option("--lookback", type=click.IntRange(min=1), help="Input steps per window. Default: 7 seasons if at most 336 steps (a week of hourly data), else 2 seasons if at most 336; never under 96; fewer whole seasons on short data.")
-@click.option("--horizon", type=click.IntRange(min=1), default=24, show_default=True, help="Steps to forecast.")
-@click.option("--val-size", type=click.IntRange(min=1), help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.")
-@click.option("--model", "model_name", type=click.Choice(MODEL_NAMES), default="lstm", show_default=True, help="Model family (see `tsforecast models`).")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="direct", show_default=True, help="Multi-step forecasting: all steps from one head (direct), or one step fed back `horizon` times (recursive; target-only input).")
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="Recurrent units per layer (per direction for bilstm).")
-@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked recurrent layers.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="Dropout between layers and before the head.")
-@click.option("--merge", type=click.Choice(MERGES), default="concat", show_default=True, help="bilstm: how forward and backward outputs are combined.")
-@click.option("--dense-between", is_flag=True, help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).")
-@click.option("--filters", type=click.IntRange(min=1), default=32, show_default=True, help="conv-lstm: Conv1D filters.")
-@click.option("--conv-layers", type=click.IntRange(min=1), default=1, show_default=True, help="conv-lstm: Conv1D layers, each followed by pooling.")
-@click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True, help="conv-lstm: Conv1D kernel width.")
-@click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True, help="conv-lstm: max-pooling width (1 = none).")
-@click.option("--normalize", type=click.Choice(NORMALIZATIONS), help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.  "
-              f"[default: {DEFAULT_FRAMING['direct'][0]}; {DEFAULT_FRAMING['recursive'][0]} for --strategy recursive]")
-@click.option("--residual", type=click.Choice(RESIDUALS), help="blend: add a learned share of each window's seasonal-naive forecast; seasonal: learn only the correction of that forecast.  "
-              f"[default: {DEFAULT_FRAMING['direct'][1]}; {DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]")
-@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Most epochs to train.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per minibatch.")
-@click.option("--epoch-windows", type=click.IntRange(min=1), default=TrainConfig.epoch_windows, show_default=True, help="Train each epoch on this many training windows drawn at random (fresh each epoch); all of them when there are fewer.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--clip-norm", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Clip gradients to this global norm.")
-@click.option("--loss", type=click.Choice(LOSSES), default=TrainConfig.loss, show_default=True, help="Training loss on standardised values.")
-@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation loss (the best epoch is kept).")
-@click.option("--lr-patience", type=click.IntRange(min=0), default=TrainConfig.lr_patience, show_default=True, help="Halve the learning rate after this many epochs without a better validation loss (0: never).")
-@click.option("--min-delta", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.min_delta, show_default=True, help="A validation loss is better only when it is this fraction below the best so far (0.001: 0.1%); for --patience, --lr-patience and the epoch kept.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation and shuffling: same data and seed, same model.")
-@click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.")
-@click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default="conformal", show_default=True, help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.")
-@click.option("--level", "levels", type=float, multiple=True, help=f"Interval level in percent, repeatable: the levels scored in metrics.json, and the only ones a quantile model can predict. Default: {', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.")
-@click.option("--out", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory to write (replaced only when the new one is complete).")
-@click.option("--registry", "registry_dir", type=click.Path(file_okay=False), help="Write a new version into this model registry instead of --out (see `tsforecast registry -h`).")
-@click.option("--keep", type=click.IntRange(min=1), help="--registry: keep at most N versions; the oldest that are not current are removed.")
-@click.option("--warm-start", is_flag=True, help="--registry: start from the current version's weights (the architecture options must match).")
-@click.option("--promote", type=click.Choice(PROMOTE_RULES), default="always", show_default=True, help="--registry: make the new version current always, or only if it is better than the current one on the same validation windows (else exit 3, kept as candidate).")
-@click.option("--promote-metric", type=click.Choice(PROMOTE_METRICS), default="mase", show_default=True, help="--registry: the validation metric --promote if-better compares (lower is better).")
-@click.option("--skip-unchanged", is_flag=True, help="--registry: do nothing (exit 0) if the data is the same as the current version's.")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="--registry: seconds to wait while another run holds the registry, then exit 75.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr (registry outcomes are still logged).")
-def train(out, registry_dir, keep, warm_start, promote, promote_metric, skip_unchanged, lock_timeout, quiet, **options):
+@click.option(
+    "--covariates",
+    callback=columns,
+    help="Comma-separated past-observed numeric columns fed alongside the target over the lookback.",
+)
+@click.option(
+    "--future-covariates",
+    callback=columns,
+    help="Comma-separated columns known in advance (prices, holidays); the model sees their horizon values; predict needs --future FILE.",
+)
+@click.option(
+    "--static",
+    callback=columns,
+    help="Comma-separated per-series constant columns (region, store type), one-hot encoded.",
+)
+@click.option(
+    "--calendar",
+    is_flag=True,
+    help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the frequency allows), for the horizon too.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).",
+)
+@click.option(
+    "--season-length",
+    type=click.IntRange(min=1),
+    help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).",
+)
+@click.option(
+    "--transform",
+    type=click.Choice(TRANSFORMS),
+    default=DataConfig.transform,
+    show_default=True,
+    help="What the network models: log(y) (relative errors, multiplicative seasonality; needs values > 0) or y itself. auto: log when every training value is positive.",
+)
+@click.option(
+    "--lookback",
+    type=click.IntRange(min=1),
+    help="Input steps per window. Default: 7 seasons if at most 336 steps (a week of hourly data), else 2 seasons if at most 336; never under 96; fewer whole seasons on short data.",
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Steps to forecast.",
+)
+@click.option(
+    "--val-size",
+    type=click.IntRange(min=1),
+    help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(MODEL_NAMES),
+    default="lstm",
+    show_default=True,
+    help="Model family (see `tsforecast models`).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default="direct",
+    show_default=True,
+    help="Multi-step forecasting: all steps from one head (direct), or one step fed back `horizon` times (recursive; target-only input).",
+)
+@click.option(
+    "--hidden",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Recurrent units per layer (per direction for bilstm).",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Stacked recurrent layers.",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Dropout between layers and before the head.",
+)
+@click.option(
+    "--merge",
+    type=click.Choice(MERGES),
+    default="concat",
+    show_default=True,
+    help="bilstm: how forward and backward outputs are combined.",
+)
+@click.option(
+    "--dense-between",
+    is_flag=True,
+    help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).",
+)
+@click.option(
+    "--filters",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="conv-lstm: Conv1D filters.",
+)
+@click.option(
+    "--conv-layers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="conv-lstm: Conv1D layers, each followed by pooling.",
+)
+@click.option(
+    "--kernel-size",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="conv-lstm: Conv1D kernel width.",
+)
+@click.option(
+    "--pool-size",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="conv-lstm: max-pooling width (1 = none).",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(NORMALIZATIONS),
+    help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.  "
+    f"[default: {DEFAULT_FRAMING['direct'][0]}; {DEFAULT_FRAMING['recursive'][0]} for --strategy recursive]",
+)
+@click.option(
+    "--residual",
+    type=click.Choice(RESIDUALS),
+    help="blend: add a learned share of each window's seasonal-naive forecast; seasonal: learn only the correction of that forecast.  "
+    f"[default: {DEFAULT_FRAMING['direct'][1]}; {DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Most epochs to train.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Windows per minibatch.",
+)
+@click.option(
+    "--epoch-windows",
+    type=click.IntRange(min=1),
+    default=TrainConfig.epoch_windows,
+    show_default=True,
+    help="Train each epoch on this many training windows drawn at random (fresh each epoch); all of them when there are fewer.",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Adam learning rate.",
+)
+@click.option(
+    "--clip-norm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Clip gradients to this global norm.",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(LOSSES),
+    default=TrainConfig.loss,
+    show_default=True,
+    help="Training loss on standardised values.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Stop after this many epochs without a better validation loss (the best epoch is kept).",
+)
+@click.option(
+    "--lr-patience",
+    type=click.IntRange(min=0),
+    default=TrainConfig.lr_patience,
+    show_default=True,
+    help="Halve the learning rate after this many epochs without a better validation loss (0: never).",
+)
+@click.option(
+    "--min-delta",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=TrainConfig.min_delta,
+    show_default=True,
+    help="A validation loss is better only when it is this fraction below the best so far (0.001: 0.1%); for --patience, --lr-patience and the epoch kept.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for initialisation and shuffling: same data and seed, same model.",
+)
+@click.option(
+    "--ensemble",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.",
+)
+@click.option(
+    "--interval-method",
+    type=click.Choice(INTERVAL_METHODS),
+    default="conformal",
+    show_default=True,
+    help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.",
+)
+@click.option(
+    "--level",
+    "levels",
+    type=float,
+    multiple=True,
+    help=f"Interval level in percent, repeatable: the levels scored in metrics.json, and the only ones a quantile model can predict. Default: {', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="tsforecast-model",
+    show_default=True,
+    help="Model directory to write (replaced only when the new one is complete).",
+)
+@click.option(
+    "--registry",
+    "registry_dir",
+    type=click.Path(file_okay=False),
+    help="Write a new version into this model registry instead of --out (see `tsforecast registry -h`).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    help="--registry: keep at most N versions; the oldest that are not current are removed.",
+)
+@click.option(
+    "--warm-start",
+    is_flag=True,
+    help="--registry: start from the current version's weights (the architecture options must match).",
+)
+@click.option(
+    "--promote",
+    type=click.Choice(PROMOTE_RULES),
+    default="always",
+    show_default=True,
+    help="--registry: make the new version current always, or only if it is better than the current one on the same validation windows (else exit 3, kept as candidate).",
+)
+@click.option(
+    "--promote-metric",
+    type=click.Choice(PROMOTE_METRICS),
+    default="mase",
+    show_default=True,
+    help="--registry: the validation metric --promote if-better compares (lower is better).",
+)
+@click.option(
+    "--skip-unchanged",
+    is_flag=True,
+    help="--registry: do nothing (exit 0) if the data is the same as the current version's.",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="--registry: seconds to wait while another run holds the registry, then exit 75.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress or summary on stderr (registry outcomes are still logged).",
+)
+def train(
+    out,
+    registry_dir,
+    keep,
+    warm_start,
+    promote,
+    promote_metric,
+    skip_unchanged,
+    lock_timeout,
+    quiet,
+    **options,
+):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -188,17 +493,30 @@ def train(out, registry_dir, keep, warm_start, promote, promote_metric, skip_unc
     whether it becomes current (safe to run from cron: see the README).
     """
     began = time.monotonic()
-    registry_only = ("keep", "warm_start", "promote", "promote_metric", "skip_unchanged", "lock_timeout")
+    registry_only = (
+        "keep",
+        "warm_start",
+        "promote",
+        "promote_metric",
+        "skip_unchanged",
+        "lock_timeout",
+    )
     if registry_dir and given("out"):
-        raise click.UsageError("--out and --registry are mutually exclusive: a registry names its versions itself")
+        raise click.UsageError(
+            "--out and --registry are mutually exclusive: a registry names its versions itself"
+        )
     if not registry_dir and any(given(name) for name in registry_only):
         name = next(name for name in registry_only if given(name))
         raise click.UsageError(f"--{name.replace('_', '-')} needs --registry")
 
     config = build_config(**options)
     if registry_dir:
-        retrain_options = RetrainOptions(keep, warm_start, promote, promote_metric, skip_unchanged, lock_timeout)
-        train_into_registry(registry_dir, config, retrain_options, config.train.epochs, quiet, began)
+        retrain_options = RetrainOptions(
+            keep, warm_start, promote, promote_metric, skip_unchanged, lock_timeout
+        )
+        train_into_registry(
+            registry_dir, config, retrain_options, config.train.epochs, quiet, began
+        )
         return
     from . import artifacts, workflow
 
@@ -226,7 +544,12 @@ def train_into_registry(root, config, options, epochs, quiet, began) -> None:
         result = retrain(root, config, options, on_epoch=progress.update)
     fields = {"version": result.version, "data_hash": result.data_hash[:12]}
     if result.status == "skipped":
-        emit("skipped", f"nothing to do: {result.reason}", **fields, duration=time.monotonic() - began)
+        emit(
+            "skipped",
+            f"nothing to do: {result.reason}",
+            **fields,
+            duration=time.monotonic() - began,
+        )
         return
     path = Path(root).absolute() / "versions" / result.version
     report_training(result.outcome, path, quiet, began, version=result.version)
@@ -234,48 +557,145 @@ def train_into_registry(root, config, options, epochs, quiet, began) -> None:
     champion = result.champion_metrics
     if result.status == "promoted":
         was = f" (was {result.previous})" if result.previous else ""
-        emit("promoted", f"version {result.version} is now current{was}", **fields, previous=result.previous,
-             metrics=metrics, current_metrics=champion, duration=time.monotonic() - began)
+        emit(
+            "promoted",
+            f"version {result.version} is now current{was}",
+            **fields,
+            previous=result.previous,
+            metrics=metrics,
+            current_metrics=champion,
+            duration=time.monotonic() - began,
+        )
     else:
-        emit("not_promoted", result.reason, **fields, previous=result.previous, metrics=metrics,
-             current_metrics=champion, duration=time.monotonic() - began)
+        emit(
+            "not_promoted",
+            result.reason,
+            **fields,
+            previous=result.previous,
+            metrics=metrics,
+            current_metrics=champion,
+            duration=time.monotonic() - began,
+        )
     if result.removed:
-        emit("removed", f"removed old versions: {', '.join(result.removed)}", versions=list(result.removed))
+        emit(
+            "removed",
+            f"removed old versions: {', '.join(result.removed)}",
+            versions=list(result.removed),
+        )
     if result.status == "candidate":
         click.get_current_context().exit(3)
 
 
-def report_training(outcome, path: Path, quiet: bool, began: float, version: str | None = None) -> None:
+def report_training(
+    outcome, path: Path, quiet: bool, began: float, version: str | None = None
+) -> None:
     metrics = outcome.artifact.metrics
     if settings["log_format"] == "json":
         model, naive = metrics["model"], metrics["seasonal_naive"]
-        emit("trained", f"model written to {path}: MASE {model['mase']:.3f}, seasonal naive {naive['mase']:.3f}",
-             version=version, path=str(path), metrics=metrics, best_epoch=outcome.best_epoch,
-             duration=time.monotonic() - began)
+        emit(
+            "trained",
+            f"model written to {path}: MASE {model['mase']:.3f}, seasonal naive {naive['mase']:.3f}",
+            version=version,
+            path=str(path),
+            metrics=metrics,
+            best_epoch=outcome.best_epoch,
+            duration=time.monotonic() - began,
+        )
     elif not quiet:
         print_summary(outcome, path)
 
 
-def build_config(data, time_col, target, id_col, freq, fill, wide, covariates, future_covariates, static, calendar, strict,
-                 season_length, transform, lookback, horizon, val_size, model_name, strategy, hidden, layers, dropout, merge,
-                 dense_between, filters, conv_layers, kernel_size, pool_size, normalize, residual, epochs, batch_size,
-                 epoch_windows, lr, clip_norm, loss, patience, lr_patience, min_delta, seed, ensemble, interval_method, levels) -> Config:
+def build_config(
+    data,
+    time_col,
+    target,
+    id_col,
+    freq,
+    fill,
+    wide,
+    covariates,
+    future_covariates,
+    static,
+    calendar,
+    strict,
+    season_length,
+    transform,
+    lookback,
+    horizon,
+    val_size,
+    model_name,
+    strategy,
+    hidden,
+    layers,
+    dropout,
+    merge,
+    dense_between,
+    filters,
+    conv_layers,
+    kernel_size,
+    pool_size,
+    normalize,
+    residual,
+    epochs,
+    batch_size,
+    epoch_windows,
+    lr,
+    clip_norm,
+    loss,
+    patience,
+    lr_patience,
+    min_delta,
+    seed,
+    ensemble,
+    interval_method,
+    levels,
+) -> Config:
     """The configuration from the options `train` and `backtest` share."""
     return Config(
         data=DataConfig(
-            path=str(Path(data).absolute()), time_col=time_col, target=target, id_col=id_col, freq=freq, fill=fill,
-            season_length=season_length, wide=wide, covariates=covariates, future_covariates=future_covariates,
-            static=static, calendar=calendar, strict=strict, transform=transform,
+            path=str(Path(data).absolute()),
+            time_col=time_col,
+            target=target,
+            id_col=id_col,
+            freq=freq,
+            fill=fill,
+            season_length=season_length,
+            wide=wide,
+            covariates=covariates,
+            future_covariates=future_covariates,
+            static=static,
+            calendar=calendar,
+            strict=strict,
+            transform=transform,
         ),
         window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
         model=ModelConfig(
-            name=model_name, hidden=hidden, layers=layers, dropout=dropout, filters=filters, kernel_size=kernel_size,
-            pool_size=pool_size, conv_layers=conv_layers, merge=merge, dense_between=dense_between, strategy=strategy,
-            normalize=normalize, residual=residual,
+            name=model_name,
+            hidden=hidden,
+            layers=layers,
+            dropout=dropout,
+            filters=filters,
+            kernel_size=kernel_size,
+            pool_size=pool_size,
+            conv_layers=conv_layers,
+            merge=merge,
+            dense_between=dense_between,
+            strategy=strategy,
+            normalize=normalize,
+            residual=residual,
         ),
         train=TrainConfig(
-            epochs=epochs, batch_size=batch_size, epoch_windows=epoch_windows, lr=lr, clip_norm=clip_norm, loss=loss,
-            patience=patience, lr_patience=lr_patience, min_delta=min_delta, seed=seed, ensemble=ensemble,
+            epochs=epochs,
+            batch_size=batch_size,
+            epoch_windows=epoch_windows,
+            lr=lr,
+            clip_norm=clip_norm,
+            loss=loss,
+            patience=patience,
+            lr_patience=lr_patience,
+            min_delta=min_delta,
+            seed=seed,
+            ensemble=ensemble,
         ),
         intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
     )
@@ -289,10 +709,18 @@ class EpochProgress:
         self.json = settings["log_format"] == "json"
         self.live = enabled and stderr.is_terminal and not self.json
         self.progress = Progress(
-            TextColumn("epoch {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(), console=stderr, transient=True,
+            TextColumn("epoch {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
         )
-        self.task = self.progress.add_task("train", total=epochs, losses="compiling...") if self.live else None
+        self.task = (
+            self.progress.add_task("train", total=epochs, losses="compiling...")
+            if self.live
+            else None
+        )
 
     def __enter__(self) -> EpochProgress:
         if self.live:
@@ -306,13 +734,26 @@ class EpochProgress:
     def update(self, record, prefix: str = "", completed: int | None = None) -> None:
         if not self.enabled:
             return
-        line = (f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  "
-                f"lr {record.lr:.2g}  {record.seconds:.1f}s")
+        line = (
+            f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  "
+            f"lr {record.lr:.2g}  {record.seconds:.1f}s"
+        )
         if self.json:
-            emit("epoch", line, epoch=record.epoch, train_loss=record.train_loss, val_loss=record.val_loss,
-                 lr=record.lr, duration=record.seconds)
+            emit(
+                "epoch",
+                line,
+                epoch=record.epoch,
+                train_loss=record.train_loss,
+                val_loss=record.val_loss,
+                lr=record.lr,
+                duration=record.seconds,
+            )
         elif self.live:
-            self.progress.update(self.task, completed=completed or record.epoch, losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}")
+            self.progress.update(
+                self.task,
+                completed=completed or record.epoch,
+                losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}",
+            )
             self.progress.console.print(line)
         else:
             click.echo(line, err=True)
@@ -321,7 +762,10 @@ class EpochProgress:
 def print_summary(outcome, path: Path) -> None:
     metrics = outcome.artifact.metrics
     model, naive = metrics["model"], metrics["seasonal_naive"]
-    table = Table(title=f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})", title_justify="left")
+    table = Table(
+        title=f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})",
+        title_justify="left",
+    )
     table.add_column("method")
     for key in ("mae", "rmse", "smape", "mase"):
         table.add_column(key.upper(), justify="right")
@@ -338,7 +782,9 @@ def print_summary(outcome, path: Path) -> None:
     for level, scores in intervals.get("model", {}).items():
         naive_scores = intervals["seasonal_naive"].get(level)
         if scores is None:
-            stderr.print(f"{level}% intervals: too few validation windows to score them", soft_wrap=True)
+            stderr.print(
+                f"{level}% intervals: too few validation windows to score them", soft_wrap=True
+            )
             continue
         line = f"{level}% intervals ({intervals['method']}): coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
         if naive_scores is not None:
@@ -347,16 +793,58 @@ def print_summary(outcome, path: Path) -> None:
     stderr.print(f"model written to {path}", soft_wrap=True)
 
 
-@cli.command(epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png\n  tsforecast predict --level 80 --level 95       # with prediction intervals")
+@cli.command(
+    epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png\n  tsforecast predict --level 80 --level 95       # with prediction intervals"
+)
 @click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), default="tsforecast-model", show_default=True, help="Model directory written by `tsforecast train`.")
-@click.option("--registry", "registry_dir", type=click.Path(file_okay=False), help="Use the current version of this registry instead of --model.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout.")
-@click.option("--level", "levels", type=float, multiple=True, help="Add a prediction interval at this level in percent (repeatable): columns y_hat-lo-<level>, y_hat-hi-<level>.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw recent history and the forecast (with shaded intervals) to this PNG.")
-@click.option("--plot-max", type=click.IntRange(min=1), default=12, show_default=True, help="Series drawn by --plot (the first ones), one panel each.")
-@click.option("--id", "ids", multiple=True, help="Forecast only this series (repeatable). Default: every series in DATA.")
-@click.option("--future", "future_path", type=click.Path(exists=True, dir_okay=False), help="CSV or Parquet with the future covariates for the horizon steps of each series (id, time and covariate columns as in training).")
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False),
+    default="tsforecast-model",
+    show_default=True,
+    help="Model directory written by `tsforecast train`.",
+)
+@click.option(
+    "--registry",
+    "registry_dir",
+    type=click.Path(file_okay=False),
+    help="Use the current version of this registry instead of --model.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout."
+)
+@click.option(
+    "--level",
+    "levels",
+    type=float,
+    multiple=True,
+    help="Add a prediction interval at this level in percent (repeatable): columns y_hat-lo-<level>, y_hat-hi-<level>.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also draw recent history and the forecast (with shaded intervals) to this PNG.",
+)
+@click.option(
+    "--plot-max",
+    type=click.IntRange(min=1),
+    default=12,
+    show_default=True,
+    help="Series drawn by --plot (the first ones), one panel each.",
+)
+@click.option(
+    "--id",
+    "ids",
+    multiple=True,
+    help="Forecast only this series (repeatable). Default: every series in DATA.",
+)
+@click.option(
+    "--future",
+    "future_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV or Parquet with the future covariates for the horizon steps of each series (id, time and covariate columns as in training).",
+)
 def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
@@ -375,10 +863,18 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
 
     artifact, panel, frame = workflow.predict(model_dir, data, levels, ids, future_path)
     if registry_dir:
-        emit("predicted", f"forecast by version {Path(model_dir).name}", version=Path(model_dir).name,
-             duration=time.monotonic() - began)
+        emit(
+            "predicted",
+            f"forecast by version {Path(model_dir).name}",
+            version=Path(model_dir).name,
+            duration=time.monotonic() - began,
+        )
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
-    columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + (["method"] if artifact.config.data.id_col else [])
+    columns = (
+        keys
+        + [c for c in frame.columns if c.startswith("y_hat")]
+        + (["method"] if artifact.config.data.id_col else [])
+    )
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
@@ -404,7 +900,10 @@ def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
     plot_forecast(histories, frame, Path(path), max_series)
 
 
-@cli.group(name="registry", epilog="Examples:\n\n\b\n  tsforecast registry list models/sales\n  tsforecast registry rollback models/sales\n  tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d")
+@cli.group(
+    name="registry",
+    epilog="Examples:\n\n\b\n  tsforecast registry list models/sales\n  tsforecast registry rollback models/sales\n  tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d",
+)
 def registry_group():
     """Inspect a model registry (`train --registry DIR`) and switch its current version by hand.
 
@@ -424,13 +923,31 @@ def registry_list(registry_dir):
     from .registry import Registry
 
     table = Table(title=f"registry {Path(registry_dir).absolute()}", title_justify="left")
-    for column in ("", "version", "created", "data hash", "data until", "MASE", "sMAPE", "naive MASE"):
-        table.add_column(column, justify="right" if column in ("MASE", "sMAPE", "naive MASE") else "left")
+    for column in (
+        "",
+        "version",
+        "created",
+        "data hash",
+        "data until",
+        "MASE",
+        "sMAPE",
+        "naive MASE",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("MASE", "sMAPE", "naive MASE") else "left"
+        )
     for row in Registry(registry_dir).describe():
         model, naive = row.metrics.get("model", {}), row.metrics.get("seasonal_naive", {})
         table.add_row(
-            "*" if row.current else "", row.name, row.created_at, row.data_hash[:12], row.last_timestamp,
-            *(f"{metrics.get(key, float('nan')):.4g}" for metrics, key in ((model, "mase"), (model, "smape"), (naive, "mase"))),
+            "*" if row.current else "",
+            row.name,
+            row.created_at,
+            row.data_hash[:12],
+            row.last_timestamp,
+            *(
+                f"{metrics.get(key, float('nan')):.4g}"
+                for metrics, key in ((model, "mase"), (model, "smape"), (naive, "mase"))
+            ),
         )
     Console(width=200).print(table)
     click.echo("* current")
@@ -439,7 +956,13 @@ def registry_list(registry_dir):
 @registry_group.command(name="promote")
 @click.argument("registry_dir", type=click.Path(file_okay=False))
 @click.argument("version")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait while a run holds the registry, then exit 75.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait while a run holds the registry, then exit 75.",
+)
 def registry_promote(registry_dir, version, lock_timeout):
     """Make VERSION (a name from `tsforecast registry list`) the current version.
 
@@ -451,12 +974,23 @@ def registry_promote(registry_dir, version, lock_timeout):
     with registry.locked(lock_timeout):
         registry.sweep()
         previous = registry.promote(version)
-    emit("promoted", f"version {version} is now current (was {previous})", version=version, previous=previous)
+    emit(
+        "promoted",
+        f"version {version} is now current (was {previous})",
+        version=version,
+        previous=previous,
+    )
 
 
 @registry_group.command(name="rollback")
 @click.argument("registry_dir", type=click.Path(file_okay=False))
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait while a run holds the registry, then exit 75.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait while a run holds the registry, then exit 75.",
+)
 def registry_rollback(registry_dir, lock_timeout):
     """Make the version that was current before the current one current again.
 
@@ -470,12 +1004,40 @@ def registry_rollback(registry_dir, lock_timeout):
         before, after = registry.rollback()
     emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
 
-@cli.command(epilog="Examples:\n\n\b\n  tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24\n  tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt")
-@click.option("--windows", type=click.IntRange(min=1), default=3, show_default=True, help="Number of cutoffs (forecast origins).")
-@click.option("--step", type=click.IntRange(min=1), help="Steps between cutoffs. Default: the horizon.")
-@click.option("--refit", type=click.Choice(["once", "each"]), default="once", show_default=True, help="Train once before the first cutoff, or again at each cutoff (warm-started from the previous fit).")
-@click.option("--baselines", "extra_baselines", default="", help="Also run statsforecast models: ets, theta (comma-separated; pip install 'tsforecast[baselines]').")
-@click.option("--out", type=click.Path(file_okay=False), default="tsforecast-backtest", show_default=True, help="Directory for backtest_forecasts.csv and the metrics tables.")
+
+@cli.command(
+    epilog="Examples:\n\n\b\n  tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24\n  tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt"
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Number of cutoffs (forecast origins).",
+)
+@click.option(
+    "--step", type=click.IntRange(min=1), help="Steps between cutoffs. Default: the horizon."
+)
+@click.option(
+    "--refit",
+    type=click.Choice(["once", "each"]),
+    default="once",
+    show_default=True,
+    help="Train once before the first cutoff, or again at each cutoff (warm-started from the previous fit).",
+)
+@click.option(
+    "--baselines",
+    "extra_baselines",
+    default="",
+    help="Also run statsforecast models: ets, theta (comma-separated; pip install 'tsforecast[baselines]').",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="tsforecast-backtest",
+    show_default=True,
+    help="Directory for backtest_forecasts.csv and the metrics tables.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     """Rolling-origin evaluation of a model on DATA against naive, seasonal naive and Naive2.
@@ -492,7 +1054,9 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     config = build_config(**options)
     check_out(out)  # before training, not after it
     names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
-    plan = BacktestConfig(windows=windows, step=step, refit=refit, extra_baselines=names, levels=options["levels"])
+    plan = BacktestConfig(
+        windows=windows, step=step, refit=refit, extra_baselines=names, levels=options["levels"]
+    )
     trainings = windows if refit == "each" else 1
     with EpochProgress(config.train.epochs * trainings, enabled=not quiet) as progress:
         done = {"epochs": 0}
@@ -504,7 +1068,10 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
         result = run_backtest(config, plan, on_epoch=report)
     path = write_results(result, out)
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(
-        metrics_table(result.evaluation.summary, f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows")
+        metrics_table(
+            result.evaluation.summary,
+            f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows",
+        )
     )
     if not quiet:
         stderr.print(f"forecasts and metrics written to {path}")
@@ -512,21 +1079,54 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
 
 # backtest takes every model and training option of train.
 # The model and training options of `train`, without where a model goes (--out, the registry's).
-REGISTRY_OPTIONS = ("registry_dir", "keep", "warm_start", "promote", "promote_metric", "skip_unchanged", "lock_timeout")
+REGISTRY_OPTIONS = (
+    "registry_dir",
+    "keep",
+    "warm_start",
+    "promote",
+    "promote_metric",
+    "skip_unchanged",
+    "lock_timeout",
+)
 backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet", *REGISTRY_OPTIONS))
 
 
-@cli.command(epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv")
+@cli.command(
+    epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv"
+)
 @click.argument("forecasts", type=click.Path(exists=True, dir_okay=False))
 @click.argument("actuals", type=click.Path(exists=True, dir_okay=False))
-@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False), help="History the forecasts were made from (for MASE, Naive2 and OWA). Default: the values of ACTUALS before each forecast.")
-@click.option("--season-length", type=click.IntRange(min=1), help="Seasonal period for MASE and Naive2. Default: from the frequency of the data.")
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="History the forecasts were made from (for MASE, Naive2 and OWA). Default: the values of ACTUALS before each forecast.",
+)
+@click.option(
+    "--season-length",
+    type=click.IntRange(min=1),
+    help="Seasonal period for MASE and Naive2. Default: from the frequency of the data.",
+)
 @click.option("--time-col", help="Time column of ACTUALS and --train. Default: as for train.")
-@click.option("--target", help="Value column of ACTUALS and --train. Default: y, else the only numeric column.")
-@click.option("--id-col", help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if present.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json).")
-@click.option("--by-window", type=click.Path(dir_okay=False), help="Also write the metrics of every series and cutoff to this CSV.")
-def evaluate(forecasts, actuals, train_path, season_length, time_col, target, id_col, out, by_window):
+@click.option(
+    "--target",
+    help="Value column of ACTUALS and --train. Default: y, else the only numeric column.",
+)
+@click.option(
+    "--id-col",
+    help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if present.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json)."
+)
+@click.option(
+    "--by-window",
+    type=click.Path(dir_okay=False),
+    help="Also write the metrics of every series and cutoff to this CSV.",
+)
+def evaluate(
+    forecasts, actuals, train_path, season_length, time_col, target, id_col, out, by_window
+):
     """Score FORECASTS against ACTUALS: MAE, RMSE, sMAPE, MASE and OWA per method.
 
     FORECASTS is in tsforecast's output format (`[unique_id,] [cutoff,] ds, y_hat`); every other
@@ -541,7 +1141,9 @@ def evaluate(forecasts, actuals, train_path, season_length, time_col, target, id
         write_summary(result.summary, Path(out))
     if by_window:
         result.by_window.to_csv(by_window, index=False)
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(metrics_table(result.summary, "forecast accuracy"))
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(
+        metrics_table(result.summary, "forecast accuracy")
+    )
 
 
 def metrics_table(summary, title: str) -> Table:
@@ -565,9 +1167,15 @@ def list_models():
 
     for name, spec in MODELS.items():
         options = ", ".join("--" + o.replace("_", "-") for o in spec.options)
-        counts = ", ".join(f"{n:,} {strategy}" for strategy, n in default_param_counts(name).items())
-        click.echo(f"{name:10s} {spec.description}\n{'':10s} options: {options}\n{'':10s} parameters: {counts}")
-    click.echo(f"\nParameters counted with default options, lookback {DEFAULT_LOOKBACK}, horizon {DEFAULT_HORIZON}, one input feature.")
+        counts = ", ".join(
+            f"{n:,} {strategy}" for strategy, n in default_param_counts(name).items()
+        )
+        click.echo(
+            f"{name:10s} {spec.description}\n{'':10s} options: {options}\n{'':10s} parameters: {counts}"
+        )
+    click.echo(
+        f"\nParameters counted with default options, lookback {DEFAULT_LOOKBACK}, horizon {DEFAULT_HORIZON}, one input feature."
+    )
 
 
 main = functools.partial(cli.main, prog_name="tsforecast")

@@ -19,7 +19,10 @@ RESIDUALS = ("none", "seasonal", "blend")
 # (normalize, residual) per strategy when not given.
 DEFAULT_FRAMING = {"direct": ("window", "blend"), "recursive": ("series", "none")}
 # What models saved before these options existed were trained with, per config section.
-EARLIER_DEFAULTS = {"model": {"normalize": "series", "residual": "none"}, "data": {"transform": "none"}}
+EARLIER_DEFAULTS = {
+    "model": {"normalize": "series", "residual": "none"},
+    "data": {"transform": "none"},
+}
 INTERVAL_METHODS = ("conformal", "quantile")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
@@ -60,12 +63,23 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         for name in ("covariates", "future_covariates", "static"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))  # lists when read back from JSON
-        _check(self.fill in FILL_METHODS, f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}")
-        _check(self.transform in TRANSFORMS, f"--transform must be one of {', '.join(TRANSFORMS)}, got {self.transform!r}")
+            object.__setattr__(
+                self, name, tuple(getattr(self, name))
+            )  # lists when read back from JSON
+        _check(
+            self.fill in FILL_METHODS,
+            f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}",
+        )
+        _check(
+            self.transform in TRANSFORMS,
+            f"--transform must be one of {', '.join(TRANSFORMS)}, got {self.transform!r}",
+        )
         named = self.covariate_columns
         repeated = sorted({c for c in named if named.count(c) > 1})
-        _check(not repeated, f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, --future-covariates and --static")
+        _check(
+            not repeated,
+            f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, --future-covariates and --static",
+        )
         _check(
             self.season_length is None or self.season_length >= 1,
             f"--season-length must be at least 1, got {self.season_length}",
@@ -91,8 +105,14 @@ class WindowConfig:
 
     def __post_init__(self) -> None:
         _check(self.horizon >= 1, f"--horizon must be at least 1, got {self.horizon}")
-        _check(self.lookback is None or self.lookback >= 1, f"--lookback must be at least 1, got {self.lookback}")
-        _check(self.val_size is None or self.val_size >= 1, f"--val-size must be at least 1, got {self.val_size}")
+        _check(
+            self.lookback is None or self.lookback >= 1,
+            f"--lookback must be at least 1, got {self.lookback}",
+        )
+        _check(
+            self.val_size is None or self.val_size >= 1,
+            f"--val-size must be at least 1, got {self.val_size}",
+        )
 
 
 @dataclass(frozen=True)
@@ -125,10 +145,22 @@ class ModelConfig:
         # Frozen: the resolved defaults are written once, here, so config.json records them.
         object.__setattr__(self, "normalize", self.normalize or normalize)
         object.__setattr__(self, "residual", self.residual or residual)
-        _check(self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        _check(self.normalize in NORMALIZATIONS, f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
-        _check(self.residual in RESIDUALS, f"--residual must be one of {', '.join(RESIDUALS)}, got {self.residual!r}")
-        _check(self.name in MODEL_NAMES, f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
+        _check(
+            self.strategy in STRATEGIES,
+            f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
+        )
+        _check(
+            self.normalize in NORMALIZATIONS,
+            f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}",
+        )
+        _check(
+            self.residual in RESIDUALS,
+            f"--residual must be one of {', '.join(RESIDUALS)}, got {self.residual!r}",
+        )
+        _check(
+            self.name in MODEL_NAMES,
+            f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}",
+        )
         _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
         _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
@@ -136,7 +168,9 @@ class ModelConfig:
         _check(self.kernel_size >= 1, f"--kernel-size must be at least 1, got {self.kernel_size}")
         _check(self.pool_size >= 1, f"--pool-size must be at least 1, got {self.pool_size}")
         _check(self.conv_layers >= 1, f"--conv-layers must be at least 1, got {self.conv_layers}")
-        _check(self.merge in MERGES, f"--merge must be one of {', '.join(MERGES)}, got {self.merge!r}")
+        _check(
+            self.merge in MERGES, f"--merge must be one of {', '.join(MERGES)}, got {self.merge!r}"
+        )
 
     def outputs(self, horizon: int) -> int:
         """Width of the model's head: every step of the horizon, or the next step only."""
@@ -184,7 +218,9 @@ class TrainConfig:
 
 
 def check_level(level: float, available: str = "any level in (0, 100), e.g. 80 or 95") -> None:
-    _check(0.0 < level < 100.0, f"--level must be in (0, 100), got {level:g}; available: {available}")
+    _check(
+        0.0 < level < 100.0, f"--level must be in (0, 100), got {level:g}; available: {available}"
+    )
 
 
 @dataclass(frozen=True)
@@ -225,12 +261,17 @@ class RetrainOptions:
 
     def __post_init__(self) -> None:
         _check(self.keep is None or self.keep >= 1, f"--keep must be at least 1, got {self.keep}")
-        _check(self.promote in PROMOTE_RULES, f"--promote must be one of {', '.join(PROMOTE_RULES)}, got {self.promote!r}")
+        _check(
+            self.promote in PROMOTE_RULES,
+            f"--promote must be one of {', '.join(PROMOTE_RULES)}, got {self.promote!r}",
+        )
         _check(
             self.promote_metric in PROMOTE_METRICS,
             f"--promote-metric must be one of {', '.join(PROMOTE_METRICS)}, got {self.promote_metric!r}",
         )
-        _check(self.lock_timeout >= 0, f"--lock-timeout must be >= 0 seconds, got {self.lock_timeout}")
+        _check(
+            self.lock_timeout >= 0, f"--lock-timeout must be >= 0 seconds, got {self.lock_timeout}"
+        )
 
 
 @dataclass(frozen=True)
@@ -256,7 +297,10 @@ class Config:
         """Rebuild a saved config; keys a newer version added are ignored, missing ones defaulted."""
         sections = {f.name: f.type for f in dataclasses.fields(cls)}
         kinds = {
-            "data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig,
+            "data": DataConfig,
+            "window": WindowConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
             "intervals": IntervalConfig,
         }
         built = {}

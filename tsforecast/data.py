@@ -13,7 +13,17 @@ from .config import DataConfig
 from .errors import DataError
 from .panel import Panel, infer_freq, parse_time, season_length_for, to_panel
 
-__all__ = ["Panel", "infer_freq", "load_panel", "parse_time", "read_table", "resolve_schema", "season_length_for", "to_long", "to_panel"]
+__all__ = [
+    "Panel",
+    "infer_freq",
+    "load_panel",
+    "parse_time",
+    "read_table",
+    "resolve_schema",
+    "season_length_for",
+    "to_long",
+    "to_panel",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +64,9 @@ def _pick_column(columns: list[str], wanted: tuple[str, ...]) -> str | None:
 
 def _require_column(df: pd.DataFrame, name: str, option: str) -> None:
     if name not in df.columns:
-        raise DataError(f"{option} column {name!r} not found; the columns are: {', '.join(map(str, df.columns))}")
+        raise DataError(
+            f"{option} column {name!r} not found; the columns are: {', '.join(map(str, df.columns))}"
+        )
 
 
 def _parses_as_time(column: pd.Series) -> bool:
@@ -106,7 +118,9 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
 
     if _looks_wide(df, cfg, time_col, id_col):
         if cfg.covariate_columns:
-            raise DataError("covariates need the long layout (unique_id, ds, y, covariates...), not --wide")
+            raise DataError(
+                "covariates need the long layout (unique_id, ds, y, covariates...), not --wide"
+            )
         series = [c for c in columns if c != time_col]
         non_numeric = [c for c in series if not pd.api.types.is_numeric_dtype(df[c])]
         if non_numeric:
@@ -114,9 +128,15 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
                 f"wide layout: column(s) {', '.join(map(repr, non_numeric[:5]))} are not numeric; "
                 "every column but the time column must be one series"
             )
-        return dataclasses.replace(cfg, time_col=time_col, id_col=WIDE_ID, target=WIDE_TARGET, wide=True)
+        return dataclasses.replace(
+            cfg, time_col=time_col, id_col=WIDE_ID, target=WIDE_TARGET, wide=True
+        )
 
-    for option, names in (("--covariates", cfg.covariates), ("--future-covariates", cfg.future_covariates), ("--static", cfg.static)):
+    for option, names in (
+        ("--covariates", cfg.covariates),
+        ("--future-covariates", cfg.future_covariates),
+        ("--static", cfg.static),
+    ):
         for name in names:
             _require_column(df, name, option)
     taken = {time_col, id_col, *cfg.covariate_columns}
@@ -132,9 +152,13 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
             if len(numeric) == 1:
                 target = numeric[0]
             elif not numeric:
-                raise DataError(f"no numeric target column found among: {', '.join(rest) or '(none)'}; name one with --target")
+                raise DataError(
+                    f"no numeric target column found among: {', '.join(rest) or '(none)'}; name one with --target"
+                )
             else:
-                raise DataError(f"several numeric columns ({', '.join(numeric)}); choose the target with --target, or use --wide")
+                raise DataError(
+                    f"several numeric columns ({', '.join(numeric)}); choose the target with --target, or use --wide"
+                )
     if target in taken:
         raise DataError(f"--target {target!r} is also the time, id or a covariate column")
     return dataclasses.replace(cfg, time_col=time_col, id_col=id_col, target=target, wide=False)
@@ -149,7 +173,9 @@ def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     long = df.melt(id_vars=[cfg.time_col], var_name=WIDE_ID, value_name=WIDE_TARGET)
     present = long[WIDE_TARGET].notna()
     by_series = present.groupby(long[WIDE_ID], sort=False)
-    inside = by_series.cummax() & present[::-1].groupby(long[WIDE_ID][::-1], sort=False).cummax()[::-1]
+    inside = (
+        by_series.cummax() & present[::-1].groupby(long[WIDE_ID][::-1], sort=False).cummax()[::-1]
+    )
     return long.loc[inside.to_numpy()].reset_index(drop=True)
 
 
@@ -157,6 +183,8 @@ def load_panel(cfg: DataConfig) -> tuple[Panel, DataConfig]:
     """Read, resolve the columns, validate; returns the panel and the fully resolved config."""
     df = read_table(cfg.path)
     if df.shape[1] < 2:
-        raise DataError(f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)")
+        raise DataError(
+            f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)"
+        )
     resolved = resolve_schema(df, cfg)
     return to_panel(to_long(df, resolved), resolved)

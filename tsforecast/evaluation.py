@@ -23,7 +23,17 @@ from .baselines import naive2
 from .config import DataConfig
 from .data import infer_freq, read_table, resolve_schema, season_length_for
 from .errors import DataError
-from .metrics import coverage, interval_width, mae, mase_scale, msis, owa, point_metrics, rmse, smape
+from .metrics import (
+    coverage,
+    interval_width,
+    mae,
+    mase_scale,
+    msis,
+    owa,
+    point_metrics,
+    rmse,
+    smape,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +80,9 @@ def methods_of(forecasts: pd.DataFrame) -> tuple[list[str], dict[str, list[tuple
     for (method, level, side), column in sides.items():
         other = sides.get((method, level, "hi" if side == "lo" else "lo"))
         if other is None:
-            raise DataError(f"interval column {column!r} has no matching {'hi' if side == 'lo' else 'lo'} column")
+            raise DataError(
+                f"interval column {column!r} has no matching {'hi' if side == 'lo' else 'lo'} column"
+            )
         if side == "lo":
             intervals.setdefault(method, []).append((level, column, other))
     return points, intervals
@@ -97,7 +109,12 @@ def _join(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
             f"{int(duplicated.sum())} duplicated forecast rows, first: "
             + ", ".join(f"{k} {first[k]}" for k in keys)
         )
-    joined = frame.merge(actuals[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="left", validate="many_to_one")
+    joined = frame.merge(
+        actuals[["unique_id", "ds", "y"]],
+        on=["unique_id", "ds"],
+        how="left",
+        validate="many_to_one",
+    )
     missing = joined["y"].isna()
     if missing.any():
         first = joined.loc[missing].iloc[0]
@@ -148,7 +165,11 @@ def evaluate(
     rows = []
     for (sid, cutoff), window in joined.groupby(["unique_id", "cutoff"], sort=False):
         y = window["y"].to_numpy(np.float64)
-        past = series_history[sid].until(np.datetime64(cutoff, "ns")) if sid in series_history else np.empty(0)
+        past = (
+            series_history[sid].until(np.datetime64(cutoff, "ns"))
+            if sid in series_history
+            else np.empty(0)
+        )
         scale = mase_scale(past, season_length) if past.size >= 2 else None
         predictions = {method: window[method].to_numpy(np.float64) for method in points}
         if add_naive2 and past.size:
@@ -156,7 +177,12 @@ def evaluate(
         for method, y_hat in predictions.items():
             row = {"unique_id": sid, "cutoff": cutoff, "method": METHOD_LABELS.get(method, method)}
             if scale is None:
-                scores = {"mae": mae(y, y_hat), "rmse": rmse(y, y_hat), "smape": smape(y, y_hat), "mase": np.nan}
+                scores = {
+                    "mae": mae(y, y_hat),
+                    "rmse": rmse(y, y_hat),
+                    "smape": smape(y, y_hat),
+                    "mase": np.nan,
+                }
             else:
                 scores = point_metrics(y, y_hat, scale)
             for key, value in scores.items():
@@ -165,11 +191,15 @@ def evaluate(
                 lo, hi = window[lo_col].to_numpy(np.float64), window[hi_col].to_numpy(np.float64)
                 row[f"coverage-{level}"] = coverage(y, lo, hi)
                 row[f"width-{level}"] = interval_width(lo, hi)
-                row[f"MSIS-{level}"] = np.nan if scale is None else msis(y, lo, hi, scale, float(level))
+                row[f"MSIS-{level}"] = (
+                    np.nan if scale is None else msis(y, lo, hi, scale, float(level))
+                )
             rows.append(row)
     by_window = pd.DataFrame(rows)
     if by_window["MASE"].isna().all():
-        log.warning("no history before the forecasts: MASE and OWA need the training data (--train)")
+        log.warning(
+            "no history before the forecasts: MASE and OWA need the training data (--train)"
+        )
     return Evaluation(by_window, summarise(by_window))
 
 
@@ -193,7 +223,6 @@ def summarise(by_window: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-
 def read_forecasts(path: str) -> pd.DataFrame:
     """A forecast file in tsforecast's output format: `[unique_id,] [cutoff,] ds, y_hat, ...`."""
     frame = read_table(path)
@@ -207,26 +236,36 @@ def read_forecasts(path: str) -> pd.DataFrame:
     return frame
 
 
-def read_observations(path: str, time_col: str | None, target: str | None, id_col: str | None) -> pd.DataFrame:
+def read_observations(
+    path: str, time_col: str | None, target: str | None, id_col: str | None
+) -> pd.DataFrame:
     """Actuals or history as `unique_id, ds, y`, the columns found as `tsforecast train` finds them."""
     raw = read_table(path)
-    cfg = resolve_schema(raw, DataConfig(path=path, time_col=time_col, target=target, id_col=id_col))
+    cfg = resolve_schema(
+        raw, DataConfig(path=path, time_col=time_col, target=target, id_col=id_col)
+    )
     values = pd.to_numeric(raw[cfg.target], errors="coerce")
     bad = values.isna() & raw[cfg.target].notna()
     if bad.any():
-        raise DataError(f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, first {raw[cfg.target][bad].iloc[0]!r}")
-    return pd.DataFrame({
-        # A file of one series names it after its target column, as `tsforecast train` does.
-        "unique_id": raw[cfg.id_col].astype(str) if cfg.id_col else cfg.target,
-        "ds": _timestamps(raw[cfg.time_col], cfg.time_col, path),
-        "y": values.astype(np.float64),
-    })
+        raise DataError(
+            f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, first {raw[cfg.target][bad].iloc[0]!r}"
+        )
+    return pd.DataFrame(
+        {
+            # A file of one series names it after its target column, as `tsforecast train` does.
+            "unique_id": raw[cfg.id_col].astype(str) if cfg.id_col else cfg.target,
+            "ds": _timestamps(raw[cfg.time_col], cfg.time_col, path),
+            "y": values.astype(np.float64),
+        }
+    )
 
 
 def _timestamps(column: pd.Series, name: str, path: str) -> pd.Series:
     parsed = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
     if parsed.isna().any():
-        raise DataError(f"{path}: column {name!r} has values that are not timestamps, first: {column[parsed.isna()].iloc[0]!r}")
+        raise DataError(
+            f"{path}: column {name!r} has values that are not timestamps, first: {column[parsed.isna()].iloc[0]!r}"
+        )
     return parsed.astype("datetime64[ns]")
 
 
@@ -237,7 +276,9 @@ def align_ids(forecasts: pd.DataFrame, *observed: pd.DataFrame | None) -> None:
     for frame in frames:
         if frame["unique_id"].isna().all():
             if len(named) > 1:
-                raise DataError(f"one file has no id column but the others hold {len(named)} series; add a unique_id column")
+                raise DataError(
+                    f"one file has no id column but the others hold {len(named)} series; add a unique_id column"
+                )
             frame["unique_id"] = next(iter(named), "series")
 
 
@@ -245,7 +286,9 @@ def infer_season_length(observed: pd.DataFrame) -> int:
     first = observed.loc[observed["unique_id"] == observed["unique_id"].iloc[0], "ds"].sort_values()
     freq = infer_freq(pd.DatetimeIndex(first))
     if freq is None:
-        raise DataError("cannot infer the frequency of the actuals to pick a season length; pass --season-length")
+        raise DataError(
+            "cannot infer the frequency of the actuals to pick a season length; pass --season-length"
+        )
     return season_length_for(freq)
 
 
@@ -274,7 +317,9 @@ def write_summary(summary: pd.DataFrame, path: Path) -> None:
     .json path; full precision either way."""
     if path.suffix.lower() == ".json":
         rows = {
-            str(method): {key: (None if np.isnan(value) else float(value)) for key, value in row.items()}
+            str(method): {
+                key: (None if np.isnan(value) else float(value)) for key, value in row.items()
+            }
             for method, row in summary.iterrows()
         }
         path.write_text(json.dumps(rows, indent=2))

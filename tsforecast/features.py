@@ -76,28 +76,41 @@ def row_timestamps(panel: Panel) -> pd.DatetimeIndex:
     try:
         step = pd.Timedelta(offset).value
     except ValueError:
-        return pd.DatetimeIndex(np.concatenate([panel.timestamps(i).as_unit("ns").asi8 for i in range(len(panel.ids))])).tz_localize(
-            "UTC" if tz is not None else None
-        )
+        return pd.DatetimeIndex(
+            np.concatenate([panel.timestamps(i).as_unit("ns").asi8 for i in range(len(panel.ids))])
+        ).tz_localize("UTC" if tz is not None else None)
     starts = np.asarray([pd.Timestamp(s).as_unit("ns").value for s in panel.starts], dtype=np.int64)
-    within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
     index = pd.DatetimeIndex(np.repeat(starts, lengths) + within * step)
     return index.tz_localize("UTC") if tz is not None else index
 
 
 def static_levels(panel: Panel) -> dict[str, list[str]]:
     """The categories of each static column seen in training: the one-hot vocabulary."""
-    return {name: sorted({row[k] for row in panel.static}) for k, name in enumerate(panel.static_names)}
+    return {
+        name: sorted({row[k] for row in panel.static}) for k, name in enumerate(panel.static_names)
+    }
 
 
-def layout(covariates: tuple[str, ...], future_covariates: tuple[str, ...], calendar: tuple[str, ...], levels: dict[str, list[str]]) -> FeatureLayout:
+def layout(
+    covariates: tuple[str, ...],
+    future_covariates: tuple[str, ...],
+    calendar: tuple[str, ...],
+    levels: dict[str, list[str]],
+) -> FeatureLayout:
     names = ("y", *covariates, *future_covariates, *calendar)
     names += tuple(f"{column}={level}" for column, values in levels.items() for level in values)
     first_future = 1 + len(covariates)
-    return FeatureLayout(names, tuple(range(first_future, first_future + len(future_covariates) + len(calendar))))
+    return FeatureLayout(
+        names, tuple(range(first_future, first_future + len(future_covariates) + len(calendar)))
+    )
 
 
-def device_matrix(panel: Panel, scaled: np.ndarray, calendar: tuple[str, ...], levels: dict[str, list[str]]) -> np.ndarray:
+def device_matrix(
+    panel: Panel, scaled: np.ndarray, calendar: tuple[str, ...], levels: dict[str, list[str]]
+) -> np.ndarray:
     """<float32>[total, features]: the standardised target and numeric covariates `scaled`
     (<float32>[total, 1 + k]), calendar features, then the one-hot static columns (a category
     unseen in training is all zeros)."""
@@ -107,7 +120,9 @@ def device_matrix(panel: Panel, scaled: np.ndarray, calendar: tuple[str, ...], l
     if levels:
         hot = []
         for k, (column, values) in enumerate(levels.items()):
-            per_series = np.asarray([[row[k] == level for level in values] for row in panel.static], dtype=np.float32)
+            per_series = np.asarray(
+                [[row[k] == level for level in values] for row in panel.static], dtype=np.float32
+            )
             hot.append(np.repeat(per_series.reshape(len(panel.ids), -1), panel.lengths, axis=0))
         parts.append(np.concatenate(hot, axis=1))
     return np.concatenate(parts, axis=1).astype(np.float32)

@@ -81,7 +81,9 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
     n = scores.shape[0]
     rank = math.ceil((n + 1) * level / 100.0 - 1e-9)
     if rank > n:
-        raise ConfigError(f"level {level:g} needs {min_calibration_windows(level)} calibration scores, got {n}")
+        raise ConfigError(
+            f"level {level:g} needs {min_calibration_windows(level)} calibration scores, got {n}"
+        )
     return np.partition(scores, rank - 1, axis=0)[rank - 1]
 
 
@@ -89,7 +91,9 @@ def _listing(levels: Sequence[float]) -> str:
     return ", ".join(level_name(level) for level in levels)
 
 
-def resolve_levels(requested: Sequence[float], cfg: IntervalConfig, n_scores: int | None) -> tuple[float, ...]:
+def resolve_levels(
+    requested: Sequence[float], cfg: IntervalConfig, n_scores: int | None
+) -> tuple[float, ...]:
     """Check the `--level` values asked of a model and return them sorted and unique.
 
     `n_scores` is how many conformal scores per step the model directory holds (None: none, as
@@ -176,11 +180,15 @@ def validation_interval_metrics(
         "calibrated_on": f"the earlier {n_cal}, for conformal radii (a saved conformal model uses all {n_windows})",
     }
     if n_cal == 0:
-        result["scored_on"] = "nothing: interval scores need at least 2 validation windows per series"
+        result["scored_on"] = (
+            "nothing: interval scores need at least 2 validation windows per series"
+        )
         return result
     held = to_original(targets[:, n_cal:])
     for method, point in forecasts.items():
-        scores = (np.abs(point[:, :n_cal] - targets[:, :n_cal]) / std[:, None, None]).reshape(-1, targets.shape[2])
+        scores = (np.abs(point[:, :n_cal] - targets[:, :n_cal]) / std[:, None, None]).reshape(
+            -1, targets.shape[2]
+        )
         per_level: dict[str, dict[str, float] | None] = {}
         for level in levels:
             if method == "model" and quantile_bounds is not None:

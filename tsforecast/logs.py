@@ -37,9 +37,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def json_line(event: str, message: str, level: str = "info", created: float | None = None, **fields: Any) -> str:
+def json_line(
+    event: str, message: str, level: str = "info", created: float | None = None, **fields: Any
+) -> str:
     """One log object; `created` is a Unix time, default now."""
-    when = datetime.now(timezone.utc) if created is None else datetime.fromtimestamp(created, timezone.utc)
+    when = (
+        datetime.now(timezone.utc)
+        if created is None
+        else datetime.fromtimestamp(created, timezone.utc)
+    )
     entry = {
         "event": event,
         "timestamp": when.isoformat(timespec="milliseconds"),
@@ -54,7 +60,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
         event = getattr(record, "event", "log")
-        return json_line(event, record.getMessage(), record.levelname.lower(), record.created, **fields)
+        return json_line(
+            event, record.getMessage(), record.levelname.lower(), record.created, **fields
+        )
 
 
 def configure(log_format: str) -> None:
@@ -63,7 +71,9 @@ def configure(log_format: str) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = _CurrentStderr()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("tsforecast: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter("tsforecast: %(message)s")
+    )
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     root.propagate = False

@@ -33,7 +33,9 @@ class GateWeights(nn.Module):
     @nn.compact
     def __call__(self) -> tuple[jax.Array, jax.Array | None]:
         kernel = self.param("kernel", self.kernel_init, (self.in_features, self.features))
-        bias = None if self.bias_init is None else self.param("bias", self.bias_init, (self.features,))
+        bias = (
+            None if self.bias_init is None else self.param("bias", self.bias_init, (self.features,))
+        )
         return kernel, bias
 
 
@@ -52,9 +54,19 @@ class LSTMCell(nn.LSTMCell):
     def __call__(self, carry: tuple[jax.Array, jax.Array], inputs: jax.Array):
         c, h = carry
         gates = "ifgo"
-        input_kernels = [GateWeights(inputs.shape[-1], self.features, self.kernel_init, name=f"i{g}")()[0] for g in gates]
+        input_kernels = [
+            GateWeights(inputs.shape[-1], self.features, self.kernel_init, name=f"i{g}")()[0]
+            for g in gates
+        ]
         recurrent = [
-            GateWeights(self.features, self.features, self.recurrent_kernel_init, self.bias_init, name=f"h{g}")() for g in gates
+            GateWeights(
+                self.features,
+                self.features,
+                self.recurrent_kernel_init,
+                self.bias_init,
+                name=f"h{g}",
+            )()
+            for g in gates
         ]
         z = (
             inputs @ jnp.concatenate(input_kernels, axis=1)
@@ -71,7 +83,12 @@ class LSTMCell(nn.LSTMCell):
 # on the peers' workload it reached a validation MSE of 0.119 after three epochs where Flax's
 # defaults (LeCun-normal, zero biases) reached 0.143.
 CELLS = {
-    "lstm": partial(LSTMCell, kernel_init=nn.initializers.glorot_uniform(), gate_fn=activations.sigmoid, activation_fn=activations.tanh),
+    "lstm": partial(
+        LSTMCell,
+        kernel_init=nn.initializers.glorot_uniform(),
+        gate_fn=activations.sigmoid,
+        activation_fn=activations.tanh,
+    ),
     "gru": partial(nn.GRUCell, kernel_init=nn.initializers.glorot_uniform()),
 }
 MERGE_FNS = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add}
@@ -115,7 +132,13 @@ class RecurrentForecaster(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         # Models saved before GRU existed keep their LSTM weights under "LSTMStack_0".
-        stack = RNNStack(self.cell, self.cfg.hidden, self.cfg.layers, self.cfg.dropout, name=f"{self.cell.upper()}Stack_0")
+        stack = RNNStack(
+            self.cell,
+            self.cfg.hidden,
+            self.cfg.layers,
+            self.cfg.dropout,
+            name=f"{self.cell.upper()}Stack_0",
+        )
         return dense_head(self.outputs, self.cfg.dropout, stack(x, train)[:, -1], train)
 
 
@@ -140,7 +163,9 @@ class BiLSTMEncoder(nn.Module):
         for layer in range(self.cfg.layers):
             forward = nn.RNN(CELLS["lstm"](self.cfg.hidden, name=f"forward_{layer}"))
             backward = nn.RNN(CELLS["lstm"](self.cfg.hidden, name=f"backward_{layer}"))
-            (forward_carry, backward_carry), x = nn.Bidirectional(forward, backward, merge_fn=merge, return_carry=True)(x)
+            (forward_carry, backward_carry), x = nn.Bidirectional(
+                forward, backward, merge_fn=merge, return_carry=True
+            )(x)
             if layer < self.cfg.layers - 1:
                 if self.cfg.dropout > 0:
                     x = nn.Dropout(self.cfg.dropout, deterministic=not train)(x)
@@ -174,7 +199,14 @@ class ConvLSTMForecaster(nn.Module):
         steps = x.shape[1]
         for layer in range(cfg.conv_layers):
             # The first layer keeps the name it had when there was only one.
-            x = nn.relu(nn.Conv(cfg.filters, kernel_size=(cfg.kernel_size,), padding="SAME", name="conv" if layer == 0 else f"conv_{layer}")(x))
+            x = nn.relu(
+                nn.Conv(
+                    cfg.filters,
+                    kernel_size=(cfg.kernel_size,),
+                    padding="SAME",
+                    name="conv" if layer == 0 else f"conv_{layer}",
+                )(x)
+            )
             if cfg.pool_size > 1:
                 x = nn.max_pool(x, window_shape=(cfg.pool_size,), strides=(cfg.pool_size,))
         if x.shape[1] < 1:
@@ -182,7 +214,9 @@ class ConvLSTMForecaster(nn.Module):
                 f"conv-lstm: {cfg.conv_layers} conv layer(s) pooling by {cfg.pool_size} leave no time step of a "
                 f"lookback of {steps}; use a longer --lookback, fewer --conv-layers or a smaller --pool-size"
             )
-        h = RNNStack("lstm", cfg.hidden, cfg.layers, cfg.dropout, name="LSTMStack_0")(x, train)[:, -1]
+        h = RNNStack("lstm", cfg.hidden, cfg.layers, cfg.dropout, name="LSTMStack_0")(x, train)[
+            :, -1
+        ]
         return dense_head(self.outputs, cfg.dropout, h, train)
 
 
@@ -202,7 +236,9 @@ class QuantileForecaster(nn.Module):
         mid = self.n_quantiles // 2
         median = raw[..., mid : mid + 1]
         above = median + jnp.cumsum(nn.softplus(raw[..., mid + 1 :]), axis=-1)
-        below = median - jnp.flip(jnp.cumsum(nn.softplus(jnp.flip(raw[..., :mid], -1)), axis=-1), -1)
+        below = median - jnp.flip(
+            jnp.cumsum(nn.softplus(jnp.flip(raw[..., :mid], -1)), axis=-1), -1
+        )
         return jnp.concatenate([below, median, above], axis=-1)
 
 
@@ -220,9 +256,13 @@ class WithFutureCovariates(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, future: jax.Array, train: bool = False) -> jax.Array:
         forecast = self.base(x, train)
-        joint = jnp.concatenate([forecast.reshape(x.shape[0], -1), future.reshape(future.shape[0], -1)], axis=-1)
+        joint = jnp.concatenate(
+            [forecast.reshape(x.shape[0], -1), future.reshape(future.shape[0], -1)], axis=-1
+        )
         hidden = nn.relu(nn.Dense(self.hidden, name="future_hidden")(joint))
-        correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(hidden)
+        correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(
+            hidden
+        )
         return forecast + correction.reshape(correction.shape + (1,) * (forecast.ndim - 2))
 
 
@@ -282,13 +322,17 @@ MODELS: dict[str, ModelSpec] = {
 assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
-def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0, season: int = 1) -> nn.Module:
+def build_model(
+    cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0, season: int = 1
+) -> nn.Module:
     """The forecaster for `cfg`, its head sized for the strategy (all `horizon` steps or the
     next one); with `n_quantiles` (direct only) it predicts that many quantiles per step, with
     --residual blend it adds its share of the `season`-naive forecast, and with `n_future`
     future-known features it is wrapped to see their horizon values."""
     if n_quantiles:
-        model = QuantileForecaster(MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles)
+        model = QuantileForecaster(
+            MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles
+        )
     else:
         model = MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
     if cfg.residual == "blend":
@@ -296,7 +340,9 @@ def build_model(cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: 
     return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 
-def apply_model(model: nn.Module, params: dict, x: jax.Array, future: jax.Array, **kwargs) -> jax.Array:
+def apply_model(
+    model: nn.Module, params: dict, x: jax.Array, future: jax.Array, **kwargs
+) -> jax.Array:
     """Forecasts <float32>[batch, horizon] from x <float32>[batch, lookback, features] and, for a
     wrapped model, future <float32>[batch, horizon, k]."""
     if isinstance(model, WithFutureCovariates):
@@ -304,17 +350,26 @@ def apply_model(model: nn.Module, params: dict, x: jax.Array, future: jax.Array,
     return model.apply({"params": params}, x, **kwargs)
 
 
-def init_params(model: nn.Module, lookback: int, features: int, seed: int, n_future: int = 0, horizon: int = 1) -> dict:
+def init_params(
+    model: nn.Module, lookback: int, features: int, seed: int, n_future: int = 0, horizon: int = 1
+) -> dict:
     """Initial weights, drawn in one compiled program: run op by op, the initialisers (truncated
     normal, orthogonal) compile dozens of small programs, seconds on a small CPU."""
     dummy = jnp.zeros((1, lookback, features), jnp.float32)
-    inputs = (dummy, jnp.zeros((1, horizon, n_future), jnp.float32)) if isinstance(model, WithFutureCovariates) else (dummy,)
-    return jax.jit(lambda key: unit_forget_bias(model.init(key, *inputs, train=False)["params"]))(jax.random.PRNGKey(seed))
+    inputs = (
+        (dummy, jnp.zeros((1, horizon, n_future), jnp.float32))
+        if isinstance(model, WithFutureCovariates)
+        else (dummy,)
+    )
+    return jax.jit(lambda key: unit_forget_bias(model.init(key, *inputs, train=False)["params"]))(
+        jax.random.PRNGKey(seed)
+    )
 
 
 def unit_forget_bias(params: dict) -> dict:
     """LSTM forget-gate biases (Flax's `hf` layers) set to 1, as Jozefowicz et al. (2015) and
     Keras do: the cell starts out remembering, and gradients reach further back in the window."""
+
     def init(path: tuple, leaf: jax.Array) -> jax.Array:
         keys = [getattr(entry, "key", None) for entry in path]
         return jnp.ones_like(leaf) if keys[-2:] == ["hf", "bias"] else leaf
@@ -326,7 +381,9 @@ def count_params(params: dict) -> int:
     return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
 
 
-def default_param_counts(name: str, lookback: int = DEFAULT_LOOKBACK, horizon: int = DEFAULT_HORIZON) -> dict[str, int]:
+def default_param_counts(
+    name: str, lookback: int = DEFAULT_LOOKBACK, horizon: int = DEFAULT_HORIZON
+) -> dict[str, int]:
     """Parameter count of model `name` with default options, per strategy (shapes only, no compute)."""
     counts = {}
     for strategy in STRATEGIES:

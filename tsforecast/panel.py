@@ -49,7 +49,9 @@ class Panel:
         return pd.date_range(self.starts[i], periods=int(self.lengths[i]), freq=self.freq)
 
     def last_timestamp(self, i: int) -> pd.Timestamp:
-        return self.starts[i] + (int(self.lengths[i]) - 1) * pd.tseries.frequencies.to_offset(self.freq)
+        return self.starts[i] + (int(self.lengths[i]) - 1) * pd.tseries.frequencies.to_offset(
+            self.freq
+        )
 
     def future_timestamps(self, i: int, horizon: int) -> pd.DatetimeIndex:
         offset = pd.tseries.frequencies.to_offset(self.freq)
@@ -129,7 +131,18 @@ def season_length_for(freq: str) -> int:
     """The usual seasonal period: a day for sub-daily data, else the calendar cycle of the unit."""
     offset = pd.tseries.frequencies.to_offset(freq)
     name = offset.rule_code.upper()  # `name` is deprecated in pandas 3.1; same code
-    yearly = {"W": 52, "M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4, "QE": 4}
+    yearly = {
+        "W": 52,
+        "M": 12,
+        "MS": 12,
+        "ME": 12,
+        "BM": 12,
+        "BMS": 12,
+        "BME": 12,
+        "Q": 4,
+        "QS": 4,
+        "QE": 4,
+    }
     for prefix, season in yearly.items():
         if name == prefix or name.startswith(prefix + "-"):
             return season
@@ -169,7 +182,9 @@ def parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
     return index.as_unit("ns")
 
 
-def numeric_column(frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None) -> np.ndarray:
+def numeric_column(
+    frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None
+) -> np.ndarray:
     raw = frame[column]
     values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
     non_numeric = (values.isna() & raw.notna()).to_numpy()
@@ -204,7 +219,11 @@ def _fill(values: np.ndarray, offsets: np.ndarray, method: str) -> np.ndarray:
         next_value = column[np.clip(nxt, 0, total - 1)]
         if method == "interpolate":
             share = np.where(has_prev & has_next, (rows - prev) / np.maximum(nxt - prev, 1), 0.0)
-            filled = np.where(has_prev, prev_value + share * np.where(has_next, next_value - prev_value, 0.0), next_value)
+            filled = np.where(
+                has_prev,
+                prev_value + share * np.where(has_next, next_value - prev_value, 0.0),
+                next_value,
+            )
         else:
             filled = np.where(has_prev, prev_value, next_value)
         out[:, k] = np.where(valid, column, np.where(has_prev | has_next, filled, np.nan))
@@ -212,7 +231,13 @@ def _fill(values: np.ndarray, offsets: np.ndarray, method: str) -> np.ndarray:
 
 
 def _grid_positions(
-    ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset: pd.DateOffset, names: np.ndarray, shown: bool, tz
+    ns: np.ndarray,
+    codes: np.ndarray,
+    firsts: np.ndarray,
+    offset: pd.DateOffset,
+    names: np.ndarray,
+    shown: bool,
+    tz,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's step number within its series' grid, and each series' first grid timestamp in ns.
     Rows are sorted by (series, time); `firsts` is the first row of each series."""
@@ -244,7 +269,9 @@ def _grid_positions(
     return positions, starts
 
 
-def _check_series_steps(ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset, names, shown: bool) -> None:
+def _check_series_steps(
+    ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset, names, shown: bool
+) -> None:
     """A series whose every step is a multiple of more than the panel's step has another frequency
     (daily among hourly series), which filling would only paper over."""
     try:
@@ -268,7 +295,12 @@ def _check_series_steps(ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, o
 
 
 def _statics(
-    frame: pd.DataFrame, order: np.ndarray, cfg: DataConfig, codes: np.ndarray, firsts: np.ndarray, names: np.ndarray
+    frame: pd.DataFrame,
+    order: np.ndarray,
+    cfg: DataConfig,
+    codes: np.ndarray,
+    firsts: np.ndarray,
+    names: np.ndarray,
 ) -> tuple[tuple[str, ...], ...]:
     if not cfg.static:
         return ()
@@ -277,7 +309,9 @@ def _statics(
         text = frame[name].astype("string").fillna("").to_numpy(object)[order]
         varies = text != text[firsts][codes]
         if varies.any():
-            raise DataError(f"--static column {name!r} changes within series {names[codes[int(np.argmax(varies))]]!r}; it must be constant per series")
+            raise DataError(
+                f"--static column {name!r} changes within series {names[codes[int(np.argmax(varies))]]!r}; it must be constant per series"
+            )
         columns.append(text[firsts])
     return tuple(tuple(str(col[i]) for col in columns) for i in range(len(firsts)))
 
@@ -297,9 +331,13 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     ns = time.asi8
     row_ids = names[codes] if shown else None
     y = numeric_column(df, cfg.target, "target", time, row_ids)
-    covariates = [numeric_column(df, name, "covariate", time, row_ids) for name in cfg.numeric_covariates]
+    covariates = [
+        numeric_column(df, name, "covariate", time, row_ids) for name in cfg.numeric_covariates
+    ]
     codes = codes.astype(np.int64)
-    in_order = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ns[1:] >= ns[:-1]))))
+    in_order = bool(
+        np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ns[1:] >= ns[:-1])))
+    )
     # Files are usually sorted by series and time already; sorting 10 million rows costs seconds.
     order = np.arange(len(ns)) if in_order else np.lexsort((ns, codes))
     if not in_order:
@@ -321,13 +359,19 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     freq = cfg.freq
     if freq is None:
         longest = int(np.argmax(counts))
-        freq = infer_freq(pd.DatetimeIndex(time_sorted[firsts[longest] : firsts[longest] + counts[longest]]))
+        freq = infer_freq(
+            pd.DatetimeIndex(time_sorted[firsts[longest] : firsts[longest] + counts[longest]])
+        )
         if freq is None:
-            raise DataError("cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)")
+            raise DataError(
+                "cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)"
+            )
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
-        raise DataError(f"--freq {freq!r} is not a pandas frequency (e.g. h, 15min, D, W, MS)") from None
+        raise DataError(
+            f"--freq {freq!r} is not a pandas frequency (e.g. h, 15min, D, W, MS)"
+        ) from None
     if cfg.freq is None:
         _check_series_steps(ns, codes, firsts, offset, names, shown)
 
@@ -354,7 +398,11 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
             k = int(np.argmax(nan.any(axis=0)))
             row = int(np.argmax(nan[:, k]))
             i = int(np.searchsorted(offsets, row, side="right") - 1)
-            what = "target values" if k == 0 else f"values of covariate {cfg.numeric_covariates[k - 1]!r}"
+            what = (
+                "target values"
+                if k == 0
+                else f"values of covariate {cfg.numeric_covariates[k - 1]!r}"
+            )
             at = pd.Timestamp(start_ns[i], tz=time.tz) + int(row - offsets[i]) * offset
             raise DataError(
                 f"{int(nan[:, k].sum())} missing {what}, first at {_where(at, names[i] if shown else None)}; "
@@ -365,7 +413,9 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
         if empty.any():
             row = int(np.argmax(empty.any(axis=1)))
             i = int(np.searchsorted(offsets, row, side="right") - 1)
-            raise DataError(f"series {names[i] if shown else cfg.target!r} has no values to fill from")
+            raise DataError(
+                f"series {names[i] if shown else cfg.target!r} has no values to fill from"
+            )
 
     panel = Panel(
         ids=tuple(str(n) for n in names),

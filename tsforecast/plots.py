@@ -30,10 +30,14 @@ def plot_history(history: pd.DataFrame, path: Path) -> None:
 def interval_levels(forecast: pd.DataFrame) -> list[str]:
     """The levels with `y_hat-lo-<level>` and `y_hat-hi-<level>` columns, widest first."""
     found = [c.removeprefix("y_hat-lo-") for c in forecast.columns if c.startswith("y_hat-lo-")]
-    return sorted((name for name in found if f"y_hat-hi-{name}" in forecast.columns), key=float, reverse=True)
+    return sorted(
+        (name for name in found if f"y_hat-hi-{name}" in forecast.columns), key=float, reverse=True
+    )
 
 
-def plot_forecast(histories: dict[str, pd.Series], forecast: pd.DataFrame, path: Path, max_series: int = 12) -> None:
+def plot_forecast(
+    histories: dict[str, pd.Series], forecast: pd.DataFrame, path: Path, max_series: int = 12
+) -> None:
     """The recent history of each series (a Series indexed by time) and its forecast
     (`unique_id, ds, y_hat` rows, and interval bounds when present, shaded widest palest), one
     small panel per series."""
@@ -41,15 +45,22 @@ def plot_forecast(histories: dict[str, pd.Series], forecast: pd.DataFrame, path:
     ids = list(histories)[:max_series]
     cols = 1 if len(ids) == 1 else min(3, len(ids))
     rows = -(-len(ids) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(9 if cols == 1 else 4.5 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(9 if cols == 1 else 4.5 * cols, 3.6 * rows), squeeze=False
+    )
     for ax, series_id in zip(axes.flat, ids):
         history = histories[series_id]
         ahead = forecast[forecast["unique_id"] == series_id]
         ax.plot(history.index, history.to_numpy(), color="tab:blue", lw=1, label="history")
         for k, level in enumerate(levels):
             ax.fill_between(
-                ahead["ds"], ahead[f"y_hat-lo-{level}"], ahead[f"y_hat-hi-{level}"], color="tab:orange",
-                alpha=0.15 + 0.2 * k / max(1, len(levels) - 1), lw=0, label=f"{level}% interval",
+                ahead["ds"],
+                ahead[f"y_hat-lo-{level}"],
+                ahead[f"y_hat-hi-{level}"],
+                color="tab:orange",
+                alpha=0.15 + 0.2 * k / max(1, len(levels) - 1),
+                lw=0,
+                label=f"{level}% interval",
             )
         ax.plot(ahead["ds"], ahead["y_hat"], color="tab:orange", lw=1.5, label="forecast")
         ax.axvline(history.index[-1], color="grey", lw=0.8, ls="--")

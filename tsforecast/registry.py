@@ -77,7 +77,9 @@ class VersionInfo:
 
 
 def _storage_error(action: str, exc: OSError) -> StorageError:
-    return StorageError(f"cannot {action}: {exc.strerror or exc} ({exc.filename or ''}); current is unchanged")
+    return StorageError(
+        f"cannot {action}: {exc.strerror or exc} ({exc.filename or ''}); current is unchanged"
+    )
 
 
 class Registry:
@@ -89,7 +91,9 @@ class Registry:
 
     def require(self) -> Registry:
         if not self.versions.is_dir():
-            raise ArtifactError(f"no registry at {self.root}; create one with: tsforecast train DATA --registry {self.root}")
+            raise ArtifactError(
+                f"no registry at {self.root}; create one with: tsforecast train DATA --registry {self.root}"
+            )
         return self
 
     def current(self) -> str | None:
@@ -103,14 +107,18 @@ class Registry:
     def current_path(self) -> Path:
         name = self.require().current()
         if name is None:
-            raise ArtifactError(f"registry {self.root} has no current version; train one with --registry {self.root}")
+            raise ArtifactError(
+                f"registry {self.root} has no current version; train one with --registry {self.root}"
+            )
         return self.versions / name
 
     def names(self) -> list[str]:
         """Version names, oldest first (names start with their UTC creation time)."""
         if not self.versions.is_dir():
             return []
-        return sorted(p.name for p in self.versions.iterdir() if not p.name.startswith(".") and p.is_dir())
+        return sorted(
+            p.name for p in self.versions.iterdir() if not p.name.startswith(".") and p.is_dir()
+        )
 
     def describe(self) -> list[VersionInfo]:
         current = self.require().current()
@@ -260,7 +268,9 @@ class Registry:
         while stack and (stack[-1] == current or not (self.versions / stack[-1]).is_dir()):
             stack.pop()
         if not stack:
-            raise ConfigError(f"nothing to roll back to: no version promoted before {current} is left in {self.root}")
+            raise ConfigError(
+                f"nothing to roll back to: no version promoted before {current} is left in {self.root}"
+            )
         target = stack[-1]
         artifacts.load(self.versions / target)
         self.switch(target)
@@ -350,15 +360,25 @@ def retrain(
     if registry.root.exists() and not registry.root.is_dir():
         raise ConfigError(f"--registry {registry.root} is a file, not a directory")
     if registry.root.is_dir() and any(registry.root.iterdir()) and not registry.versions.is_dir():
-        raise ConfigError(f"--registry {registry.root} exists and is not a tsforecast registry (no {VERSIONS}/ inside)")
+        raise ConfigError(
+            f"--registry {registry.root} exists and is not a tsforecast registry (no {VERSIONS}/ inside)"
+        )
     with registry.locked(options.lock_timeout):
         registry.sweep()
         previous = registry.current()
         panel, _ = load_panel(config.data)
         digest = data_hash(panel)
-        if options.skip_unchanged and previous is not None and registry.data_hash_of(previous) == digest:
+        if (
+            options.skip_unchanged
+            and previous is not None
+            and registry.data_hash_of(previous) == digest
+        ):
             return RetrainResult(
-                "skipped", previous, previous, digest, reason=f"data unchanged since current version {previous}"
+                "skipped",
+                previous,
+                previous,
+                digest,
+                reason=f"data unchanged since current version {previous}",
             )
         current = artifacts.load(registry.versions / previous) if previous else None
         initial = None
@@ -366,7 +386,10 @@ def retrain(
             config = _warm_start_config(config, current, previous)
             initial = current.params
         elif options.warm_start:
-            log.warning("--warm-start: registry %s has no current version yet; training from scratch", registry.root)
+            log.warning(
+                "--warm-start: registry %s has no current version yet; training from scratch",
+                registry.root,
+            )
         if options.promote == "if-better" and current is not None:
             if current.config.window.horizon != config.window.horizon:
                 raise ConfigError(
@@ -383,9 +406,16 @@ def retrain(
             # exactly (the training run's own scores come from a differently sharded program).
             champion = workflow.score_on_validation(current, new)
             challenger = workflow.score_on_validation(new, new)
-        info = {**new.info, "registry": {"data_hash": digest, "warm_start_from": previous if initial else None}}
+        info = {
+            **new.info,
+            "registry": {"data_hash": digest, "warm_start_from": previous if initial else None},
+        }
         if champion is not None:
-            info["registry"]["champion"] = {"version": previous, "metrics": champion, "challenger_metrics": challenger}
+            info["registry"]["champion"] = {
+                "version": previous,
+                "metrics": champion,
+                "challenger_metrics": challenger,
+            }
         new = dataclasses.replace(new, info=info)
         outcome = dataclasses.replace(outcome, artifact=new)
 
@@ -397,7 +427,9 @@ def retrain(
             except OSError as exc:
                 raise _storage_error(f"write version {name}", exc) from None
             metric = options.promote_metric
-            if champion is not None and not _better(challenger["model"][metric], champion["model"][metric]):
+            if champion is not None and not _better(
+                challenger["model"][metric], champion["model"][metric]
+            ):
                 reason = (
                     f"not promoted: {metric} {challenger['model'][metric]:.4g} is not better than current "
                     f"version {previous}'s {champion['model'][metric]:.4g} on the same "
@@ -414,4 +446,3 @@ def retrain(
             raise
         removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
         return RetrainResult(status, name, previous, digest, reason, outcome, champion, removed)
-

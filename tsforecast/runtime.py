@@ -67,7 +67,12 @@ def start_distributed() -> bool:
         jax.distributed.initialize()
     else:
         return False
-    log.info("process %d of %d, %d devices in all", jax.process_index(), jax.process_count(), jax.device_count())
+    log.info(
+        "process %d of %d, %d devices in all",
+        jax.process_index(),
+        jax.process_count(),
+        jax.device_count(),
+    )
     return True
 
 

@@ -55,7 +55,9 @@ def multi_step(model: nn.Module, strategy: str, horizon: int) -> Forecaster:
 
         def step(window: jax.Array, _: None) -> tuple[jax.Array, jax.Array]:
             next_value = apply(params, window)  # <float32>[n, 1]
-            return jnp.concatenate([window[:, 1:], next_value[:, :, None]], axis=1), next_value[:, 0]
+            return jnp.concatenate([window[:, 1:], next_value[:, :, None]], axis=1), next_value[
+                :, 0
+            ]
 
         _, steps = jax.lax.scan(step, x, None, length=horizon)
         return steps.T

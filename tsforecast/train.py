@@ -79,7 +79,12 @@ class EarlyStopping(NamedTuple):
 
 
 def early_stopping_init(params: Params) -> EarlyStopping:
-    return EarlyStopping(jnp.asarray(jnp.inf, jnp.float32), params, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
+    return EarlyStopping(
+        jnp.asarray(jnp.inf, jnp.float32),
+        params,
+        jnp.asarray(-1, jnp.int32),
+        jnp.asarray(0, jnp.int32),
+    )
 
 
 @jax.jit
@@ -89,7 +94,9 @@ def early_stopping_update(
     improved = val_loss < state.best_loss * (1.0 - min_delta)
     return EarlyStopping(
         best_loss=jnp.where(improved, val_loss, state.best_loss),
-        best_params=jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), params, state.best_params),
+        best_params=jax.tree_util.tree_map(
+            lambda new, old: jnp.where(improved, new, old), params, state.best_params
+        ),
         best_epoch=jnp.where(improved, epoch, state.best_epoch),
         wait=jnp.where(improved, 0, state.wait + 1),
     )
@@ -145,7 +152,13 @@ def build_programs(
         and the frame (base, scale) that maps it back to standardised units."""
         x = windows[:, :lookback, :]
         loc, base, scale = framing.frame(x[:, :, 0], horizon)
-        pred = apply_model(model, params, framing.inputs(x, loc, scale), future_part(windows, lookback, future), **kwargs)
+        pred = apply_model(
+            model,
+            params,
+            framing.inputs(x, loc, scale),
+            future_part(windows, lookback, future),
+            **kwargs,
+        )
         return pred, base, scale
 
     def local_grads(params, values, starts, weights, rng):
@@ -166,7 +179,10 @@ def build_programs(
         return jax.lax.psum(total, "batch"), jax.lax.psum(grads, "batch")
 
     batch_grads = jax.shard_map(
-        local_grads, mesh=mesh, in_specs=(P(), P(), P("batch"), P("batch"), P()), out_specs=(P(), P()),
+        local_grads,
+        mesh=mesh,
+        in_specs=(P(), P(), P("batch"), P("batch"), P()),
+        out_specs=(P(), P()),
         check_vma=False,  # flax's RNN starts its carry from unvarying zeros
     )
 
@@ -177,7 +193,9 @@ def build_programs(
         n_batches = math.ceil(n / batch_size)
         pad = n_batches * batch_size - n
         rng, shuffle_key = jax.random.split(rng)
-        order = jnp.concatenate([jax.random.permutation(shuffle_key, total)[:n], jnp.zeros(pad, jnp.int32)])
+        order = jnp.concatenate(
+            [jax.random.permutation(shuffle_key, total)[:n], jnp.zeros(pad, jnp.int32)]
+        )
         starts = train_starts[order].reshape(n_batches, batch_size)
         # The ragged last batch is padded to full size with zero-weight windows, so every
         # minibatch has one shape and the whole epoch is a single scan.
@@ -193,7 +211,9 @@ def build_programs(
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, rng), total
 
-        (params, opt_state, rng), totals = jax.lax.scan(step, (params, opt_state, rng), (starts, weights))
+        (params, opt_state, rng), totals = jax.lax.scan(
+            step, (params, opt_state, rng), (starts, weights)
+        )
         return params, opt_state, rng, jnp.sum(totals) / n
 
     def local_forward(params, values, starts):
@@ -202,7 +222,13 @@ def build_programs(
         pred, base, scale = framed(params, gather(values, starts, forward_length), train=False)
         return pred * per_step(scale, pred) + per_step(base, pred)
 
-    forward = jax.shard_map(local_forward, mesh=mesh, in_specs=(P(), P(), P("batch")), out_specs=P("batch"), check_vma=False)
+    forward = jax.shard_map(
+        local_forward,
+        mesh=mesh,
+        in_specs=(P(), P(), P("batch")),
+        out_specs=P("batch"),
+        check_vma=False,
+    )
     n_devices = mesh.devices.size
 
     def predict(params, values, starts):
@@ -215,7 +241,9 @@ def build_programs(
         n_chunks = math.ceil(n / chunk)
         padded = jnp.concatenate([starts, jnp.zeros(n_chunks * chunk - n, starts.dtype)])
         _, preds = jax.lax.scan(
-            lambda carry, s: (carry, forward(params, values, s)), None, padded.reshape(n_chunks, chunk)
+            lambda carry, s: (carry, forward(params, values, s)),
+            None,
+            padded.reshape(n_chunks, chunk),
         )
         return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
 
@@ -229,7 +257,9 @@ def build_programs(
         x, targets = split_inputs_targets(windows, lookback)
         _, base, scale = framing.frame(x[:, :, 0], horizon)
         pred = predict(params, values, starts)
-        return jnp.mean(loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale))
+        return jnp.mean(
+            loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale)
+        )
 
     # Replicated results can be read on every host of a multi-host run, not only where a shard lives.
     everywhere = NamedSharding(mesh, P())
@@ -251,7 +281,9 @@ def vmap_members(train_epoch: Callable, predict: Callable) -> tuple[Callable, Ca
     members_predict = jax.vmap(predict, in_axes=(0, None, None))
 
     def ensemble_epoch(params, opt_state, rngs, values, train_starts):
-        params, opt_state, rngs, losses = members_epoch(params, opt_state, rngs, values, train_starts)
+        params, opt_state, rngs, losses = members_epoch(
+            params, opt_state, rngs, values, train_starts
+        )
         return params, opt_state, rngs, jnp.mean(losses)
 
     def ensemble_predict(params, values, starts):
@@ -278,7 +310,9 @@ class FitResult:
     stopped_early: bool
 
 
-def start_state(tx: optax.GradientTransformation, params: Params, seed: int, members: int = 1) -> tuple[Any, jax.Array]:
+def start_state(
+    tx: optax.GradientTransformation, params: Params, seed: int, members: int = 1
+) -> tuple[Any, jax.Array]:
     """The optimiser state and shuffling key(s) that `train_epoch` starts from, placed where it
     leaves them (with the parameters): anything it returns that goes back in placed otherwise
     makes the second epoch compile the whole program again."""
@@ -309,24 +343,38 @@ def fit(
     params = jax.tree_util.tree_map(jnp.copy, params)
     opt_state, rng = start_state(tx, params, cfg.seed, cfg.ensemble)
     placement = jax.tree_util.tree_leaves(params)[0].sharding
-    stopping = jax.device_put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
+    stopping = jax.device_put(
+        early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement
+    )
     history: list[EpochRecord] = []
     stopped_early = False
     rate = cfg.lr
     for epoch in range(1, cfg.epochs + 1):
         began = time.perf_counter()
-        params, opt_state, rng, train_loss = programs.train_epoch(params, opt_state, rng, values, train_starts)
+        params, opt_state, rng, train_loss = programs.train_epoch(
+            params, opt_state, rng, values, train_starts
+        )
         val_loss = programs.evaluate(params, values, val_starts)
         stopping = early_stopping_update(stopping, params, val_loss, epoch, cfg.min_delta)
-        record = EpochRecord(epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate)
+        record = EpochRecord(
+            epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate
+        )
         if not np.isfinite(record.train_loss):
-            raise ConfigError(f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr")
+            raise ConfigError(
+                f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr"
+            )
         history.append(record)
         wait = int(stopping.wait)
         if cfg.lr_patience and wait and wait % cfg.lr_patience == 0:
             scale_learning_rate(opt_state, 0.5)
             rate *= 0.5
-        log.debug("epoch %d: train %.5f val %.5f (%.2fs)", epoch, record.train_loss, record.val_loss, record.seconds)
+        log.debug(
+            "epoch %d: train %.5f val %.5f (%.2fs)",
+            epoch,
+            record.train_loss,
+            record.val_loss,
+            record.seconds,
+        )
         if on_epoch is not None:
             on_epoch(record)
         if wait >= cfg.patience:

@@ -46,4 +46,6 @@ def transform_panel(name: str, panel: Panel) -> Panel:
             f"the model forecasts log(y) (--transform log) but {len(bad)} value(s) are <= 0, the first "
             f"{panel.values[bad[0]]:g} in series {panel.ids[i]!r} at {when}; train with --transform none"
         )
-    return dataclasses.replace(panel, values=forward(name, panel.values.astype(np.float64)).astype(np.float32))
+    return dataclasses.replace(
+        panel, values=forward(name, panel.values.astype(np.float64)).astype(np.float32)
+    )

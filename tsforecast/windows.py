@@ -53,12 +53,18 @@ def typical_length(offsets: np.ndarray) -> int:
 
 def _ranges(firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.int64)
-    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(counts) - counts, counts
+    )
     return np.repeat(np.asarray(firsts, dtype=np.int64), counts) + within
 
 
 def split_windows(
-    offsets: np.ndarray, lookback: int, horizon: int, val_size: int | None, ids: tuple[str, ...] | None = None,
+    offsets: np.ndarray,
+    lookback: int,
+    horizon: int,
+    val_size: int | None,
+    ids: tuple[str, ...] | None = None,
     strict: bool = False,
 ) -> WindowSplit:
     """The last `val_size` windows of each series validate; training windows end before the first
@@ -76,7 +82,9 @@ def split_windows(
         raise DataError(f"too few rows: {needs}, the longest has {int(lengths.max())}")
     if strict and len(short):
         name = ids[short[0]] if ids else str(short[0])
-        raise DataError(f"series {name!r} is too short: {needs}, it has {int(lengths[short[0]])} ({len(short)} series short; drop --strict to skip them)")
+        raise DataError(
+            f"series {name!r} is too short: {needs}, it has {int(lengths[short[0]])} ({len(short)} series short; drop --strict to skip them)"
+        )
     series = np.flatnonzero(usable)
     n_windows = lengths[series] - lookback - horizon + 1
     first_val = n_windows - val
@@ -164,7 +172,9 @@ class Framing:
         return x.at[:, :, 0].set((x[:, :, 0] - loc) / scale)
 
 
-def segment_stats(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, from_end: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def segment_stats(
+    values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, from_end: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of the first (or last) `counts[i]` rows of every series, per column, with
     segment sums (`np.add.reduceat`, two passes): no loop over series, and no cancellation
     between series as with running sums. values: <float>[total, k] -> <float64>[n_series, k]
@@ -184,14 +194,20 @@ def segment_stats(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, f
     return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
 
 
-def scale_rows(values: np.ndarray, offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+def scale_rows(
+    values: np.ndarray, offsets: np.ndarray, mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
     """(values - mean of its series) / std of its series. values: <float>[total, k]."""
     lengths = np.diff(offsets)
     x = values.astype(np.float64).reshape(len(values), -1)
-    return ((x - np.repeat(mean, lengths, axis=0)) / np.repeat(std, lengths, axis=0)).astype(np.float32)
+    return ((x - np.repeat(mean, lengths, axis=0)) / np.repeat(std, lengths, axis=0)).astype(
+        np.float32
+    )
 
 
-def standardise(values: np.ndarray, offsets: np.ndarray, train_part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def standardise(
+    values: np.ndarray, offsets: np.ndarray, train_part: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-series z-scores with mean and std of the training part only.
 
     values: <float>[total] or [total, k]. Returns (scaled <float32>, the values' shape;

@@ -27,13 +27,34 @@ from .metrics import mase_scale, point_metrics
 from .models import build_model, count_params
 from .strategies import require_supported
 from .panel import numeric_column, parse_time
-from .train import EpochRecord, Params, build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
+from .train import (
+    EpochRecord,
+    Params,
+    build_programs,
+    fit,
+    make_loss,
+    make_mesh,
+    make_optimizer,
+    replicate,
+)
 from .intervals import (
-    conformal_bounds, interval_columns, pinball_loss, quantile_index, quantile_levels, resolve_levels,
+    conformal_bounds,
+    interval_columns,
+    pinball_loss,
+    quantile_index,
+    quantile_levels,
+    resolve_levels,
     validation_interval_metrics,
 )
 from .windows import (
-    Framing, WindowSplit, default_val_size, rows_needed, scale_rows, seasonal_naive_source, split_windows, standardise,
+    Framing,
+    WindowSplit,
+    default_val_size,
+    rows_needed,
+    scale_rows,
+    seasonal_naive_source,
+    split_windows,
+    standardise,
     typical_length,
 )
 
@@ -53,7 +74,9 @@ def default_lookback(season: int, shortest: int, horizon: int) -> int:
     return preferred  # too short for any: split_windows reports how many rows are needed
 
 
-def seasonal_naive_windows(series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, season: int) -> np.ndarray:
+def seasonal_naive_windows(
+    series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, season: int
+) -> np.ndarray:
     """Seasonal-naive forecasts <float>[n, horizon] for windows starting at local `starts`:
     each step repeats the value one (or more) seasons before it, from inside the lookback."""
     source = starts[:, None] + seasonal_naive_source(lookback, horizon, season)[None, :]
@@ -61,8 +84,13 @@ def seasonal_naive_windows(series: np.ndarray, starts: np.ndarray, lookback: int
 
 
 def validation_metrics(
-    panel: Panel, split_val: dict[int, np.ndarray], preds: dict[int, np.ndarray], lookback: int, horizon: int,
-    season: int, train_part: np.ndarray,
+    panel: Panel,
+    split_val: dict[int, np.ndarray],
+    preds: dict[int, np.ndarray],
+    lookback: int,
+    horizon: int,
+    season: int,
+    train_part: np.ndarray,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
     """Per-series point metrics of the model and of seasonal naive on the validation windows,
     and their means over series (as M4 does). MASE is scaled by the in-sample seasonal-naive error.
@@ -73,8 +101,20 @@ def validation_metrics(
         targets = series[(starts[:, None] + lookback + np.arange(horizon)[None, :])]
         scale = mase_scale(series[: train_part[i]], season)
         naive = seasonal_naive_windows(series, starts, lookback, horizon, season)
-        rows.append({"unique_id": panel.ids[i], "method": "model", **point_metrics(targets, preds[i], scale)})
-        rows.append({"unique_id": panel.ids[i], "method": "seasonal_naive", **point_metrics(targets, naive, scale)})
+        rows.append(
+            {
+                "unique_id": panel.ids[i],
+                "method": "model",
+                **point_metrics(targets, preds[i], scale),
+            }
+        )
+        rows.append(
+            {
+                "unique_id": panel.ids[i],
+                "method": "seasonal_naive",
+                **point_metrics(targets, naive, scale),
+            }
+        )
     by_series = pd.DataFrame(rows)
     keys = ["mae", "rmse", "smape", "mase"]
     means = {
@@ -89,15 +129,25 @@ def initial_params(
 ) -> Params:
     """Fresh parameters from `cfg.seed`; for an ensemble, one set per member from seeds
     seed, seed + 1, ... stacked on a leading member axis."""
-    members = [models.init_params(model, lookback, width, cfg.seed + k, n_future, horizon) for k in range(cfg.ensemble)]
+    members = [
+        models.init_params(model, lookback, width, cfg.seed + k, n_future, horizon)
+        for k in range(cfg.ensemble)
+    ]
     if cfg.ensemble == 1:
         return members[0]
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
 
 
 def interval_metrics(
-    panel: Panel, split: WindowSplit, local_starts: dict[int, np.ndarray], targets: np.ndarray, val_preds: np.ndarray,
-    quantile_preds: np.ndarray | None, std: np.ndarray, config: Config, season: int,
+    panel: Panel,
+    split: WindowSplit,
+    local_starts: dict[int, np.ndarray],
+    targets: np.ndarray,
+    val_preds: np.ndarray,
+    quantile_preds: np.ndarray | None,
+    std: np.ndarray,
+    config: Config,
+    season: int,
 ) -> dict:
     """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
     per level, on the validation windows (targets and point forecasts <float>[n_val, H] in
@@ -107,11 +157,20 @@ def interval_metrics(
     transform = config.data.transform
     trained = list(local_starts)  # the series with validation windows, in window order
     shape = (len(trained), split.val_size, horizon)
-    naive = transforms.forward(transform, np.stack([
-        seasonal_naive_windows(panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season)
-        for i in trained
-    ]))
-    scales = np.asarray([mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained])
+    naive = transforms.forward(
+        transform,
+        np.stack(
+            [
+                seasonal_naive_windows(
+                    panel.series(i).astype(np.float64), local_starts[i], lookback, horizon, season
+                )
+                for i in trained
+            ]
+        ),
+    )
+    scales = np.asarray(
+        [mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained]
+    )
     std = std[trained]
     levels = config.intervals.levels
     bounds = None
@@ -119,10 +178,18 @@ def interval_metrics(
         bounds = {}
         for level in levels:
             lo, hi = quantile_index(levels, level)
-            bounds[level] = (quantile_preds[..., lo].reshape(shape), quantile_preds[..., hi].reshape(shape))
+            bounds[level] = (
+                quantile_preds[..., lo].reshape(shape),
+                quantile_preds[..., hi].reshape(shape),
+            )
     scored = validation_interval_metrics(
-        targets.reshape(shape), {"model": val_preds.reshape(shape), "seasonal_naive": naive}, std, scales, levels,
-        bounds, lambda x: transforms.inverse(transform, x),
+        targets.reshape(shape),
+        {"model": val_preds.reshape(shape), "seasonal_naive": naive},
+        std,
+        scales,
+        levels,
+        bounds,
+        lambda x: transforms.inverse(transform, x),
     )
     return {"method": config.intervals.method, **scored}
 
@@ -152,7 +219,9 @@ def _calendar(config: Config, freq: str) -> tuple[str, ...]:
 
 
 def train_model(
-    config: Config, on_epoch: Callable[[EpochRecord], None] | None = None, init_params: Params | None = None
+    config: Config,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    init_params: Params | None = None,
 ) -> TrainOutcome:
     """Read the data in `config`, train, and return the finished artifact (not yet saved).
 
@@ -160,18 +229,24 @@ def train_model(
     instead of a fresh initialisation from the seed; a ConfigError if their shapes differ.
     """
     panel, data_cfg = load_panel(config.data)
-    data_cfg = dataclasses.replace(data_cfg, transform=transforms.resolve(data_cfg.transform, panel.values))
+    data_cfg = dataclasses.replace(
+        data_cfg, transform=transforms.resolve(data_cfg.transform, panel.values)
+    )
     modelled = transforms.transform_panel(data_cfg.transform, panel)
     horizon = config.window.horizon
     typical = typical_length(panel.offsets)
     lookback = config.window.lookback or default_lookback(data_cfg.season_length, typical, horizon)
-    split = split_windows(panel.offsets, lookback, horizon, config.window.val_size, panel.ids, data_cfg.strict)
+    split = split_windows(
+        panel.offsets, lookback, horizon, config.window.val_size, panel.ids, data_cfg.strict
+    )
     skipped = int((~split.usable).sum())
     if skipped:
         log.warning(
             "%d of %d series have fewer than the %d rows training needs (lookback + 2 x horizon + validation - 1) "
             "and are left out of training (--strict refuses them)",
-            skipped, len(panel.ids), rows_needed(lookback, horizon, split.val_size),
+            skipped,
+            len(panel.ids),
+            rows_needed(lookback, horizon, split.val_size),
         )
     config = dataclasses.replace(
         config,
@@ -182,24 +257,46 @@ def train_model(
     numeric = np.column_stack([modelled.values, panel.covariate_matrix()])
     scaled, mean, std = standardise(numeric, panel.offsets, split.train_part)
     levels = static_levels(panel)
-    features = layout(data_cfg.covariates, data_cfg.future_covariates, _calendar(config, panel.freq), levels)
+    features = layout(
+        data_cfg.covariates, data_cfg.future_covariates, _calendar(config, panel.freq), levels
+    )
     matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), levels)
 
     require_supported(config.model.strategy, features.width, framing.active)
-    quantiles = quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
+    quantiles = (
+        quantile_levels(config.intervals.levels) if config.intervals.method == "quantile" else ()
+    )
     model = build_model(config.model, horizon, len(quantiles), len(features.future), framing.season)
     loss = pinball_loss(quantiles) if quantiles else make_loss(config.train.loss)
-    fresh = initial_params(model, lookback, config.train, features.width, len(features.future), horizon)
+    fresh = initial_params(
+        model, lookback, config.train, features.width, len(features.future), horizon
+    )
     params = fresh if init_params is None else _matching_params(init_params, fresh)
     tx = make_optimizer(config.train)
     mesh = make_mesh(config.train.batch_size)
     programs = build_programs(
-        model, tx, loss, lookback, horizon, config.train.batch_size, mesh,
-        future=features.future, framing=framing, epoch_windows=config.train.epoch_windows,
-        ensemble=config.train.ensemble, strategy=config.model.strategy,
+        model,
+        tx,
+        loss,
+        lookback,
+        horizon,
+        config.train.batch_size,
+        mesh,
+        future=features.future,
+        framing=framing,
+        epoch_windows=config.train.epoch_windows,
+        ensemble=config.train.ensemble,
+        strategy=config.model.strategy,
     )
-    params, values, train_starts, val_starts = replicate(mesh, params, matrix, split.train_starts, split.val_starts)
-    log.info("%d training and %d validation windows on %d device(s)", len(split.train_starts), len(split.val_starts), mesh.size)
+    params, values, train_starts, val_starts = replicate(
+        mesh, params, matrix, split.train_starts, split.val_starts
+    )
+    log.info(
+        "%d training and %d validation windows on %d device(s)",
+        len(split.train_starts),
+        len(split.val_starts),
+        mesh.size,
+    )
 
     result = fit(programs, params, tx, values, train_starts, val_starts, config.train, on_epoch)
 
@@ -212,15 +309,27 @@ def train_model(
     local_starts = {i: split.val_starts[split.val_series == i] - panel.offsets[i] for i in trained}
     original = transforms.inverse(data_cfg.transform, val_preds)
     preds = {i: original[split.val_series == i] for i in trained}
-    metrics, by_series = validation_metrics(panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part)
+    metrics, by_series = validation_metrics(
+        panel, local_starts, preds, lookback, horizon, data_cfg.season_length, split.train_part
+    )
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
     metrics["series"] = int(len(trained))
     metrics["skipped_series"] = skipped
-    targets = modelled.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(np.float64)
+    targets = modelled.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(
+        np.float64
+    )
     quantile_preds = raw * val_std[..., None] + val_mean[..., None] if quantiles else None
     metrics["intervals"] = interval_metrics(
-        panel, split, local_starts, targets, val_preds, quantile_preds, std[:, 0], config, data_cfg.season_length
+        panel,
+        split,
+        local_starts,
+        targets,
+        val_preds,
+        quantile_preds,
+        std[:, 0],
+        config,
+        data_cfg.season_length,
     )
     scores = None if quantiles else np.abs(val_preds - targets) / val_std
 
@@ -239,8 +348,12 @@ def train_model(
         "train_windows": int(len(split.train_starts)),
         "devices": [str(d) for d in mesh.devices.flat],
     }
-    scaler = Scaler(panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:])
-    artifact = ModelArtifact(config, result.params, scaler, history, metrics, info, scores, by_series)
+    scaler = Scaler(
+        panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:]
+    )
+    artifact = ModelArtifact(
+        config, result.params, scaler, history, metrics, info, scores, by_series
+    )
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
 
@@ -264,20 +377,38 @@ def read_future(path: str, artifact: ModelArtifact, panel: Panel) -> np.ndarray:
     multi = not cfg.wide and cfg.id_col is not None
     for column in (cfg.time_col, *((cfg.id_col,) if multi else ()), *cfg.future_covariates):
         if column not in df.columns:
-            raise DataError(f"--future file {path} has no column {column!r}; the columns are: {', '.join(df.columns)}")
+            raise DataError(
+                f"--future file {path} has no column {column!r}; the columns are: {', '.join(df.columns)}"
+            )
     time = parse_time(df, cfg.time_col)
-    keys = pd.DataFrame({
-        "id": df[cfg.id_col].astype("string").fillna("").to_numpy(object) if multi else panel.ids[0],
-        "ds": time.asi8,
-    })
-    values = np.column_stack([
-        numeric_column(df, name, "future covariate", time, keys["id"].to_numpy() if multi else None) for name in cfg.future_covariates
-    ])
+    keys = pd.DataFrame(
+        {
+            "id": df[cfg.id_col].astype("string").fillna("").to_numpy(object)
+            if multi
+            else panel.ids[0],
+            "ds": time.asi8,
+        }
+    )
+    values = np.column_stack(
+        [
+            numeric_column(
+                df, name, "future covariate", time, keys["id"].to_numpy() if multi else None
+            )
+            for name in cfg.future_covariates
+        ]
+    )
     keys = keys.assign(row=np.arange(len(df))).drop_duplicates(["id", "ds"], keep="last")
-    wanted = pd.DataFrame({
-        "id": np.repeat(np.asarray(panel.ids, dtype=object), horizon),
-        "ds": np.concatenate([panel.future_timestamps(i, horizon).as_unit("ns").asi8 for i in range(len(panel.ids))]),
-    })
+    wanted = pd.DataFrame(
+        {
+            "id": np.repeat(np.asarray(panel.ids, dtype=object), horizon),
+            "ds": np.concatenate(
+                [
+                    panel.future_timestamps(i, horizon).as_unit("ns").asi8
+                    for i in range(len(panel.ids))
+                ]
+            ),
+        }
+    )
     found = wanted.merge(keys, on=["id", "ds"], how="left")["row"].to_numpy()
     missing = np.isnan(found)
     if not missing.any():
@@ -300,7 +431,9 @@ def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Pa
     target and past covariates 0 (never read), future covariates from `future`."""
     lengths = panel.lengths + horizon
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    old_rows = np.arange(len(panel.values)) + np.repeat(offsets[:-1] - panel.offsets[:-1], panel.lengths)
+    old_rows = np.arange(len(panel.values)) + np.repeat(
+        offsets[:-1] - panel.offsets[:-1], panel.lengths
+    )
     new_rows = np.setdiff1d(np.arange(int(offsets[-1])), old_rows)
     values = np.zeros(int(offsets[-1]), np.float32)
     values[old_rows] = panel.values
@@ -330,7 +463,9 @@ def _quantiles(artifact: ModelArtifact) -> tuple[float, ...]:
     return quantile_levels(intervals.levels) if intervals.method == "quantile" else ()
 
 
-def predict_at(artifact: ModelArtifact, panel: Panel, mean: np.ndarray, std: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def predict_at(
+    artifact: ModelArtifact, panel: Panel, mean: np.ndarray, std: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
     """The model's raw (standardised) forecasts from the windows at `starts` (offsets into
     `panel`, whose series are standardised with `mean`, `std` <float>[n_series, features]):
     <float64>[n, horizon], or [n, horizon, quantiles] for a quantile model."""
@@ -338,19 +473,35 @@ def predict_at(artifact: ModelArtifact, panel: Panel, mean: np.ndarray, std: np.
     lookback, horizon = config.window.lookback, config.window.horizon
     numeric = np.column_stack([panel.values, panel.covariate_matrix()])
     scaled = scale_rows(numeric, panel.offsets, mean, std)
-    matrix = device_matrix(panel, scaled, _calendar(config, panel.freq), artifact.info.get("static_levels", {}))
+    matrix = device_matrix(
+        panel, scaled, _calendar(config, panel.freq), artifact.info.get("static_levels", {})
+    )
     future_cols = tuple(artifact.info.get("future_features", ()))
     framing = _framing(config)
-    model = build_model(config.model, horizon, len(_quantiles(artifact)), len(future_cols), framing.season)
+    model = build_model(
+        config.model, horizon, len(_quantiles(artifact)), len(future_cols), framing.season
+    )
     mesh = make_mesh(1)
     programs = build_programs(
-        model, make_optimizer(config.train), make_loss(config.train.loss), lookback, horizon, 1, mesh,
-        future=future_cols, framing=framing, ensemble=config.train.ensemble, strategy=config.model.strategy,
+        model,
+        make_optimizer(config.train),
+        make_loss(config.train.loss),
+        lookback,
+        horizon,
+        1,
+        mesh,
+        future=future_cols,
+        framing=framing,
+        ensemble=config.train.ensemble,
+        strategy=config.model.strategy,
     )
     # Onto this program's one device: an artifact fresh from training holds its parameters on
     # every device of the training mesh.
     (params,) = replicate(mesh, artifact.params)
-    return np.asarray(programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts, dtype=np.int32)), dtype=np.float64)
+    return np.asarray(
+        programs.predict(params, jnp.asarray(matrix), jnp.asarray(starts, dtype=np.int32)),
+        dtype=np.float64,
+    )
 
 
 def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str, dict[str, float]]:
@@ -361,10 +512,14 @@ def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str
     if mine.horizon != theirs.horizon:
         raise ConfigError(f"cannot compare models with horizon {mine.horizon} and {theirs.horizon}")
     panel, data_cfg = load_panel(run.config.data)
-    split = split_windows(panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size, panel.ids)
+    split = split_windows(
+        panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size, panel.ids
+    )
     own_starts = split.val_starts + theirs.lookback - mine.lookback
     if (own_starts < panel.offsets[split.val_series]).any():
-        raise DataError(f"the validation windows start too early for a model with lookback {mine.lookback}")
+        raise DataError(
+            f"the validation windows start too early for a model with lookback {mine.lookback}"
+        )
     transform = artifact.config.data.transform
     modelled = transforms.transform_panel(transform, panel)
     mean, std, _ = artifact.scaler.for_panel(modelled)
@@ -372,38 +527,61 @@ def score_on_validation(artifact: ModelArtifact, run: ModelArtifact) -> dict[str
     quantiles = _quantiles(artifact)
     raw = raw[..., len(quantiles) // 2] if quantiles else raw
     series = split.val_series
-    val_preds = transforms.inverse(transform, raw * std[series, 0][:, None] + mean[series, 0][:, None])
+    val_preds = transforms.inverse(
+        transform, raw * std[series, 0][:, None] + mean[series, 0][:, None]
+    )
     used = np.unique(series)
     local_starts = {i: split.val_starts[series == i] - panel.offsets[i] for i in used}
     preds = {i: val_preds[series == i] for i in used}
     means, _ = validation_metrics(
-        panel, local_starts, preds, theirs.lookback, theirs.horizon, data_cfg.season_length, split.train_part
+        panel,
+        local_starts,
+        preds,
+        theirs.lookback,
+        theirs.horizon,
+        data_cfg.season_length,
+        split.train_part,
     )
     return means
 
 
 def forecast(
-    artifact: ModelArtifact, panel: Panel, levels: tuple[float, ...] = (), future_path: str | None = None
+    artifact: ModelArtifact,
+    panel: Panel,
+    levels: tuple[float, ...] = (),
+    future_path: str | None = None,
 ) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
     in the original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels`
     (percent). In a panel, series with fewer rows than the lookback get seasonal naive (method
     `seasonal_naive`, no interval) unless the model was trained with --strict; the others the model."""
     config = artifact.config
-    lookback, horizon, season = config.window.lookback, config.window.horizon, config.data.season_length or 1
+    lookback, horizon, season = (
+        config.window.lookback,
+        config.window.horizon,
+        config.data.season_length or 1,
+    )
     scores = artifact.conformal_scores
     levels = resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
     short = panel.lengths < lookback
     # Only a panel's output has the `method` column that flags a seasonal-naive forecast.
     if short.any() and (config.data.strict or config.data.id_col is None):
         i = int(np.argmax(short))
-        raise DataError(f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last {lookback} to forecast")
+        raise DataError(
+            f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last {lookback} to forecast"
+        )
     # One frame per series, in the panel's order.
     frames: list[pd.DataFrame | None] = [
-        pd.DataFrame({
-            "unique_id": panel.ids[i], "ds": panel.future_timestamps(i, horizon),
-            "y_hat": seasonal_naive(panel.series(i), horizon, season), "method": "seasonal_naive",
-        }) if is_short else None
+        pd.DataFrame(
+            {
+                "unique_id": panel.ids[i],
+                "ds": panel.future_timestamps(i, horizon),
+                "y_hat": seasonal_naive(panel.series(i), horizon, season),
+                "method": "seasonal_naive",
+            }
+        )
+        if is_short
+        else None
         for i, is_short in enumerate(short)
     ]
     if short.all():
@@ -411,7 +589,11 @@ def forecast(
     modelled = np.flatnonzero(~short)
     if short.any():
         panel = _subpanel(panel, modelled)
-    future = read_future(future_path, artifact, panel) if config.data.future_covariates and future_path else None
+    future = (
+        read_future(future_path, artifact, panel)
+        if config.data.future_covariates and future_path
+        else None
+    )
     if config.data.future_covariates and future is None:
         raise DataError(
             f"the model uses future covariates ({', '.join(config.data.future_covariates)}); give their values for the "
@@ -421,7 +603,10 @@ def forecast(
     inputs = transforms.transform_panel(transform, panel)
     mean, std, known = artifact.scaler.for_panel(inputs)
     if not known.all():
-        log.info("%d series not seen in training: standardised with their own history", int((~known).sum()))
+        log.info(
+            "%d series not seen in training: standardised with their own history",
+            int((~known).sum()),
+        )
     future_cols = tuple(artifact.info.get("future_features", ()))
     if future_cols:
         if future is None:  # calendar features only
@@ -447,10 +632,14 @@ def forecast(
         columns.update(zip(interval_columns(level), (lo, hi)))
     columns = {name: transforms.inverse(transform, values) for name, values in columns.items()}
     for i, (row, series_id) in enumerate(zip(modelled, panel.ids)):
-        frames[row] = pd.DataFrame({
-            "unique_id": series_id, "ds": panel.future_timestamps(i, horizon),
-            **{k: v[i] for k, v in columns.items()}, "method": "model",
-        })
+        frames[row] = pd.DataFrame(
+            {
+                "unique_id": series_id,
+                "ds": panel.future_timestamps(i, horizon),
+                **{k: v[i] for k, v in columns.items()},
+                "method": "model",
+            }
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -462,7 +651,10 @@ def load_for_prediction(artifact: ModelArtifact, path: str | None) -> Panel:
 
 
 def predict(
-    model_dir: str, data_path: str | None = None, levels: tuple[float, ...] = (), ids: tuple[str, ...] = (),
+    model_dir: str,
+    data_path: str | None = None,
+    levels: tuple[float, ...] = (),
+    ids: tuple[str, ...] = (),
     future_path: str | None = None,
 ) -> tuple[ModelArtifact, Panel, pd.DataFrame]:
     """Load the model, read the data (only the series `ids` when given), forecast them all in one call."""
