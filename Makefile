@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench bench-speed bench-accuracy bench-intervals bench-cold-start clean
+.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-cold-start clean
 
 install: $(STAMP)
 
@@ -17,8 +17,12 @@ demo: install
 	$(BIN)/tsforecast train sample_data/hourly.csv --out .demo-model --epochs 15
 	$(BIN)/tsforecast predict --model .demo-model --level 80 --level 95 --plot .demo-model/forecast.png
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 bench: bench-speed bench-accuracy
 
