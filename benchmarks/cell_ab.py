@@ -45,6 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import tsforecast  # noqa: F401  (first: it sets the host device count before jax starts)
+    # isort: split
 
     import flax.linen as nn
     import jax

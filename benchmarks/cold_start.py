@@ -80,8 +80,8 @@ def main() -> None:
             )
 
     print(
-        f"| command | cache | wall s | CPU s |  (data {Path(opts.data).name}, {opts.epochs} epochs; "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        f"| command | cache | wall s | CPU s |  (data {Path(opts.data).name}, "
+        f"{opts.epochs} epochs; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
     print("|---|---|---:|---:|")
     for row in rows:

@@ -11,7 +11,7 @@ machine is compute-bound and no batching trick makes K members much cheaper than
 Runs on one device (a training run gives each device its share of the batch), the variants
 alternated in one process.
 
-    python benchmarks/ensemble_bound.py                    # defaults: hidden 64, lookback 168, B=32, K=5
+    python benchmarks/ensemble_bound.py    # defaults: hidden 64, lookback 168, B=32, K=5
 
 Prints a table and writes benchmarks/results/ensemble_bound-hidden<H>-batch<B>.json.
 """
@@ -43,6 +43,7 @@ def main() -> None:
     os.environ["TSFORECAST_HOST_DEVICES"] = "1"
 
     import tsforecast  # noqa: F401  (first: it sets the host device count before jax starts)
+    # isort: split
 
     import flax.linen as nn
     import jax

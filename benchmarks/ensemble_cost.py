@@ -64,7 +64,8 @@ def main() -> None:
     baseline = statistics.median(r["epoch_s"] for r in runs if r["members"] == sizes[0])
     rows = []
     print(
-        f"| members | epoch s (median of {args.repeats} runs) | runs' epoch s | ratio to K={sizes[0]} | first epoch s | val MASE |"
+        f"| members | epoch s (median of {args.repeats} runs) | runs' epoch s | ratio to "
+        f"K={sizes[0]} | first epoch s | val MASE |"
     )
     print("|---|---|---|---|---|---|")
     for k in sizes:
@@ -80,8 +81,8 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"| {k} | {epoch:.3f} | {', '.join(f'{s:.3f}' for s in row['runs_epoch_s'])} | {row['ratio']:.2f} | "
-            f"{row['first_epoch_s']:.1f} | {row['val_mase']:.3f} |"
+            f"| {k} | {epoch:.3f} | {', '.join(f'{s:.3f}' for s in row['runs_epoch_s'])} | "
+            f"{row['ratio']:.2f} | {row['first_epoch_s']:.1f} | {row['val_mase']:.3f} |"
         )
     out = (
         ROOT

@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import tsforecast  # noqa: E402,F401  (first: it sets the host device count before jax starts)
 
+# isort: split
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -142,8 +144,9 @@ def table(rows: list[dict]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row['horizon']} | {row['model']} | {row['strategy']} | {row['test_mse']:.4f} | {row['test_mae']:.4f} | "
-            f"{row.get('best_epoch', '')} | {row.get('train_s', '')} | {row.get('params', '') and format(row['params'], ',')} |"
+            f"| {row['horizon']} | {row['model']} | {row['strategy']} | {row['test_mse']:.4f} | "
+            f"{row['test_mae']:.4f} | {row.get('best_epoch', '')} | {row.get('train_s', '')} | "
+            f"{row.get('params', '') and format(row['params'], ',')} |"
         )
     return "\n".join(lines)
 

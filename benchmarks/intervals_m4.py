@@ -110,7 +110,10 @@ def run(args: argparse.Namespace) -> list[dict]:
                 panel, _ = load_panel(artifact.config.data)
             order = [panel.ids.index(sid) for sid in ids]
             frame = workflow.forecast(artifact, panel, LEVELS)
-            column = lambda c: frame[c].to_numpy().reshape(len(panel.ids), H)[order]  # noqa: E731
+
+            def column(c: str, frame=frame, panel=panel, order=order) -> np.ndarray:
+                return frame[c].to_numpy().reshape(len(panel.ids), H)[order]
+
             bounds = {level: tuple(column(c) for c in interval_columns(level)) for level in LEVELS}
             insample = [train[sid] for sid in ids]
             rows.append(
@@ -124,7 +127,8 @@ def run(args: argparse.Namespace) -> list[dict]:
 def seasonal_naive_row(
     artifact, panel, ids: list[str], test: np.ndarray, insample: list[np.ndarray]
 ) -> dict:
-    """Seasonal naive with conformal intervals from its own errors on the model's validation windows."""
+    """Seasonal naive with conformal intervals from its own errors on the model's validation
+    windows."""
     window = artifact.config.window
     split = split_windows(panel.offsets, window.lookback, H, window.val_size)
     _, panel_std = artifact.scaler.lookup(panel.ids)
@@ -146,14 +150,15 @@ def seasonal_naive_row(
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| method | intervals | coverage 95 | ACD 95 | MSIS 95 | coverage 80 | sMAPE | MASE | train s |",
+        "| method | intervals | coverage 95 | ACD 95 | MSIS 95 | coverage 80 | "
+        "sMAPE | MASE | train s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         seconds = "" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
         lines.append(
-            f"| {r['method']} | {r['intervals']} | {100 * r['coverage_95']:.1f}% | {r['acd_95']:.3f} "
-            f"| {r['msis_95']:.2f} "
+            f"| {r['method']} | {r['intervals']} | {100 * r['coverage_95']:.1f}% | "
+            f"{r['acd_95']:.3f} | {r['msis_95']:.2f} "
             f"| {100 * r['coverage_80']:.1f}% | {r['smape']:.2f} | {r['mase']:.3f} | {seconds} |"
         )
     return "\n".join(lines)

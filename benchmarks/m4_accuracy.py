@@ -85,7 +85,8 @@ def main() -> None:
                 ].to_numpy()
                 validation[name] = artifact.metrics["model"]["mase"]
                 print(
-                    f"{name}: {seconds[name]:.0f}s, {len(artifact.history)} epochs, best {artifact.metrics['best_epoch']}, "
+                    f"{name}: {seconds[name]:.0f}s, {len(artifact.history)} epochs, "
+                    f"best {artifact.metrics['best_epoch']}, "
                     f"validation MASE {validation[name]:.4f}",
                     file=sys.stderr,
                     flush=True,

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.read_csv(forecast, dtype={"unique_id": str})
     naive = {sid: baselines.seasonal_naive(y, H, M) for sid, y in train.items()}
     step = frame.groupby("unique_id").cumcount()
-    frame["seasonal_naive"] = [naive[sid][k] for sid, k in zip(frame["unique_id"], step)]
+    frame["seasonal_naive"] = [
+        naive[sid][k] for sid, k in zip(frame["unique_id"], step, strict=True)
+    ]
     frame.to_csv(forecast, index=False)
     cli(
         "evaluate",
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"M4 Hourly, {len(train)} series, h={H}, m={M}, {os.cpu_count()} CPU cores\n")
     print("| step | wall s | CPU s |\n|---|---:|---:|")
     print(
-        f"| train | {train_s:.0f} | {train_cpu:.0f} |\n| predict | {predict_s:.0f} | {predict_cpu:.0f} |"
+        f"| train | {train_s:.0f} | {train_cpu:.0f} |\n"
+        f"| predict | {predict_s:.0f} | {predict_cpu:.0f} |"
     )
     print(f"| total | {train_s + predict_s:.0f} | {train_cpu + predict_cpu:.0f} |")
     print(f"\npeak memory {peak_mb:,.0f} MB, {len(history)} epochs\n")

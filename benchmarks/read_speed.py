@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         write_csv(path, args.rows, args.series)
         print(
-            f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - began:.1f}s",
+            f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - began:.1f}s",
             file=sys.stderr,
         )
 
@@ -88,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| step | wall s | CPU s | rows/s (wall) |\n|---|---:|---:|---:|")
     print(f"| read CSV (pyarrow engine) | {read_s:.2f} | {read_cpu:.2f} | {rows / read_s:,.0f} |")
     print(
-        f"| validate + regularise (to_panel) | {panel_s:.2f} | {panel_cpu:.2f} | {rows / panel_s:,.0f} |"
+        "| validate + regularise (to_panel) | "
+        f"{panel_s:.2f} | {panel_cpu:.2f} | {rows / panel_s:,.0f} |"
     )
     print(
-        f"| total | {read_s + panel_s:.2f} | {read_cpu + panel_cpu:.2f} | {result['total_rows_per_s']:,} |"
+        f"| total | {read_s + panel_s:.2f} | {read_cpu + panel_cpu:.2f} | "
+        f"{result['total_rows_per_s']:,} |"
     )
     print(f"\npeak RSS {peak_mb:,.0f} MB")
     args.out.parent.mkdir(parents=True, exist_ok=True)

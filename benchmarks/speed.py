@@ -61,6 +61,7 @@ def gflop_per_epoch(
 def run_tsforecast(args: argparse.Namespace) -> dict:
     """One variant in this process: the compiled-epoch trainer on the peers' exact windows."""
     import tsforecast  # noqa: F401  (first: it sets the host device count before jax starts)
+    # isort: split
 
     import jax
     import numpy as np
@@ -123,7 +124,10 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     val_mse = float(programs.evaluate(params, values, val_starts))
     median = statistics.median(times[1:]) if len(times) > 1 else times[0]
     return {
-        "peer": f"tsforecast {args.model}{' recursive' if args.strategy == 'recursive' else ''} ({mesh.size} device{'s' if mesh.size > 1 else ''})",
+        "peer": (
+            f"tsforecast {args.model}{' recursive' if args.strategy == 'recursive' else ''} "
+            f"({mesh.size} device{'s' if mesh.size > 1 else ''})"
+        ),
         "device": f"{jax.devices()[0].platform}",
         "windows": n_train,
         "compile_s": round(times[0] - median, 3),
@@ -177,7 +181,7 @@ def run_peers(args: argparse.Namespace) -> list[dict]:
     )
     command = [
         "bash",
-        str(SHARED / "peers" / "run_all.sh"),
+        str(args.peers_dir / "run_all.sh"),
         "--epochs",
         str(args.epochs),
         "--batch",
@@ -197,7 +201,8 @@ def table(rows: list[dict]) -> str:
             lines.append(f"| {row['peer']} | failed: {row['error']} | | | | | |")
             continue
         lines.append(
-            f"| {row['peer']} | {row['epoch_s_median']:.2f} | {row['compile_s']:.2f} | {row['windows_per_s']:,.0f} | "
+            f"| {row['peer']} | {row['epoch_s_median']:.2f} | {row['compile_s']:.2f} | "
+            f"{row['windows_per_s']:,.0f} | "
             f"{row.get('gflop_per_s', 0):.1f} | {row['val_mse']:.4f} | {row['params']:,} |"
         )
     return "\n".join(lines)
@@ -210,7 +215,8 @@ def ratios(rows: list[dict]) -> str:
     for mine in ours:
         for peer in peers:
             lines.append(
-                f"{mine['peer']} vs {peer['peer']}: {peer['epoch_s_median'] / mine['epoch_s_median']:.2f}x faster per epoch"
+                f"{mine['peer']} vs {peer['peer']}: "
+                f"{peer['epoch_s_median'] / mine['epoch_s_median']:.2f}x faster per epoch"
             )
     return "\n".join(lines)
 
@@ -231,13 +237,22 @@ def main() -> None:
     parser.add_argument(
         "--strategies",
         default="direct",
-        help="comma-separated: direct, recursive (its validation pass rolls the model forward horizon times)",
+        help=(
+            "comma-separated: direct, recursive (its validation pass rolls the model forward "
+            "horizon times)"
+        ),
     )
     parser.add_argument(
         "--devices", default="1,all", help="host device counts to try: numbers or 'all'"
     )
     parser.add_argument(
         "--peers", default="keras_seed,torch_lstm,flax_naive", help="peers to run, or 'none'"
+    )
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=SHARED / "peers",
+        help="the peers' folder, named peers (run_all.sh runs peers/NAME.py from its parent)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     parser.add_argument("--only-tsforecast", action="store_true", help=argparse.SUPPRESS)
@@ -253,7 +268,7 @@ def main() -> None:
         subprocess.run(
             [
                 sys.executable,
-                str(SHARED / "peers" / "make_series.py"),
+                str(args.peers_dir / "make_series.py"),
                 "--out",
                 str(args.csv),
                 "--n",

@@ -123,7 +123,8 @@ def make_series() -> Callable[..., pd.DataFrame]:
 
 @pytest.fixture
 def write_series(tmp_path: Path) -> Callable[..., Path]:
-    """write_series(name="series.csv", n=600, seed=0, **kwargs) -> the path of a new CSV in tmp_path."""
+    """write_series(name="series.csv", n=600, seed=0, **kwargs) -> the path of a new CSV in
+    tmp_path."""
 
     def write(name: str = "series.csv", n: int = ROWS, seed: int = 0, **kwargs) -> Path:
         return write_csv(seasonal_ar_series(n, seed, **kwargs), tmp_path / name)

@@ -199,7 +199,8 @@ def test_too_many_windows_is_refused_and_writes_nothing(tmp_path):
     )
     assert result.exit_code == 2
     assert result.output == (
-        "tsforecast: error: 20 windows 12 steps apart with horizon 12 need more than 241 rows per series, "
+        "tsforecast: error: "
+        "20 windows 12 steps apart with horizon 12 need more than 241 rows per series, "
         "the shortest has 180\n"
     )
     assert not (tmp_path / "out").exists()

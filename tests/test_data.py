@@ -72,7 +72,8 @@ def test_several_numeric_columns_without_y_need_target(run_cli, expect_bad_input
     frame = _frame(200).rename(columns={"y": "load"}).assign(temperature=20.0)
     expect_bad_input(
         _train(run_cli, tmp_path, frame, "--long"),
-        "tsforecast: error: several numeric columns (load, temperature); choose the target with --target, or use --wide",
+        "tsforecast: error: several numeric columns (load, temperature); "
+        "choose the target with --target, or use --wide",
     )
 
 
@@ -156,8 +157,8 @@ def test_a_gap_in_one_series_of_several_names_the_series(run_cli, expect_bad_inp
     b = _frame(200).assign(unique_id="b").drop(index=[50])
     expect_bad_input(
         _train(run_cli, tmp_path, pd.concat([a, b])[["unique_id", "ds", "y"]]),
-        "tsforecast: error: 1 missing timestamps in the h grid, first at 2024-01-03 02:00:00 (series 'b'); "
-        "repair with --fill interpolate or --fill ffill",
+        "tsforecast: error: 1 missing timestamps in the h grid, first at 2024-01-03 02:00:00 "
+        "(series 'b'); repair with --fill interpolate or --fill ffill",
     )
 
 
@@ -166,7 +167,8 @@ def test_duplicated_timestamps_are_refused(run_cli, expect_bad_input, tmp_path):
     frame = pd.concat([frame, frame.iloc[[40, 5]]])
     expect_bad_input(
         _train(run_cli, tmp_path, frame),
-        "tsforecast: error: 2 duplicated timestamps, first at 2024-01-01 05:00:00; aggregate them before training",
+        "tsforecast: error: 2 duplicated timestamps, first at 2024-01-01 05:00:00; "
+        "aggregate them before training",
     )
 
 
@@ -186,7 +188,8 @@ def test_non_numeric_targets_are_refused_with_the_series(run_cli, expect_bad_inp
     b.loc[[9, 120], "y"] = ["twelve", "--"]
     expect_bad_input(
         _train(run_cli, tmp_path, pd.concat([a, b])[["unique_id", "ds", "y"]]),
-        "tsforecast: error: target column 'y' has 2 non-numeric values, first 'twelve' at 2024-01-01 09:00:00 (series 'b')",
+        "tsforecast: error: target column 'y' has 2 non-numeric values, "
+        "first 'twelve' at 2024-01-01 09:00:00 (series 'b')",
     )
 
 
@@ -195,7 +198,8 @@ def test_unparseable_timestamps_are_refused(run_cli, expect_bad_input, tmp_path)
     frame.loc[[70, 71], "ds"] = ["yesterday", "soon"]
     expect_bad_input(
         _train(run_cli, tmp_path, frame),
-        "tsforecast: error: time column 'ds' has 2 values that are not timestamps, first: 'yesterday'",
+        "tsforecast: error: time column 'ds' has 2 values that are not timestamps, "
+        "first: 'yesterday'",
     )
 
 
@@ -206,14 +210,16 @@ def test_irregular_timestamps_need_freq(run_cli, expect_bad_input, tmp_path):
     )
     expect_bad_input(
         _train(run_cli, tmp_path, pd.DataFrame({"ds": ds, "y": np.arange(200.0)})),
-        "tsforecast: error: cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)",
+        "tsforecast: error: cannot infer the frequency of the time column; "
+        "pass it with --freq (e.g. h, D, W, MS)",
     )
 
 
 def test_timestamps_off_the_given_freq_are_refused(run_cli, expect_bad_input, tmp_path):
     expect_bad_input(
         _train(run_cli, tmp_path, _frame(200), "--freq", "2h"),
-        "tsforecast: error: 100 timestamps are off the 2h grid, first at 2024-01-01 01:00:00; check --freq",
+        "tsforecast: error: 100 timestamps are off the 2h grid, first at 2024-01-01 01:00:00; "
+        "check --freq",
     )
 
 

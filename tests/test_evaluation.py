@@ -20,7 +20,8 @@ def hand_naive2() -> list[float]:
     # whose trend is 0.25 * 3 + 0.5 * 1 + 0.25 * 6 = 2.75; t = 19 has no trend.
     s0 = (8 * 0.5 + 1 / 2.75) / 9
     s1 = 1.5
-    # The last value sits at season position 1: level = 6 / s1; step 20 is position 0, 21 position 1.
+    # The last value sits at season position 1: level = 6 / s1; step 20 is position 0, 21
+    # position 1.
     # (Normalising the indices to mean 1 cancels in level * s.)
     return [6 / s1 * s0, 6 / s1 * s1]
 

@@ -68,7 +68,8 @@ def invoke(*args: object) -> Result:
 
 def two_series(n: int) -> pd.DataFrame:
     """Long `unique_id, ds, y`: a daily sine plus N(0, SIGMA²) noise around 100, and an
-    independent one 50 times larger around 5000, so the pooled scores must be rescaled per series."""
+    independent one 50 times larger around 5000, so the pooled scores must be rescaled per
+    series."""
     rng = np.random.default_rng(7)
     t = np.arange(n)
     ds = pd.date_range("2024-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M:%S")
@@ -164,8 +165,8 @@ def test_pooled_scores_are_rescaled_by_each_series_std(conformal_model, data):
     width = (fresh[hi] - fresh[lo]).to_numpy().reshape(2, -1, HORIZON)
     scaler = pd.read_csv(conformal_model / "scaler.csv").set_index("unique_id")["std"]
     np.testing.assert_allclose(width[1] / width[0], scaler["large"] / scaler["small"], rtol=1e-6)
-    # Gaussian noise of std SIGMA: a 95% interval is at least 2 * 1.96 * SIGMA wide, and a model that
-    # learnt the sine keeps it within a modest factor of that.
+    # Gaussian noise of std SIGMA: a 95% interval is at least 2 * 1.96 * SIGMA wide, and a model
+    # that learnt the sine keeps it within a modest factor of that.
     assert 2 * 1.96 * SIGMA * 0.9 < width[0].mean() < 2 * 1.96 * SIGMA * 1.6
 
 
@@ -335,6 +336,6 @@ def test_model_directory_from_before_intervals_predicts_but_refuses_levels():
     assert result.exit_code == 0, result.output
     assert result.stdout == (fixtures / "model_v1_forecast.csv").read_text()
     assert one_error_line(invoke("predict", data, "--model", old, "--level", "80")) == (
-        "tsforecast: error: this model directory has no conformal calibration scores (it predates prediction "
-        "intervals); retrain it to predict with --level"
+        "tsforecast: error: this model directory has no conformal calibration scores "
+        "(it predates prediction intervals); retrain it to predict with --level"
     )

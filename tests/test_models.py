@@ -170,8 +170,12 @@ def test_bilstm_sum_merge_and_dense_between_shapes():
     x = jnp.zeros((2, LOOKBACK, 1))
     for merge, width in (("concat", 2 * HIDDEN), ("sum", HIDDEN)):
         encoder = BiLSTMEncoder(small_config("bilstm", merge=merge, layers=2, dense_between=True))
-        variables = jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(0), x, False))
-        assert jax.eval_shape(lambda v: encoder.apply(v, x, False), variables).shape == (2, width)
+        variables = jax.eval_shape(
+            lambda encoder=encoder: encoder.init(jax.random.PRNGKey(0), x, False)
+        )
+        assert jax.eval_shape(
+            lambda v, encoder=encoder: encoder.apply(v, x, False), variables
+        ).shape == (2, width)
         assert variables["params"]["between_0"]["kernel"].shape == (width, HIDDEN)
 
 
@@ -332,7 +336,9 @@ def test_training_changes_every_parameter(trained):
     unchanged = [
         jax.tree_util.keystr(path)
         for (path, old), new in zip(
-            jax.tree_util.tree_leaves_with_path(initial), jax.tree_util.tree_leaves(artifact.params)
+            jax.tree_util.tree_leaves_with_path(initial),
+            jax.tree_util.tree_leaves(artifact.params),
+            strict=True,
         )
         if np.any(np.asarray(old) == np.asarray(new))
     ]
@@ -412,7 +418,8 @@ def test_conv_lstm_refuses_a_lookback_pooled_away(seasonal_csv, tmp_path):
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "tsforecast: error: conv-lstm: 3 conv layer(s) pooling by 2 leave no time step of a lookback of 4; "
+        "tsforecast: error: conv-lstm: "
+        "3 conv layer(s) pooling by 2 leave no time step of a lookback of 4; "
         "use a longer --lookback, fewer --conv-layers or a smaller --pool-size"
     ]
     assert not out.exists()

@@ -166,7 +166,8 @@ def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_p
     result = train(data["real"], reg, "--warm-start", "--hidden", "32")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"tsforecast: error: --warm-start: these options change the architecture of current version {v1}: "
+        "tsforecast: error: --warm-start: "
+        f"these options change the architecture of current version {v1}: "
         "--hidden 16 -> 32; use the current values or drop --warm-start"
     )
     assert versions(reg) == [v1]
@@ -193,7 +194,8 @@ def test_registry_options_need_registry_and_exclude_out_and_model(tmp_path, data
         (("train", data["real"], "--keep", "3"), "tsforecast: error: --keep needs --registry"),
         (
             ("train", data["real"], "--registry", reg, "--out", tmp_path / "m"),
-            "tsforecast: error: --out and --registry are mutually exclusive: a registry names its versions itself",
+            "tsforecast: error: --out and --registry are mutually exclusive: "
+            "a registry names its versions itself",
         ),
         (
             ("predict", "--registry", reg, "--model", tmp_path / "m"),
@@ -201,7 +203,8 @@ def test_registry_options_need_registry_and_exclude_out_and_model(tmp_path, data
         ),
         (
             ("predict", "--registry", reg),
-            f"tsforecast: error: no registry at {reg}; create one with: tsforecast train DATA --registry {reg}",
+            f"tsforecast: error: no registry at {reg}; create one with: "
+            f"tsforecast train DATA --registry {reg}",
         ),
     ]
     for args, line in cases:
@@ -222,7 +225,8 @@ def test_second_run_waits_for_the_lock_then_exits_75(tmp_path, data):
         waited = time.monotonic() - began
         assert result.exit_code == 75
         assert result.stderr.strip() == (
-            f"tsforecast: error: registry {reg} is locked by another run (pid 4242); gave up after 0.3s (--lock-timeout)"
+            f"tsforecast: error: registry {reg} is locked by another run (pid 4242); "
+            "gave up after 0.3s (--lock-timeout)"
         )
         assert waited >= 0.3
         result = invoke("--log-format", "json", "registry", "rollback", reg, "--lock-timeout", "0")
@@ -375,10 +379,10 @@ def test_sigkill_at_20_moments_leaves_a_working_current(tmp_path, data):
             points = ("save", "promote") if round_ == 0 else ("promote", "save")
             runs = [
                 start_training(data["real"], reg, "--seed", "1", "--keep", "3", pause_at=point)
-                for reg, point in zip(lanes, points)
+                for reg, point in zip(lanes, points, strict=True)
             ]
             began = time.monotonic()
-            for run, point in zip(runs, points):
+            for run, point in zip(runs, points, strict=True):
                 wait_for_pause(run, point)
                 run.kill()
             longest = max(longest, time.monotonic() - began)
@@ -397,7 +401,7 @@ def test_sigkill_at_20_moments_leaves_a_working_current(tmp_path, data):
             moments = [f"{dict((r, d) for d, r in delays)[reg]:.2f}s" for reg in lanes]
         for run in runs:
             run.communicate()
-        for reg, moment in zip(lanes, moments):
+        for reg, moment in zip(lanes, moments, strict=True):
             now = current(reg)
             if round_ < 2:
                 assert now == before[reg], f"a kill at {moment} moved current"

@@ -104,8 +104,8 @@ def test_log_refuses_values_at_or_below_zero(log_model, run_cli, expect_bad_inpu
     frame.to_csv(zero, index=False)
     when = frame.loc[590, "ds"]
     expected = (
-        f"the model forecasts log(y) (--transform log) but 1 value(s) are <= 0, the first 0 in series "
-        f"'y' at {when}; train with --transform none"
+        "the model forecasts log(y) (--transform log) but 1 value(s) are <= 0, "
+        f"the first 0 in series 'y' at {when}; train with --transform none"
     )
     result = run_cli("predict", zero, "--model", model)
     expect_bad_input(result, line=f"tsforecast: error: {expected}")

@@ -78,7 +78,8 @@ class DataConfig:
         repeated = sorted({c for c in named if named.count(c) > 1})
         _check(
             not repeated,
-            f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, --future-covariates and --static",
+            f"column(s) {', '.join(map(repr, repeated))} named twice among --covariates, "
+            "--future-covariates and --static",
         )
         _check(
             self.season_length is None or self.season_length >= 1,
@@ -267,7 +268,8 @@ class RetrainOptions:
         )
         _check(
             self.promote_metric in PROMOTE_METRICS,
-            f"--promote-metric must be one of {', '.join(PROMOTE_METRICS)}, got {self.promote_metric!r}",
+            f"--promote-metric must be one of {', '.join(PROMOTE_METRICS)}, "
+            f"got {self.promote_metric!r}",
         )
         _check(
             self.lock_timeout >= 0, f"--lock-timeout must be >= 0 seconds, got {self.lock_timeout}"
@@ -286,7 +288,8 @@ class Config:
         # A recursive model feeds one number back per step; it has no quantiles to roll forward.
         _check(
             not (self.intervals.method == "quantile" and self.model.strategy == "recursive"),
-            "--interval-method quantile needs --strategy direct; use --interval-method conformal with recursive",
+            "--interval-method quantile needs --strategy direct; "
+            "use --interval-method conformal with recursive",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,7 +297,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Config:
-        """Rebuild a saved config; keys a newer version added are ignored, missing ones defaulted."""
+        """Rebuild a saved config; keys a newer version added are ignored, missing ones
+        defaulted."""
         sections = {f.name: f.type for f in dataclasses.fields(cls)}
         kinds = {
             "data": DataConfig,

@@ -65,7 +65,8 @@ def _pick_column(columns: list[str], wanted: tuple[str, ...]) -> str | None:
 def _require_column(df: pd.DataFrame, name: str, option: str) -> None:
     if name not in df.columns:
         raise DataError(
-            f"{option} column {name!r} not found; the columns are: {', '.join(map(str, df.columns))}"
+            f"{option} column {name!r} not found; the columns are: "
+            f"{', '.join(map(str, df.columns))}"
         )
 
 
@@ -106,7 +107,8 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
             time_col = next((c for c in columns if _parses_as_time(df[c])), None)
         if time_col is None:
             raise DataError(
-                f"no time column found (looked for {', '.join(TIME_COL_NAMES)} or a column of dates); "
+                "no time column found "
+                f"(looked for {', '.join(TIME_COL_NAMES)} or a column of dates); "
                 f"the columns are: {', '.join(columns)}; name one with --time-col"
             )
 
@@ -153,11 +155,13 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
                 target = numeric[0]
             elif not numeric:
                 raise DataError(
-                    f"no numeric target column found among: {', '.join(rest) or '(none)'}; name one with --target"
+                    f"no numeric target column found among: {', '.join(rest) or '(none)'}; "
+                    "name one with --target"
                 )
             else:
                 raise DataError(
-                    f"several numeric columns ({', '.join(numeric)}); choose the target with --target, or use --wide"
+                    f"several numeric columns ({', '.join(numeric)}); "
+                    "choose the target with --target, or use --wide"
                 )
     if target in taken:
         raise DataError(f"--target {target!r} is also the time, id or a covariate column")

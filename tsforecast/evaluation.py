@@ -81,7 +81,8 @@ def methods_of(forecasts: pd.DataFrame) -> tuple[list[str], dict[str, list[tuple
         other = sides.get((method, level, "hi" if side == "lo" else "lo"))
         if other is None:
             raise DataError(
-                f"interval column {column!r} has no matching {'hi' if side == 'lo' else 'lo'} column"
+                f"interval column {column!r} has no matching "
+                f"{'hi' if side == 'lo' else 'lo'} column"
             )
         if side == "lo":
             intervals.setdefault(method, []).append((level, column, other))
@@ -119,10 +120,12 @@ def _join(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
     if missing.any():
         first = joined.loc[missing].iloc[0]
         raise DataError(
-            f"{int(missing.sum())} forecast rows have no actual value, first: series {first['unique_id']!r} at {first['ds']}"
+            f"{int(missing.sum())} forecast rows have no actual value, first: "
+            f"series {first['unique_id']!r} at {first['ds']}"
         )
     if "cutoff" not in joined.columns:
-        # Without cutoffs each series' forecasts are one window, made after the step before its first.
+        # Without cutoffs each series' forecasts are one window, made after the step before its
+        # first.
         first_step = joined.groupby("unique_id")["ds"].transform("min")
         joined["cutoff"] = first_step - pd.Timedelta(1, "ns")
     return joined.sort_values(["unique_id", "cutoff", "ds"], kind="stable").reset_index(drop=True)
@@ -239,7 +242,8 @@ def read_forecasts(path: str) -> pd.DataFrame:
 def read_observations(
     path: str, time_col: str | None, target: str | None, id_col: str | None
 ) -> pd.DataFrame:
-    """Actuals or history as `unique_id, ds, y`, the columns found as `tsforecast train` finds them."""
+    """Actuals or history as `unique_id, ds, y`, the columns found as `tsforecast train` finds
+    them."""
     raw = read_table(path)
     cfg = resolve_schema(
         raw, DataConfig(path=path, time_col=time_col, target=target, id_col=id_col)
@@ -248,7 +252,8 @@ def read_observations(
     bad = values.isna() & raw[cfg.target].notna()
     if bad.any():
         raise DataError(
-            f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, first {raw[cfg.target][bad].iloc[0]!r}"
+            f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, "
+            f"first {raw[cfg.target][bad].iloc[0]!r}"
         )
     return pd.DataFrame(
         {
@@ -264,7 +269,8 @@ def _timestamps(column: pd.Series, name: str, path: str) -> pd.Series:
     parsed = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
     if parsed.isna().any():
         raise DataError(
-            f"{path}: column {name!r} has values that are not timestamps, first: {column[parsed.isna()].iloc[0]!r}"
+            f"{path}: column {name!r} has values that are not timestamps, first: "
+            f"{column[parsed.isna()].iloc[0]!r}"
         )
     return parsed.astype("datetime64[ns]")
 
@@ -277,7 +283,8 @@ def align_ids(forecasts: pd.DataFrame, *observed: pd.DataFrame | None) -> None:
         if frame["unique_id"].isna().all():
             if len(named) > 1:
                 raise DataError(
-                    f"one file has no id column but the others hold {len(named)} series; add a unique_id column"
+                    f"one file has no id column but the others hold {len(named)} series; "
+                    "add a unique_id column"
                 )
             frame["unique_id"] = next(iter(named), "series")
 
@@ -287,7 +294,8 @@ def infer_season_length(observed: pd.DataFrame) -> int:
     freq = infer_freq(pd.DatetimeIndex(first))
     if freq is None:
         raise DataError(
-            "cannot infer the frequency of the actuals to pick a season length; pass --season-length"
+            "cannot infer the frequency of the actuals to pick a season length; "
+            "pass --season-length"
         )
     return season_length_for(freq)
 

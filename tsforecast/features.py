@@ -119,7 +119,7 @@ def device_matrix(
         parts.append(calendar_features(row_timestamps(panel), panel.freq))
     if levels:
         hot = []
-        for k, (column, values) in enumerate(levels.items()):
+        for k, values in enumerate(levels.values()):
             per_series = np.asarray(
                 [[row[k] == level for level in values] for row in panel.static], dtype=np.float32
             )

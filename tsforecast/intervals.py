@@ -102,28 +102,32 @@ def resolve_levels(
     if not levels:
         return levels
     if cfg.method == "quantile":
-        available = f"{_listing(cfg.levels)} (this quantile model's levels; retrain with --level to change them)"
+        available = (
+            f"{_listing(cfg.levels)} (this quantile model's levels; retrain with --level to "
+            "change them)"
+        )
         for level in levels:
             check_level(level, available)
             if level not in cfg.levels:
                 raise ConfigError(
-                    f"--level {level:g} is not one this quantile model was trained for; available: {available}"
+                    f"--level {level:g} is not one this quantile model was trained for; "
+                    f"available: {available}"
                 )
         return levels
     for level in levels:
         check_level(level)
     if n_scores is None:
         raise ArtifactError(
-            "this model directory has no conformal calibration scores (it predates prediction intervals); "
-            "retrain it to predict with --level"
+            "this model directory has no conformal calibration scores "
+            "(it predates prediction intervals); retrain it to predict with --level"
         )
     widest = 100.0 * n_scores / (n_scores + 1)
     for level in levels:
         if min_calibration_windows(level) > n_scores:
             raise ConfigError(
-                f"--level {level:g} needs {min_calibration_windows(level)} calibration windows and the model has "
-                f"{n_scores}; available: levels up to {math.floor(widest * 10) / 10:g} "
-                "(or retrain with a larger --val-size)"
+                f"--level {level:g} needs {min_calibration_windows(level)} calibration windows and "
+                f"the model has {n_scores}; available: levels up to "
+                f"{math.floor(widest * 10) / 10:g} (or retrain with a larger --val-size)"
             )
     return levels
 
@@ -135,7 +139,8 @@ def interval_scores(
     return {
         "coverage": coverage(y, lo, hi),
         "width": interval_width(lo, hi),
-        # M4's MSIS is defined for levels in percent from 1 up; below that it would reject the level.
+        # M4's MSIS is defined for levels in percent from 1 up; below that it would reject the
+        # level.
         "msis": msis(y, lo, hi, scale, level) if level >= 1 else float("nan"),
     }
 
@@ -177,7 +182,10 @@ def validation_interval_metrics(
     n_cal = n_windows // 2
     result: dict = {
         "scored_on": f"the later {n_windows - n_cal} of {n_windows} validation windows per series",
-        "calibrated_on": f"the earlier {n_cal}, for conformal radii (a saved conformal model uses all {n_windows})",
+        "calibrated_on": (
+            f"the earlier {n_cal}, for conformal radii (a saved conformal model uses all "
+            f"{n_windows})"
+        ),
     }
     if n_cal == 0:
         result["scored_on"] = (

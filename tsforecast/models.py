@@ -7,9 +7,9 @@ steps) and 1 for the recursive one (see tsforecast.strategies).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -117,7 +117,8 @@ class RNNStack(nn.Module):
 
 
 def dense_head(outputs: int, dropout: float, h: jax.Array, train: bool) -> jax.Array:
-    """Dropout, then Dense(outputs) named "head" in the calling model (where saved models keep it)."""
+    """Dropout, then Dense(outputs) named "head" in the calling model (where saved models keep
+    it)."""
     h = nn.Dropout(dropout, deterministic=not train)(h)
     return nn.Dense(outputs, name="head")(h)
 
@@ -211,8 +212,9 @@ class ConvLSTMForecaster(nn.Module):
                 x = nn.max_pool(x, window_shape=(cfg.pool_size,), strides=(cfg.pool_size,))
         if x.shape[1] < 1:
             raise ConfigError(
-                f"conv-lstm: {cfg.conv_layers} conv layer(s) pooling by {cfg.pool_size} leave no time step of a "
-                f"lookback of {steps}; use a longer --lookback, fewer --conv-layers or a smaller --pool-size"
+                f"conv-lstm: {cfg.conv_layers} conv layer(s) pooling by {cfg.pool_size} leave no "
+                f"time step of a lookback of {steps}; use a longer --lookback, "
+                "fewer --conv-layers or a smaller --pool-size"
             )
         h = RNNStack("lstm", cfg.hidden, cfg.layers, cfg.dropout, name="LSTMStack_0")(x, train)[
             :, -1
@@ -384,10 +386,11 @@ def count_params(params: dict) -> int:
 def default_param_counts(
     name: str, lookback: int = DEFAULT_LOOKBACK, horizon: int = DEFAULT_HORIZON
 ) -> dict[str, int]:
-    """Parameter count of model `name` with default options, per strategy (shapes only, no compute)."""
+    """Parameter count of model `name` with default options, per strategy (shapes only, no
+    compute)."""
     counts = {}
     for strategy in STRATEGIES:
         model = build_model(ModelConfig(name=name, strategy=strategy), horizon)
-        shapes = jax.eval_shape(lambda: init_params(model, lookback, 1, 0))
+        shapes = jax.eval_shape(lambda model=model: init_params(model, lookback, 1, 0))
         counts[strategy] = count_params(shapes)
     return counts

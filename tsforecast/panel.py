@@ -98,7 +98,8 @@ def _where(ts: pd.Timestamp, series_id: str | None) -> str:
 
 
 def infer_freq(timestamps: pd.DatetimeIndex) -> str | None:
-    """The pandas alias of a sorted, unique index, tolerating gaps when the step is a fixed duration."""
+    """The pandas alias of a sorted, unique index, tolerating gaps when the step is a fixed
+    duration."""
     if len(timestamps) < 3:
         return None
     with warnings.catch_warnings():
@@ -174,7 +175,8 @@ def parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
     if bad.any():
         first = raw[bad].iloc[0]
         raise DataError(
-            f"time column {time_col!r} has {int(bad.sum())} values that are not timestamps, first: {str(first)!r}"
+            f"time column {time_col!r} has {int(bad.sum())} values that are not timestamps, first: "
+            f"{str(first)!r}"
         )
     index = pd.DatetimeIndex(parsed)
     if index.tz is not None:
@@ -264,7 +266,8 @@ def _grid_positions(
         row = int(np.argmax(off))
         raise DataError(
             f"{int(off.sum())} timestamps are off the {offset.freqstr} grid, first at "
-            f"{_where(pd.Timestamp(ns[row], tz=tz), names[codes[row]] if shown else None)}; check --freq"
+            f"{_where(pd.Timestamp(ns[row], tz=tz), names[codes[row]] if shown else None)}; "
+            "check --freq"
         )
     return positions, starts
 
@@ -310,7 +313,8 @@ def _statics(
         varies = text != text[firsts][codes]
         if varies.any():
             raise DataError(
-                f"--static column {name!r} changes within series {names[codes[int(np.argmax(varies))]]!r}; it must be constant per series"
+                f"--static column {name!r} changes within series "
+                f"{names[codes[int(np.argmax(varies))]]!r}; it must be constant per series"
             )
         columns.append(text[firsts])
     return tuple(tuple(str(col[i]) for col in columns) for i in range(len(firsts)))
@@ -350,7 +354,8 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     if same.any():
         row = int(np.argmax(same))
         raise DataError(
-            f"{int(same.sum())} duplicated timestamps, first at {_where(time_sorted[row], row_ids[row] if shown else None)}; "
+            f"{int(same.sum())} duplicated timestamps, "
+            f"first at {_where(time_sorted[row], row_ids[row] if shown else None)}; "
             "aggregate them before training"
         )
 
@@ -364,7 +369,8 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
         )
         if freq is None:
             raise DataError(
-                "cannot infer the frequency of the time column; pass it with --freq (e.g. h, D, W, MS)"
+                "cannot infer the frequency of the time column; "
+                "pass it with --freq (e.g. h, D, W, MS)"
             )
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
@@ -387,9 +393,10 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     if missing.any() and cfg.fill == "none":
         i = int(np.argmax(missing > 0))
         gap = int(np.argmax(~_present(rows, offsets[i], lengths[i])))
+        at = pd.Timestamp(start_ns[i], tz=time.tz) + gap * offset
         raise DataError(
             f"{int(missing.sum())} missing timestamps in the {offset.freqstr} grid, first at "
-            f"{_where(pd.Timestamp(start_ns[i], tz=time.tz) + gap * offset, names[i] if shown else None)}; "
+            f"{_where(at, names[i] if shown else None)}; "
             "repair with --fill interpolate or --fill ffill"
         )
     nan = np.isnan(columns)
@@ -405,7 +412,8 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
             )
             at = pd.Timestamp(start_ns[i], tz=time.tz) + int(row - offsets[i]) * offset
             raise DataError(
-                f"{int(nan[:, k].sum())} missing {what}, first at {_where(at, names[i] if shown else None)}; "
+                f"{int(nan[:, k].sum())} missing {what}, "
+                f"first at {_where(at, names[i] if shown else None)}; "
                 "repair with --fill interpolate or --fill ffill"
             )
         columns = _fill(columns, offsets, cfg.fill)

@@ -48,7 +48,7 @@ def plot_forecast(
     fig, axes = plt.subplots(
         rows, cols, figsize=(9 if cols == 1 else 4.5 * cols, 3.6 * rows), squeeze=False
     )
-    for ax, series_id in zip(axes.flat, ids):
+    for ax, series_id in zip(axes.flat, ids, strict=False):
         history = histories[series_id]
         ahead = forecast[forecast["unique_id"] == series_id]
         ax.plot(history.index, history.to_numpy(), color="tab:blue", lw=1, label="history")

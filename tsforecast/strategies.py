@@ -7,7 +7,8 @@ by sliding its window forward over its own predictions `horizon` times, in one l
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -25,12 +26,13 @@ def require_supported(strategy: str, features: int, framed: bool = False) -> Non
         return
     if features != 1:
         raise ConfigError(
-            f"--strategy recursive needs the target as the only input feature, the data has {features}; "
-            "use --strategy direct"
+            "--strategy recursive needs the target as the only input feature, "
+            f"the data has {features}; use --strategy direct"
         )
     if framed:
         raise ConfigError(
-            "--strategy recursive works on per-series values: drop --normalize window and --residual seasonal, "
+            "--strategy recursive works on per-series values: "
+            "drop --normalize window and --residual seasonal, "
             "or use --strategy direct"
         )
 

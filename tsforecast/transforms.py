@@ -43,8 +43,9 @@ def transform_panel(name: str, panel: Panel) -> Panel:
         i = int(np.searchsorted(panel.offsets, bad[0], side="right") - 1)
         when = panel.timestamps(i)[int(bad[0] - panel.offsets[i])]
         raise DataError(
-            f"the model forecasts log(y) (--transform log) but {len(bad)} value(s) are <= 0, the first "
-            f"{panel.values[bad[0]]:g} in series {panel.ids[i]!r} at {when}; train with --transform none"
+            f"the model forecasts log(y) (--transform log) but {len(bad)} value(s) are <= 0, "
+            f"the first {panel.values[bad[0]]:g} in series {panel.ids[i]!r} at {when}; "
+            "train with --transform none"
         )
     return dataclasses.replace(
         panel, values=forward(name, panel.values.astype(np.float64)).astype(np.float32)

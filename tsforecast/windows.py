@@ -41,7 +41,8 @@ def default_val_size(length: int, horizon: int) -> int:
 
 
 def rows_needed(lookback: int, horizon: int, val_size: int) -> int:
-    """Shortest series with one training window and `val_size` validation windows that don't overlap."""
+    """Shortest series with one training window and `val_size` validation windows that don't
+    overlap."""
     return lookback + 2 * horizon + val_size - 1
 
 
@@ -77,13 +78,17 @@ def split_windows(
     need = rows_needed(lookback, horizon, val)
     usable = lengths >= need
     short = np.flatnonzero(~usable)
-    needs = f"lookback {lookback} + 2 x horizon {horizon} + {val} validation windows - 1 needs {need} rows per series"
+    needs = (
+        f"lookback {lookback} + 2 x horizon {horizon} + {val} validation windows - 1 needs {need} "
+        "rows per series"
+    )
     if not usable.any():
         raise DataError(f"too few rows: {needs}, the longest has {int(lengths.max())}")
     if strict and len(short):
         name = ids[short[0]] if ids else str(short[0])
         raise DataError(
-            f"series {name!r} is too short: {needs}, it has {int(lengths[short[0]])} ({len(short)} series short; drop --strict to skip them)"
+            f"series {name!r} is too short: {needs}, it has {int(lengths[short[0]])} "
+            f"({len(short)} series short; drop --strict to skip them)"
         )
     series = np.flatnonzero(usable)
     n_windows = lengths[series] - lookback - horizon + 1
