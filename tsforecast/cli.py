@@ -1,7 +1,13 @@
 """The command line: a thin click shell over `tsforecast.workflow`.
 
-Only this module talks to the terminal: it turns typed library errors into one line on stderr
-and an exit code (see EXIT_CODES).
+This module parses options, builds the Config, calls the library and turns typed library errors
+into one line on stderr and an exit code (see EXIT_CODES). How results look on the terminal is
+`tsforecast.terminal`'s business.
+
+The options `train` and `backtest` share are declared once, as decorators, one per section of
+the Config (`data_options`, `window_options`, `model_options`, `training_options`,
+`interval_options`), and each section is built by its own function (`data_config`, ...) from
+the options it declared.
 """
 
 from __future__ import annotations
@@ -13,13 +19,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from .config import (
     DEFAULT_FRAMING,
@@ -45,6 +50,15 @@ from .config import (
 )
 from .errors import Terminated, TsforecastError
 from .logs import FORMATS, configure, emit, json_line
+from .terminal import (
+    EpochProgress,
+    draw_forecast,
+    print_metrics,
+    print_registry,
+    print_summary,
+    settings,
+    stderr,
+)
 
 EXIT_CODES = """\b
 Exit codes:
@@ -56,10 +70,10 @@ Exit codes:
  130  interrupted (Ctrl-C); 143 terminated (SIGTERM): the partial version removed
 Every option can also be set as TSFORECAST_<COMMAND>_<OPTION>, e.g. TSFORECAST_TRAIN_EPOCHS=20."""
 
-stderr = Console(stderr=True, highlight=False)
-# The group callback sets the format; failures before it (bad group options) use the environment's.
-settings = {"log_format": os.environ.get("TSFORECAST_LOG_FORMAT", "text")}
 TEXT_PREFIX = {"error": "error: ", "internal_error": "internal error: "}
+
+# The click keyword arguments of a command, by parameter name.
+Options = Mapping[str, Any]
 
 
 def report_failure(message: str, code: int, kind: str = "error") -> None:
@@ -113,10 +127,29 @@ class Group(click.Group):
         return code if isinstance(code, int) else 0
 
 
+def examples(*lines: str) -> str:
+    """The epilog that ends every command's help: example command lines, printed as written."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def given(name: str) -> bool:
+    """Whether the user set option `name` (on the command line or in the environment)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+# --- the group ----------------------------------------------------------------------------------
+
+
 @click.group(
     cls=Group,
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TSFORECAST"},
-    epilog=EXIT_CODES,
+    epilog=examples(
+        "tsforecast train sales.csv --horizon 24 --out models/sales",
+        "tsforecast predict --model models/sales --level 80 --level 95",
+    )
+    + "\n\n"
+    + EXIT_CODES,
 )
 @click.version_option(package_name="tsforecast")
 @click.option(
@@ -131,10 +164,12 @@ class Group(click.Group):
     default="text",
     show_default=True,
     envvar="TSFORECAST_LOG_FORMAT",
-    help="stderr as text lines, or one JSON object per line (event, timestamp, version, metrics, duration) for log collectors.",
+    help="stderr as text lines, or one JSON object per line (event, timestamp, version, "
+    "metrics, duration) for log collectors.",
 )
 def cli(cache_dir, log_format) -> None:
-    """Forecast time series with recurrent neural networks (LSTM, GRU, BiLSTM, Conv1D-LSTM) on JAX."""
+    """Forecast time series with recurrent neural networks (LSTM, GRU, BiLSTM, Conv1D-LSTM) on
+    JAX."""
     from .runtime import enable_compilation_cache, start_distributed
 
     settings["log_format"] = log_format
@@ -143,282 +178,506 @@ def cli(cache_dir, log_format) -> None:
     start_distributed()
 
 
+# --- option groups: the options `train` and `backtest` share, one group per Config section ------
+
+
+def option_group(*decorators: Callable) -> Callable:
+    """One decorator applying `decorators` (options, or other groups) in the order given, so the
+    options appear in the help in that order."""
+
+    def decorate(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
 def columns(ctx, param, value) -> tuple[str, ...]:
     """A comma-separated list of column names."""
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
 
-def data_options(command):
-    """Options that say how to read the data file."""
-    options = [
-        click.option(
-            "--time-col",
-            help="Time column. Default: ds, date, time, timestamp or datetime, else the first date column.",
-        ),
-        click.option(
-            "--target", help="Column to forecast. Default: y, else the only numeric column."
-        ),
-        click.option(
-            "--id-col",
-            help="Series id column for several series in long layout. Default: unique_id, id, series or item_id if present.",
-        ),
-        click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
-        click.option(
-            "--fill",
-            type=click.Choice(FILL_METHODS),
-            default="none",
-            show_default=True,
-            help="Repair gaps and missing values (per series) instead of refusing them.",
-        ),
-        click.option(
-            "--wide/--long",
-            default=None,
-            help="Layout: one column per series (wide) or id, time, value rows (long). Default: wide when there are several numeric columns, no id column and no --target.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# The argument `data_config` reads the data path from.
+data_argument = click.argument("data", type=click.Path(exists=True, dir_okay=False))
+
+# DataConfig: how to read the data file and which of its columns the model sees.
+data_options = option_group(
+    click.option(
+        "--time-col",
+        help="Time column. Default: ds, date, time, timestamp or datetime, else the first date "
+        "column.",
+    ),
+    click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
+    click.option(
+        "--id-col",
+        help="Series id column for several series in long layout. Default: unique_id, id, "
+        "series or item_id if present.",
+    ),
+    click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
+    click.option(
+        "--fill",
+        type=click.Choice(FILL_METHODS),
+        default="none",
+        show_default=True,
+        help="Repair gaps and missing values (per series) instead of refusing them.",
+    ),
+    click.option(
+        "--wide/--long",
+        default=None,
+        help="Layout: one column per series (wide) or id, time, value rows (long). Default: "
+        "wide when there are several numeric columns, no id column and no --target.",
+    ),
+    click.option(
+        "--covariates",
+        callback=columns,
+        help="Comma-separated past-observed numeric columns fed alongside the target over the "
+        "lookback.",
+    ),
+    click.option(
+        "--future-covariates",
+        callback=columns,
+        help="Comma-separated columns known in advance (prices, holidays); the model sees their "
+        "horizon values; predict needs --future FILE.",
+    ),
+    click.option(
+        "--static",
+        callback=columns,
+        help="Comma-separated per-series constant columns (region, store type), one-hot encoded.",
+    ),
+    click.option(
+        "--calendar",
+        is_flag=True,
+        help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the "
+        "frequency allows), for the horizon too.",
+    ),
+    click.option(
+        "--strict",
+        is_flag=True,
+        help="Refuse series too short to train on instead of skipping them (and, at predict, "
+        "instead of seasonal naive).",
+    ),
+    click.option(
+        "--season-length",
+        type=click.IntRange(min=1),
+        help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 "
+        "hourly, 7 daily, 12 monthly).",
+    ),
+    click.option(
+        "--transform",
+        type=click.Choice(TRANSFORMS),
+        default=DataConfig.transform,
+        show_default=True,
+        help="What the network models: log(y) (relative errors, multiplicative seasonality; "
+        "needs values > 0) or y itself. auto: log when every training value is positive.",
+    ),
+)
+
+# WindowConfig: how the series are cut into windows.
+window_options = option_group(
+    click.option(
+        "--lookback",
+        type=click.IntRange(min=1),
+        help="Input steps per window. Default: 7 seasons if at most 336 steps (a week of hourly "
+        "data), else 2 seasons if at most 336; never under 96; fewer whole seasons on short "
+        "data.",
+    ),
+    click.option(
+        "--horizon",
+        type=click.IntRange(min=1),
+        default=24,
+        show_default=True,
+        help="Steps to forecast.",
+    ),
+    click.option(
+        "--val-size",
+        type=click.IntRange(min=1),
+        help="Validation windows per series (the last ones). Default: targets covering "
+        "max(horizon, 10%) of the series.",
+    ),
+)
+
+# ModelConfig: the network and how it frames a window.
+model_options = option_group(
+    click.option(
+        "--model",
+        "model_name",
+        type=click.Choice(MODEL_NAMES),
+        default="lstm",
+        show_default=True,
+        help="Model family (see `tsforecast models`).",
+    ),
+    click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default="direct",
+        show_default=True,
+        help="Multi-step forecasting: all steps from one head (direct), or one step fed back "
+        "`horizon` times (recursive; target-only input).",
+    ),
+    click.option(
+        "--hidden",
+        type=click.IntRange(min=1),
+        default=64,
+        show_default=True,
+        help="Recurrent units per layer (per direction for bilstm).",
+    ),
+    click.option(
+        "--layers",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Stacked recurrent layers.",
+    ),
+    click.option(
+        "--dropout",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=0.0,
+        show_default=True,
+        help="Dropout between layers and before the head.",
+    ),
+    click.option(
+        "--merge",
+        type=click.Choice(MERGES),
+        default="concat",
+        show_default=True,
+        help="bilstm: how forward and backward outputs are combined.",
+    ),
+    click.option(
+        "--dense-between",
+        is_flag=True,
+        help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).",
+    ),
+    click.option(
+        "--filters",
+        type=click.IntRange(min=1),
+        default=32,
+        show_default=True,
+        help="conv-lstm: Conv1D filters.",
+    ),
+    click.option(
+        "--conv-layers",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="conv-lstm: Conv1D layers, each followed by pooling.",
+    ),
+    click.option(
+        "--kernel-size",
+        type=click.IntRange(min=1),
+        default=3,
+        show_default=True,
+        help="conv-lstm: Conv1D kernel width.",
+    ),
+    click.option(
+        "--pool-size",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="conv-lstm: max-pooling width (1 = none).",
+    ),
+    click.option(
+        "--normalize",
+        type=click.Choice(NORMALIZATIONS),
+        help="series: per-series z-scores; window: also centre and scale each input window by "
+        "its own mean and std.  "
+        f"[default: {DEFAULT_FRAMING['direct'][0]}; "
+        f"{DEFAULT_FRAMING['recursive'][0]} for --strategy recursive]",
+    ),
+    click.option(
+        "--residual",
+        type=click.Choice(RESIDUALS),
+        help="blend: add a learned share of each window's seasonal-naive forecast; seasonal: "
+        "learn only the correction of that forecast.  "
+        f"[default: {DEFAULT_FRAMING['direct'][1]}; "
+        f"{DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]",
+    ),
+)
+
+# TrainConfig: the optimisation.
+training_options = option_group(
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=50,
+        show_default=True,
+        help="Most epochs to train.",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=64,
+        show_default=True,
+        help="Windows per minibatch.",
+    ),
+    click.option(
+        "--epoch-windows",
+        type=click.IntRange(min=1),
+        default=TrainConfig.epoch_windows,
+        show_default=True,
+        help="Train each epoch on this many training windows drawn at random (fresh each "
+        "epoch); all of them when there are fewer.",
+    ),
+    click.option(
+        "--lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1e-3,
+        show_default=True,
+        help="Adam learning rate.",
+    ),
+    click.option(
+        "--clip-norm",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="Clip gradients to this global norm.",
+    ),
+    click.option(
+        "--loss",
+        type=click.Choice(LOSSES),
+        default=TrainConfig.loss,
+        show_default=True,
+        help="Training loss on standardised values.",
+    ),
+    click.option(
+        "--patience",
+        type=click.IntRange(min=1),
+        default=8,
+        show_default=True,
+        help="Stop after this many epochs without a better validation loss (the best epoch is "
+        "kept).",
+    ),
+    click.option(
+        "--lr-patience",
+        type=click.IntRange(min=0),
+        default=TrainConfig.lr_patience,
+        show_default=True,
+        help="Halve the learning rate after this many epochs without a better validation loss "
+        "(0: never).",
+    ),
+    click.option(
+        "--min-delta",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=TrainConfig.min_delta,
+        show_default=True,
+        help="A validation loss is better only when it is this fraction below the best so far "
+        "(0.001: 0.1%); for --patience, --lr-patience and the epoch kept.",
+    ),
+    click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed for initialisation and shuffling: same data and seed, same model.",
+    ),
+    click.option(
+        "--ensemble",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast "
+        "their median.",
+    ),
+)
+
+# IntervalConfig: prediction intervals.
+interval_options = option_group(
+    click.option(
+        "--interval-method",
+        type=click.Choice(INTERVAL_METHODS),
+        default="conformal",
+        show_default=True,
+        help="conformal: calibrate on the validation errors, any --level at predict time. "
+        "quantile: train quantile heads (pinball loss, replaces --loss) for the --level values "
+        "given here.",
+    ),
+    click.option(
+        "--level",
+        "levels",
+        type=float,
+        multiple=True,
+        help="Interval level in percent, repeatable: the levels scored in metrics.json, and the "
+        "only ones a quantile model can predict. Default: "
+        f"{', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.",
+    ),
+)
+
+# Everything a Config is built from (but DATA): `train` and `backtest` take all of it.
+config_options = option_group(
+    data_options, window_options, model_options, training_options, interval_options
+)
+
+# Run behaviour around the registry lock: `train --registry`, `registry promote` and `rollback`.
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait while another run holds the registry, then exit 75.",
+)
+
+# RetrainOptions: `train --registry`, and what only makes sense with it.
+registry_options = option_group(
+    click.option(
+        "--registry",
+        "registry_dir",
+        type=click.Path(file_okay=False),
+        help="Write a new version into this model registry instead of --out (see `tsforecast "
+        "registry -h`).",
+    ),
+    click.option(
+        "--keep",
+        type=click.IntRange(min=1),
+        help="--registry: keep at most N versions; the oldest that are not current are removed.",
+    ),
+    click.option(
+        "--warm-start",
+        is_flag=True,
+        help="--registry: start from the current version's weights (the architecture options "
+        "must match).",
+    ),
+    click.option(
+        "--promote",
+        type=click.Choice(PROMOTE_RULES),
+        default="always",
+        show_default=True,
+        help="--registry: make the new version current always, or only if it is better than the "
+        "current one on the same validation windows (else exit 3, kept as candidate).",
+    ),
+    click.option(
+        "--promote-metric",
+        type=click.Choice(PROMOTE_METRICS),
+        default="mase",
+        show_default=True,
+        help="--registry: the validation metric --promote if-better compares (lower is better).",
+    ),
+    click.option(
+        "--skip-unchanged",
+        is_flag=True,
+        help="--registry: do nothing (exit 0) if the data is the same as the current version's.",
+    ),
+    lock_timeout_option,
+)
+# The options of registry_options that need --registry.
+REGISTRY_ONLY = (
+    "keep",
+    "warm_start",
+    "promote",
+    "promote_metric",
+    "skip_unchanged",
+    "lock_timeout",
+)
+
+
+# --- the Config, section by section from the option groups --------------------------------------
+
+
+def data_config(options: Options) -> DataConfig:
+    """DATA and data_options."""
+    return DataConfig(
+        path=str(Path(options["data"]).absolute()),
+        time_col=options["time_col"],
+        target=options["target"],
+        id_col=options["id_col"],
+        freq=options["freq"],
+        fill=options["fill"],
+        season_length=options["season_length"],
+        wide=options["wide"],
+        covariates=options["covariates"],
+        future_covariates=options["future_covariates"],
+        static=options["static"],
+        calendar=options["calendar"],
+        strict=options["strict"],
+        transform=options["transform"],
+    )
+
+
+def window_config(options: Options) -> WindowConfig:
+    """window_options."""
+    return WindowConfig(
+        lookback=options["lookback"], horizon=options["horizon"], val_size=options["val_size"]
+    )
+
+
+def model_config(options: Options) -> ModelConfig:
+    """model_options."""
+    return ModelConfig(
+        name=options["model_name"],
+        hidden=options["hidden"],
+        layers=options["layers"],
+        dropout=options["dropout"],
+        filters=options["filters"],
+        kernel_size=options["kernel_size"],
+        pool_size=options["pool_size"],
+        conv_layers=options["conv_layers"],
+        merge=options["merge"],
+        dense_between=options["dense_between"],
+        strategy=options["strategy"],
+        normalize=options["normalize"],
+        residual=options["residual"],
+    )
+
+
+def train_config(options: Options) -> TrainConfig:
+    """training_options."""
+    return TrainConfig(
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        epoch_windows=options["epoch_windows"],
+        lr=options["lr"],
+        clip_norm=options["clip_norm"],
+        loss=options["loss"],
+        patience=options["patience"],
+        lr_patience=options["lr_patience"],
+        min_delta=options["min_delta"],
+        seed=options["seed"],
+        ensemble=options["ensemble"],
+    )
+
+
+def interval_config(options: Options) -> IntervalConfig:
+    """interval_options; no --level: DEFAULT_LEVELS."""
+    return IntervalConfig(
+        method=options["interval_method"], levels=options["levels"] or DEFAULT_LEVELS
+    )
+
+
+def build_config(options: Options) -> Config:
+    """The configuration from DATA and config_options, the options `train` and `backtest`
+    share."""
+    return Config(
+        data=data_config(options),
+        window=window_config(options),
+        model=model_config(options),
+        train=train_config(options),
+        intervals=interval_config(options),
+    )
+
+
+def retrain_options(options: Options) -> RetrainOptions:
+    """registry_options but --registry itself."""
+    return RetrainOptions(
+        options["keep"],
+        options["warm_start"],
+        options["promote"],
+        options["promote_metric"],
+        options["skip_unchanged"],
+        options["lock_timeout"],
+    )
+
+
+# --- train --------------------------------------------------------------------------------------
 
 
 @cli.command(
-    epilog="Examples:\n\n\b\n  tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales\n  tsforecast train sales.csv --registry models/sales --warm-start --epochs 5 --promote if-better --skip-unchanged --keep 10"
+    epilog=examples(
+        "tsforecast train sales.csv --horizon 24 --epochs 30 --out models/sales",
+        "tsforecast train sales.csv --registry models/sales --warm-start --epochs 5 "
+        "--promote if-better --skip-unchanged --keep 10",
+    )
 )
-@click.argument("data", type=click.Path(exists=True, dir_okay=False))
-@data_options
-@click.option(
-    "--covariates",
-    callback=columns,
-    help="Comma-separated past-observed numeric columns fed alongside the target over the lookback.",
-)
-@click.option(
-    "--future-covariates",
-    callback=columns,
-    help="Comma-separated columns known in advance (prices, holidays); the model sees their horizon values; predict needs --future FILE.",
-)
-@click.option(
-    "--static",
-    callback=columns,
-    help="Comma-separated per-series constant columns (region, store type), one-hot encoded.",
-)
-@click.option(
-    "--calendar",
-    is_flag=True,
-    help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the frequency allows), for the horizon too.",
-)
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Refuse series too short to train on instead of skipping them (and, at predict, instead of seasonal naive).",
-)
-@click.option(
-    "--season-length",
-    type=click.IntRange(min=1),
-    help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 hourly, 7 daily, 12 monthly).",
-)
-@click.option(
-    "--transform",
-    type=click.Choice(TRANSFORMS),
-    default=DataConfig.transform,
-    show_default=True,
-    help="What the network models: log(y) (relative errors, multiplicative seasonality; needs values > 0) or y itself. auto: log when every training value is positive.",
-)
-@click.option(
-    "--lookback",
-    type=click.IntRange(min=1),
-    help="Input steps per window. Default: 7 seasons if at most 336 steps (a week of hourly data), else 2 seasons if at most 336; never under 96; fewer whole seasons on short data.",
-)
-@click.option(
-    "--horizon",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Steps to forecast.",
-)
-@click.option(
-    "--val-size",
-    type=click.IntRange(min=1),
-    help="Validation windows per series (the last ones). Default: targets covering max(horizon, 10%) of the series.",
-)
-@click.option(
-    "--model",
-    "model_name",
-    type=click.Choice(MODEL_NAMES),
-    default="lstm",
-    show_default=True,
-    help="Model family (see `tsforecast models`).",
-)
-@click.option(
-    "--strategy",
-    type=click.Choice(STRATEGIES),
-    default="direct",
-    show_default=True,
-    help="Multi-step forecasting: all steps from one head (direct), or one step fed back `horizon` times (recursive; target-only input).",
-)
-@click.option(
-    "--hidden",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Recurrent units per layer (per direction for bilstm).",
-)
-@click.option(
-    "--layers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Stacked recurrent layers.",
-)
-@click.option(
-    "--dropout",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.0,
-    show_default=True,
-    help="Dropout between layers and before the head.",
-)
-@click.option(
-    "--merge",
-    type=click.Choice(MERGES),
-    default="concat",
-    show_default=True,
-    help="bilstm: how forward and backward outputs are combined.",
-)
-@click.option(
-    "--dense-between",
-    is_flag=True,
-    help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).",
-)
-@click.option(
-    "--filters",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="conv-lstm: Conv1D filters.",
-)
-@click.option(
-    "--conv-layers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="conv-lstm: Conv1D layers, each followed by pooling.",
-)
-@click.option(
-    "--kernel-size",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="conv-lstm: Conv1D kernel width.",
-)
-@click.option(
-    "--pool-size",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="conv-lstm: max-pooling width (1 = none).",
-)
-@click.option(
-    "--normalize",
-    type=click.Choice(NORMALIZATIONS),
-    help="series: per-series z-scores; window: also centre and scale each input window by its own mean and std.  "
-    f"[default: {DEFAULT_FRAMING['direct'][0]}; {DEFAULT_FRAMING['recursive'][0]} for --strategy recursive]",
-)
-@click.option(
-    "--residual",
-    type=click.Choice(RESIDUALS),
-    help="blend: add a learned share of each window's seasonal-naive forecast; seasonal: learn only the correction of that forecast.  "
-    f"[default: {DEFAULT_FRAMING['direct'][1]}; {DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Most epochs to train.",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Windows per minibatch.",
-)
-@click.option(
-    "--epoch-windows",
-    type=click.IntRange(min=1),
-    default=TrainConfig.epoch_windows,
-    show_default=True,
-    help="Train each epoch on this many training windows drawn at random (fresh each epoch); all of them when there are fewer.",
-)
-@click.option(
-    "--lr",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1e-3,
-    show_default=True,
-    help="Adam learning rate.",
-)
-@click.option(
-    "--clip-norm",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Clip gradients to this global norm.",
-)
-@click.option(
-    "--loss",
-    type=click.Choice(LOSSES),
-    default=TrainConfig.loss,
-    show_default=True,
-    help="Training loss on standardised values.",
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Stop after this many epochs without a better validation loss (the best epoch is kept).",
-)
-@click.option(
-    "--lr-patience",
-    type=click.IntRange(min=0),
-    default=TrainConfig.lr_patience,
-    show_default=True,
-    help="Halve the learning rate after this many epochs without a better validation loss (0: never).",
-)
-@click.option(
-    "--min-delta",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=TrainConfig.min_delta,
-    show_default=True,
-    help="A validation loss is better only when it is this fraction below the best so far (0.001: 0.1%); for --patience, --lr-patience and the epoch kept.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed for initialisation and shuffling: same data and seed, same model.",
-)
-@click.option(
-    "--ensemble",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast their median.",
-)
-@click.option(
-    "--interval-method",
-    type=click.Choice(INTERVAL_METHODS),
-    default="conformal",
-    show_default=True,
-    help="conformal: calibrate on the validation errors, any --level at predict time. quantile: train quantile heads (pinball loss, replaces --loss) for the --level values given here.",
-)
-@click.option(
-    "--level",
-    "levels",
-    type=float,
-    multiple=True,
-    help=f"Interval level in percent, repeatable: the levels scored in metrics.json, and the only ones a quantile model can predict. Default: {', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.",
-)
+@data_argument
+@config_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -426,66 +685,14 @@ def data_options(command):
     show_default=True,
     help="Model directory to write (replaced only when the new one is complete).",
 )
-@click.option(
-    "--registry",
-    "registry_dir",
-    type=click.Path(file_okay=False),
-    help="Write a new version into this model registry instead of --out (see `tsforecast registry -h`).",
-)
-@click.option(
-    "--keep",
-    type=click.IntRange(min=1),
-    help="--registry: keep at most N versions; the oldest that are not current are removed.",
-)
-@click.option(
-    "--warm-start",
-    is_flag=True,
-    help="--registry: start from the current version's weights (the architecture options must match).",
-)
-@click.option(
-    "--promote",
-    type=click.Choice(PROMOTE_RULES),
-    default="always",
-    show_default=True,
-    help="--registry: make the new version current always, or only if it is better than the current one on the same validation windows (else exit 3, kept as candidate).",
-)
-@click.option(
-    "--promote-metric",
-    type=click.Choice(PROMOTE_METRICS),
-    default="mase",
-    show_default=True,
-    help="--registry: the validation metric --promote if-better compares (lower is better).",
-)
-@click.option(
-    "--skip-unchanged",
-    is_flag=True,
-    help="--registry: do nothing (exit 0) if the data is the same as the current version's.",
-)
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    help="--registry: seconds to wait while another run holds the registry, then exit 75.",
-)
+@registry_options
 @click.option(
     "-q",
     "--quiet",
     is_flag=True,
     help="No progress or summary on stderr (registry outcomes are still logged).",
 )
-def train(
-    out,
-    registry_dir,
-    keep,
-    warm_start,
-    promote,
-    promote_metric,
-    skip_unchanged,
-    lock_timeout,
-    quiet,
-    **options,
-):
+def train(out, quiet, **options):
     """Train a forecasting model on DATA (CSV or Parquet) and write a model directory.
 
     The last windows of each series are held out for validation; metrics.json compares the
@@ -493,29 +700,19 @@ def train(
     whether it becomes current (safe to run from cron: see the README).
     """
     began = time.monotonic()
-    registry_only = (
-        "keep",
-        "warm_start",
-        "promote",
-        "promote_metric",
-        "skip_unchanged",
-        "lock_timeout",
-    )
+    registry_dir = options["registry_dir"]
     if registry_dir and given("out"):
         raise click.UsageError(
             "--out and --registry are mutually exclusive: a registry names its versions itself"
         )
-    if not registry_dir and any(given(name) for name in registry_only):
-        name = next(name for name in registry_only if given(name))
+    if not registry_dir and any(given(name) for name in REGISTRY_ONLY):
+        name = next(name for name in REGISTRY_ONLY if given(name))
         raise click.UsageError(f"--{name.replace('_', '-')} needs --registry")
 
-    config = build_config(**options)
+    config = build_config(options)
     if registry_dir:
-        retrain_options = RetrainOptions(
-            keep, warm_start, promote, promote_metric, skip_unchanged, lock_timeout
-        )
         train_into_registry(
-            registry_dir, config, retrain_options, config.train.epochs, quiet, began
+            registry_dir, config, retrain_options(options), config.train.epochs, quiet, began
         )
         return
     from . import artifacts, workflow
@@ -529,12 +726,6 @@ def train(
         return  # every host trained the same model; process 0 writes it
     path = artifacts.save(outcome.artifact, out)
     report_training(outcome, path, quiet, began)
-
-
-def given(name: str) -> bool:
-    """Whether the user set option `name` (on the command line or in the environment)."""
-    source = click.get_current_context().get_parameter_source(name)
-    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 def train_into_registry(root, config, options, epochs, quiet, began) -> None:
@@ -589,12 +780,14 @@ def train_into_registry(root, config, options, epochs, quiet, began) -> None:
 def report_training(
     outcome, path: Path, quiet: bool, began: float, version: str | None = None
 ) -> None:
+    """A `trained` event for log collectors, else the summary for people (unless --quiet)."""
     metrics = outcome.artifact.metrics
     if settings["log_format"] == "json":
         model, naive = metrics["model"], metrics["seasonal_naive"]
         emit(
             "trained",
-            f"model written to {path}: MASE {model['mase']:.3f}, seasonal naive {naive['mase']:.3f}",
+            f"model written to {path}: MASE {model['mase']:.3f}, "
+            f"seasonal naive {naive['mase']:.3f}",
             version=version,
             path=str(path),
             metrics=metrics,
@@ -605,196 +798,15 @@ def report_training(
         print_summary(outcome, path)
 
 
-def build_config(
-    data,
-    time_col,
-    target,
-    id_col,
-    freq,
-    fill,
-    wide,
-    covariates,
-    future_covariates,
-    static,
-    calendar,
-    strict,
-    season_length,
-    transform,
-    lookback,
-    horizon,
-    val_size,
-    model_name,
-    strategy,
-    hidden,
-    layers,
-    dropout,
-    merge,
-    dense_between,
-    filters,
-    conv_layers,
-    kernel_size,
-    pool_size,
-    normalize,
-    residual,
-    epochs,
-    batch_size,
-    epoch_windows,
-    lr,
-    clip_norm,
-    loss,
-    patience,
-    lr_patience,
-    min_delta,
-    seed,
-    ensemble,
-    interval_method,
-    levels,
-) -> Config:
-    """The configuration from the options `train` and `backtest` share."""
-    return Config(
-        data=DataConfig(
-            path=str(Path(data).absolute()),
-            time_col=time_col,
-            target=target,
-            id_col=id_col,
-            freq=freq,
-            fill=fill,
-            season_length=season_length,
-            wide=wide,
-            covariates=covariates,
-            future_covariates=future_covariates,
-            static=static,
-            calendar=calendar,
-            strict=strict,
-            transform=transform,
-        ),
-        window=WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size),
-        model=ModelConfig(
-            name=model_name,
-            hidden=hidden,
-            layers=layers,
-            dropout=dropout,
-            filters=filters,
-            kernel_size=kernel_size,
-            pool_size=pool_size,
-            conv_layers=conv_layers,
-            merge=merge,
-            dense_between=dense_between,
-            strategy=strategy,
-            normalize=normalize,
-            residual=residual,
-        ),
-        train=TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            epoch_windows=epoch_windows,
-            lr=lr,
-            clip_norm=clip_norm,
-            loss=loss,
-            patience=patience,
-            lr_patience=lr_patience,
-            min_delta=min_delta,
-            seed=seed,
-            ensemble=ensemble,
-        ),
-        intervals=IntervalConfig(method=interval_method, levels=levels or DEFAULT_LEVELS),
-    )
-
-
-class EpochProgress:
-    """A live bar on a terminal; one plain line per epoch otherwise (cron logs)."""
-
-    def __init__(self, epochs: int, enabled: bool) -> None:
-        self.enabled = enabled
-        self.json = settings["log_format"] == "json"
-        self.live = enabled and stderr.is_terminal and not self.json
-        self.progress = Progress(
-            TextColumn("epoch {task.completed}/{task.total}"),
-            BarColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-        )
-        self.task = (
-            self.progress.add_task("train", total=epochs, losses="compiling...")
-            if self.live
-            else None
-        )
-
-    def __enter__(self) -> EpochProgress:
-        if self.live:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.live:
-            self.progress.stop()
-
-    def update(self, record, prefix: str = "", completed: int | None = None) -> None:
-        if not self.enabled:
-            return
-        line = (
-            f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  val {record.val_loss:.4f}  "
-            f"lr {record.lr:.2g}  {record.seconds:.1f}s"
-        )
-        if self.json:
-            emit(
-                "epoch",
-                line,
-                epoch=record.epoch,
-                train_loss=record.train_loss,
-                val_loss=record.val_loss,
-                lr=record.lr,
-                duration=record.seconds,
-            )
-        elif self.live:
-            self.progress.update(
-                self.task,
-                completed=completed or record.epoch,
-                losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}",
-            )
-            self.progress.console.print(line)
-        else:
-            click.echo(line, err=True)
-
-
-def print_summary(outcome, path: Path) -> None:
-    metrics = outcome.artifact.metrics
-    model, naive = metrics["model"], metrics["seasonal_naive"]
-    table = Table(
-        title=f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})",
-        title_justify="left",
-    )
-    table.add_column("method")
-    for key in ("mae", "rmse", "smape", "mase"):
-        table.add_column(key.upper(), justify="right")
-    for name, row in (("model", model), ("seasonal naive", naive)):
-        table.add_row(name, *(f"{row[k]:.4g}" for k in ("mae", "rmse", "smape", "mase")))
-    stderr.print(table)
-    if model["mase"] < naive["mase"]:
-        verdict = f"the model beats seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
-    else:
-        verdict = f"the model does NOT beat seasonal naive: MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
-    # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
-    stderr.print(verdict, soft_wrap=True)
-    intervals = metrics["intervals"]
-    for level, scores in intervals.get("model", {}).items():
-        naive_scores = intervals["seasonal_naive"].get(level)
-        if scores is None:
-            stderr.print(
-                f"{level}% intervals: too few validation windows to score them", soft_wrap=True
-            )
-            continue
-        line = f"{level}% intervals ({intervals['method']}): coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
-        if naive_scores is not None:
-            line += f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, MSIS {naive_scores['msis']:.3g})"
-        stderr.print(line, soft_wrap=True)
-    stderr.print(f"model written to {path}", soft_wrap=True)
+# --- predict ------------------------------------------------------------------------------------
 
 
 @cli.command(
-    epilog="Examples:\n\n\b\n  tsforecast predict                      # the training file, ./tsforecast-model\n  tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png\n  tsforecast predict --level 80 --level 95       # with prediction intervals"
+    epilog=examples(
+        "tsforecast predict                      # the training file, ./tsforecast-model",
+        "tsforecast predict new.csv --model models/sales --out forecast.csv --plot forecast.png",
+        "tsforecast predict --level 80 --level 95       # with prediction intervals",
+    )
 )
 @click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option(
@@ -819,7 +831,8 @@ def print_summary(outcome, path: Path) -> None:
     "levels",
     type=float,
     multiple=True,
-    help="Add a prediction interval at this level in percent (repeatable): columns y_hat-lo-<level>, y_hat-hi-<level>.",
+    help="Add a prediction interval at this level in percent (repeatable): columns "
+    "y_hat-lo-<level>, y_hat-hi-<level>.",
 )
 @click.option(
     "--plot",
@@ -843,7 +856,8 @@ def print_summary(outcome, path: Path) -> None:
     "--future",
     "future_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="CSV or Parquet with the future covariates for the horizon steps of each series (id, time and covariate columns as in training).",
+    help="CSV or Parquet with the future covariates for the horizon steps of each series (id, "
+    "time and covariate columns as in training).",
 )
 def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
@@ -887,22 +901,16 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
         click.echo(text, nl=False)
 
 
-def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
-    import pandas as pd
-
-    from .plots import plot_forecast
-
-    keep = 4 * max(artifact.config.data.season_length or 1, artifact.config.window.horizon)
-    histories = {
-        series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
-        for i, series_id in enumerate(panel.ids[:max_series])
-    }
-    plot_forecast(histories, frame, Path(path), max_series)
+# --- registry -----------------------------------------------------------------------------------
 
 
 @cli.group(
     name="registry",
-    epilog="Examples:\n\n\b\n  tsforecast registry list models/sales\n  tsforecast registry rollback models/sales\n  tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d",
+    epilog=examples(
+        "tsforecast registry list models/sales",
+        "tsforecast registry rollback models/sales",
+        "tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d",
+    ),
 )
 def registry_group():
     """Inspect a model registry (`train --registry DIR`) and switch its current version by hand.
@@ -912,62 +920,27 @@ def registry_group():
     """
 
 
-@registry_group.command(name="list")
+@registry_group.command(name="list", epilog=examples("tsforecast registry list models/sales"))
 @click.argument("registry_dir", type=click.Path(file_okay=False))
 def registry_list(registry_dir):
     """Show every version, oldest first: creation time, data hash, validation metrics, and
     which one is current.
-
-    Example: tsforecast registry list models/sales
     """
     from .registry import Registry
 
-    table = Table(title=f"registry {Path(registry_dir).absolute()}", title_justify="left")
-    for column in (
-        "",
-        "version",
-        "created",
-        "data hash",
-        "data until",
-        "MASE",
-        "sMAPE",
-        "naive MASE",
-    ):
-        table.add_column(
-            column, justify="right" if column in ("MASE", "sMAPE", "naive MASE") else "left"
-        )
-    for row in Registry(registry_dir).describe():
-        model, naive = row.metrics.get("model", {}), row.metrics.get("seasonal_naive", {})
-        table.add_row(
-            "*" if row.current else "",
-            row.name,
-            row.created_at,
-            row.data_hash[:12],
-            row.last_timestamp,
-            *(
-                f"{metrics.get(key, float('nan')):.4g}"
-                for metrics, key in ((model, "mase"), (model, "smape"), (naive, "mase"))
-            ),
-        )
-    Console(width=200).print(table)
-    click.echo("* current")
+    rows = Registry(registry_dir).describe()
+    print_registry(registry_dir, rows)
 
 
-@registry_group.command(name="promote")
+@registry_group.command(
+    name="promote",
+    epilog=examples("tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d"),
+)
 @click.argument("registry_dir", type=click.Path(file_okay=False))
 @click.argument("version")
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    help="Seconds to wait while a run holds the registry, then exit 75.",
-)
+@lock_timeout_option
 def registry_promote(registry_dir, version, lock_timeout):
-    """Make VERSION (a name from `tsforecast registry list`) the current version.
-
-    Example: tsforecast registry promote models/sales 20260101T020000Z-1a2b3c4d
-    """
+    """Make VERSION (a name from `tsforecast registry list`) the current version."""
     from .registry import Registry
 
     registry = Registry(registry_dir).require()
@@ -982,20 +955,13 @@ def registry_promote(registry_dir, version, lock_timeout):
     )
 
 
-@registry_group.command(name="rollback")
-@click.argument("registry_dir", type=click.Path(file_okay=False))
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    help="Seconds to wait while a run holds the registry, then exit 75.",
+@registry_group.command(
+    name="rollback", epilog=examples("tsforecast registry rollback models/sales")
 )
+@click.argument("registry_dir", type=click.Path(file_okay=False))
+@lock_timeout_option
 def registry_rollback(registry_dir, lock_timeout):
-    """Make the version that was current before the current one current again.
-
-    Example: tsforecast registry rollback models/sales
-    """
+    """Make the version that was current before the current one current again."""
     from .registry import Registry
 
     registry = Registry(registry_dir).require()
@@ -1005,8 +971,14 @@ def registry_rollback(registry_dir, lock_timeout):
     emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
 
 
+# --- backtest -----------------------------------------------------------------------------------
+
+
 @cli.command(
-    epilog="Examples:\n\n\b\n  tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24\n  tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt"
+    epilog=examples(
+        "tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24",
+        "tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt",
+    )
 )
 @click.option(
     "--windows",
@@ -1023,13 +995,15 @@ def registry_rollback(registry_dir, lock_timeout):
     type=click.Choice(["once", "each"]),
     default="once",
     show_default=True,
-    help="Train once before the first cutoff, or again at each cutoff (warm-started from the previous fit).",
+    help="Train once before the first cutoff, or again at each cutoff (warm-started from the "
+    "previous fit).",
 )
 @click.option(
     "--baselines",
     "extra_baselines",
     default="",
-    help="Also run statsforecast models: ets, theta (comma-separated; pip install 'tsforecast[baselines]').",
+    help="Also run statsforecast models: ets, theta (comma-separated; pip install "
+    "'tsforecast[baselines]').",
 )
 @click.option(
     "--out",
@@ -1039,6 +1013,8 @@ def registry_rollback(registry_dir, lock_timeout):
     help="Directory for backtest_forecasts.csv and the metrics tables.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@data_argument
+@config_options
 def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     """Rolling-origin evaluation of a model on DATA against naive, seasonal naive and Naive2.
 
@@ -1051,7 +1027,7 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     """
     from .backtest import BacktestConfig, check_out, run_backtest, write_results
 
-    config = build_config(**options)
+    config = build_config(options)
     check_out(out)  # before training, not after it
     names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
     plan = BacktestConfig(
@@ -1067,32 +1043,22 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
 
         result = run_backtest(config, plan, on_epoch=report)
     path = write_results(result, out)
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(
-        metrics_table(
-            result.evaluation.summary,
-            f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows",
-        )
+    print_metrics(
+        result.evaluation.summary,
+        f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows",
     )
     if not quiet:
         stderr.print(f"forecasts and metrics written to {path}")
 
 
-# backtest takes every model and training option of train.
-# The model and training options of `train`, without where a model goes (--out, the registry's).
-REGISTRY_OPTIONS = (
-    "registry_dir",
-    "keep",
-    "warm_start",
-    "promote",
-    "promote_metric",
-    "skip_unchanged",
-    "lock_timeout",
-)
-backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet", *REGISTRY_OPTIONS))
+# --- evaluate -----------------------------------------------------------------------------------
 
 
 @cli.command(
-    epilog="Examples:\n\n\b\n  tsforecast evaluate forecast.csv test.csv --train train.csv\n  tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv"
+    epilog=examples(
+        "tsforecast evaluate forecast.csv test.csv --train train.csv",
+        "tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv",
+    )
 )
 @click.argument("forecasts", type=click.Path(exists=True, dir_okay=False))
 @click.argument("actuals", type=click.Path(exists=True, dir_okay=False))
@@ -1100,7 +1066,8 @@ backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet",
     "--train",
     "train_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="History the forecasts were made from (for MASE, Naive2 and OWA). Default: the values of ACTUALS before each forecast.",
+    help="History the forecasts were made from (for MASE, Naive2 and OWA). Default: the values "
+    "of ACTUALS before each forecast.",
 )
 @click.option(
     "--season-length",
@@ -1114,7 +1081,8 @@ backtest.params.extend(p for p in train.params if p.name not in ("out", "quiet",
 )
 @click.option(
     "--id-col",
-    help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if present.",
+    help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if "
+    "present.",
 )
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json)."
@@ -1141,28 +1109,15 @@ def evaluate(
         write_summary(result.summary, Path(out))
     if by_window:
         result.by_window.to_csv(by_window, index=False)
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(
-        metrics_table(result.summary, "forecast accuracy")
-    )
+    print_metrics(result.summary, "forecast accuracy")
 
 
-def metrics_table(summary, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("method")
-    for column in summary.columns:
-        table.add_column(str(column), justify="right")
-    for method, row in summary.iterrows():
-        # NaN: the metric does not apply (a baseline has no intervals, no history for MASE).
-        table.add_row(str(method), *("-" if value != value else f"{value:.4g}" for value in row))
-    return table
+# --- models -------------------------------------------------------------------------------------
 
 
-@cli.command(name="models")
+@cli.command(name="models", epilog=examples("tsforecast models"))
 def list_models():
-    """List the model families, their options and their size with default options.
-
-    Example: tsforecast models
-    """
+    """List the model families, their options and their size with default options."""
     from .models import DEFAULT_HORIZON, DEFAULT_LOOKBACK, MODELS, default_param_counts
 
     for name, spec in MODELS.items():
@@ -1171,10 +1126,13 @@ def list_models():
             f"{n:,} {strategy}" for strategy, n in default_param_counts(name).items()
         )
         click.echo(
-            f"{name:10s} {spec.description}\n{'':10s} options: {options}\n{'':10s} parameters: {counts}"
+            f"{name:10s} {spec.description}\n"
+            f"{'':10s} options: {options}\n"
+            f"{'':10s} parameters: {counts}"
         )
     click.echo(
-        f"\nParameters counted with default options, lookback {DEFAULT_LOOKBACK}, horizon {DEFAULT_HORIZON}, one input feature."
+        f"\nParameters counted with default options, lookback {DEFAULT_LOOKBACK}, "
+        f"horizon {DEFAULT_HORIZON}, one input feature."
     )
 
 

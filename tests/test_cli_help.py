@@ -1,0 +1,163 @@
+"""The CLI surface: `-h` on every command, the examples the help ends with, and options read from
+TSFORECAST_<COMMAND>_<OPTION> environment variables (click's auto_envvar_prefix)."""
+
+from __future__ import annotations
+
+import fcntl
+import shlex
+
+import click
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tsforecast.cli import cli
+
+# Every command and group, as typed after `tsforecast`.
+COMMANDS = [
+    (),
+    ("train",),
+    ("predict",),
+    ("backtest",),
+    ("evaluate",),
+    ("models",),
+    ("registry",),
+    ("registry", "list"),
+    ("registry", "promote"),
+    ("registry", "rollback"),
+]
+
+
+def _help(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="tsforecast", terminal_width=100)
+
+
+def _command(words: list[str]) -> click.Command:
+    """The command a command line (without `tsforecast`) runs."""
+    command = cli
+    for word in words:
+        if word not in getattr(command, "commands", {}):
+            break
+        command = command.commands[word]
+    return command
+
+
+def _examples(text: str) -> list[str]:
+    """The command lines under "Examples:" at the end of a help text."""
+    _, found, block = text.partition("\n  Examples:\n\n")
+    assert found, text
+    lines = []
+    for line in block.splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return lines
+
+
+def test_the_list_covers_every_command():
+    def walk(command, path=()):
+        yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+
+    assert sorted(walk(cli)) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "tsforecast")
+def test_help_shows_usage_and_ends_with_examples(path):
+    result = _help(*path, "-h")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    usage = result.stdout.splitlines()[0]
+    assert usage.startswith(" ".join(("Usage: tsforecast", *path, "[OPTIONS]"))), usage
+    assert _help(*path, "--help").stdout == result.stdout
+    # One style everywhere: an "Examples:" epilog, no "Example:" line in the description.
+    assert "Example:" not in result.stdout
+    examples = _examples(result.stdout)
+    assert examples
+    for line in examples:
+        words = shlex.split(line, comments=True)
+        assert words[: 1 + len(path)] == ["tsforecast", *path], line
+        # Each example uses only options the command it runs has.
+        command = _command(words[1:])
+        known = {name for param in command.params for name in param.opts + param.secondary_opts}
+        unknown = [word for word in words if word.startswith("-") and word not in known]
+        assert unknown == [], line
+
+
+def test_the_group_help_keeps_the_exit_codes():
+    text = _help("-h").stdout
+    assert "Exit codes:" in text
+    assert "TSFORECAST_<COMMAND>_<OPTION>" in text
+
+
+# --- TSFORECAST_<COMMAND>_<OPTION> ----------------------------------------------------------------
+
+
+def test_an_option_from_the_environment_is_checked_like_the_flag(run_cli, tmp_path, monkeypatch):
+    data = tmp_path / "data.csv"
+    data.write_text("ds,y\n2024-01-01 00:00:00,1\n")
+    monkeypatch.setenv("TSFORECAST_TRAIN_EPOCHS", "0")
+    result = run_cli("train", data, "--out", tmp_path / "model")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "tsforecast: error: Invalid value for '--epochs': 0 is not in the range x>=1.\n",
+    )
+
+
+def test_the_variable_is_named_after_the_parameter(run_cli, tmp_path, monkeypatch):
+    """click names the variable after the parameter, not the flag: --model's is MODEL_NAME."""
+    data = tmp_path / "data.csv"
+    data.write_text("ds,y\n2024-01-01 00:00:00,1\n")
+    monkeypatch.setenv("TSFORECAST_TRAIN_MODEL_NAME", "tcn")
+    result = run_cli("train", data, "--out", tmp_path / "model")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("tsforecast: error: Invalid value for '--model': 'tcn'")
+
+
+def test_a_subcommand_option_reads_group_subcommand_option(run_cli, tmp_path, monkeypatch):
+    """Nested groups chain their names: registry promote's --lock-timeout is
+    TSFORECAST_REGISTRY_PROMOTE_LOCK_TIMEOUT, checked before the registry is looked at."""
+    reg = tmp_path / "reg"
+    # The group's name alone, or the other subcommand's, are not promote's.
+    monkeypatch.setenv("TSFORECAST_REGISTRY_LOCK_TIMEOUT", "-1")
+    monkeypatch.setenv("TSFORECAST_REGISTRY_ROLLBACK_LOCK_TIMEOUT", "-1")
+    result = run_cli("registry", "promote", reg, "v1")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"tsforecast: error: no registry at {reg}; create one with: tsforecast train DATA "
+        f"--registry {reg}\n",
+    )
+    monkeypatch.setenv("TSFORECAST_REGISTRY_PROMOTE_LOCK_TIMEOUT", "-1")
+    result = run_cli("registry", "promote", reg, "v1")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "tsforecast: error: Invalid value for '--lock-timeout': -1.0 is not in the range x>=0.\n",
+    )
+
+
+def test_registry_promote_takes_its_lock_timeout_from_the_environment(
+    run_cli, tmp_path, monkeypatch
+):
+    reg = tmp_path / "reg"
+    (reg / "versions").mkdir(parents=True)
+    monkeypatch.setenv("TSFORECAST_REGISTRY_PROMOTE_LOCK_TIMEOUT", "0.2")
+    with open(reg / ".lock", "w") as holder:
+        holder.write("4242\n")
+        holder.flush()
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        result = run_cli("registry", "promote", reg, "v1")
+    assert result.exit_code == 75, result.output
+    assert result.stderr == (
+        f"tsforecast: error: registry {reg} is locked by another run (pid 4242); gave up after "
+        "0.2s (--lock-timeout)\n"
+    )
+
+
+def test_train_epochs_from_the_environment(run_cli, write_series, tmp_path, monkeypatch):
+    data = write_series(n=200)
+    monkeypatch.setenv("TSFORECAST_TRAIN_EPOCHS", "1")
+    options = shlex.split("--hidden 8 --lookback 24 --horizon 6 --batch-size 32 -q")
+    result = run_cli("train", data, *options, "--out", tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "model" / "history.csv")) == 1

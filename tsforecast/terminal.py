@@ -1,0 +1,197 @@
+"""What a run shows on the terminal: the epoch progress, the training summary, metric tables,
+the registry listing and the forecast plot. `tsforecast.cli` decides what to show; this module
+decides how it looks.
+
+stdout carries results (forecasts, metric tables); stderr carries progress and summaries, as
+text for people or, with `--log-format json`, as one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .logs import emit
+
+stderr = Console(stderr=True, highlight=False)
+# The group callback sets the format; failures before it (bad group options) use the environment's.
+settings = {"log_format": os.environ.get("TSFORECAST_LOG_FORMAT", "text")}
+
+
+class EpochProgress:
+    """A live bar on a terminal; one plain line per epoch otherwise (cron logs)."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.json = settings["log_format"] == "json"
+        self.live = enabled and stderr.is_terminal and not self.json
+        self.progress = Progress(
+            TextColumn("epoch {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self.task = (
+            self.progress.add_task("train", total=epochs, losses="compiling...")
+            if self.live
+            else None
+        )
+
+    def __enter__(self) -> EpochProgress:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def update(self, record, prefix: str = "", completed: int | None = None) -> None:
+        if not self.enabled:
+            return
+        line = (
+            f"{prefix}epoch {record.epoch}: train {record.train_loss:.4f}  "
+            f"val {record.val_loss:.4f}  lr {record.lr:.2g}  {record.seconds:.1f}s"
+        )
+        if self.json:
+            emit(
+                "epoch",
+                line,
+                epoch=record.epoch,
+                train_loss=record.train_loss,
+                val_loss=record.val_loss,
+                lr=record.lr,
+                duration=record.seconds,
+            )
+        elif self.live:
+            self.progress.update(
+                self.task,
+                completed=completed or record.epoch,
+                losses=f"train {record.train_loss:.4f} val {record.val_loss:.4f}",
+            )
+            self.progress.console.print(line)
+        else:
+            click.echo(line, err=True)
+
+
+def print_summary(outcome, path: Path) -> None:
+    """The validation table of a trained model, whether it beats seasonal naive, its intervals'
+    scores and where it was written, on stderr."""
+    metrics = outcome.artifact.metrics
+    model, naive = metrics["model"], metrics["seasonal_naive"]
+    table = Table(
+        title=(
+            f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})"
+        ),
+        title_justify="left",
+    )
+    table.add_column("method")
+    for key in ("mae", "rmse", "smape", "mase"):
+        table.add_column(key.upper(), justify="right")
+    for name, row in (("model", model), ("seasonal naive", naive)):
+        table.add_row(name, *(f"{row[k]:.4g}" for k in ("mae", "rmse", "smape", "mase")))
+    stderr.print(table)
+    mase = f"MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
+    if model["mase"] < naive["mase"]:
+        verdict = f"the model beats seasonal naive: {mase}"
+    else:
+        verdict = f"the model does NOT beat seasonal naive: {mase}"
+    # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
+    stderr.print(verdict, soft_wrap=True)
+    intervals = metrics["intervals"]
+    for level, scores in intervals.get("model", {}).items():
+        naive_scores = intervals["seasonal_naive"].get(level)
+        if scores is None:
+            stderr.print(
+                f"{level}% intervals: too few validation windows to score them", soft_wrap=True
+            )
+            continue
+        line = (
+            f"{level}% intervals ({intervals['method']}): "
+            f"coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
+        )
+        if naive_scores is not None:
+            line += (
+                f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, "
+                f"MSIS {naive_scores['msis']:.3g})"
+            )
+        stderr.print(line, soft_wrap=True)
+    stderr.print(f"model written to {path}", soft_wrap=True)
+
+
+def metrics_table(summary, title: str) -> Table:
+    """One row per method, one column per metric; '-' where a metric does not apply."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("method")
+    for column in summary.columns:
+        table.add_column(str(column), justify="right")
+    for method, row in summary.iterrows():
+        # NaN: the metric does not apply (a baseline has no intervals, no history for MASE).
+        table.add_row(str(method), *("-" if value != value else f"{value:.4g}" for value in row))
+    return table
+
+
+def print_metrics(summary, title: str) -> None:
+    """`metrics_table` on stdout: as wide as the terminal, 200 columns into a file or pipe."""
+    width = None if sys.stdout.isatty() else 200
+    # Made per call: test runners swap sys.stdout per command.
+    Console(highlight=False, width=width).print(metrics_table(summary, title))
+
+
+REGISTRY_COLUMNS = ("", "version", "created", "data hash", "data until")
+REGISTRY_METRICS = {
+    "MASE": ("model", "mase"),
+    "sMAPE": ("model", "smape"),
+    "naive MASE": ("seasonal_naive", "mase"),
+}
+
+
+def registry_table(registry_dir, rows) -> Table:
+    """The versions of a registry (`Registry.describe()` rows), oldest first, * on the current."""
+    table = Table(title=f"registry {Path(registry_dir).absolute()}", title_justify="left")
+    for column in REGISTRY_COLUMNS:
+        table.add_column(column, justify="left")
+    for column in REGISTRY_METRICS:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            "*" if row.current else "",
+            row.name,
+            row.created_at,
+            row.data_hash[:12],
+            row.last_timestamp,
+            *(
+                f"{row.metrics.get(method, {}).get(key, float('nan')):.4g}"
+                for method, key in REGISTRY_METRICS.values()
+            ),
+        )
+    return table
+
+
+def print_registry(registry_dir, rows) -> None:
+    """`registry_table` on stdout (200 columns wide), then the legend."""
+    Console(width=200).print(registry_table(registry_dir, rows))
+    click.echo("* current")
+
+
+def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
+    """The forecast with its intervals after the last four seasons (or horizons) of history, one
+    panel per series for the first `max_series` series, as a PNG."""
+    import pandas as pd
+
+    from .plots import plot_forecast
+
+    keep = 4 * max(artifact.config.data.season_length or 1, artifact.config.window.horizon)
+    histories = {
+        series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
+        for i, series_id in enumerate(panel.ids[:max_series])
+    }
+    plot_forecast(histories, frame, Path(path), max_series)
