@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-cold-start clean
+.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-cold-start bench-gpu clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ bench-intervals: install
 
 bench-cold-start: install
 	$(BIN)/python benchmarks/cold_start.py
+
+# On a machine with an NVIDIA GPU (no .venv needed): its own .venv-gpu, the device checks, then
+# speed.py beside the peers, to benchmarks/results/speed-gpu.json. See benchmarks/bench_gpu.sh.
+bench-gpu:
+	PYTHON=$(PYTHON) bash benchmarks/bench_gpu.sh
 
 clean:
 	rm -rf $(VENV) .demo-model .pytest_cache build *.egg-info

@@ -9,8 +9,9 @@ host devices is fixed when jax starts.
     python benchmarks/speed.py                        # tsforecast variants and all peers
     python benchmarks/speed.py --peers none --epochs 3
     python benchmarks/speed.py --models lstm,gru,bilstm,conv-lstm --peers none
+    python benchmarks/speed.py --devices 1 --peers-dir .peers --out speed-gpu.json  # make bench-gpu
 
-Prints a table and writes benchmarks/results/speed.json.
+Prints a table and writes benchmarks/results/speed.json (or --out).
 """
 
 from __future__ import annotations
