@@ -14,6 +14,7 @@ Prints a markdown table and writes benchmarks/results/ensemble_cost-hidden<H>-ba
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -24,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def one_run(data: str, members: int, args: argparse.Namespace) -> dict:
-    from tsforecast import workflow
+    from tsforecast import training
     from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+    from tsforecast.data import load_panel
 
     config = Config(
         data=DataConfig(path=data),
@@ -36,7 +38,8 @@ def one_run(data: str, members: int, args: argparse.Namespace) -> dict:
         ),
     )
     began = time.perf_counter()
-    outcome = workflow.train_model(config)
+    panel, data_cfg = load_panel(config.data)
+    outcome = training.train(panel, dataclasses.replace(config, data=data_cfg))
     seconds = [float(s) for s in outcome.artifact.history["seconds"]]
     return {
         "members": members,

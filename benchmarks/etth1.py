@@ -38,11 +38,18 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tsforecast.config import MODEL_NAMES, STRATEGIES, ModelConfig, TrainConfig  # noqa: E402
-from tsforecast.models import build_model, count_params, init_params  # noqa: E402
-from tsforecast.train import build_programs, fit, make_loss, make_mesh, make_optimizer, replicate  # noqa: E402
-from tsforecast.windows import Framing  # noqa: E402
-from tsforecast.workflow import seasonal_naive_windows  # noqa: E402
+from tsforecast.config import (  # noqa: E402
+    MODEL_NAMES,
+    STRATEGIES,
+    Config,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    WindowConfig,
+)
+from tsforecast.models import count_params  # noqa: E402
+from tsforecast.train import build_trainer  # noqa: E402
+from tsforecast.training import seasonal_naive_windows  # noqa: E402
 
 TRAIN_END, VAL_END, TEST_END = 12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24
 SEASON = 24
@@ -71,40 +78,31 @@ def run(
     lookback = args.lookback
     # tsforecast's default framing and loss for the strategy; the series itself is z-scored with
     # the train part's statistics, so the forecasts and scores are on the literature's scale.
-    model_cfg = ModelConfig(name=name, hidden=args.hidden, strategy=strategy)
-    train_cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
-        patience=args.patience,
-        seed=args.seed,
+    # Every training window in every epoch (no --epoch-windows sampling).
+    config = Config(
+        data=DataConfig(season_length=SEASON),
+        window=WindowConfig(lookback=lookback, horizon=horizon),
+        model=ModelConfig(name=name, hidden=args.hidden, strategy=strategy),
+        train=TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch,
+            lr=args.lr,
+            patience=args.patience,
+            seed=args.seed,
+            epoch_windows=None,
+        ),
     )
-    model = build_model(model_cfg, horizon, season=SEASON)
-    tx = make_optimizer(train_cfg)
-    mesh = make_mesh(args.batch)
-    framing = Framing(model_cfg.normalize, model_cfg.residual, SEASON)
-    programs = build_programs(
-        model,
-        tx,
-        make_loss(train_cfg.loss),
-        lookback,
-        horizon,
-        args.batch,
-        mesh,
-        strategy=strategy,
-        framing=framing,
-    )
+    trainer = build_trainer(config)
     train_starts = window_starts(0, TRAIN_END, lookback, horizon)
     val_starts = window_starts(TRAIN_END, VAL_END, lookback, horizon, args.val_stride)
     test_starts = window_starts(VAL_END, TEST_END, lookback, horizon, args.test_stride)
-    params = init_params(model, lookback, 1, args.seed)
-    params, values, train_dev, val_dev, test_dev = replicate(
-        mesh, params, series[:, None], train_starts, val_starts, test_starts
+    params, values, train_dev, val_dev, test_dev = trainer.place(
+        trainer.initial_params(1), series[:, None], train_starts, val_starts, test_starts
     )
     began = time.perf_counter()
-    result = fit(programs, params, tx, values, train_dev, val_dev, train_cfg)
+    result = trainer.fit(params, values, train_dev, val_dev)
     seconds = time.perf_counter() - began
-    pred = np.asarray(programs.predict(result.params, values, test_dev), dtype=np.float64)
+    pred = np.asarray(trainer.predict(result.params, values, test_dev), dtype=np.float64)
     return {
         "horizon": horizon,
         "model": name,

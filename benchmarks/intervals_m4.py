@@ -15,6 +15,7 @@ then over the set) and ACD, the absolute difference between coverage and 95%.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -24,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from tsforecast import baselines, metrics, workflow
+    from tsforecast import baselines, forecast, metrics, training
 except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tsforecast import baselines, metrics, workflow
+    from tsforecast import baselines, forecast, metrics, training
 from tsforecast.config import (
     Config,
     DataConfig,
@@ -100,7 +101,10 @@ def run(args: argparse.Namespace) -> list[dict]:
         panel = None
         for method in ("conformal", "quantile"):
             began = time.perf_counter()
-            artifact = workflow.train_model(model_config(path, method, args)).artifact
+            config = model_config(path, method, args)
+            train_panel, data_cfg = load_panel(config.data)
+            outcome = training.train(train_panel, dataclasses.replace(config, data=data_cfg))
+            artifact = outcome.artifact
             seconds = time.perf_counter() - began
             print(
                 f"{method}: trained in {seconds:.0f}s, best epoch {artifact.metrics['best_epoch']}",
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             if panel is None:
                 panel, _ = load_panel(artifact.config.data)
             order = [panel.ids.index(sid) for sid in ids]
-            frame = workflow.forecast(artifact, panel, LEVELS)
+            frame = forecast.forecast(forecast.Forecaster.of(artifact), panel, LEVELS)
 
             def column(c: str, frame=frame, panel=panel, order=order) -> np.ndarray:
                 return frame[c].to_numpy().reshape(len(panel.ids), H)[order]
@@ -136,9 +140,9 @@ def seasonal_naive_row(
     for i in range(len(panel.ids)):
         series = panel.series(i).astype(np.float64)
         starts = split.val_starts[split.val_series == i] - panel.offsets[i]
-        forecast = workflow.seasonal_naive_windows(series, starts, window.lookback, H, M)
+        naive = training.seasonal_naive_windows(series, starts, window.lookback, H, M)
         actual = series[starts[:, None] + window.lookback + np.arange(H)]
-        errors.append(np.abs(forecast - actual) / panel_std[i])
+        errors.append(np.abs(naive - actual) / panel_std[i])
     calibration = np.concatenate(errors)
     _, std = artifact.scaler.lookup(tuple(ids))
     point = np.stack(

@@ -15,6 +15,7 @@ Prints a markdown table and writes benchmarks/results/m4_accuracy.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -24,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from tsforecast import baselines, workflow
+    from tsforecast import baselines, training
 except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tsforecast import baselines, workflow
+    from tsforecast import baselines, training
 from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from tsforecast.data import load_panel
 from tsforecast.evaluation import evaluate
+from tsforecast.forecast import Forecaster, forecast
 
 REPO = Path(__file__).resolve().parents[1]
 from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
@@ -76,9 +79,12 @@ def main() -> None:
                     train=TrainConfig(epochs=args.epochs, ensemble=members),
                 )
                 began = time.perf_counter()
-                artifact = workflow.train_model(config).artifact
-                panel = workflow.load_for_prediction(artifact, None)
-                predicted = workflow.forecast(artifact, panel)
+                panel, data_cfg = load_panel(config.data)
+                outcome = training.train(panel, dataclasses.replace(config, data=data_cfg))
+                artifact = outcome.artifact
+                # As `tsforecast predict` does: read the file again with the model's schema.
+                panel, _ = load_panel(artifact.config.data)
+                predicted = forecast(Forecaster.of(artifact), panel)
                 seconds[name] = time.perf_counter() - began
                 forecasts[name] = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")[
                     "y_hat"

@@ -68,16 +68,9 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     import numpy as np
     import pandas as pd
 
-    from tsforecast.config import ModelConfig, TrainConfig
-    from tsforecast.models import build_model, count_params, init_params
-    from tsforecast.train import (
-        build_programs,
-        make_loss,
-        make_mesh,
-        make_optimizer,
-        replicate,
-        start_state,
-    )
+    from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+    from tsforecast.models import count_params
+    from tsforecast.train import build_trainer
 
     y = pd.read_csv(args.csv, usecols=["ds", "y"])["y"].to_numpy(np.float32)
     lookback, horizon = args.lookback, args.horizon
@@ -87,42 +80,47 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     fit_part = y[: n_train - 1 + lookback + horizon]
     z = ((y - fit_part.mean()) / fit_part.std()).astype(np.float32)
 
-    # The peers' plain z-scored windows: no window framing.
-    model_cfg = ModelConfig(
-        name=args.model,
-        hidden=args.hidden,
-        strategy=args.strategy,
-        normalize="series",
-        residual="none",
+    config = Config(
+        data=DataConfig(season_length=1),
+        window=WindowConfig(lookback=lookback, horizon=horizon),
+        # The peers' plain z-scored windows: no window framing.
+        model=ModelConfig(
+            name=args.model,
+            hidden=args.hidden,
+            strategy=args.strategy,
+            normalize="series",
+            residual="none",
+        ),
+        train=TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch,
+            lr=1e-3,
+            clip_norm=1e9,
+            loss="mse",
+            seed=0,
+            epoch_windows=None,
+        ),
     )
-    train_cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch, lr=1e-3, clip_norm=1e9, loss="mse", seed=0
-    )
-    model = build_model(model_cfg, horizon)
-    tx = make_optimizer(train_cfg)
-    mesh = make_mesh(args.batch)
-    programs = build_programs(
-        model, tx, make_loss("mse"), lookback, horizon, args.batch, mesh, strategy=args.strategy
-    )
-    params = init_params(model, lookback, 1, 0)
+    trainer = build_trainer(config)
+    mesh = trainer.mesh
+    params = trainer.initial_params()
     n_params = count_params(params)
-    params, values, train_starts, val_starts = replicate(
-        mesh,
+    params, values, train_starts, val_starts = trainer.place(
         params,
         z[:, None],
         np.arange(n_train, dtype=np.int32),
         np.arange(n_train, n_windows, dtype=np.int32),
     )
-    opt_state, rng = start_state(tx, params, seed=0)
+    opt_state, rng = trainer.start_state(params)
     times = []
     for _ in range(args.epochs):
         began = time.perf_counter()
-        params, opt_state, rng, loss = programs.train_epoch(
+        params, opt_state, rng, loss = trainer.train_epoch(
             params, opt_state, rng, values, train_starts
         )
         jax.block_until_ready(params)
         times.append(time.perf_counter() - began)
-    val_mse = float(programs.evaluate(params, values, val_starts))
+    val_mse = float(trainer.evaluate(params, values, val_starts))
     median = statistics.median(times[1:]) if len(times) > 1 else times[0]
     return {
         "peer": (

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import tsforecast
-from tsforecast import artifacts
+from tsforecast import artifacts, atomic
 from tsforecast.errors import ArtifactError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -101,7 +101,7 @@ def test_a_save_replaces_the_previous_directory_whole(
 ):
     if not atomic_exchange:
         # Where renameat2(RENAME_EXCHANGE) is missing (macOS, old kernels) the fallback is used.
-        monkeypatch.setattr(artifacts, "_exchange", lambda new, target: False)
+        monkeypatch.setattr(atomic, "_exchange", lambda new, target: False)
     (previous / "stale.txt").write_text("left over from an older run")
     artifact = artifacts.load(trained_model.directory)
     assert artifacts.save(artifact, previous) == previous

@@ -134,7 +134,8 @@ def test_train_refuses_to_replace_a_directory_that_is_not_a_model(
     monkeypatch.chdir(tmp_path)
     expect_bad_input(
         run_cli("train", "train.csv", *SMALL, "--out", "."),
-        f"tsforecast: error: --out {Path.cwd()} is a directory with other files in it, not a tsforecast model; "
+        f"tsforecast: error: --out {Path.cwd()} is a directory with other files in it, not a "
+        "tsforecast model; "
         "replacing it would delete them, so choose a new or model directory",
     )
     assert _files(tmp_path) == ["train.csv"]
@@ -309,7 +310,8 @@ TRAIN_CASES = {
         pd.DataFrame({"a": np.arange(200.0), "b": np.arange(200.0)}),
         ("{data}",),
         ERROR
-        + "no time column found (looked for ds, date, time, timestamp, datetime or a column of dates); "
+        + "no time column found (looked for ds, date, time, timestamp, datetime or a column of "
+        "dates); "
         "the columns are: a, b; name one with --time-col",
     ),
     "unknown --target": Case(
@@ -400,7 +402,8 @@ def test_predict_refuses_bad_input(trained_model, run_cli, expect_bad_input, tmp
     missing = tmp_path / "no-model"
     expect_bad_input(
         run_cli("predict", trained_model.csv, "--model", missing, "--out", out),
-        f"tsforecast: error: no model at {missing} (no config.json); train one with: tsforecast train DATA --out {missing}",
+        f"tsforecast: error: no model at {missing} (no config.json); train one with: tsforecast "
+        f"train DATA --out {missing}",
     )
     short = _write(tmp_path, "short.csv", _rows(30))
     expect_bad_input(
@@ -414,7 +417,8 @@ def test_predict_refuses_bad_input(trained_model, run_cli, expect_bad_input, tmp
     )
     expect_bad_input(
         run_cli("predict", tmp_path / "nope.csv", "--model", model, "--out", out),
-        f"tsforecast: error: Invalid value for '[DATA]': File '{tmp_path / 'nope.csv'}' does not exist.",
+        f"tsforecast: error: Invalid value for '[DATA]': File '{tmp_path / 'nope.csv'}' does not "
+        "exist.",
     )
     assert not out.exists() and not plot.exists()
 
@@ -437,12 +441,12 @@ def test_predict_reports_a_vanished_training_file(
 
 
 def test_an_internal_failure_exits_1_with_one_line(trained_model, run_cli, monkeypatch):
-    from tsforecast import workflow
+    from tsforecast import forecast
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(workflow, "predict", broken)
+    monkeypatch.setattr(forecast, "forecast", broken)
     result = run_cli("predict", trained_model.csv, "--model", trained_model.directory)
     assert result.exit_code == 1
     assert result.stderr == "tsforecast: internal error: RuntimeError: boom\n"

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tsforecast import artifacts, workflow
+from tsforecast import artifacts
 from tsforecast.cli import cli
-from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig
+from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.data import load_panel
-from tsforecast.models import build_model
-from tsforecast.train import build_programs, fit, make_loss, make_mesh, make_optimizer, replicate
+from tsforecast.forecast import Forecaster, forecast
+from tsforecast.train import build_trainer
 from tsforecast.windows import split_windows, standardise
 
 MEMBERS = 3
@@ -61,7 +61,7 @@ def model_dir(tmp_path_factory):
 
 
 def members_of(params):
-    return [jax.tree_util.tree_map(lambda leaf: leaf[k], params) for k in range(MEMBERS)]
+    return [jax.tree_util.tree_map(lambda leaf, k=k: leaf[k], params) for k in range(MEMBERS)]
 
 
 def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
@@ -78,19 +78,19 @@ def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
 
 def test_forecast_is_the_median_of_the_members(model_dir):
     artifact = artifacts.load(model_dir / "model")
-    panel = workflow.load_for_prediction(artifact, None)
+    panel, _ = load_panel(artifact.config.data)
     single = dataclasses.replace(
         artifact.config, train=dataclasses.replace(artifact.config.train, ensemble=1)
     )
     member_forecasts = np.stack(
         [
-            workflow.forecast(dataclasses.replace(artifact, config=single, params=params), panel)[
-                "y_hat"
-            ].to_numpy()
+            forecast(
+                Forecaster.of(dataclasses.replace(artifact, config=single, params=params)), panel
+            )["y_hat"].to_numpy()
             for params in members_of(artifact.params)
         ]
     )
-    ensemble = workflow.forecast(artifact, panel)["y_hat"].to_numpy()
+    ensemble = forecast(Forecaster.of(artifact), panel)["y_hat"].to_numpy()
     np.testing.assert_allclose(ensemble, np.median(member_forecasts, axis=0), rtol=1e-5)
     # The median is a member's forecast at each step, not the mean of the members.
     assert not np.allclose(ensemble, member_forecasts.mean(axis=0), rtol=1e-6)
@@ -104,27 +104,27 @@ def test_forecast_is_the_median_of_the_members(model_dir):
 
 def test_all_members_train_in_one_compiled_epoch(model_dir):
     # The fixture's data and settings, so the programs are the ones its run compiled (and cached).
-    cfg = TrainConfig(epochs=3, batch_size=32, ensemble=MEMBERS, patience=10)
-    panel, _ = load_panel(DataConfig(path=str(model_dir / "data.csv")))
+    panel, data = load_panel(DataConfig(path=str(model_dir / "data.csv")))
+    config = Config(
+        data=data,
+        window=WindowConfig(lookback=24, horizon=12),
+        model=ModelConfig(hidden=8, normalize="series", residual="none"),
+        train=TrainConfig(epochs=3, batch_size=32, ensemble=MEMBERS, patience=10, loss="mse"),
+    )
     split = split_windows(panel.offsets, 24, 12, None)
     scaled, _, _ = standardise(panel.values, panel.offsets, split.train_part)
-    model = build_model(ModelConfig(hidden=8, normalize="series", residual="none"), 12)
-    tx = make_optimizer(cfg)
-    mesh = make_mesh(cfg.batch_size)
-    programs = build_programs(
-        model, tx, make_loss("mse"), 24, 12, cfg.batch_size, mesh, ensemble=MEMBERS
+    trainer = build_trainer(config)
+    start = trainer.initial_params()
+    params, values, train_starts, val_starts = trainer.place(
+        start, scaled[:, None], split.train_starts, split.val_starts
     )
-    start = workflow.initial_params(model, 24, cfg)
-    params, values, train_starts, val_starts = replicate(
-        mesh, start, scaled[:, None], split.train_starts, split.val_starts
-    )
-    result = fit(programs, params, tx, values, train_starts, val_starts, cfg)
+    result = trainer.fit(params, values, train_starts, val_starts)
     assert len(result.history) == 3
     # Every epoch of all members ran through one compiled executable.
-    assert programs.train_epoch._cache_size() == 1
+    assert trainer.train_epoch._cache_size() == 1
     moved = [
         not np.allclose(np.asarray(after["head"]["kernel"]), np.asarray(before["head"]["kernel"]))
-        for before, after in zip(members_of(start), members_of(result.params))
+        for before, after in zip(members_of(start), members_of(result.params), strict=True)
     ]
     assert all(moved)
 

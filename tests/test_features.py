@@ -262,6 +262,7 @@ def test_layout_names_and_future_indices():
             "kind=a",
         ),
         future=(3, 4, 5),
+        static_levels={"region": ["east", "west"], "kind": ["a"]},
     )
     assert got.width == 9
 

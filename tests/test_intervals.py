@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from tsforecast import artifacts, workflow
+from tsforecast import artifacts
 from tsforecast.cli import cli
 from tsforecast.data import Panel
+from tsforecast.forecast import Forecaster, forecast
 from tsforecast.intervals import (
     conformal_quantile,
     interval_columns,
@@ -137,7 +138,7 @@ def fresh_forecasts(
             actual.append(y[origin : origin + HORIZON])
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])])
     panel = Panel(tuple(ids), np.concatenate(parts), offsets, tuple(starts), "h")
-    out = workflow.forecast(artifact, panel, levels)
+    out = forecast(Forecaster.of(artifact), panel, levels)
     out["y"] = np.concatenate(actual)
     return out
 

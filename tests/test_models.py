@@ -4,6 +4,7 @@ trained, saved, loaded and forecast through the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from io import StringIO
@@ -16,10 +17,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tsforecast import artifacts, workflow
+from tsforecast import artifacts
 from tsforecast.cli import cli
 from tsforecast.config import MODEL_NAMES, STRATEGIES, Config, IntervalConfig, ModelConfig
+from tsforecast.data import load_panel
 from tsforecast.errors import ConfigError
+from tsforecast.forecast import Forecaster, forecast
 from tsforecast.models import CELLS, BiLSTMEncoder, RNNStack, build_model, count_params, init_params
 from tsforecast.strategies import multi_step
 
@@ -355,11 +358,16 @@ def test_config_records_strategy_and_parameter_count(trained):
     assert saved["n_params"] == count_params(expected)
 
 
+def forecast_of(artifact, path):
+    """The forecast of `artifact` from the data file at `path`, read with its training schema."""
+    panel, _ = load_panel(dataclasses.replace(artifact.config.data, path=str(path)))
+    return forecast(Forecaster.of(artifact), panel)
+
+
 def test_saved_model_forecasts_exactly_like_the_one_in_memory(trained, seasonal_csv):
     out, artifact = trained
-    panel = workflow.load_for_prediction(artifact, str(seasonal_csv))
-    in_memory = workflow.forecast(artifact, panel)
-    _, _, loaded = workflow.predict(str(out), str(seasonal_csv))
+    in_memory = forecast_of(artifact, seasonal_csv)
+    loaded = forecast_of(artifacts.load(out), seasonal_csv)
     assert len(loaded) == HORIZON
     np.testing.assert_array_equal(loaded["y_hat"].to_numpy(), in_memory["y_hat"].to_numpy())
     # The command prints the same forecast, rounded to 7 significant digits.
@@ -387,12 +395,8 @@ def test_model_saved_before_the_new_options_still_loads(trained, seasonal_csv, t
     (out / "config.json").write_text(json.dumps(raw))
     old = artifacts.load(out)
     assert old.config.model == artifact.config.model
-    _, _, frame = workflow.predict(str(out), str(seasonal_csv))
     np.testing.assert_array_equal(
-        frame["y_hat"],
-        workflow.forecast(artifact, workflow.load_for_prediction(artifact, str(seasonal_csv)))[
-            "y_hat"
-        ],
+        forecast_of(old, seasonal_csv)["y_hat"], forecast_of(artifact, seasonal_csv)["y_hat"]
     )
 
 

@@ -107,7 +107,8 @@ def test_mixed_lengths_skip_short_series_with_one_warning(long_model):
     warnings = [line for line in stderr.splitlines() if "left out of training" in line]
     assert warnings == [
         "tsforecast: 2 of 4 series have fewer than the 38 rows training needs "
-        "(lookback + 2 x horizon + validation - 1) and are left out of training (--strict refuses them)"
+        "(lookback + 2 x horizon + validation - 1) and are left out of training (--strict refuses "
+        "them)"
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["series"], metrics["skipped_series"]) == (2, 2)
@@ -320,7 +321,8 @@ def test_future_covariates_are_required_and_checked(covariate_model, tmp_path):
     result = run("predict", str(data), "--model", str(out))
     assert result.exit_code == 2
     assert result.stderr == (
-        "tsforecast: error: the model uses future covariates (price); give their values for the 6 steps after "
+        "tsforecast: error: the model uses future covariates (price); give their values for the 6 "
+        "steps after "
         "each series with --future FILE\n"
     )
     gap = run(
@@ -333,8 +335,10 @@ def test_future_covariates_are_required_and_checked(covariate_model, tmp_path):
     )
     assert gap.exit_code == 2
     assert gap.stderr == (
-        f"tsforecast: error: --future file {tmp_path / 'gap.csv'} lacks the future covariates of 1 of the 18 forecast "
-        "steps: series 's1', first at 2024-01-06 15:00:00 (6 steps after each series' last timestamp needed)\n"
+        f"tsforecast: error: --future file {tmp_path / 'gap.csv'} lacks the future covariates of 1 "
+        "of the 18 forecast "
+        "steps: series 's1', first at 2024-01-06 15:00:00 (6 steps after each series' last "
+        "timestamp needed)\n"
     )
     ok = run(
         "predict",
@@ -370,7 +374,8 @@ def test_every_data_problem_names_the_series(tmp_path):
         ),
         "text": (
             long.assign(y=long["y"].astype(str).where(long.index != 170, "abc")),
-            "target column 'y' has 1 non-numeric values, first 'abc' at 2024-01-01 13:00:00 (series 's1')",
+            "target column 'y' has 1 non-numeric values, first 'abc' at 2024-01-01 13:00:00 "
+            "(series 's1')",
         ),
     }
     daily = pd.DataFrame(
@@ -475,8 +480,15 @@ def test_epoch_windows_draws_that_many_windows_per_epoch():
     import jax
     import optax
 
-    from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer
     from tsforecast.config import TrainConfig
+    from tsforecast.train import (
+        Network,
+        make_epoch,
+        make_grad_fn,
+        make_loss,
+        make_mesh,
+        make_optimizer,
+    )
 
     class Flat(nn.Module):
         @nn.compact
@@ -488,10 +500,9 @@ def test_epoch_windows_draws_that_many_windows_per_epoch():
     starts = jax.numpy.arange(150, dtype=jax.numpy.int32)
     params = model.init(jax.random.PRNGKey(0), values[None, :5])["params"]
     for epoch_windows, steps in ((None, 19), (20, 3)):
-        programs = build_programs(
-            model, tx, make_loss("mse"), 5, 3, 8, make_mesh(8), epoch_windows=epoch_windows
-        )
-        _, opt_state, _, _ = programs.train_epoch(
+        grad_fn = make_grad_fn(Network(model, 5, 3), make_loss("mse"), make_mesh(8))
+        train_epoch = jax.jit(make_epoch(grad_fn, tx, 8, epoch_windows))
+        _, opt_state, _, _ = train_epoch(
             jax.tree_util.tree_map(jax.numpy.copy, params),
             tx.init(params),
             jax.random.PRNGKey(1),

@@ -19,7 +19,7 @@ from tsforecast.train import (
     early_stopping_init,
     early_stopping_update,
     make_optimizer,
-    scale_learning_rate,
+    with_learning_rate_scaled,
 )
 from tsforecast.windows import split_windows, standardise
 
@@ -170,9 +170,13 @@ def test_a_halved_learning_rate_halves_adams_step():
     tx = make_optimizer(TrainConfig(lr=0.01, clip_norm=100.0))
     full, _ = tx.update(grads, tx.init(params), params)
     state = tx.init(params)
-    scale_learning_rate(state, 0.5)
-    half, _ = tx.update(grads, state, params)
+    halved = with_learning_rate_scaled(state, 0.5)
+    half, _ = tx.update(grads, halved, params)
     np.testing.assert_allclose(half["w"], 0.5 * full["w"], rtol=1e-6)
+    # A new state: the one it came from still trains at the full rate.
+    again, _ = tx.update(grads, state, params)
+    np.testing.assert_allclose(again["w"], full["w"], rtol=1e-6)
+    assert float(halved[1].hyperparams["learning_rate"]) == pytest.approx(0.005)
 
 
 def test_the_same_seed_gives_identical_metrics_and_weights(trained_model, run_cli, tmp_path):

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforecast.config import ModelConfig, TrainConfig
+from tsforecast.config import Config, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.errors import DataError
-from tsforecast.models import build_model, init_params
-from tsforecast.train import build_programs, make_loss, make_mesh, make_optimizer, replicate
+from tsforecast.models import init_params
+from tsforecast.train import build_trainer, replicate
 from tsforecast.windows import (
     default_val_size,
     gather,
@@ -53,12 +53,15 @@ def test_the_compiled_programs_see_the_sliced_windows():
     series = (np.sin(np.arange(120) / 4.0) + noise).astype(np.float32)
     values = series[:, None]
     starts = np.array([3, 40, 41, 90, 109], dtype=np.int32)  # 109 + 11 = 120: the very end
-    model = build_model(ModelConfig(hidden=4), horizon)
+    config = Config(
+        window=WindowConfig(lookback=lookback, horizon=horizon),
+        model=ModelConfig(hidden=4, normalize="series", residual="none"),
+        # One batch of 6 holding the 5 windows and one zero-weight pad.
+        train=TrainConfig(batch_size=6, lr=1e-3, loss="mse"),
+    )
+    trainer = build_trainer(config)
+    model, mesh = trainer.network.model, trainer.mesh
     params = init_params(model, lookback, 1, seed=0)
-    mesh = make_mesh(6)  # one batch of 6 holding the 5 windows and one zero-weight pad
-    cfg = TrainConfig(batch_size=6, lr=1e-3)
-    tx = make_optimizer(cfg)
-    programs = build_programs(model, tx, make_loss("mse"), lookback, horizon, 6, mesh)
 
     inputs = _reference(values, starts, lookback)
     targets = _reference(series, starts + lookback, horizon)
@@ -68,16 +71,16 @@ def test_the_compiled_programs_see_the_sliced_windows():
     device_params, device_values, device_starts = replicate(
         mesh, params, jnp.asarray(values), jnp.asarray(starts)
     )
-    preds = np.asarray(programs.predict(device_params, device_values, device_starts))
+    preds = np.asarray(trainer.predict(device_params, device_values, device_starts))
     np.testing.assert_allclose(preds, expected, rtol=1e-5, atol=1e-6)
-    loss = float(programs.evaluate(device_params, device_values, device_starts))
+    loss = float(trainer.evaluate(device_params, device_values, device_starts))
     assert loss == pytest.approx(expected_loss, rel=1e-5)
 
     # One epoch of one batch: its loss is taken before the update, on the windows it gathered.
-    opt_state = tx.init(device_params)
+    opt_state = trainer.tx.init(device_params)
     rng = jnp.asarray(np.array([0, 7], dtype=np.uint32))
     copy = replicate(mesh, params)[0]
-    _, _, _, train_loss = programs.train_epoch(copy, opt_state, rng, device_values, device_starts)
+    _, _, _, train_loss = trainer.train_epoch(copy, opt_state, rng, device_values, device_starts)
     assert float(train_loss) == pytest.approx(expected_loss, rel=1e-5)
 
 
@@ -138,7 +141,8 @@ def test_too_few_rows_says_how_many_are_needed():
     with pytest.raises(DataError) as info:
         split_windows(_offsets(need - 1, need - 2), 48, 12, 3)
     assert str(info.value) == (
-        f"too few rows: lookback 48 + 2 x horizon 12 + 3 validation windows - 1 needs {need} rows per series, "
+        f"too few rows: lookback 48 + 2 x horizon 12 + 3 validation windows - 1 needs {need} rows "
+        "per series, "
         f"the longest has {need - 1}"
     )
     # In a panel the short series is left out (or refused with strict).

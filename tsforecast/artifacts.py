@@ -1,20 +1,13 @@
-"""The model directory: everything needed to forecast again, written atomically.
-
-A directory is built in a temporary sibling, every file fsynced, then swapped into place with
-one rename, so a run that dies at any moment leaves either the previous directory or the new
-one, never a half-written one.
+"""The model directory: everything needed to forecast again, written atomically (see
+tsforecast.atomic: a run that dies at any moment leaves the previous directory or the new one).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import json
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .atomic import replaceable, staged_dir
 from .config import Config
 from .errors import ArtifactError
-from .runtime import test_pause
+from .features import FeatureLayout
 
 # 2: window framing, covariates and calendar features (a format-1 reader would misread them).
 FORMAT_VERSION = 2
@@ -99,11 +93,23 @@ class Scaler:
         unknown = [name for name in ids if name not in index]
         if unknown:
             raise ArtifactError(
-                f"series {', '.join(map(repr, unknown[:5]))} not seen in training; the model knows: "
+                f"series {', '.join(map(repr, unknown[:5]))} not seen in training; the model "
+                "knows: "
                 f"{', '.join(map(repr, self.ids[:5]))}{' ...' if len(self.ids) > 5 else ''}"
             )
         picks = [index[name] for name in ids]
         return self.mean[picks], self.std[picks]
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a training run saw, saved in config.json: the data (series, rows, last timestamp,
+    the ids of series too short to train on), the model's size, windows and devices."""
+
+    data_summary: dict[str, Any] = field(default_factory=dict)
+    n_params: int = 0
+    train_windows: int = 0
+    devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,13 +119,16 @@ class ModelArtifact:
     config: Config
     params: Any
     scaler: Scaler
+    features: FeatureLayout
     history: pd.DataFrame
     metrics: dict[str, Any]
-    info: dict[str, Any]
+    summary: TrainingSummary = field(default_factory=TrainingSummary)
     # Absolute validation errors <float32>[n_windows, horizon] in standardised units, for
     # conformal intervals; None for quantile models and directories from before intervals.
     conformal_scores: np.ndarray | None = None
     series_metrics: pd.DataFrame | None = None
+    # What `train --registry` recorded: the data hash, the warm start, the champion's scores.
+    registry: dict[str, Any] | None = None
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -127,45 +136,6 @@ def _write(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file inside `path` durable (a crash cannot undo it)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _exchange(new: Path, target: Path) -> bool:
-    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(target), rename_exchange)
-    return result == 0
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Move the complete directory `new` to `target`, replacing any previous one in one step."""
-    if not target.exists():
-        os.replace(new, target)
-    elif _exchange(new, target):
-        shutil.rmtree(new)  # `new` now holds the previous directory
-    else:
-        # Without an atomic exchange there is a moment with no `target`; the previous directory
-        # is still complete at `old` then.
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, old / "dir")
-        os.replace(new, target)
-        shutil.rmtree(old)
-    fsync_dir(target.parent)
 
 
 def versions() -> dict[str, str]:
@@ -181,8 +151,16 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
         "config": artifact.config.to_dict(),
-        **artifact.info,
+        "data_summary": artifact.summary.data_summary,
+        "features": list(artifact.features.names),
+        "future_features": list(artifact.features.future),
+        "static_levels": artifact.features.static_levels,
+        "n_params": artifact.summary.n_params,
+        "train_windows": artifact.summary.train_windows,
+        "devices": list(artifact.summary.devices),
     }
+    if artifact.registry is not None:
+        config["registry"] = artifact.registry
     _write(directory / CONFIG_FILE, json.dumps(config, indent=2, default=str).encode())
     params = jax.tree_util.tree_map(np.asarray, artifact.params)
     _write(directory / PARAMS_FILE, flax.serialization.msgpack_serialize(params))
@@ -204,40 +182,25 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
     plot_history(artifact.history, directory / HISTORY_PLOT)
 
 
+def _is_model_dir(path: Path) -> bool:
+    try:
+        return "format_version" in json.loads((path / CONFIG_FILE).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def check_out(out: str | Path) -> Path:
     """The absolute model directory path for `out`, refused when something there is not a model
     directory: replacing it would delete its contents (`--out .` would take the data with it)."""
-    target = Path(out).absolute()
-    if target.is_dir() and any(target.iterdir()):
-        try:
-            is_model = "format_version" in json.loads((target / CONFIG_FILE).read_text())
-        except (OSError, ValueError, TypeError):
-            is_model = False
-        if not is_model:
-            raise ArtifactError(
-                f"--out {target} is a directory with other files in it, not a tsforecast model; "
-                "replacing it would delete them, so choose a new or model directory"
-            )
-    return target
+    return replaceable(out, _is_model_dir, "model", ArtifactError)
 
 
 def save(artifact: ModelArtifact, out: str | Path) -> Path:
     """Write the model directory at `out` atomically; an existing one is replaced only when the
     new one is complete."""
     target = check_out(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a model directory is not
+    with staged_dir(target) as staging:
         write_into(staging, artifact)
-        fsync_dir(staging)
-        test_pause("save")
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
@@ -253,7 +216,8 @@ def load(directory: str | Path) -> ModelArtifact:
     root = Path(directory)
     if not (root / CONFIG_FILE).is_file():
         raise ArtifactError(
-            f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out {root}"
+            f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out "
+            f"{root}"
         )
     raw = _read_json(root / CONFIG_FILE)
     version = raw.get("format_version")
@@ -274,11 +238,27 @@ def load(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
     scaler = Scaler.from_frame(scaler_frame)
     metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
-    info = {
-        k: v
-        for k, v in raw.items()
-        if k not in ("format_version", "created_at", "versions", "config")
-    }
+    # Format 1 had no covariates, calendar or static features: the target alone.
+    features = FeatureLayout(
+        tuple(raw.get("features", ("y",))),
+        tuple(raw.get("future_features", ())),
+        raw.get("static_levels", {}),
+    )
+    summary = TrainingSummary(
+        raw.get("data_summary", {}),
+        raw.get("n_params", 0),
+        raw.get("train_windows", 0),
+        tuple(raw.get("devices", ())),
+    )
+    config = Config.from_dict(raw["config"])
     return ModelArtifact(
-        Config.from_dict(raw["config"]), params, scaler, history, metrics, info, scores
+        config,
+        params,
+        scaler,
+        features,
+        history,
+        metrics,
+        summary,
+        scores,
+        registry=raw.get("registry"),
     )

@@ -1,30 +1,31 @@
 """Rolling-origin evaluation: train as `tsforecast train` would at each cutoff, forecast the next
 horizon, and score the model next to naive, seasonal naive and Naive2 on the same windows.
 
-The data a model sees at a cutoff is a copy of the input file cut at that cutoff (every row
-after it dropped), read back through the ordinary training and prediction workflow, so a
-forecast can never see its own targets and backtests exercise exactly the code users run.
+The data a model sees at a cutoff is the panel cut in memory at that cutoff (every row after it
+dropped, gaps filled only from what is left), trained on and forecast from through the ordinary
+training and forecasting code, so a forecast can never see its own targets and backtests
+exercise exactly the code users run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from . import workflow
+from . import training
+from .atomic import replaceable, staged_dir
 from .baselines import naive, naive2, seasonal_naive
 from .config import Config
-from .data import Panel, load_panel, read_table, resolve_schema
+from .data import Panel
 from .errors import ConfigError, DataError
 from .evaluation import Evaluation, evaluate, write_summary
+from .forecast import Forecaster, forecast
 from .train import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class BacktestConfig:
         unknown = [name for name in self.extra_baselines if name not in EXTRA_BASELINES]
         if unknown:
             raise ConfigError(
-                f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(EXTRA_BASELINES)}"
+                f"--baselines: unknown {', '.join(unknown)}; choose from "
+                f"{', '.join(EXTRA_BASELINES)}"
             )
 
 
@@ -87,40 +89,6 @@ def _observed(panel: Panel) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
-
-
-class CutFiles:
-    """Copies of the input table cut after each cutoff, in a temporary directory."""
-
-    def __init__(self, config: Config, panel: Panel, positions: np.ndarray) -> None:
-        raw = read_table(config.data.path)
-        schema = resolve_schema(raw, config.data)
-        stamps = pd.to_datetime(
-            raw[schema.time_col].astype("string"), errors="coerce", format="mixed"
-        )
-        self.directory = Path(tempfile.mkdtemp(prefix="tsforecast-backtest-"))
-        self.suffix = Path(config.data.path).suffix.lower()
-        self.paths = []
-        for k in range(positions.shape[1]):
-            last = {
-                sid: panel.timestamps(i)[positions[i, k] - 1] for i, sid in enumerate(panel.ids)
-            }
-            if schema.id_col is None:
-                keep = stamps <= next(iter(last.values()))
-            else:
-                keep = stamps <= raw[schema.id_col].astype("string").map(last).astype(
-                    "datetime64[ns]"
-                )
-            path = self.directory / f"cut-{k}{self.suffix}"
-            rows = raw.loc[keep.fillna(False).to_numpy()]
-            if self.suffix == ".parquet":
-                rows.to_parquet(path, index=False)
-            else:
-                rows.to_csv(path, index=False)
-            self.paths.append(str(path))
-
-    def close(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def baseline_forecasts(
@@ -185,59 +153,58 @@ def statsforecast_forecasts(
 
 
 def run_backtest(
+    observed: Panel,
     config: Config,
     options: BacktestConfig,
     on_epoch: Callable[[int, EpochRecord], None] | None = None,
 ) -> BacktestResult:
     """Train and forecast at every cutoff; return the forecasts of every method and their scores.
 
-    on_epoch(cutoff_index, record) reports training progress.
+    observed: the data as `data.read_panel` gives it (with `config.data` as it resolved it):
+    on the grid, with the gaps that --fill repairs still missing, so that each cut is filled from
+    its own past only. on_epoch(cutoff_index, record) reports training progress.
     """
     if options.extra_baselines:
         _statsforecast()  # fail before training, not after
-    panel, data_cfg = load_panel(config.data)
+    fill = config.data.fill
+    panel = observed.filled(fill)
     horizon = config.window.horizon
     step = options.step or horizon
-    season = data_cfg.season_length
+    season = config.data.season_length
     positions = cutoff_positions(panel.lengths, horizon, options.windows, step)
     if positions.min() < 2:
         shortest = int(panel.lengths.min())
         raise DataError(
             f"{options.windows} windows {step} steps apart with horizon {horizon} need more than "
-            f"{horizon + step * (options.windows - 1) + 1} rows per series, the shortest has {shortest}"
+            f"{horizon + step * (options.windows - 1) + 1} rows per series, the shortest has "
+            f"{shortest}"
         )
-    config = dataclasses.replace(config, data=data_cfg)
-    cuts = CutFiles(config, panel, positions)
-    try:
-        model_rows, cut_panels, artifact = [], [], None
-        for k, path in enumerate(cuts.paths):
-            if artifact is None or options.refit == "each":
-                log.info("training at cutoff %d of %d", k + 1, options.windows)
-                cut_config = dataclasses.replace(
-                    config, data=dataclasses.replace(config.data, path=path)
+    model_rows, cut_panels, artifact, forecaster = [], [], None, None
+    for k in range(options.windows):
+        cut = observed.until(positions[:, k]).filled(fill)
+        if artifact is None or options.refit == "each":
+            log.info("training at cutoff %d of %d", k + 1, options.windows)
+            report = (lambda record, k=k: on_epoch(k, record)) if on_epoch else None
+            cut_config, previous = config, None
+            if artifact is not None:
+                # Later cutoffs have more data, which could change the default lookback.
+                window = dataclasses.replace(
+                    config.window, lookback=artifact.config.window.lookback
                 )
-                report = (lambda record, k=k: on_epoch(k, record)) if on_epoch else None
-                previous = None if artifact is None else artifact.params
-                if artifact is not None:
-                    # Later cutoffs have more data, which could change the default lookback.
-                    window = dataclasses.replace(
-                        cut_config.window, lookback=artifact.config.window.lookback
-                    )
-                    cut_config = dataclasses.replace(cut_config, window=window)
-                artifact = workflow.train_model(cut_config, report, init_params=previous).artifact
-            cut_panel = workflow.load_for_prediction(artifact, path)
-            cut_panels.append(cut_panel)
-            frame = workflow.forecast(artifact, cut_panel, options.levels)
-            frame["cutoff"] = frame["unique_id"].map(
-                {sid: cut_panel.last_timestamp(i) for i, sid in enumerate(cut_panel.ids)}
-            )
-            model_rows.append(frame)
-        if options.extra_baselines:
-            extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, season)
-    finally:
-        cuts.close()
+                cut_config = dataclasses.replace(config, window=window)
+                previous = artifact.params
+            artifact = training.train(cut, cut_config, report, init_params=previous).artifact
+            forecaster = Forecaster.of(artifact)
+        cut_panels.append(cut)
+        frame = forecast(forecaster, cut, options.levels)
+        frame["cutoff"] = frame["unique_id"].map(
+            {sid: cut.last_timestamp(i) for i, sid in enumerate(cut.ids)}
+        )
+        model_rows.append(frame)
+    if options.extra_baselines:
+        extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, season)
 
-    observed = _observed(panel)
+    actuals = _observed(panel)
     forecasts = pd.concat(model_rows, ignore_index=True)
     forecasts = forecasts.merge(
         baseline_forecasts(panel, positions, horizon, season),
@@ -246,7 +213,7 @@ def run_backtest(
     )
     if options.extra_baselines:
         forecasts = forecasts.merge(extras, on=["unique_id", "cutoff", "ds"], how="left")
-    forecasts = forecasts.merge(observed, on=["unique_id", "ds"], how="left")
+    forecasts = forecasts.merge(actuals, on=["unique_id", "ds"], how="left")
     intervals = [c for c in model_rows[0].columns if c.startswith("y_hat-")]
     columns = [
         "unique_id",
@@ -263,9 +230,7 @@ def run_backtest(
         .sort_values(["unique_id", "cutoff", "ds"], kind="stable")
         .reset_index(drop=True)
     )
-    return BacktestResult(
-        forecasts, evaluate(forecasts, observed, season, observed), options.windows
-    )
+    return BacktestResult(forecasts, evaluate(forecasts, actuals, season, actuals), options.windows)
 
 
 FORECASTS_FILE = "backtest_forecasts.csv"
@@ -274,32 +239,17 @@ FORECASTS_FILE = "backtest_forecasts.csv"
 def check_out(out: str | Path) -> Path:
     """The absolute output path, refused when it is a directory holding anything but an earlier
     backtest: replacing it would delete its contents."""
-    target = Path(out).absolute()
-    if target.is_dir() and any(target.iterdir()) and not (target / FORECASTS_FILE).is_file():
-        raise ConfigError(
-            f"--out {target} is a directory with other files in it, not a backtest; "
-            "replacing it would delete them, so choose a new or backtest directory"
-        )
-    return target
+    return replaceable(out, lambda path: (path / FORECASTS_FILE).is_file(), "backtest", ConfigError)
 
 
 def write_results(result: BacktestResult, out: str | Path) -> Path:
     """backtest_forecasts.csv, backtest_metrics.csv/.json and backtest_by_window.csv, swapped into
     `out` in one step like a model directory."""
-    from .artifacts import replace_dir
-
     target = check_out(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with staged_dir(target) as staging:
         # Full precision, so that `tsforecast evaluate` on this file reproduces the scores.
         result.forecasts.to_csv(staging / FORECASTS_FILE, index=False)
         write_summary(result.evaluation.summary, staging / "backtest_metrics.csv")
         write_summary(result.evaluation.summary, staging / "backtest_metrics.json")
         result.evaluation.by_window.to_csv(staging / "backtest_by_window.csv", index=False)
-        staging.chmod(0o755)
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

@@ -1,7 +1,8 @@
-"""The command line: a thin click shell over `tsforecast.workflow`.
+"""The command line: a thin click shell over the library.
 
-This module parses options, builds the Config, calls the library and turns typed library errors
-into one line on stderr and an exit code (see EXIT_CODES). How results look on the terminal is
+This module parses options, builds the Config, reads the data file (once per command) and
+hands the panel to the library, and turns typed library errors into one line on stderr and an
+exit code (see EXIT_CODES). How results look on the terminal is
 `tsforecast.terminal`'s business.
 
 The options `train` and `backtest` share are declared once, as decorators, one per section of
@@ -12,6 +13,7 @@ the options it declared.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import signal
@@ -710,16 +712,19 @@ def train(out, quiet, **options):
         raise click.UsageError(f"--{name.replace('_', '-')} needs --registry")
 
     config = build_config(options)
-    if registry_dir:
-        train_into_registry(
-            registry_dir, config, retrain_options(options), config.train.epochs, quiet, began
-        )
-        return
-    from . import artifacts, workflow
+    from . import artifacts, training
+    from .data import load_panel
 
+    if registry_dir:
+        panel, data_cfg = load_panel(config.data)
+        config = dataclasses.replace(config, data=data_cfg)
+        train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
+        return
     artifacts.check_out(out)  # before training, not after it
+    panel, data_cfg = load_panel(config.data)
+    config = dataclasses.replace(config, data=data_cfg)
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
-        outcome = workflow.train_model(config, on_epoch=progress.update)
+        outcome = training.train(panel, config, on_epoch=progress.update)
     from .runtime import is_primary
 
     if not is_primary():
@@ -728,11 +733,11 @@ def train(out, quiet, **options):
     report_training(outcome, path, quiet, began)
 
 
-def train_into_registry(root, config, options, epochs, quiet, began) -> None:
+def train_into_registry(root, panel, config, options, quiet, began) -> None:
     from .registry import retrain
 
-    with EpochProgress(epochs, enabled=not quiet) as progress:
-        result = retrain(root, config, options, on_epoch=progress.update)
+    with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
+        result = retrain(root, panel, config, options, on_epoch=progress.update)
     fields = {"version": result.version, "data_hash": result.data_hash[:12]}
     if result.status == "skipped":
         emit(
@@ -873,9 +878,7 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
         from .registry import Registry
 
         model_dir = Registry(registry_dir).current_path()
-    from . import workflow
-
-    artifact, panel, frame = workflow.predict(model_dir, data, levels, ids, future_path)
+    artifact, panel, frame = forecast_file(model_dir, data, levels, ids, future_path)
     if registry_dir:
         emit(
             "predicted",
@@ -899,6 +902,26 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
         Path(out).write_text(text)
     else:
         click.echo(text, nl=False)
+
+
+def forecast_file(model_dir, data, levels, ids, future_path):
+    """Load the model, read DATA (default: the training file) with the training schema, keep
+    the series `ids` (all when empty) and forecast them: (artifact, panel, forecast frame)."""
+    from . import artifacts
+    from .data import load_panel, read_future
+    from .forecast import Forecaster, forecast
+    from .intervals import resolve_levels
+
+    artifact = artifacts.load(model_dir)
+    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
+    scores = artifact.conformal_scores
+    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
+    saved = artifact.config.data
+    panel, _ = load_panel(dataclasses.replace(saved, path=data or saved.path))
+    if ids:
+        panel = panel.select(list(dict.fromkeys(ids)))
+    future = read_future(future_path, saved) if future_path and saved.future_covariates else None
+    return artifact, panel, forecast(Forecaster.of(artifact), panel, levels, future)
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -1026,9 +1049,13 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     --level, the model's intervals are scored too (coverage, width, MSIS).
     """
     from .backtest import BacktestConfig, check_out, run_backtest, write_results
+    from .data import load_panel
 
     config = build_config(options)
     check_out(out)  # before training, not after it
+    # Unfilled: each cutoff's panel is filled from its own past (see run_backtest).
+    observed, data_cfg = load_panel(config.data, fill=False)
+    config = dataclasses.replace(config, data=data_cfg)
     names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
     plan = BacktestConfig(
         windows=windows, step=step, refit=refit, extra_baselines=names, levels=options["levels"]
@@ -1041,7 +1068,7 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
             done["epochs"] += 1
             progress.update(record, prefix=f"cutoff {cutoff + 1}: ", completed=done["epochs"])
 
-        result = run_backtest(config, plan, on_epoch=report)
+        result = run_backtest(observed, config, plan, on_epoch=report)
     path = write_results(result, out)
     print_metrics(
         result.evaluation.summary,

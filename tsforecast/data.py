@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import DataConfig
 from .errors import DataError
-from .panel import Panel, infer_freq, parse_time, season_length_for, to_panel
+from .panel import Panel, infer_freq, numeric_column, parse_time, season_length_for, to_panel
 
 __all__ = [
+    "FutureTable",
     "Panel",
     "infer_freq",
     "load_panel",
     "parse_time",
+    "read_future",
     "read_table",
     "resolve_schema",
     "season_length_for",
@@ -183,12 +187,80 @@ def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     return long.loc[inside.to_numpy()].reset_index(drop=True)
 
 
-def load_panel(cfg: DataConfig) -> tuple[Panel, DataConfig]:
-    """Read, resolve the columns, validate; returns the panel and the fully resolved config."""
+def load_panel(cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
+    """Read, resolve the columns, validate; returns the panel and the fully resolved config.
+    With `fill` False the gaps that --fill repairs stay NaN (see `Panel.filled`)."""
     df = read_table(cfg.path)
     if df.shape[1] < 2:
         raise DataError(
             f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)"
         )
     resolved = resolve_schema(df, cfg)
-    return to_panel(to_long(df, resolved), resolved)
+    return to_panel(to_long(df, resolved), resolved, fill)
+
+
+@dataclass(frozen=True)
+class FutureTable:
+    """The future-known covariates of a --future file: `values` <float64>[rows, k] of the
+    columns `cfg.future_covariates`, and each row's series id and timestamp (`keys`: id, ds in
+    ns, row; the last of duplicated (id, ds) rows wins). A single-series file has no ids."""
+
+    path: str
+    keys: pd.DataFrame
+    values: np.ndarray
+    has_ids: bool
+
+    def after(self, panel: Panel, horizon: int) -> np.ndarray:
+        """The covariates of the `horizon` steps after each series of `panel`:
+        <float32>[n_series * horizon, k]. Every series must have every step; the error names
+        the ids and timestamps that are missing."""
+        keys = self.keys if self.has_ids else self.keys.assign(id=panel.ids[0])
+        wanted = pd.DataFrame(
+            {
+                "id": np.repeat(np.asarray(panel.ids, dtype=object), horizon),
+                "ds": np.concatenate(
+                    [
+                        panel.future_timestamps(i, horizon).as_unit("ns").asi8
+                        for i in range(len(panel.ids))
+                    ]
+                ),
+            }
+        )
+        found = wanted.merge(keys, on=["id", "ds"], how="left")["row"].to_numpy()
+        missing = np.isnan(found)
+        if not missing.any():
+            picked = self.values[found.astype(np.int64)]
+            missing = np.isnan(picked).any(axis=1)
+        if missing.any():
+            ids = list(dict.fromkeys(wanted["id"][missing]))
+            first = int(np.argmax(missing))
+            at = pd.Timestamp(int(wanted["ds"][first]), tz=panel.starts[0].tz)
+            raise DataError(
+                f"--future file {self.path} lacks the future covariates of {int(missing.sum())} "
+                f"of the {len(wanted)} forecast steps: series {', '.join(map(repr, ids[:5]))}"
+                f"{' ...' if len(ids) > 5 else ''}, first at {at} ({horizon} steps after each "
+                "series' last timestamp needed)"
+            )
+        return picked.astype(np.float32)
+
+
+def read_future(path: str, cfg: DataConfig) -> FutureTable:
+    """Read a --future file, which has the training file's id and time columns (`cfg`, as the
+    model saved it) and its future covariates."""
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    has_ids = not cfg.wide and cfg.id_col is not None
+    for column in (cfg.time_col, *((cfg.id_col,) if has_ids else ()), *cfg.future_covariates):
+        if column not in df.columns:
+            raise DataError(
+                f"--future file {path} has no column {column!r}; the columns are: "
+                f"{', '.join(df.columns)}"
+            )
+    time = parse_time(df, cfg.time_col)
+    ids = df[cfg.id_col].astype("string").fillna("").to_numpy(object) if has_ids else None
+    values = np.column_stack(
+        [numeric_column(df, name, "future covariate", time, ids) for name in cfg.future_covariates]
+    )
+    keys = pd.DataFrame({"id": ids if has_ids else "", "ds": time.asi8})
+    keys = keys.assign(row=np.arange(len(df))).drop_duplicates(["id", "ds"], keep="last")
+    return FutureTable(path, keys, values, has_ids)

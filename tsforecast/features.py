@@ -7,21 +7,24 @@ features) is recorded in a `FeatureLayout`, saved with the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .data import Panel
 from .errors import DataError
+from .panel import segment_ranges
 
 
 @dataclass(frozen=True)
 class FeatureLayout:
-    """Column names of the device matrix and the indices of the future-known ones."""
+    """Column names of the device matrix, the indices of the future-known ones, and the
+    categories of each static column seen in training (the one-hot vocabulary)."""
 
-    names: tuple[str, ...]
-    future: tuple[int, ...]
+    names: tuple[str, ...] = ("y",)
+    future: tuple[int, ...] = ()
+    static_levels: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -80,9 +83,7 @@ def row_timestamps(panel: Panel) -> pd.DatetimeIndex:
             np.concatenate([panel.timestamps(i).as_unit("ns").asi8 for i in range(len(panel.ids))])
         ).tz_localize("UTC" if tz is not None else None)
     starts = np.asarray([pd.Timestamp(s).as_unit("ns").value for s in panel.starts], dtype=np.int64)
-    within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(
-        np.cumsum(lengths) - lengths, lengths
-    )
+    within = segment_ranges(np.zeros(len(lengths), np.int64), lengths)
     index = pd.DatetimeIndex(np.repeat(starts, lengths) + within * step)
     return index.tz_localize("UTC") if tz is not None else index
 
@@ -103,9 +104,8 @@ def layout(
     names = ("y", *covariates, *future_covariates, *calendar)
     names += tuple(f"{column}={level}" for column, values in levels.items() for level in values)
     first_future = 1 + len(covariates)
-    return FeatureLayout(
-        names, tuple(range(first_future, first_future + len(future_covariates) + len(calendar)))
-    )
+    future = tuple(range(first_future, first_future + len(future_covariates) + len(calendar)))
+    return FeatureLayout(names, future, levels)
 
 
 def device_matrix(

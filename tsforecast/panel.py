@@ -69,11 +69,24 @@ class Panel:
         missing = [name for name in ids if name not in index]
         if missing:
             raise DataError(f"unknown series id(s): {', '.join(missing[:5])}")
-        picks = np.asarray([index[name] for name in ids], dtype=np.int64)
-        rows = _segment_rows(self.offsets[picks], self.lengths[picks])
-        lengths = self.lengths[picks]
+        return self.take(np.asarray([index[name] for name in ids], dtype=np.int64))
+
+    def take(self, picks: np.ndarray) -> Panel:
+        """The series at positions `picks`, in that order (a series may repeat)."""
+        picks = np.asarray(picks, dtype=np.int64)
+        rows = segment_ranges(self.offsets[picks], self.lengths[picks])
+        return self._rows(rows, self.lengths[picks], picks)
+
+    def until(self, keep: np.ndarray) -> Panel:
+        """Every series cut after its first `keep[i]` rows (a backtest's view at a cutoff)."""
+        keep = np.asarray(keep, dtype=np.int64)
+        if (keep < 1).any() or (keep > self.lengths).any():
+            raise DataError("a cut must keep between 1 row and the whole of every series")
+        return self._rows(segment_ranges(self.offsets[:-1], keep), keep, np.arange(len(self.ids)))
+
+    def _rows(self, rows: np.ndarray, lengths: np.ndarray, picks: np.ndarray) -> Panel:
         return Panel(
-            ids=tuple(ids),
+            ids=tuple(self.ids[i] for i in picks),
             values=self.values[rows],
             offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             starts=tuple(self.starts[i] for i in picks),
@@ -84,13 +97,26 @@ class Panel:
             static_names=self.static_names,
         )
 
+    def filled(self, method: str) -> Panel:
+        """The panel with its missing values (NaN, from `to_panel(..., fill=False)`) filled per
+        series by `method` (see --fill); itself when nothing is missing."""
+        columns = np.column_stack([self.values, self.covariate_matrix()]).astype(np.float64)
+        if method == "none" or not np.isnan(columns).any():
+            return self
+        columns = filled_columns(columns, self.offsets, method, self.ids)
+        return dataclasses.replace(
+            self,
+            values=columns[:, 0].astype(np.float32),
+            covariates=columns[:, 1:].astype(np.float32) if self.covariates is not None else None,
+        )
 
-def _segment_rows(firsts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Row indices firsts[0]..firsts[0]+lengths[0]-1, firsts[1].., concatenated, without a loop."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths.sum())
-    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(np.asarray(firsts, dtype=np.int64), lengths) + within
+
+def segment_ranges(firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Indices firsts[0]..firsts[0]+counts[0]-1, firsts[1].., concatenated, without a loop."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(np.asarray(firsts, dtype=np.int64), counts) + within
 
 
 def _where(ts: pd.Timestamp, series_id: str | None) -> str:
@@ -320,9 +346,10 @@ def _statics(
     return tuple(tuple(str(col[i]) for col in columns) for i in range(len(firsts)))
 
 
-def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
+def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
     """Validate and regularise a long frame with resolved columns (see `data.to_long`); returns
-    the panel and the config with the frequency and season length filled in."""
+    the panel and the config with the frequency and season length filled in. With `fill` False
+    the gaps that `cfg.fill` would repair stay NaN (see `Panel.filled`)."""
     if df.empty:
         raise DataError(f"{cfg.path or 'the data'} has no rows")
     shown = cfg.id_col is not None
@@ -416,14 +443,9 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
                 f"first at {_where(at, names[i] if shown else None)}; "
                 "repair with --fill interpolate or --fill ffill"
             )
-        columns = _fill(columns, offsets, cfg.fill)
-        empty = np.isnan(columns)
-        if empty.any():
-            row = int(np.argmax(empty.any(axis=1)))
-            i = int(np.searchsorted(offsets, row, side="right") - 1)
-            raise DataError(
-                f"series {names[i] if shown else cfg.target!r} has no values to fill from"
-            )
+        if fill:
+            ids = tuple(str(n) for n in names) if shown else (cfg.target,)
+            columns = filled_columns(columns, offsets, cfg.fill, ids)
 
     panel = Panel(
         ids=tuple(str(n) for n in names),
@@ -438,6 +460,17 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig) -> tuple[Panel, DataConfig]:
     )
     season = cfg.season_length or season_length_for(panel.freq)
     return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=season)
+
+
+def filled_columns(columns: np.ndarray, offsets: np.ndarray, method: str, ids) -> np.ndarray:
+    """`_fill`, refusing a series with a column that has no value at all."""
+    columns = _fill(columns, offsets, method)
+    empty = np.isnan(columns)
+    if empty.any():
+        row = int(np.argmax(empty.any(axis=1)))
+        i = int(np.searchsorted(offsets, row, side="right") - 1)
+        raise DataError(f"series {ids[i]!r} has no values to fill from")
+    return columns
 
 
 def _present(rows: np.ndarray, first: int, length: int) -> np.ndarray:

@@ -26,17 +26,18 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-from . import artifacts, workflow
+from . import artifacts, atomic, training
 from .artifacts import ModelArtifact
 from .config import Config, RetrainOptions
-from .data import Panel, load_panel
+from .data import Panel
 from .errors import ArtifactError, ConfigError, LockBusy, StorageError
 from .models import MODELS
 from .runtime import test_pause
@@ -92,7 +93,8 @@ class Registry:
     def require(self) -> Registry:
         if not self.versions.is_dir():
             raise ArtifactError(
-                f"no registry at {self.root}; create one with: tsforecast train DATA --registry {self.root}"
+                f"no registry at {self.root}; create one with: tsforecast train DATA --registry "
+                f"{self.root}"
             )
         return self
 
@@ -108,7 +110,8 @@ class Registry:
         name = self.require().current()
         if name is None:
             raise ArtifactError(
-                f"registry {self.root} has no current version; train one with --registry {self.root}"
+                f"registry {self.root} has no current version; train one with --registry "
+                f"{self.root}"
             )
         return self.versions / name
 
@@ -171,7 +174,8 @@ class Registry:
                     if time.monotonic() >= deadline:
                         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                         raise LockBusy(
-                            f"registry {self.root} is locked by another run (pid {holder}); gave up after "
+                            f"registry {self.root} is locked by another run (pid {holder}); gave "
+                            "up after "
                             f"{timeout:g}s (--lock-timeout)"
                         ) from None
                     time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -206,7 +210,7 @@ class Registry:
             os.symlink(Path(VERSIONS) / name, link)
             test_pause("promote")
             os.replace(link, self.root / CURRENT)
-            artifacts.fsync_dir(self.root)
+            atomic.fsync_dir(self.root)
         except OSError as exc:
             link.unlink(missing_ok=True)
             raise _storage_error(f"switch {self.root / CURRENT} to {name}", exc) from None
@@ -269,7 +273,8 @@ class Registry:
             stack.pop()
         if not stack:
             raise ConfigError(
-                f"nothing to roll back to: no version promoted before {current} is left in {self.root}"
+                f"nothing to roll back to: no version promoted before {current} is left in "
+                f"{self.root}"
             )
         target = stack[-1]
         artifacts.load(self.versions / target)
@@ -308,7 +313,7 @@ class RetrainResult:
     previous: str | None
     data_hash: str
     reason: str = ""
-    outcome: workflow.TrainOutcome | None = None
+    outcome: training.TrainOutcome | None = None
     champion_metrics: dict[str, Any] | None = None
     removed: tuple[str, ...] = ()
 
@@ -347,11 +352,13 @@ def _better(new: float, old: float) -> bool:
 
 def retrain(
     root: str | Path,
+    panel: Panel,
     config: Config,
     options: RetrainOptions,
     on_epoch: Callable[[Any], None] | None = None,
 ) -> RetrainResult:
-    """Train a new version into the registry at `root` and decide whether it becomes current.
+    """Train a new version on `panel` (with `config.data` as `data.load_panel` resolved it)
+    into the registry at `root` and decide whether it becomes current.
 
     Holds the registry lock for the whole run. Whatever stops the run early (an error,
     SIGTERM, Ctrl-C) removes the new version unless it has already been promoted; `current`
@@ -361,12 +368,12 @@ def retrain(
         raise ConfigError(f"--registry {registry.root} is a file, not a directory")
     if registry.root.is_dir() and any(registry.root.iterdir()) and not registry.versions.is_dir():
         raise ConfigError(
-            f"--registry {registry.root} exists and is not a tsforecast registry (no {VERSIONS}/ inside)"
+            f"--registry {registry.root} exists and is not a tsforecast registry "
+            f"(no {VERSIONS}/ inside)"
         )
     with registry.locked(options.lock_timeout):
         registry.sweep()
         previous = registry.current()
-        panel, _ = load_panel(config.data)
         digest = data_hash(panel)
         if (
             options.skip_unchanged
@@ -393,30 +400,28 @@ def retrain(
         if options.promote == "if-better" and current is not None:
             if current.config.window.horizon != config.window.horizon:
                 raise ConfigError(
-                    f"--promote if-better: current version {previous} forecasts {current.config.window.horizon} "
-                    f"steps, this run {config.window.horizon}; they cannot be compared (use --promote always)"
+                    f"--promote if-better: current version {previous} forecasts "
+                    f"{current.config.window.horizon} steps, this run {config.window.horizon}; "
+                    "they cannot be compared (use --promote always)"
                 )
             current.scaler.lookup(panel.ids)
 
-        outcome = workflow.train_model(config, on_epoch, initial)
+        outcome = training.train(panel, config, on_epoch, initial)
         new = outcome.artifact
         champion = challenger = None
         if options.promote == "if-better" and current is not None:
             # Both through the same code on the same device, so that identical models tie
             # exactly (the training run's own scores come from a differently sharded program).
-            champion = workflow.score_on_validation(current, new)
-            challenger = workflow.score_on_validation(new, new)
-        info = {
-            **new.info,
-            "registry": {"data_hash": digest, "warm_start_from": previous if initial else None},
-        }
+            champion = training.score_on_validation(current, new, panel)
+            challenger = training.score_on_validation(new, new, panel)
+        record = {"data_hash": digest, "warm_start_from": previous if initial else None}
         if champion is not None:
-            info["registry"]["champion"] = {
+            record["champion"] = {
                 "version": previous,
                 "metrics": champion,
                 "challenger_metrics": challenger,
             }
-        new = dataclasses.replace(new, info=info)
+        new = dataclasses.replace(new, registry=record)
         outcome = dataclasses.replace(outcome, artifact=new)
 
         name = registry.new_name(digest)
@@ -431,9 +436,10 @@ def retrain(
                 challenger["model"][metric], champion["model"][metric]
             ):
                 reason = (
-                    f"not promoted: {metric} {challenger['model'][metric]:.4g} is not better than current "
-                    f"version {previous}'s {champion['model'][metric]:.4g} on the same "
-                    f"{new.metrics['validation_windows']} validation windows; kept as candidate {name}"
+                    f"not promoted: {metric} {challenger['model'][metric]:.4g} is not better than "
+                    f"current version {previous}'s {champion['model'][metric]:.4g} on the same "
+                    f"{new.metrics['validation_windows']} validation windows; kept as candidate "
+                    f"{name}"
                 )
                 status = "candidate"
             else:

@@ -1,19 +1,24 @@
 """Loss, the pure train step, one compiled `lax.scan` per epoch, early stopping, and `fit`.
 
 The Python loop runs over epochs only. Inside an epoch everything is one XLA program: the
-shuffle, the window gather from the device-resident series, every minibatch's gradient step.
-The batch axis is split over all local devices with `shard_map` (parameters replicated,
-gradients summed with `psum`), so the same code runs on one CPU, both cores of a CPU exposed
-as two host devices, or several GPUs.
+shuffle, the window gather from the device-resident series, and `train_step` scanned over every
+minibatch. The batch axis is split over all local devices with `shard_map` (parameters
+replicated, gradients summed with `psum`), so the same code runs on one CPU, both cores of a
+CPU exposed as two host devices, or several GPUs.
+
+`build_trainer(config, ...)` wires the model, optimiser, loss, mesh and programs from a config;
+`build_predict` builds the forecasting program alone (no optimiser, no loss).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -23,9 +28,11 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .config import TrainConfig
+from . import models
+from .config import Config, TrainConfig
 from .errors import ConfigError
-from .models import apply_model
+from .intervals import pinball_loss
+from .models import apply_model, build_model
 from .strategies import multi_step, target_steps
 from .windows import Framing, future_part, gather, split_inputs_targets
 
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 
 Params = Any
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+# (params, values, starts, weights, rng) -> (summed loss, summed gradients) over a batch.
+GradFn = Callable[[Params, jax.Array, jax.Array, jax.Array, jax.Array], tuple[jax.Array, Params]]
 EVAL_CHUNK = 1024
 
 
@@ -54,12 +63,16 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), adam)
 
 
-def scale_learning_rate(opt_state: Any, factor: float) -> None:
-    """Multiply the learning rate held in a `make_optimizer` state (each member's, for an
-    ensemble) by `factor`, in place, keeping the array where the compiled epoch expects it."""
-    hyperparams = opt_state[1].hyperparams
-    rate = hyperparams["learning_rate"]
-    hyperparams["learning_rate"] = jax.device_put(rate * factor, rate.sharding)
+def with_learning_rate_scaled(opt_state: Any, factor: float) -> Any:
+    """A `make_optimizer` state whose learning rate (each member's, for an ensemble) is
+    `factor` times the given one's, placed where the compiled epoch expects it."""
+    clip, adam, *rest = opt_state
+    rate = adam.hyperparams["learning_rate"]
+    hyperparams = {
+        **adam.hyperparams,
+        "learning_rate": jax.device_put(rate * factor, rate.sharding),
+    }
+    return (clip, adam._replace(hyperparams=hyperparams), *rest)
 
 
 def make_mesh(batch_size: int) -> Mesh:
@@ -67,6 +80,14 @@ def make_mesh(batch_size: int) -> Mesh:
     devices = jax.devices()
     n = max(d for d in range(1, len(devices) + 1) if batch_size % d == 0)
     return Mesh(np.asarray(devices[:n]), ("batch",))
+
+
+def replicate(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
+    """Put arrays (or pytrees of them) on every device of the mesh. The series and window
+    offsets are small next to the activations and every device gathers from them; parameters
+    must start where the compiled epoch leaves them, or the second epoch compiles again."""
+    sharding = NamedSharding(mesh, P())
+    return tuple(jax.device_put(tree, sharding) for tree in trees)
 
 
 class EarlyStopping(NamedTuple):
@@ -102,13 +123,39 @@ def early_stopping_update(
     )
 
 
-@dataclass(frozen=True)
-class Programs:
-    """The compiled pieces of training, built once per (model, data shape, config)."""
+class TrainCarry(NamedTuple):
+    """What one minibatch step changes: the weights, the optimiser state, the dropout key."""
 
-    train_epoch: Callable
-    evaluate: Callable
-    predict: Callable
+    params: Params
+    opt_state: Any
+    rng: jax.Array
+
+
+class Batch(NamedTuple):
+    """One minibatch: window starts <int32>[batch] and their weights <float32>[batch] (0 for
+    the padding that fills the ragged last batch of an epoch)."""
+
+    starts: jax.Array
+    weights: jax.Array
+
+
+def train_step(
+    carry: TrainCarry,
+    batch: Batch,
+    *,
+    values: jax.Array,
+    grad_fn: GradFn,
+    tx: optax.GradientTransformation,
+) -> tuple[TrainCarry, jax.Array]:
+    """One gradient step on the windows of `batch`, gathered from the device-resident series
+    `values` <float32>[total, features]: (carry, batch) -> (carry, summed loss), the shape
+    `lax.scan` wants. The gradient is the mean over the batch's real (weight 1) windows."""
+    rng, key = jax.random.split(carry.rng)
+    total, grads = grad_fn(carry.params, values, batch.starts, batch.weights, key)
+    count = jnp.sum(batch.weights)
+    grads = jax.tree_util.tree_map(lambda g: g / count, grads)
+    updates, opt_state = tx.update(grads, carry.opt_state, carry.params)
+    return TrainCarry(optax.apply_updates(carry.params, updates), opt_state, rng), total
 
 
 def per_step(frame: jax.Array, pred: jax.Array) -> jax.Array:
@@ -117,49 +164,50 @@ def per_step(frame: jax.Array, pred: jax.Array) -> jax.Array:
     return frame.reshape(frame.shape + (1,) * (pred.ndim - 2))
 
 
-def build_programs(
-    model: nn.Module,
-    tx: optax.GradientTransformation,
-    loss_fn: LossFn,
-    lookback: int,
-    horizon: int,
-    batch_size: int,
-    mesh: Mesh,
-    future: tuple[int, ...] = (),
-    framing: Framing = Framing(),
-    epoch_windows: int | None = None,
-    ensemble: int = 1,
-    strategy: str = "direct",
-) -> Programs:
-    """`future`: the feature columns the model sees over the horizon; `framing`: how each
-    window's target is normalised before the network (the loss is taken in those units);
-    `epoch_windows`: train each epoch on that many windows drawn afresh (default: all). With
-    `ensemble` > 1 the parameters, optimiser state and key carry a leading member axis and every
-    member trains in the same compiled epoch; predictions are the median over members.
-    `strategy` (see tsforecast.strategies) sets how many steps training targets and how the
-    evaluate and predict programs turn the model's outputs into `horizon` steps; a recursive
-    model reads the target alone in plain per-series units (workflow checks that)."""
-    window = lookback + horizon
-    train_window = lookback + target_steps(strategy, horizon)
-    forecaster = multi_step(model, strategy, horizon)
+@dataclass(frozen=True)
+class Network:
+    """A model in front of standardised windows: how a window is framed (`framing`), which
+    feature columns it sees over the horizon (`future`), and the multi-step `strategy` (see
+    tsforecast.strategies); a recursive model reads the target alone in plain per-series units."""
 
-    # Forecasting reads the horizon rows after a window only for future-known features; without
-    # them it reads the lookback alone, so a window may end at the last row of the panel.
-    forward_length = window if future else lookback
+    model: nn.Module
+    lookback: int
+    horizon: int
+    framing: Framing = Framing()
+    future: tuple[int, ...] = ()
+    strategy: str = "direct"
 
-    def framed(params, windows, **kwargs):
+    def framed(self, params, windows, **kwargs):
         """The network's output in framed units from gathered windows <float32>[n, >=L, features],
         and the frame (base, scale) that maps it back to standardised units."""
-        x = windows[:, :lookback, :]
-        loc, base, scale = framing.frame(x[:, :, 0], horizon)
+        x = windows[:, : self.lookback, :]
+        loc, base, scale = self.framing.frame(x[:, :, 0], self.horizon)
         pred = apply_model(
-            model,
+            self.model,
             params,
-            framing.inputs(x, loc, scale),
-            future_part(windows, lookback, future),
+            self.framing.inputs(x, loc, scale),
+            future_part(windows, self.lookback, self.future),
             **kwargs,
         )
         return pred, base, scale
+
+    def forward(self, params, values, starts):
+        """Standardised forecasts <float32>[n, H(, Q)] from the windows at `starts`. Forecasting
+        reads the horizon rows after a window only for future-known features; without them it
+        reads the lookback alone, so a window may end at the last row of the panel."""
+        if self.strategy == "recursive":
+            forecaster = multi_step(self.model, self.strategy, self.horizon)
+            return forecaster(params, gather(values, starts, self.lookback))
+        length = self.lookback + self.horizon if self.future else self.lookback
+        pred, base, scale = self.framed(params, gather(values, starts, length), train=False)
+        return pred * per_step(scale, pred) + per_step(base, pred)
+
+
+def make_grad_fn(network: Network, loss_fn: LossFn, mesh: Mesh) -> GradFn:
+    """The summed loss and gradients of a batch, the batch split over the mesh's devices."""
+    lookback, strategy = network.lookback, network.strategy
+    window = lookback + network.horizon
+    train_window = lookback + target_steps(strategy, network.horizon)
 
     def local_grads(params, values, starts, weights, rng):
         # Runs on one device's share of the batch; sums are combined across devices below.
@@ -168,17 +216,17 @@ def build_programs(
         def loss_sum(p):
             if strategy == "recursive":
                 x, y = split_inputs_targets(gather(values, starts, train_window), lookback)
-                pred = model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
+                pred = network.model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
                 return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
             windows = gather(values, starts, window)
-            pred, base, scale = framed(p, windows, train=True, rngs={"dropout": rng})
+            pred, base, scale = network.framed(p, windows, train=True, rngs={"dropout": rng})
             _, y = split_inputs_targets(windows, lookback)
             return jnp.sum(jnp.mean(loss_fn(pred, (y - base) / scale), axis=-1) * weights)
 
         total, grads = jax.value_and_grad(loss_sum)(params)
         return jax.lax.psum(total, "batch"), jax.lax.psum(grads, "batch")
 
-    batch_grads = jax.shard_map(
+    return jax.shard_map(
         local_grads,
         mesh=mesh,
         in_specs=(P(), P(), P("batch"), P("batch"), P()),
@@ -186,8 +234,18 @@ def build_programs(
         check_vma=False,  # flax's RNN starts its carry from unvarying zeros
     )
 
+
+def make_epoch(
+    grad_fn: GradFn,
+    tx: optax.GradientTransformation,
+    batch_size: int,
+    epoch_windows: int | None = None,
+) -> Callable:
+    """(params, opt_state, rng, values, train_starts) -> (params, opt_state, rng, mean loss):
+    one pass over `epoch_windows` training windows drawn afresh (default: all) in shuffled
+    minibatches, `train_step` scanned over them."""
+
     def train_epoch(params, opt_state, rng, values, train_starts):
-        """One pass over all training windows in shuffled minibatches; returns the mean loss."""
         total = train_starts.shape[0]
         n = min(epoch_windows or total, total)
         n_batches = math.ceil(n / batch_size)
@@ -196,34 +254,27 @@ def build_programs(
         order = jnp.concatenate(
             [jax.random.permutation(shuffle_key, total)[:n], jnp.zeros(pad, jnp.int32)]
         )
-        starts = train_starts[order].reshape(n_batches, batch_size)
         # The ragged last batch is padded to full size with zero-weight windows, so every
         # minibatch has one shape and the whole epoch is a single scan.
-        weights = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(n_batches, batch_size)
-
-        def step(carry, batch):
-            params, opt_state, rng = carry
-            rng, key = jax.random.split(rng)
-            batch_starts, batch_weights = batch
-            total, grads = batch_grads(params, values, batch_starts, batch_weights, key)
-            count = jnp.sum(batch_weights)
-            grads = jax.tree_util.tree_map(lambda g: g / count, grads)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state, rng), total
-
-        (params, opt_state, rng), totals = jax.lax.scan(
-            step, (params, opt_state, rng), (starts, weights)
+        batches = Batch(
+            train_starts[order].reshape(n_batches, batch_size),
+            jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(n_batches, batch_size),
         )
-        return params, opt_state, rng, jnp.sum(totals) / n
+        step = functools.partial(train_step, values=values, grad_fn=grad_fn, tx=tx)
+        carry, totals = jax.lax.scan(step, TrainCarry(params, opt_state, rng), batches)
+        return carry.params, carry.opt_state, carry.rng, jnp.sum(totals) / n
 
-    def local_forward(params, values, starts):
-        if strategy == "recursive":
-            return forecaster(params, gather(values, starts, lookback))
-        pred, base, scale = framed(params, gather(values, starts, forward_length), train=False)
-        return pred * per_step(scale, pred) + per_step(base, pred)
+    return train_epoch
 
+
+def make_forecast(network: Network, mesh: Mesh) -> Callable:
+    """(params, values, starts) -> forecasts <float32>[n, horizon] (or [n, horizon, Q] from a
+    quantile model), standardised, from the `lookback` values at each start, in fixed-size
+    chunks; the targets need not exist, so this also forecasts the future. With future-known
+    features the `horizon` rows after each window must exist for them (append them, with any
+    target value, to forecast the future)."""
     forward = jax.shard_map(
-        local_forward,
+        network.forward,
         mesh=mesh,
         in_specs=(P(), P(), P("batch")),
         out_specs=P("batch"),
@@ -232,10 +283,6 @@ def build_programs(
     n_devices = mesh.devices.size
 
     def predict(params, values, starts):
-        """Forecasts <float32>[n, horizon] (or [n, horizon, Q] from a quantile model), standardised,
-        from the `lookback` values at each start, in fixed-size chunks; the targets need not exist,
-        so this also forecasts the future. With future-known features the `horizon` rows after
-        each window must exist for them (append them, with any target value, to forecast the future)."""
         n = starts.shape[0]
         chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
         n_chunks = math.ceil(n / chunk)
@@ -247,27 +294,7 @@ def build_programs(
         )
         return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
 
-    if ensemble > 1:
-        train_epoch, predict = vmap_members(train_epoch, predict)
-
-    def evaluate(params, values, starts):
-        """Mean validation loss over all windows at `starts` and all horizon steps, in the
-        framed units the training loss uses."""
-        windows = gather(values, starts, window)
-        x, targets = split_inputs_targets(windows, lookback)
-        _, base, scale = framing.frame(x[:, :, 0], horizon)
-        pred = predict(params, values, starts)
-        return jnp.mean(
-            loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale)
-        )
-
-    # Replicated results can be read on every host of a multi-host run, not only where a shard lives.
-    everywhere = NamedSharding(mesh, P())
-    return Programs(
-        train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
-        evaluate=jax.jit(evaluate, out_shardings=everywhere),
-        predict=jax.jit(predict, out_shardings=everywhere),
-    )
+    return predict
 
 
 def vmap_members(train_epoch: Callable, predict: Callable) -> tuple[Callable, Callable]:
@@ -278,7 +305,6 @@ def vmap_members(train_epoch: Callable, predict: Callable) -> tuple[Callable, Ca
     what the median gains from, and costs no more than shared batches (the only extra work is
     gathering K batches instead of one, small next to the LSTM)."""
     members_epoch = jax.vmap(train_epoch, in_axes=(0, 0, 0, None, None))
-    members_predict = jax.vmap(predict, in_axes=(0, None, None))
 
     def ensemble_epoch(params, opt_state, rngs, values, train_starts):
         params, opt_state, rngs, losses = members_epoch(
@@ -286,11 +312,66 @@ def vmap_members(train_epoch: Callable, predict: Callable) -> tuple[Callable, Ca
         )
         return params, opt_state, rngs, jnp.mean(losses)
 
-    def ensemble_predict(params, values, starts):
-        """The median of the members' forecasts <float32>[n, horizon]."""
-        return jnp.median(members_predict(params, values, starts), axis=0)
+    return ensemble_epoch, median_of_members(predict)
 
-    return ensemble_epoch, ensemble_predict
+
+def median_of_members(predict: Callable) -> Callable:
+    """An ensemble's forecast: the median over the leading member axis of the parameters."""
+    members_predict = jax.vmap(predict, in_axes=(0, None, None))
+    return lambda params, values, starts: jnp.median(members_predict(params, values, starts), 0)
+
+
+def make_evaluate(network: Network, predict: Callable, loss_fn: LossFn) -> Callable:
+    """(params, values, starts) -> the mean validation loss over all windows at `starts` and all
+    horizon steps, in the framed units the training loss uses."""
+    lookback, horizon = network.lookback, network.horizon
+
+    def evaluate(params, values, starts):
+        windows = gather(values, starts, lookback + horizon)
+        x, targets = split_inputs_targets(windows, lookback)
+        _, base, scale = network.framing.frame(x[:, :, 0], horizon)
+        pred = predict(params, values, starts)
+        return jnp.mean(
+            loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale)
+        )
+
+    return evaluate
+
+
+def framing_for(config: Config) -> Framing:
+    """How the windows of a model with this (resolved) config are framed."""
+    season = config.data.season_length or 1
+    if season > config.window.lookback:
+        if config.model.residual == "seasonal":
+            raise ConfigError(
+                f"--residual seasonal needs --lookback of at least the season length {season}, "
+                f"got {config.window.lookback}; use a longer --lookback or --residual none"
+            )
+        # A window shorter than a season still blends in its last value (naive).
+        season = 1
+    return Framing(config.model.normalize, config.model.residual, season)
+
+
+def network_for(config: Config, future: tuple[int, ...], n_quantiles: int) -> Network:
+    """The model of a resolved config (lookback and season known) seeing `future` columns."""
+    framing = framing_for(config)
+    horizon = config.window.horizon
+    model = build_model(config.model, horizon, n_quantiles, len(future), framing.season)
+    return Network(
+        model, config.window.lookback, horizon, framing, tuple(future), config.model.strategy
+    )
+
+
+def build_predict(
+    config: Config, future: tuple[int, ...] = (), n_quantiles: int = 0, mesh: Mesh | None = None
+) -> Callable:
+    """The compiled forecasting program of a model with this config (see `make_forecast`;
+    an ensemble's is the median of its members), on `mesh` (default: one device)."""
+    mesh = mesh or make_mesh(1)
+    predict = make_forecast(network_for(config, future, n_quantiles), mesh)
+    if config.train.ensemble > 1:
+        predict = median_of_members(predict)
+    return jax.jit(predict, out_shardings=NamedSharding(mesh, P()))
 
 
 @dataclass(frozen=True)
@@ -310,82 +391,137 @@ class FitResult:
     stopped_early: bool
 
 
-def start_state(
-    tx: optax.GradientTransformation, params: Params, seed: int, members: int = 1
-) -> tuple[Any, jax.Array]:
-    """The optimiser state and shuffling key(s) that `train_epoch` starts from, placed where it
-    leaves them (with the parameters): anything it returns that goes back in placed otherwise
-    makes the second epoch compile the whole program again."""
-    opt_state = tx.init(params) if members == 1 else jax.vmap(tx.init)(params)
-    rng = jax.random.PRNGKey(seed + 1)
-    if members > 1:
-        rng = jax.random.split(rng, members)
-    return jax.device_put((opt_state, rng), jax.tree_util.tree_leaves(params)[0].sharding)
+@dataclass(frozen=True)
+class Trainer:
+    """Everything training needs, built once per (config, feature layout) by `build_trainer`:
+    the network, optimiser, mesh and the compiled programs. With `config.train.ensemble` > 1
+    the parameters, optimiser state and key carry a leading member axis and every member trains
+    in the same compiled epoch; predictions are the median over members."""
 
+    config: Config
+    network: Network
+    tx: optax.GradientTransformation
+    mesh: Mesh
+    train_epoch: Callable
+    evaluate: Callable
+    predict: Callable
 
-def fit(
-    programs: Programs,
-    params: Params,
-    tx: optax.GradientTransformation,
-    values: jax.Array,
-    train_starts: jax.Array,
-    val_starts: jax.Array,
-    cfg: TrainConfig,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-) -> FitResult:
-    """Train for up to `cfg.epochs` epochs; halve the learning rate after every `cfg.lr_patience`
-    epochs without a better validation loss (lower by more than `cfg.min_delta` of the best),
-    stop after `cfg.patience` such epochs and return the best parameters. An ensemble
-    (cfg.ensemble > 1, `params` with a leading member axis) stops on the validation loss of its
-    median forecast."""
-    # The epoch program donates its parameter buffers, so the caller's and the best-so-far
-    # copies must not share them.
-    params = jax.tree_util.tree_map(jnp.copy, params)
-    opt_state, rng = start_state(tx, params, cfg.seed, cfg.ensemble)
-    placement = jax.tree_util.tree_leaves(params)[0].sharding
-    stopping = jax.device_put(
-        early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement
-    )
-    history: list[EpochRecord] = []
-    stopped_early = False
-    rate = cfg.lr
-    for epoch in range(1, cfg.epochs + 1):
-        began = time.perf_counter()
-        params, opt_state, rng, train_loss = programs.train_epoch(
-            params, opt_state, rng, values, train_starts
-        )
-        val_loss = programs.evaluate(params, values, val_starts)
-        stopping = early_stopping_update(stopping, params, val_loss, epoch, cfg.min_delta)
-        record = EpochRecord(
-            epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate
-        )
-        if not np.isfinite(record.train_loss):
-            raise ConfigError(
-                f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr"
+    def initial_params(self, width: int = 1) -> Params:
+        """Fresh parameters for `width` input features from `train.seed`; for an ensemble, one
+        set per member from seeds seed, seed + 1, ... stacked on a leading member axis."""
+        cfg = self.config.train
+        network = self.network
+        members = [
+            models.init_params(
+                network.model,
+                network.lookback,
+                width,
+                cfg.seed + k,
+                len(network.future),
+                network.horizon,
             )
-        history.append(record)
-        wait = int(stopping.wait)
-        if cfg.lr_patience and wait and wait % cfg.lr_patience == 0:
-            scale_learning_rate(opt_state, 0.5)
-            rate *= 0.5
-        log.debug(
-            "epoch %d: train %.5f val %.5f (%.2fs)",
-            epoch,
-            record.train_loss,
-            record.val_loss,
-            record.seconds,
+            for k in range(cfg.ensemble)
+        ]
+        if cfg.ensemble == 1:
+            return members[0]
+        return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+
+    def place(self, *trees: Any) -> tuple[Any, ...]:
+        return replicate(self.mesh, *trees)
+
+    def start_state(self, params: Params) -> tuple[Any, jax.Array]:
+        """The optimiser state and shuffling key(s) that `train_epoch` starts from, placed where
+        it leaves them (with the parameters): anything it returns that goes back in placed
+        otherwise makes the second epoch compile the whole program again."""
+        members = self.config.train.ensemble
+        opt_state = self.tx.init(params) if members == 1 else jax.vmap(self.tx.init)(params)
+        rng = jax.random.PRNGKey(self.config.train.seed + 1)
+        if members > 1:
+            rng = jax.random.split(rng, members)
+        return jax.device_put((opt_state, rng), jax.tree_util.tree_leaves(params)[0].sharding)
+
+    def fit(
+        self,
+        params: Params,
+        values: jax.Array,
+        train_starts: jax.Array,
+        val_starts: jax.Array,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+    ) -> FitResult:
+        """Train for up to `epochs` epochs; halve the learning rate after every `lr_patience`
+        epochs without a better validation loss (lower by more than `min_delta` of the best),
+        stop after `patience` such epochs and return the best parameters. An ensemble stops on
+        the validation loss of its median forecast. Arguments placed with `place`."""
+        cfg = self.config.train
+        # The epoch program donates its parameter buffers, so the caller's and the best-so-far
+        # copies must not share them.
+        params = jax.tree_util.tree_map(jnp.copy, params)
+        opt_state, rng = self.start_state(params)
+        placement = jax.tree_util.tree_leaves(params)[0].sharding
+        stopping = jax.device_put(
+            early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement
         )
-        if on_epoch is not None:
-            on_epoch(record)
-        if wait >= cfg.patience:
-            stopped_early = epoch < cfg.epochs
-            break
-    return FitResult(stopping.best_params, history, int(stopping.best_epoch), stopped_early)
+        history: list[EpochRecord] = []
+        stopped_early = False
+        rate = cfg.lr
+        for epoch in range(1, cfg.epochs + 1):
+            began = time.perf_counter()
+            params, opt_state, rng, train_loss = self.train_epoch(
+                params, opt_state, rng, values, train_starts
+            )
+            val_loss = self.evaluate(params, values, val_starts)
+            stopping = early_stopping_update(stopping, params, val_loss, epoch, cfg.min_delta)
+            record = EpochRecord(
+                epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate
+            )
+            if not np.isfinite(record.train_loss):
+                raise ConfigError(
+                    f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr"
+                )
+            history.append(record)
+            wait = int(stopping.wait)
+            if cfg.lr_patience and wait and wait % cfg.lr_patience == 0:
+                opt_state = with_learning_rate_scaled(opt_state, 0.5)
+                rate *= 0.5
+            log.debug(
+                "epoch %d: train %.5f val %.5f (%.2fs)",
+                epoch,
+                record.train_loss,
+                record.val_loss,
+                record.seconds,
+            )
+            if on_epoch is not None:
+                on_epoch(record)
+            if wait >= cfg.patience:
+                stopped_early = epoch < cfg.epochs
+                break
+        return FitResult(stopping.best_params, history, int(stopping.best_epoch), stopped_early)
 
 
-def replicate(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
-    """Put arrays (or pytrees of them) on every device of the mesh. The series and window
-    offsets are small next to the activations and every device gathers from them; parameters
-    must start where the compiled epoch leaves them, or the second epoch compiles again."""
-    sharding = NamedSharding(mesh, P())
-    return tuple(jax.device_put(tree, sharding) for tree in trees)
+def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple = ()) -> Trainer:
+    """The trainer of a resolved config (lookback and season length known) for a device matrix
+    whose columns `future` are known over the horizon; `quantiles` replaces the point loss with
+    the pinball loss of those quantile levels."""
+    cfg = config.train
+    network = network_for(config, future, len(quantiles))
+    loss = pinball_loss(quantiles) if quantiles else make_loss(cfg.loss)
+    tx = make_optimizer(cfg)
+    mesh = make_mesh(cfg.batch_size)
+    train_epoch = make_epoch(
+        make_grad_fn(network, loss, mesh), tx, cfg.batch_size, cfg.epoch_windows
+    )
+    predict = make_forecast(network, mesh)
+    if cfg.ensemble > 1:
+        train_epoch, predict = vmap_members(train_epoch, predict)
+    # Replicated results can be read on every host of a multi-host run, not only where a
+    # shard lives.
+    everywhere = NamedSharding(mesh, P())
+    return Trainer(
+        config=config,
+        network=network,
+        tx=tx,
+        mesh=mesh,
+        train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
+        evaluate=jax.jit(make_evaluate(network, predict, loss), out_shardings=everywhere),
+        predict=jax.jit(predict, out_shardings=everywhere),
+    )

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import DataError
+from .panel import segment_ranges
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,6 @@ def typical_length(offsets: np.ndarray) -> int:
     """The median series length: defaults (validation size, lookback) follow the bulk of a
     panel, not its shortest member."""
     return int(np.median(np.diff(offsets)))
-
-
-def _ranges(firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    counts = np.asarray(counts, dtype=np.int64)
-    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
-        np.cumsum(counts) - counts, counts
-    )
-    return np.repeat(np.asarray(firsts, dtype=np.int64), counts) + within
 
 
 def split_windows(
@@ -97,9 +90,11 @@ def split_windows(
     train_part = lengths.copy()
     train_part[series] = first_val + lookback
     return WindowSplit(
-        train_starts=_ranges(offsets[series], n_train).astype(np.int32),
+        train_starts=segment_ranges(offsets[series], n_train).astype(np.int32),
         train_series=np.repeat(series, n_train).astype(np.int32),
-        val_starts=_ranges(offsets[series] + first_val, np.full(len(series), val)).astype(np.int32),
+        val_starts=segment_ranges(offsets[series] + first_val, np.full(len(series), val)).astype(
+            np.int32
+        ),
         val_series=np.repeat(series, val).astype(np.int32),
         train_part=train_part,
         val_size=val,

@@ -1,0 +1,107 @@
+"""training.train on an in-memory panel: the validation windows and their seasonal-naive scores
+against a hand-written loop, the conformal scores, the lookback rule, refusing foreign weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsforecast import training
+from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from tsforecast.data import load_panel
+from tsforecast.errors import ConfigError
+from tsforecast.forecast import Forecaster
+
+LOOKBACK, HORIZON, VAL = 24, 6, 5
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    frames = []
+    for sid, n in (("a", 200), ("b", 170), ("c", 30)):  # c is too short to train on
+        t = np.arange(n)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": sid,
+                    "ds": pd.date_range("2024-03-01", periods=n, freq="h"),
+                    "y": 10 + np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.2, n),
+                }
+            )
+        )
+    path = tmp_path_factory.mktemp("training") / "data.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    panel, data = load_panel(DataConfig(path=str(path)))
+    config = Config(
+        data=data,
+        window=WindowConfig(lookback=LOOKBACK, horizon=HORIZON, val_size=VAL),
+        model=ModelConfig(hidden=4),
+        train=TrainConfig(epochs=2, batch_size=16),
+    )
+    return panel, config, training.train(panel, config).artifact
+
+
+def test_seasonal_naive_on_the_validation_windows_by_hand(run):
+    panel, _, artifact = run
+    maes, mases = [], []
+    for i in (0, 1):  # the series long enough to train on
+        y = panel.series(i).astype(np.float64)
+        n = len(y)
+        train_part = n - HORIZON - VAL + 1  # rows before the first validation target
+        scale = np.mean(np.abs(y[24:train_part] - y[: train_part - 24]))
+        errors = []
+        for k in range(VAL):
+            origin = n - HORIZON - VAL + 1 + k  # first target of the k-th validation window
+            naive = y[origin - 24 : origin - 24 + HORIZON]
+            errors.append(np.abs(y[origin : origin + HORIZON] - naive))
+        maes.append(np.mean(errors))
+        mases.append(np.mean(errors) / scale)
+    naive = artifact.metrics["seasonal_naive"]
+    assert naive["mae"] == pytest.approx(np.mean(maes), rel=1e-6)
+    assert naive["mase"] == pytest.approx(np.mean(mases), rel=1e-6)
+    assert artifact.metrics["validation_windows"] == 2 * VAL
+    assert artifact.metrics["series"] == 2 and artifact.metrics["skipped_series"] == 1
+    assert artifact.summary.data_summary["skipped_series"] == ["c"]
+
+
+def test_conformal_scores_are_the_standardised_validation_errors(run):
+    panel, _, artifact = run
+    assert artifact.conformal_scores.shape == (2 * VAL, HORIZON)
+    # The forecasts of the validation windows, made by the saved model on one device.
+    forecaster = Forecaster.of(artifact)
+    rows = []
+    for i in (0, 1):
+        n = int(panel.lengths[i])
+        starts = np.arange(n - LOOKBACK - HORIZON - VAL + 1, n - LOOKBACK - HORIZON + 1)
+        val = forecaster.forecast(panel, np.full(VAL, i), starts)
+        y = np.log(panel.series(i).astype(np.float64))  # transform auto: log, all values > 0
+        targets = np.stack([y[s + LOOKBACK : s + LOOKBACK + HORIZON] for s in starts])
+        rows.append(np.abs(val.point - targets) / artifact.scaler.std[i])
+    np.testing.assert_allclose(
+        artifact.conformal_scores, np.concatenate(rows), rtol=1e-4, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("season", "length", "horizon", "lookback"),
+    [
+        (24, 5000, 24, 168),  # a week of hourly data
+        (48, 5000, 48, 336),  # a week of half-hours: 336 steps, the most
+        (7, 5000, 14, 96),  # daily: a week is under 96 days, the floor
+        (12, 400, 12, 96),
+        (24, 200, 24, 144),  # too short for a week: six whole days
+    ],
+)
+def test_default_lookback(season, length, horizon, lookback):
+    assert training.default_lookback(season, length, horizon) == lookback
+
+
+def test_weights_of_another_architecture_are_refused(run):
+    panel, config, artifact = run
+    wider = Config(
+        data=config.data, window=config.window, model=ModelConfig(hidden=8), train=config.train
+    )
+    with pytest.raises(ConfigError, match="the starting weights do not fit this model"):
+        training.train(panel, wider, init_params=artifact.params)

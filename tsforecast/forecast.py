@@ -1,0 +1,233 @@
+"""Forecasts from a trained model: one `Forecaster` turns a panel and window starts into
+forecasts in the original units; `forecast` makes the next `horizon` steps of every series,
+with intervals, as `tsforecast predict` writes them.
+
+Every consumer of a model's forecasts goes through `Forecaster.forecast`: training's validation
+scores, the registry's champion scoring, `predict` and `backtest`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from jax.sharding import Mesh
+
+from . import transforms
+from .artifacts import ModelArtifact, Scaler
+from .baselines import seasonal_naive
+from .config import Config
+from .data import FutureTable, Panel
+from .errors import DataError
+from .features import FeatureLayout, calendar_names, device_matrix
+from .intervals import (
+    conformal_bounds,
+    interval_columns,
+    quantile_index,
+    quantile_levels,
+    resolve_levels,
+)
+from .train import Params, build_predict, make_mesh, replicate
+from .windows import scale_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowForecasts:
+    """Forecasts of n windows in the model's units (transformed, not standardised; see
+    tsforecast.transforms): `point` <float64>[n, horizon], the median of `quantiles`
+    <float64>[n, horizon, Q] for a quantile model; `std` <float64>[n] is the standardisation
+    of each window's series, which scales conformal radii."""
+
+    point: np.ndarray
+    quantiles: np.ndarray | None
+    std: np.ndarray
+    transform: str
+
+    def original(self, values: np.ndarray | None = None) -> np.ndarray:
+        """`values` (default: the point forecasts) in the original units of the data."""
+        return transforms.inverse(self.transform, self.point if values is None else values)
+
+
+@dataclass(frozen=True)
+class Forecaster:
+    """A trained model ready to forecast: its config, parameters (on the devices of `mesh`),
+    scaler, feature layout, compiled forecasting program and conformal scores."""
+
+    config: Config
+    params: Params
+    scaler: Scaler
+    features: FeatureLayout
+    predict: Callable
+    mesh: Mesh
+    conformal_scores: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, artifact: ModelArtifact) -> Forecaster:
+        """The forecaster of a saved (or freshly trained) model, on one device."""
+        mesh = make_mesh(1)
+        config = artifact.config
+        predict = build_predict(config, artifact.features.future, len(quantiles_of(config)), mesh)
+        # Onto this program's one device: an artifact fresh from training holds its parameters
+        # on every device of the training mesh.
+        (params,) = replicate(mesh, artifact.params)
+        return cls(
+            config,
+            params,
+            artifact.scaler,
+            artifact.features,
+            predict,
+            mesh,
+            artifact.conformal_scores,
+        )
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        return quantiles_of(self.config)
+
+    def forecast(
+        self,
+        panel: Panel,
+        series: np.ndarray,
+        starts: np.ndarray,
+        future: np.ndarray | None = None,
+    ) -> WindowForecasts:
+        """Forecasts of the windows whose first input row is row `starts[j]` (counted from the
+        series' start) of series `series[j]` of `panel` (original units). Series the model did
+        not see in training are standardised with their own history. With `future`
+        <float32>[n_series * horizon, k] (the future-known covariates of the steps after each
+        series' end; k may be 0 for calendar features only) the windows may reach past the end
+        of the data, as forecasts of the future do."""
+        config = self.config
+        horizon = config.window.horizon
+        transform = config.data.transform
+        modelled = transforms.transform_panel(transform, panel)
+        mean, std, known = self.scaler.for_panel(modelled)
+        if not known.all():
+            log.info(
+                "%d series not seen in training: standardised with their own history",
+                int((~known).sum()),
+            )
+        if future is not None:
+            modelled = _extended(modelled, horizon, future, len(config.data.covariates))
+        numeric = np.column_stack([modelled.values, modelled.covariate_matrix()])
+        scaled = scale_rows(numeric, modelled.offsets, mean, std)
+        calendar = calendar_names(panel.freq) if config.data.calendar else ()
+        matrix = device_matrix(modelled, scaled, calendar, self.features.static_levels)
+        flat = (modelled.offsets[series] + starts).astype(np.int32)
+        values, flat = replicate(self.mesh, matrix, flat)
+        raw = np.asarray(self.predict(self.params, values, flat), dtype=np.float64)
+        mean, std = mean[series, 0], std[series, 0]
+        quantiles = None
+        if self.quantiles:
+            quantiles = raw * std[:, None, None] + mean[:, None, None]
+            point = quantiles[..., len(self.quantiles) // 2]
+        else:
+            point = raw * std[:, None] + mean[:, None]
+        return WindowForecasts(point, quantiles, std, transform)
+
+
+def quantiles_of(config: Config) -> tuple[float, ...]:
+    """The quantile levels a model's head outputs; () for a point (conformal) model."""
+    intervals = config.intervals
+    return quantile_levels(intervals.levels) if intervals.method == "quantile" else ()
+
+
+def _extended(panel: Panel, horizon: int, future: np.ndarray, n_past: int) -> Panel:
+    """The panel with `horizon` rows appended to every series for the future-known features:
+    target and past covariates 0 (never read), future covariates from `future`."""
+    lengths = panel.lengths + horizon
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    old_rows = np.arange(len(panel.values)) + np.repeat(
+        offsets[:-1] - panel.offsets[:-1], panel.lengths
+    )
+    new_rows = np.setdiff1d(np.arange(int(offsets[-1])), old_rows)
+    values = np.zeros(int(offsets[-1]), np.float32)
+    values[old_rows] = panel.values
+    covariates = np.zeros((int(offsets[-1]), panel.covariate_matrix().shape[1]), np.float32)
+    covariates[old_rows] = panel.covariate_matrix()
+    covariates[new_rows, n_past:] = future
+    return dataclasses.replace(panel, values=values, offsets=offsets, covariates=covariates)
+
+
+def forecast(
+    forecaster: Forecaster,
+    panel: Panel,
+    levels: tuple[float, ...] = (),
+    future: FutureTable | None = None,
+) -> pd.DataFrame:
+    """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
+    in the original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels`
+    (percent). In a panel, series with fewer rows than the lookback get seasonal naive (method
+    `seasonal_naive`, no interval) unless the model was trained with --strict; the others the
+    model. `future`: the future-known covariates, for a model trained with them."""
+    config = forecaster.config
+    lookback, horizon = config.window.lookback, config.window.horizon
+    season = config.data.season_length or 1
+    scores = forecaster.conformal_scores
+    levels = resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
+    short = panel.lengths < lookback
+    # Only a panel's output has the `method` column that flags a seasonal-naive forecast.
+    if short.any() and (config.data.strict or config.data.id_col is None):
+        i = int(np.argmax(short))
+        raise DataError(
+            f"series {panel.ids[i]!r} has {int(panel.lengths[i])} rows; the model needs the last "
+            f"{lookback} to forecast"
+        )
+    # One frame per series, in the panel's order.
+    frames: list[pd.DataFrame | None] = [
+        pd.DataFrame(
+            {
+                "unique_id": panel.ids[i],
+                "ds": panel.future_timestamps(i, horizon),
+                "y_hat": seasonal_naive(panel.series(i), horizon, season),
+                "method": "seasonal_naive",
+            }
+        )
+        if is_short
+        else None
+        for i, is_short in enumerate(short)
+    ]
+    if short.all():
+        return pd.concat(frames, ignore_index=True)
+    modelled = np.flatnonzero(~short)
+    if short.any():
+        panel = panel.take(modelled)
+    if config.data.future_covariates and future is None:
+        raise DataError(
+            f"the model uses future covariates ({', '.join(config.data.future_covariates)}); "
+            f"give their values for the {horizon} steps after each series with --future FILE"
+        )
+    steps = None
+    if forecaster.features.future:
+        steps = (
+            future.after(panel, horizon)
+            if config.data.future_covariates
+            else np.zeros((len(panel.ids) * horizon, 0), np.float32)  # calendar features only
+        )
+    everyone = np.arange(len(panel.ids))
+    result = forecaster.forecast(panel, everyone, panel.lengths - lookback, steps)
+    columns = {"y_hat": result.point}
+    for level in levels:
+        if result.quantiles is not None:
+            lo_index, hi_index = quantile_index(config.intervals.levels, level)
+            lo, hi = result.quantiles[..., lo_index], result.quantiles[..., hi_index]
+        else:
+            lo, hi = conformal_bounds(result.point, scores, result.std, level)
+        columns.update(zip(interval_columns(level), (lo, hi), strict=True))
+    columns = {name: result.original(values) for name, values in columns.items()}
+    for i, (row, series_id) in enumerate(zip(modelled, panel.ids, strict=True)):
+        frames[row] = pd.DataFrame(
+            {
+                "unique_id": series_id,
+                "ds": panel.future_timestamps(i, horizon),
+                **{k: v[i] for k, v in columns.items()},
+                "method": "model",
+            }
+        )
+    return pd.concat(frames, ignore_index=True)

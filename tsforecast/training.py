@@ -1,0 +1,305 @@
+"""Train a model on a panel: windows, the compiled trainer, validation metrics, the artifact.
+
+`train` takes a validated panel and a config and returns the finished artifact (not yet saved);
+`score_on_validation` scores any model on the validation windows of a training run, which is
+how the registry compares a champion with its challenger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from . import transforms
+from .artifacts import ModelArtifact, Scaler, TrainingSummary
+from .config import Config
+from .data import Panel
+from .errors import ConfigError, DataError
+from .features import calendar_names, device_matrix, layout, static_levels
+from .forecast import Forecaster, WindowForecasts, quantiles_of
+from .intervals import quantile_index, validation_interval_metrics
+from .metrics import mase_scale, point_metrics
+from .models import count_params
+from .strategies import require_supported
+from .train import EpochRecord, Params, build_trainer
+from .windows import (
+    WindowSplit,
+    default_val_size,
+    rows_needed,
+    seasonal_naive_source,
+    split_windows,
+    standardise,
+    typical_length,
+)
+
+log = logging.getLogger(__name__)
+
+
+def default_lookback(season: int, shortest: int, horizon: int) -> int:
+    """Seven seasons (a week, when the season is a day of hourly or half-hourly data: the
+    weekly pattern is then inside every window), else two, whichever first fits in 336 steps;
+    never under 96. On short data the longest whole number of seasons that leaves room for
+    training and validation."""
+    preferred = max([96] + [k * season for k in (7, 2) if k * season <= 336][:1])
+    candidates = [preferred] + [season * k for k in range(preferred // season, 0, -1)]
+    for lookback in candidates:
+        if shortest >= rows_needed(lookback, horizon, default_val_size(shortest, horizon)):
+            return lookback
+    return preferred  # too short for any: split_windows reports how many rows are needed
+
+
+def seasonal_naive_windows(
+    series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, season: int
+) -> np.ndarray:
+    """Seasonal-naive forecasts <float>[n, horizon] for windows starting at local `starts`:
+    each step repeats the value one (or more) seasons before it, from inside the lookback."""
+    source = starts[:, None] + seasonal_naive_source(lookback, horizon, season)[None, :]
+    return series[np.clip(source, 0, None)]
+
+
+def validation_metrics(
+    panel: Panel,
+    split: WindowSplit,
+    preds: np.ndarray,
+    lookback: int,
+    horizon: int,
+    season: int,
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+    """Per-series point metrics of the model (`preds` <float>[n_val, horizon] in the original
+    units, in the order of the split's validation windows) and of seasonal naive on the
+    validation windows, and their means over series (as M4 does). MASE is scaled by the
+    in-sample seasonal-naive error. Returns (means, one row per series and method)."""
+    rows = []
+    for i in np.unique(split.val_series):
+        mine = split.val_series == i
+        starts = split.val_starts[mine] - panel.offsets[i]
+        series = panel.series(i).astype(np.float64)
+        targets = series[(starts[:, None] + lookback + np.arange(horizon)[None, :])]
+        scale = mase_scale(series[: split.train_part[i]], season)
+        naive = seasonal_naive_windows(series, starts, lookback, horizon, season)
+        for method, forecast in (("model", preds[mine]), ("seasonal_naive", naive)):
+            rows.append(
+                {
+                    "unique_id": panel.ids[i],
+                    "method": method,
+                    **point_metrics(targets, forecast, scale),
+                }
+            )
+    by_series = pd.DataFrame(rows)
+    keys = ["mae", "rmse", "smape", "mase"]
+    means = {
+        method: {key: float(np.nanmean(group[key])) for key in keys}
+        for method, group in by_series.groupby("method", sort=False)
+    }
+    return means, by_series
+
+
+def interval_metrics(
+    panel: Panel,
+    split: WindowSplit,
+    targets: np.ndarray,
+    val: WindowForecasts,
+    std: np.ndarray,
+    config: Config,
+) -> dict:
+    """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
+    per level, on the validation windows (`targets` <float>[n_val, H] in the model's units, and
+    the model's forecasts of them), scored in the original units of `panel`. std: <float>[n_series],
+    the standardisation of each series in the model's units."""
+    lookback, horizon = config.window.lookback, config.window.horizon
+    season = config.data.season_length
+    transform = config.data.transform
+    trained = np.flatnonzero(split.usable)  # the series with validation windows, in window order
+    shape = (len(trained), split.val_size, horizon)
+    naive = transforms.forward(
+        transform,
+        np.stack(
+            [
+                seasonal_naive_windows(
+                    panel.series(i).astype(np.float64),
+                    split.val_starts[split.val_series == i] - panel.offsets[i],
+                    lookback,
+                    horizon,
+                    season,
+                )
+                for i in trained
+            ]
+        ),
+    )
+    scales = np.asarray(
+        [mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained]
+    )
+    levels = config.intervals.levels
+    bounds = None
+    if val.quantiles is not None:
+        bounds = {}
+        for level in levels:
+            lo, hi = quantile_index(levels, level)
+            bounds[level] = (
+                val.quantiles[..., lo].reshape(shape),
+                val.quantiles[..., hi].reshape(shape),
+            )
+    scored = validation_interval_metrics(
+        targets.reshape(shape),
+        {"model": val.point.reshape(shape), "seasonal_naive": naive},
+        std[trained],
+        scales,
+        levels,
+        bounds,
+        val.original,
+    )
+    return {"method": config.intervals.method, **scored}
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    artifact: ModelArtifact
+    stopped_early: bool
+    best_epoch: int
+
+
+def _resolved(panel: Panel, config: Config) -> tuple[Config, WindowSplit]:
+    """The config with the transform, lookback and validation size that training uses, and the
+    window split they give."""
+    data_cfg = dataclasses.replace(
+        config.data, transform=transforms.resolve(config.data.transform, panel.values)
+    )
+    horizon = config.window.horizon
+    lookback = config.window.lookback or default_lookback(
+        data_cfg.season_length, typical_length(panel.offsets), horizon
+    )
+    split = split_windows(
+        panel.offsets, lookback, horizon, config.window.val_size, panel.ids, data_cfg.strict
+    )
+    window = dataclasses.replace(config.window, lookback=lookback, val_size=split.val_size)
+    return dataclasses.replace(config, data=data_cfg, window=window), split
+
+
+def train(
+    panel: Panel,
+    config: Config,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    init_params: Params | None = None,
+) -> TrainOutcome:
+    """Train on `panel` (validated, with `config.data` as `data.load_panel` resolved it) and
+    return the finished artifact (not yet saved).
+
+    init_params: start from these parameters (a previous fit of the same model, a warm start)
+    instead of a fresh initialisation from the seed; a ConfigError if their shapes differ.
+    """
+    config, split = _resolved(panel, config)
+    data_cfg, lookback, horizon = config.data, config.window.lookback, config.window.horizon
+    skipped = int((~split.usable).sum())
+    if skipped:
+        log.warning(
+            "%d of %d series have fewer than the %d rows training needs (lookback + 2 x horizon "
+            "+ validation - 1) and are left out of training (--strict refuses them)",
+            skipped,
+            len(panel.ids),
+            rows_needed(lookback, horizon, split.val_size),
+        )
+    modelled = transforms.transform_panel(data_cfg.transform, panel)
+    numeric = np.column_stack([modelled.values, panel.covariate_matrix()])
+    scaled, mean, std = standardise(numeric, panel.offsets, split.train_part)
+    calendar = calendar_names(panel.freq) if data_cfg.calendar else ()
+    levels = static_levels(panel)
+    features = layout(data_cfg.covariates, data_cfg.future_covariates, calendar, levels)
+    matrix = device_matrix(panel, scaled, calendar, levels)
+
+    quantiles = quantiles_of(config)
+    trainer = build_trainer(config, features.future, quantiles)
+    require_supported(config.model.strategy, features.width, trainer.network.framing.active)
+    fresh = trainer.initial_params(features.width)
+    params = fresh if init_params is None else _matching_params(init_params, fresh)
+    params, values, train_starts, val_starts = trainer.place(
+        params, matrix, split.train_starts, split.val_starts
+    )
+    log.info(
+        "%d training and %d validation windows on %d device(s)",
+        len(split.train_starts),
+        len(split.val_starts),
+        trainer.mesh.size,
+    )
+    result = trainer.fit(params, values, train_starts, val_starts, on_epoch)
+
+    scaler = Scaler(
+        panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:]
+    )
+    # Scored by the training program itself, on the training mesh.
+    forecaster = Forecaster(config, result.params, scaler, features, trainer.predict, trainer.mesh)
+    series = split.val_series
+    val = forecaster.forecast(panel, series, split.val_starts - panel.offsets[series])
+    metrics, by_series = validation_metrics(
+        panel, split, val.original(), lookback, horizon, data_cfg.season_length
+    )
+    trained = np.flatnonzero(split.usable)
+    metrics["best_epoch"] = result.best_epoch
+    metrics["validation_windows"] = int(len(split.val_starts))
+    metrics["series"] = int(len(trained))
+    metrics["skipped_series"] = skipped
+    targets = modelled.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(
+        np.float64
+    )
+    metrics["intervals"] = interval_metrics(panel, split, targets, val, std[:, 0], config)
+    scores = None if quantiles else np.abs(val.point - targets) / val.std[:, None]
+
+    history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
+    summary = TrainingSummary(
+        data_summary={
+            "series": len(panel.ids),
+            "rows": int(len(panel.values)),
+            "last_timestamp": str(max(panel.last_timestamp(i) for i in range(len(panel.ids)))),
+            "skipped_series": [panel.ids[i] for i in np.flatnonzero(~split.usable)[:100]],
+        },
+        n_params=count_params(result.params),
+        train_windows=int(len(split.train_starts)),
+        devices=tuple(str(d) for d in trainer.mesh.devices.flat),
+    )
+    artifact = ModelArtifact(
+        config, result.params, scaler, features, history, metrics, summary, scores, by_series
+    )
+    return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
+
+
+def _matching_params(given: Params, fresh: Params) -> Params:
+    """`given` cast to the fresh initialisation's dtypes, or a ConfigError if the architectures
+    differ."""
+    if jax.tree_util.tree_map(np.shape, given) != jax.tree_util.tree_map(np.shape, fresh):
+        raise ConfigError(
+            "the starting weights do not fit this model (the model options changed the "
+            "architecture); use the same model options or train from scratch"
+        )
+    return jax.tree_util.tree_map(lambda g, f: jnp.asarray(g, f.dtype), given, fresh)
+
+
+def score_on_validation(
+    artifact: ModelArtifact, run: ModelArtifact, panel: Panel
+) -> dict[str, dict[str, float]]:
+    """Point metrics of `artifact` (an earlier model) on exactly the validation windows of the
+    training run that produced `run` from `panel`: the same targets, the same MASE scale, each
+    model reading its own lookback before the first target. This makes champion and challenger
+    comparable."""
+    mine, theirs = artifact.config.window, run.config.window
+    if mine.horizon != theirs.horizon:
+        raise ConfigError(f"cannot compare models with horizon {mine.horizon} and {theirs.horizon}")
+    split = split_windows(
+        panel.offsets, theirs.lookback, theirs.horizon, theirs.val_size, panel.ids
+    )
+    own_starts = split.val_starts + theirs.lookback - mine.lookback
+    if (own_starts < panel.offsets[split.val_series]).any():
+        raise DataError(
+            f"the validation windows start too early for a model with lookback {mine.lookback}"
+        )
+    series = split.val_series
+    val = Forecaster.of(artifact).forecast(panel, series, own_starts - panel.offsets[series])
+    means, _ = validation_metrics(
+        panel, split, val.original(), theirs.lookback, theirs.horizon, run.config.data.season_length
+    )
+    return means
