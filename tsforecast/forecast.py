@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 import pandas as pd
 from jax.sharding import Mesh
@@ -55,6 +56,18 @@ class WindowForecasts:
 
 
 @dataclass(frozen=True)
+class DeviceInputs:
+    """A panel as the network reads it: the device matrix <float32>[total, features] on a
+    forecaster's devices, the offsets of its series, and each series' standardisation of the
+    target in the model's units, `mean` and `std` <float64>[n_series]."""
+
+    values: jax.Array
+    offsets: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+@dataclass(frozen=True)
 class Forecaster:
     """A trained model ready to forecast: its config, parameters (on the devices of `mesh`),
     scaler, feature layout, compiled forecasting program and conformal scores."""
@@ -90,6 +103,33 @@ class Forecaster:
     def quantiles(self) -> tuple[float, ...]:
         return quantiles_of(self.config)
 
+    def inputs(self, panel: Panel, future: np.ndarray | None = None) -> DeviceInputs:
+        """`panel` (original units) as the network reads it: transformed, standardised with the
+        saved scaler (a series the model did not see in training with its own history), with
+        calendar and static features, on this forecaster's devices. With `future`
+        <float32>[n_series * horizon, k] (the future-known covariates of the steps after each
+        series' end; k may be 0 for calendar features only) `horizon` rows are appended to
+        every series, so windows may reach past the end of the data, as forecasts of the
+        future do."""
+        config = self.config
+        modelled = transforms.transform_panel(config.data.transform, panel)
+        mean, std, known = self.scaler.for_panel(modelled)
+        if not known.all():
+            log.info(
+                "%d series not seen in training: standardised with their own history",
+                int((~known).sum()),
+            )
+        if future is not None:
+            modelled = _extended(
+                modelled, config.window.horizon, future, len(config.data.covariates)
+            )
+        numeric = np.column_stack([modelled.values, modelled.covariate_matrix()])
+        scaled = scale_rows(numeric, modelled.offsets, mean, std)
+        calendar = calendar_names(panel.freq) if config.data.calendar else ()
+        matrix = device_matrix(modelled, scaled, calendar, self.features.static_levels)
+        (values,) = replicate(self.mesh, matrix)
+        return DeviceInputs(values, modelled.offsets, mean[:, 0], std[:, 0])
+
     def forecast(
         self,
         panel: Panel,
@@ -98,38 +138,24 @@ class Forecaster:
         future: np.ndarray | None = None,
     ) -> WindowForecasts:
         """Forecasts of the windows whose first input row is row `starts[j]` (counted from the
-        series' start) of series `series[j]` of `panel` (original units). Series the model did
-        not see in training are standardised with their own history. With `future`
-        <float32>[n_series * horizon, k] (the future-known covariates of the steps after each
-        series' end; k may be 0 for calendar features only) the windows may reach past the end
-        of the data, as forecasts of the future do."""
-        config = self.config
-        horizon = config.window.horizon
-        transform = config.data.transform
-        modelled = transforms.transform_panel(transform, panel)
-        mean, std, known = self.scaler.for_panel(modelled)
-        if not known.all():
-            log.info(
-                "%d series not seen in training: standardised with their own history",
-                int((~known).sum()),
-            )
-        if future is not None:
-            modelled = _extended(modelled, horizon, future, len(config.data.covariates))
-        numeric = np.column_stack([modelled.values, modelled.covariate_matrix()])
-        scaled = scale_rows(numeric, modelled.offsets, mean, std)
-        calendar = calendar_names(panel.freq) if config.data.calendar else ()
-        matrix = device_matrix(modelled, scaled, calendar, self.features.static_levels)
-        flat = (modelled.offsets[series] + starts).astype(np.int32)
-        values, flat = replicate(self.mesh, matrix, flat)
-        raw = np.asarray(self.predict(self.params, values, flat), dtype=np.float64)
-        mean, std = mean[series, 0], std[series, 0]
+        series' start) of series `series[j]` of `panel` (original units); `future` as for
+        `inputs`."""
+        return self.forecast_inputs(self.inputs(panel, future), series, starts)
+
+    def forecast_inputs(
+        self, inputs: DeviceInputs, series: np.ndarray, starts: np.ndarray
+    ) -> WindowForecasts:
+        """`forecast` from inputs already on the devices (training has them)."""
+        (flat,) = replicate(self.mesh, (inputs.offsets[series] + starts).astype(np.int32))
+        raw = np.asarray(self.predict(self.params, inputs.values, flat), dtype=np.float64)
+        mean, std = inputs.mean[series], inputs.std[series]
         quantiles = None
         if self.quantiles:
             quantiles = raw * std[:, None, None] + mean[:, None, None]
             point = quantiles[..., len(self.quantiles) // 2]
         else:
             point = raw * std[:, None] + mean[:, None]
-        return WindowForecasts(point, quantiles, std, transform)
+        return WindowForecasts(point, quantiles, std, self.config.data.transform)
 
 
 def quantiles_of(config: Config) -> tuple[float, ...]:

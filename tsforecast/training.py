@@ -23,7 +23,7 @@ from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
 from .features import calendar_names, device_matrix, layout, static_levels
-from .forecast import Forecaster, WindowForecasts, quantiles_of
+from .forecast import DeviceInputs, Forecaster, WindowForecasts, quantiles_of
 from .intervals import quantile_index, validation_interval_metrics
 from .metrics import mase_scale, point_metrics
 from .models import count_params
@@ -232,10 +232,12 @@ def train(
     scaler = Scaler(
         panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:]
     )
-    # Scored by the training program itself, on the training mesh.
+    # Scored by the training program itself, on the training mesh and the device matrix it
+    # trained on.
     forecaster = Forecaster(config, result.params, scaler, features, trainer.predict, trainer.mesh)
+    inputs = DeviceInputs(values, panel.offsets, mean[:, 0], std[:, 0])
     series = split.val_series
-    val = forecaster.forecast(panel, series, split.val_starts - panel.offsets[series])
+    val = forecaster.forecast_inputs(inputs, series, split.val_starts - panel.offsets[series])
     metrics, by_series = validation_metrics(
         panel, split, val.original(), lookback, horizon, data_cfg.season_length
     )
