@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -132,10 +131,8 @@ class ModelArtifact:
 
 
 def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    # Not fsynced here: atomic.staged_dir fsyncs every file before the swap.
+    path.write_bytes(data)
 
 
 def versions() -> dict[str, str]:
@@ -192,7 +189,7 @@ def _is_model_dir(path: Path) -> bool:
 def check_out(out: str | Path) -> Path:
     """The absolute model directory path for `out`, refused when something there is not a model
     directory: replacing it would delete its contents (`--out .` would take the data with it)."""
-    return replaceable(out, _is_model_dir, "model", ArtifactError)
+    return replaceable(out, _is_model_dir, "a tsforecast model", "model", ArtifactError)
 
 
 def save(artifact: ModelArtifact, out: str | Path) -> Path:

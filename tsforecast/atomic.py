@@ -62,18 +62,18 @@ def replace_dir(new: Path, target: Path) -> None:
 def replaceable(
     out: str | Path,
     is_ours: Callable[[Path], bool],
-    what: str,
+    described: str,
+    kind: str,
     error: type[TsforecastError],
 ) -> Path:
     """The absolute path for `out`, refused with `error` when it is a directory holding files
-    and `is_ours(path)` says it is not one `what` ("model", "backtest") wrote: replacing it
-    would delete them (`--out .` would take the data with it)."""
+    and `is_ours(path)` says it is not `described` ("a tsforecast model"): replacing it would
+    delete them (`--out .` would take the data with it). `kind` names what to choose instead."""
     target = Path(out).absolute()
     if target.is_dir() and any(target.iterdir()) and not is_ours(target):
-        article = "a tsforecast model" if what == "model" else f"a {what}"
         raise error(
-            f"--out {target} is a directory with other files in it, not {article}; "
-            f"replacing it would delete them, so choose a new or {what} directory"
+            f"--out {target} is a directory with other files in it, not {described}; "
+            f"replacing it would delete them, so choose a new or {kind} directory"
         )
     return target
 

@@ -239,7 +239,9 @@ FORECASTS_FILE = "backtest_forecasts.csv"
 def check_out(out: str | Path) -> Path:
     """The absolute output path, refused when it is a directory holding anything but an earlier
     backtest: replacing it would delete its contents."""
-    return replaceable(out, lambda path: (path / FORECASTS_FILE).is_file(), "backtest", ConfigError)
+    return replaceable(
+        out, lambda path: (path / FORECASTS_FILE).is_file(), "a backtest", "backtest", ConfigError
+    )
 
 
 def write_results(result: BacktestResult, out: str | Path) -> Path:

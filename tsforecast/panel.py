@@ -100,8 +100,10 @@ class Panel:
     def filled(self, method: str) -> Panel:
         """The panel with its missing values (NaN, from `to_panel(..., fill=False)`) filled per
         series by `method` (see --fill); itself when nothing is missing."""
+        if method == "none":
+            return self
         columns = np.column_stack([self.values, self.covariate_matrix()]).astype(np.float64)
-        if method == "none" or not np.isnan(columns).any():
+        if not np.isnan(columns).any():
             return self
         columns = filled_columns(columns, self.offsets, method, self.ids)
         return dataclasses.replace(
