@@ -560,15 +560,8 @@ registry_options = option_group(
     ),
     lock_timeout_option,
 )
-# The options of registry_options that need --registry.
-REGISTRY_ONLY = (
-    "keep",
-    "warm_start",
-    "promote",
-    "promote_metric",
-    "skip_unchanged",
-    "lock_timeout",
-)
+# The options of registry_options that need --registry: RetrainOptions' fields, named alike.
+REGISTRY_ONLY = tuple(field.name for field in dataclasses.fields(RetrainOptions))
 
 
 # --- the Config, section by section from the option groups --------------------------------------
@@ -658,14 +651,7 @@ def build_config(options: Options) -> Config:
 
 def retrain_options(options: Options) -> RetrainOptions:
     """registry_options but --registry itself."""
-    return RetrainOptions(
-        options["keep"],
-        options["warm_start"],
-        options["promote"],
-        options["promote_metric"],
-        options["skip_unchanged"],
-        options["lock_timeout"],
-    )
+    return RetrainOptions(**{name: options[name] for name in REGISTRY_ONLY})
 
 
 # --- train --------------------------------------------------------------------------------------
