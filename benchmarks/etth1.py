@@ -49,7 +49,7 @@ from tsforecast.config import (  # noqa: E402
 )
 from tsforecast.models import count_params  # noqa: E402
 from tsforecast.train import build_trainer  # noqa: E402
-from tsforecast.training import seasonal_naive_windows  # noqa: E402
+from tsforecast.windows import seasonal_naive_windows  # noqa: E402
 
 TRAIN_END, VAL_END, TEST_END = 12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24
 SEASON = 24

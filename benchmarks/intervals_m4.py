@@ -39,7 +39,7 @@ from tsforecast.config import (
 )
 from tsforecast.data import load_panel
 from tsforecast.intervals import conformal_bounds, interval_columns
-from tsforecast.windows import split_windows
+from tsforecast.windows import seasonal_naive_windows, split_windows
 
 REPO = Path(__file__).resolve().parents[1]
 from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
@@ -140,7 +140,7 @@ def seasonal_naive_row(
     for i in range(len(panel.ids)):
         series = panel.series(i).astype(np.float64)
         starts = split.val_starts[split.val_series == i] - panel.offsets[i]
-        naive = training.seasonal_naive_windows(series, starts, window.lookback, H, M)
+        naive = seasonal_naive_windows(series, starts, window.lookback, H, M)
         actual = series[starts[:, None] + window.lookback + np.arange(H)]
         errors.append(np.abs(naive - actual) / panel_std[i])
     calibration = np.concatenate(errors)

@@ -2,7 +2,8 @@
 
 Converts the competition's wide files (one series per row, no timestamps) to long CSVs on an
 invented hourly clock, then does what a user would: `tsforecast train` (default settings; only
-the horizon and season length are given), `tsforecast predict`, and `tsforecast evaluate`
+the horizon is given, so the seasonal periods are the hourly defaults 24 and 168),
+`tsforecast predict`, and `tsforecast evaluate`
 against Hourly-test, which scores sMAPE, MASE and OWA as the competition did, next to seasonal
 naive and Naive2 (computed by `evaluate` from the training file).
 
@@ -33,7 +34,7 @@ from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchma
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_hourly.json"
 WORK = REPO / ".bench" / "m4_hourly"
-TRAIN_OPTIONS = ["--horizon", str(H), "--season-length", str(M)]
+TRAIN_OPTIONS = ["--horizon", str(H)]
 
 
 def children_cpu() -> float:
@@ -57,13 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with Hourly-*.csv")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--work", type=Path, default=WORK, help="folder for the CSVs, the model and the forecast"
+    )
     parser.add_argument("extra", nargs="*", help="train options after --, overriding the defaults")
     args = parser.parse_args(argv)
 
     train = read_wide(args.data / "Hourly-train.csv")
-    WORK.mkdir(parents=True, exist_ok=True)
-    data, actuals, model = WORK / "train.csv", WORK / "test.csv", WORK / "model"
-    forecast, scores = WORK / "forecast.csv", WORK / "scores.json"
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    data, actuals, model = work / "train.csv", work / "test.csv", work / "model"
+    forecast, scores = work / "forecast.csv", work / "scores.json"
     long_frame(train).to_csv(data, index=False)
     long_frame(read_wide(args.data / "Hourly-test.csv"), test=True).to_csv(actuals, index=False)
 
@@ -97,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     model_row, naive_row = results["model"], results["seasonal_naive"]
     beats = model_row["sMAPE"] < naive_row["sMAPE"] and model_row["MASE"] < naive_row["MASE"]
     history = pd.read_csv(model / "history.csv")
+    # What training saw on its validation windows (the last ones of Hourly-train): what the
+    # defaults are chosen on, before the test columns are looked at.
+    trained = json.loads((model / "metrics.json").read_text())
+    validation = {
+        name: {"sMAPE": row["smape"], "MASE": row["mase"]}
+        for name, row in trained.items()
+        if name in ("model", "served") or name.startswith("seasonal_naive")
+    }
+    served_steps = trained["serving"]["steps"]
 
     print(f"M4 Hourly, {len(train)} series, h={H}, m={M}, {os.cpu_count()} CPU cores\n")
     print("| step | wall s | CPU s |\n|---|---:|---:|")
@@ -106,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"| total | {train_s + predict_s:.0f} | {train_cpu + predict_cpu:.0f} |")
     print(f"\npeak memory {peak_mb:,.0f} MB, {len(history)} epochs\n")
+    print("validation (the last windows of Hourly-train)\n")
+    print("| method | sMAPE | MASE |\n|---|---:|---:|")
+    for name, row in validation.items():
+        print(f"| {name} | {row['sMAPE']:.3f} | {row['MASE']:.3f} |")
+    network_steps = sum(step == "model" for step in served_steps)
+    print(f"\nserved: the network at {network_steps} of {len(served_steps)} steps\n")
+    print("test (Hourly-test)\n")
     print("| method | sMAPE | MASE | OWA |\n|---|---:|---:|---:|")
     for name, row in results.items():
         print(f"| {name} | {row['sMAPE']:.3f} | {row['MASE']:.3f} | {row['OWA']:.3f} |")
@@ -126,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_memory_mb": round(peak_mb),
                 "epochs": int(len(history)),
                 "train_options": options,
+                "validation": validation,
+                "served_steps": served_steps,
                 "results": results,
                 "beats_seasonal_naive": beats,
             },

@@ -158,6 +158,7 @@ def test_a_format_1_directory_still_predicts_its_forecast(run_cli, forecast_of, 
     assert result.exit_code == 0, result.output
     forecast = forecast_of(out.read_text())
     stored = forecast_of((FIXTURES / "model_v1_forecast.csv").read_text())
-    assert list(forecast.columns) == ["ds", "y_hat"]
+    assert list(forecast.columns) == ["ds", "y_hat", "method"]
+    assert (forecast["method"] == "model").all()
     pd.testing.assert_series_equal(forecast["ds"], stored["ds"])
     np.testing.assert_allclose(forecast["y_hat"], stored["y_hat"], rtol=0, atol=1e-5)

@@ -3,6 +3,7 @@ and agreement with `tsforecast evaluate`."""
 
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -206,10 +207,8 @@ def test_too_many_windows_is_refused_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("statsforecast") is not None, reason="statsforecast is installed"
-)
-def test_statsforecast_baselines_without_the_extra_say_how_to_install(tmp_path):
+def test_statsforecast_baselines_without_the_extra_say_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "statsforecast", None)  # import statsforecast now fails
     panel_frame().to_csv(tmp_path / "data.csv", index=False)
     result = CliRunner().invoke(cli, ["backtest", str(tmp_path / "data.csv"), "--baselines", "ets"])
     assert result.exit_code == 2
@@ -226,15 +225,16 @@ def test_statsforecast_baselines(tmp_path):
         tmp_path / "data.csv",
         *MODEL,
         "--baselines",
-        "ets,theta",
+        "mstl,ets,theta",
         "--out",
         tmp_path / "out",
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "out" / "backtest_metrics.json").read_text())
-    assert {"ets", "theta"} <= set(metrics)
-    # On clean seasonal data, ETS should beat plain naive.
+    assert {"mstl", "ets", "theta"} <= set(metrics)
+    # On clean seasonal data, MSTL and ETS should beat plain naive.
     assert metrics["ets"]["MASE"] < metrics["naive"]["MASE"]
+    assert metrics["mstl"]["MASE"] < metrics["naive"]["MASE"]
 
 
 def test_out_over_a_folder_of_other_files_is_refused(tmp_path):

@@ -64,7 +64,8 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
         "id_col": None,
         "freq": "h",
         "fill": "none",
-        "season_length": 24,
+        # 600 hourly rows hold two weeks: the weekly period joins the daily one.
+        "season_length": [24, 168],
         "wide": False,
         "covariates": [],
         "future_covariates": [],
@@ -86,7 +87,7 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
     assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
 
     metrics = json.loads((directory / "metrics.json").read_text())
-    for method in ("model", "seasonal_naive"):
+    for method in ("model", "served", "seasonal_naive", "seasonal_naive_168"):
         assert set(metrics[method]) == {"mae", "rmse", "smape", "mase"}
         assert all(np.isfinite(v) and v > 0 for v in metrics[method].values())
     assert metrics["best_epoch"] == int(history["val_loss"].idxmin()) + 1
@@ -106,8 +107,13 @@ def test_train_prints_each_epoch_and_the_comparison_with_seasonal_naive(trained_
     assert re.fullmatch(
         r"epoch 1: train \d+\.\d{4}  val \d+\.\d{4}  lr \S+  \d+\.\ds", epoch_lines[0]
     )
-    model, naive = metrics["model"]["mase"], metrics["seasonal_naive"]["mase"]
-    assert f"the model beats seasonal naive: MASE {model:.3f} vs {naive:.3f}" in lines
+    served = metrics["served"]["mase"]
+    naive = min(metrics["seasonal_naive"]["mase"], metrics["seasonal_naive_168"]["mase"])
+    best = "seasonal naive" if naive == metrics["seasonal_naive"]["mase"] else "seasonal naive 168"
+    assert (
+        f"the forecast beats {best}, the best seasonal naive: MASE {served:.3f} vs {naive:.3f}"
+        in lines
+    )
     assert lines[-1] == f"model written to {trained_model.directory}"
 
 
@@ -149,7 +155,7 @@ def test_predict_continues_the_series_in_original_units(trained_model, run_cli, 
     result = run_cli("predict", trained_model.csv, "--model", trained_model.directory)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    assert result.stdout.splitlines()[0] == "ds,y_hat"
+    assert result.stdout.splitlines()[0] == "ds,y_hat,method"
     forecast = forecast_of(result.stdout)
     assert len(forecast) == trained_model.horizon
     expected = pd.date_range("2024-01-26 00:00", periods=trained_model.horizon, freq="h")

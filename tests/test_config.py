@@ -36,6 +36,13 @@ BAD_VALUES = [
     ),
     (DataConfig, {"season_length": 0}, "--season-length must be at least 1, got 0"),
     (DataConfig, {"season_length": -3}, "--season-length must be at least 1, got -3"),
+    (DataConfig, {"season_length": (24, 0)}, "--season-length must be at least 1, got 0"),
+    (DataConfig, {"season_length": ()}, "--season-length must be at least 1, got 0"),
+    (
+        DataConfig,
+        {"season_length": (24, 168, 24)},
+        "--season-length names a period twice: (24, 168, 24)",
+    ),
     # WindowConfig
     (WindowConfig, {"horizon": 0}, "--horizon must be at least 1, got 0"),
     (WindowConfig, {"lookback": 0}, "--lookback must be at least 1, got 0"),
@@ -132,7 +139,7 @@ def test_bad_value_is_refused_with_its_message(kind, kwargs, message):
 @pytest.mark.parametrize(
     "kind, kwargs",
     [
-        (DataConfig, {"season_length": 1, "covariates": ("a",), "static": ("b",)}),
+        (DataConfig, {"season_length": (1,), "covariates": ("a",), "static": ("b",)}),
         (WindowConfig, {"horizon": 1, "lookback": 1, "val_size": 1}),
         (ModelConfig, {"dropout": 0.0, "hidden": 1, "merge": "sum", "name": "conv-lstm"}),
         (ModelConfig, {"dropout": 0.99}),
@@ -236,7 +243,7 @@ SECTIONS = {
         "id_col": "store",
         "freq": "D",
         "fill": "ffill",
-        "season_length": 7,
+        "season_length": (7, 365),
         "wide": False,
         "covariates": ("price",),
         "future_covariates": ("promo", "holiday"),
@@ -273,6 +280,7 @@ SECTIONS = {
         "seed": 42,
         "epoch_windows": None,
         "ensemble": 3,
+        "fallback": False,
     },
     "intervals": {"method": "quantile", "levels": (90.0, 50.0)},
 }
@@ -339,7 +347,14 @@ def test_from_dict_ignores_unknown_keys_and_sections():
 def test_from_dict_of_an_old_saved_config_applies_the_earlier_defaults():
     """A config.json from before --normalize, --residual, --transform and intervals existed."""
     old = {
-        "data": {"path": "old.csv", "time_col": "ds", "target": "y", "freq": "h", "fill": "none"},
+        "data": {
+            "path": "old.csv",
+            "time_col": "ds",
+            "target": "y",
+            "freq": "h",
+            "fill": "none",
+            "season_length": 24,
+        },
         "window": {"lookback": 48, "horizon": 12, "val_size": 24},
         "model": {"name": "gru", "hidden": 16, "layers": 1, "dropout": 0.0, "strategy": "direct"},
         "train": {"epochs": 40, "batch_size": 32, "lr": 0.003, "seed": 0},
@@ -362,6 +377,9 @@ def test_from_dict_of_an_old_saved_config_applies_the_earlier_defaults():
     assert back.model.hidden == 16
     assert back.window.lookback == 48
     assert back.train.lr == 0.003
+    # One period, as a number, is the one-period list it always meant.
+    assert back.data.season_length == (24,)
+    assert back.data.season == 24
 
 
 def test_from_dict_keeps_saved_framing_over_the_earlier_defaults():

@@ -117,15 +117,36 @@ def test_parquet_reads_like_csv(tmp_path):
 )
 def test_frequency_and_season_length_are_inferred(tmp_path, freq, alias, season):
     panel, cfg = _load(tmp_path, _frame(60, freq=freq))
-    assert (panel.freq, cfg.freq, cfg.season_length) == (alias, alias, season)
+    assert (panel.freq, cfg.freq, cfg.season_length) == (alias, alias, (season,))
     # The future continues on the same calendar.
     expected = pd.date_range("2024-01-01", periods=63, freq=freq)[60:]
     assert list(panel.future_timestamps(0, 3)) == list(expected)
 
 
 def test_season_length_option_wins(tmp_path):
-    _, cfg = _load(tmp_path, _frame(60), season_length=168)
-    assert cfg.season_length == 168
+    _, cfg = _load(tmp_path, _frame(60), season_length=(168,))
+    assert cfg.season_length == (168,)
+
+
+@pytest.mark.parametrize(
+    "freq, rows, seasons",
+    [
+        ("h", 336, (24, 168)),  # two weeks: the weekly period joins the daily one
+        ("h", 335, (24,)),
+        ("30min", 672, (48, 336)),
+        ("15min", 1344, (96, 672)),
+        ("5min", 4032, (288, 2016)),
+        ("D", 730, (7, 365)),  # two years
+        ("D", 729, (7,)),
+        ("W-SUN", 520, (52,)),
+        ("MS", 240, (12,)),
+    ],
+)
+def test_several_seasonal_periods_come_from_the_frequency_and_the_length(
+    tmp_path, freq, rows, seasons
+):
+    _, cfg = _load(tmp_path, _frame(rows, freq=freq))
+    assert cfg.season_length == seasons
 
 
 @pytest.mark.parametrize(
@@ -135,7 +156,7 @@ def test_frequency_is_inferred_despite_gaps(tmp_path, freq, alias, season):
     # The gaps defeat pd.infer_freq; the common step still names the calendar unit.
     frame = _frame(60, freq=freq, start="2024-01-03").drop(index=[10, 11, 30])
     panel, cfg = _load(tmp_path, frame, fill="interpolate")
-    assert (panel.freq, cfg.season_length) == (alias, season)
+    assert (panel.freq, cfg.season_length) == (alias, (season,))
     assert len(panel.values) == 60
 
 

@@ -46,7 +46,8 @@ def trained(tmp_path_factory):
         data=data,
         window=WindowConfig(lookback=LOOKBACK, horizon=HORIZON),
         model=ModelConfig(hidden=4, normalize="series", residual="none"),
-        train=TrainConfig(epochs=2, batch_size=32),
+        # The network alone: these tests check its forecasts (test_serving.py the fallback).
+        train=TrainConfig(epochs=2, batch_size=32, fallback=False),
     )
     return panel, training.train(panel, config).artifact
 

@@ -264,7 +264,7 @@ def test_metrics_json_scores_intervals_out_of_sample(conformal_model, quantile_m
             == f"the later {VAL_SIZE // 2} of {VAL_SIZE} validation windows per series"
         )
         for level in ("80", "95"):
-            for who in ("model", "seasonal_naive"):
+            for who in ("served", "seasonal_naive"):
                 scores = intervals[who][level]
                 assert abs(100 * scores["coverage"] - float(level)) <= 10, (
                     method,
@@ -335,7 +335,10 @@ def test_model_directory_from_before_intervals_predicts_but_refuses_levels():
     data, old = fixtures / "tiny_hourly.csv", fixtures / "model_v1"
     result = invoke("predict", data, "--model", old)
     assert result.exit_code == 0, result.output
-    assert result.stdout == (fixtures / "model_v1_forecast.csv").read_text()
+    # What that version printed, and the method column that every forecast now has.
+    lines = (fixtures / "model_v1_forecast.csv").read_text().splitlines()
+    expected = [lines[0] + ",method"] + [line + ",model" for line in lines[1:]]
+    assert result.stdout.splitlines() == expected
     assert one_error_line(invoke("predict", data, "--model", old, "--level", "80")) == (
         "tsforecast: error: this model directory has no conformal calibration scores "
         "(it predates prediction intervals); retrain it to predict with --level"

@@ -187,7 +187,7 @@ def test_blend_starts_as_seasonal_naive_and_learns_its_share():
     read off the window (step h repeats the value one or more seasons before it), times the
     per-step share, which starts at 1."""
     season, lookback, horizon = 4, 8, 6
-    model = build_model(small_config("lstm", residual="blend"), horizon, season=season)
+    model = build_model(small_config("lstm", residual="blend"), horizon, seasons=(season,))
     params = init_params(model, lookback, 1, 0)
     assert params["seasonal_share"].tolist() == [1.0] * horizon
     params = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -196,6 +196,28 @@ def test_blend_starts_as_seasonal_naive_and_learns_its_share():
     naive = np.asarray(x)[:, [4, 5, 6, 7, 4, 5], 0]
     np.testing.assert_allclose(
         np.asarray(model.apply({"params": params}, x)), naive * np.arange(1, horizon + 1), rtol=1e-6
+    )
+
+
+def test_blend_reads_every_period_with_its_own_share():
+    """Two periods (3 and 6, lookback 8): the primary's share starts at 1, the longer one's at
+    0; with the network's head at zero the forecast is the sum of each seasonal-naive forecast
+    (positions worked out by hand) times its share."""
+    lookback, horizon = 8, 7
+    model = build_model(small_config("lstm", residual="blend"), horizon, seasons=(3, 6))
+    params = init_params(model, lookback, 1, 0)
+    assert params["seasonal_share"].tolist() == [1.0] * horizon
+    assert params["seasonal_share_6"].tolist() == [0.0] * horizon
+    params = jax.tree_util.tree_map(jnp.zeros_like, params)
+    params["seasonal_share"] = jnp.full(horizon, 0.25)
+    params["seasonal_share_6"] = jnp.full(horizon, 2.0)
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, lookback, 1))
+    window = np.asarray(x)[:, :, 0]
+    # Period 3: the last three values (5, 6, 7) repeated; period 6: values 2..7, then 2 again.
+    daily = window[:, [5, 6, 7, 5, 6, 7, 5]]
+    weekly = window[:, [2, 3, 4, 5, 6, 7, 2]]
+    np.testing.assert_allclose(
+        np.asarray(model.apply({"params": params}, x)), 0.25 * daily + 2.0 * weekly, rtol=1e-5
     )
 
 

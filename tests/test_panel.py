@@ -421,7 +421,8 @@ def test_seasonal_residual_frame_starts_from_seasonal_naive():
     import jax.numpy as jnp
 
     history = jnp.arange(2 * 48, dtype=jnp.float32).reshape(2, 48)
-    loc, base, scale = Framing("window", "seasonal", 24).frame(history, 30)
+    loc, base, scale = Framing("window", "seasonal", (24, 12)).frame(history, 30)
+    # The primary period (24) alone is subtracted, whatever else the blend would read.
     expected = np.asarray(history)[:, 24:48][:, np.arange(30) % 24]
     np.testing.assert_allclose(np.asarray(base), expected)
     np.testing.assert_allclose(np.asarray(loc)[:, 0], np.asarray(history).mean(axis=1))

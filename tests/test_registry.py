@@ -113,7 +113,7 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     promoted = events[-1]
     v2 = promoted["version"]
     assert current(reg) == v2 and promoted["previous"] == v1 and promoted["duration"] > 0
-    assert promoted["metrics"]["model"]["mase"] < promoted["current_metrics"]["model"]["mase"]
+    assert promoted["metrics"]["served"]["mase"] < promoted["current_metrics"]["served"]["mase"]
 
     # The same run again trains the same model: not better, so kept as a candidate, exit 3.
     result = train(data["real"], reg, "--promote", "if-better")
@@ -128,7 +128,7 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     ]
     own = json.loads((reg / "versions" / v2 / "metrics.json").read_text())
     assert champion["version"] == v2
-    assert champion["metrics"]["model"]["mase"] == pytest.approx(own["model"]["mase"], rel=1e-5)
+    assert champion["metrics"]["served"]["mase"] == pytest.approx(own["served"]["mase"], rel=1e-5)
 
     result = train(data["real"], reg, "--skip-unchanged")
     assert result.exit_code == 0 and "nothing to do: data unchanged" in result.stderr

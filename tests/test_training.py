@@ -85,17 +85,23 @@ def test_conformal_scores_are_the_standardised_validation_errors(run):
 
 
 @pytest.mark.parametrize(
-    ("season", "length", "horizon", "lookback"),
+    ("seasons", "length", "horizon", "lookback"),
     [
-        (24, 5000, 24, 168),  # a week of hourly data
-        (48, 5000, 48, 336),  # a week of half-hours: 336 steps, the most
-        (7, 5000, 14, 96),  # daily: a week is under 96 days, the floor
-        (12, 400, 12, 96),
-        (24, 200, 24, 144),  # too short for a week: six whole days
+        ((24,), 5000, 24, 168),  # a week of hourly data
+        ((24, 168), 5000, 24, 168),
+        ((48, 336), 5000, 48, 336),  # a week of half-hours
+        ((7,), 5000, 14, 96),  # daily: a week is under 96 days, the floor
+        ((7, 365), 5000, 14, 365),  # the longest period, a year
+        ((96, 672), 5000, 96, 672),  # a week of quarter-hours, over the usual 336
+        # 774 rows: 55 validation windows (ceil(77.4) - 24 + 1), and 672 + 2 x 24 + 55 - 1 = 774
+        ((96, 672), 774, 24, 672),
+        ((96, 672), 773, 24, 192),  # one row short of a week: the usual two days
+        ((12,), 400, 12, 96),
+        ((24, 168), 200, 24, 144),  # too short for a week: six whole days
     ],
 )
-def test_default_lookback(season, length, horizon, lookback):
-    assert training.default_lookback(season, length, horizon) == lookback
+def test_default_lookback(seasons, length, horizon, lookback):
+    assert training.default_lookback(seasons, length, horizon) == lookback
 
 
 def test_weights_of_another_architecture_are_refused(run):

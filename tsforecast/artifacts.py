@@ -128,6 +128,9 @@ class ModelArtifact:
     series_metrics: pd.DataFrame | None = None
     # What `train --registry` recorded: the data hash, the warm start, the champion's scores.
     registry: dict[str, Any] | None = None
+    # The method served at each horizon step (forecast.serve); empty: the network at every step,
+    # as in directories written before serving existed.
+    served: tuple[str, ...] = ()
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -156,6 +159,8 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
         "train_windows": artifact.summary.train_windows,
         "devices": list(artifact.summary.devices),
     }
+    if artifact.served:
+        config["served"] = list(artifact.served)
     if artifact.registry is not None:
         config["registry"] = artifact.registry
     _write(directory / CONFIG_FILE, json.dumps(config, indent=2, default=str).encode())
@@ -226,7 +231,12 @@ def load(directory: str | Path) -> ModelArtifact:
     try:
         params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
         scaler_frame = pd.read_csv(
-            root / SCALER_FILE, dtype={"unique_id": str}, keep_default_na=False
+            root / SCALER_FILE,
+            dtype={"unique_id": str},
+            keep_default_na=False,
+            # pandas 2 parses floats fast but not always exactly; the statistics must come back
+            # bit for bit.
+            float_precision="round_trip",
         )
         history = pd.read_csv(root / HISTORY_FILE)
         scores_file = root / CONFORMAL_FILE
@@ -258,4 +268,5 @@ def load(directory: str | Path) -> ModelArtifact:
         summary,
         scores,
         registry=raw.get("registry"),
+        served=tuple(raw.get("served", ())),
     )

@@ -25,15 +25,20 @@ from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
 from .evaluation import Evaluation, evaluate, write_summary
-from .forecast import Forecaster, forecast
+from .forecast import Forecaster, forecast, naive_name
 from .train import EpochRecord
 
 log = logging.getLogger(__name__)
 
 REFITS = ("once", "each")
-BASELINES = ("naive", "seasonal_naive", "naive2")
 # Optional baselines from statsforecast (`pip install tsforecast[baselines]`): name -> model class.
-EXTRA_BASELINES = {"ets": "AutoETS", "theta": "AutoTheta"}
+# MSTL decomposes every seasonal period (trend by AutoETS, its default); ETS and Theta the primary.
+EXTRA_BASELINES = {"mstl": "MSTL", "ets": "AutoETS", "theta": "AutoTheta"}
+
+
+def baseline_names(seasons: tuple[int, ...]) -> tuple[str, ...]:
+    """The baselines every backtest scores: naive, seasonal naive at each period, Naive2."""
+    return ("naive", *(naive_name(m, seasons[0]) for m in seasons), "naive2")
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,10 @@ def _observed(panel: Panel) -> pd.DataFrame:
 
 
 def baseline_forecasts(
-    panel: Panel, positions: np.ndarray, horizon: int, season: int
+    panel: Panel, positions: np.ndarray, horizon: int, seasons: tuple[int, ...]
 ) -> pd.DataFrame:
-    """naive, seasonal_naive and naive2 at every (series, cutoff) from the values before it."""
+    """`baseline_names(seasons)` at every (series, cutoff) from the values before it; Naive2
+    at the primary period."""
     frames = []
     for i, sid in enumerate(panel.ids):
         series = panel.series(i).astype(np.float64)
@@ -108,8 +114,11 @@ def baseline_forecasts(
                         "cutoff": stamps[position - 1],
                         "ds": stamps[position : position + horizon],
                         "naive": naive(past, horizon),
-                        "seasonal_naive": seasonal_naive(past, horizon, season),
-                        "naive2": naive2(past, horizon, season),
+                        **{
+                            naive_name(m, seasons[0]): seasonal_naive(past, horizon, m)
+                            for m in seasons
+                        },
+                        "naive2": naive2(past, horizon, seasons[0]),
                     }
                 )
             )
@@ -121,25 +130,34 @@ def _statsforecast():
         import statsforecast
     except ImportError:
         raise ConfigError(
-            "--baselines ets,theta need statsforecast: pip install 'tsforecast[baselines]'"
+            "--baselines mstl,ets,theta need statsforecast: pip install 'tsforecast[baselines]'"
         ) from None
     return statsforecast
 
 
-def statsforecast_forecasts(
-    names: tuple[str, ...], cut_panels: list[Panel], horizon: int, season: int
-) -> pd.DataFrame:
-    """AutoETS / AutoTheta from statsforecast at every cutoff."""
-    statsforecast = _statsforecast()
+def statsforecast_model(name: str, seasons: tuple[int, ...], shortest: int):
+    """The statsforecast model behind `--baselines name`. MSTL gets every period that the
+    shortest history holds twice (its decomposition needs two cycles), else the primary one."""
     from statsforecast import models as sf_models
+
+    kind = getattr(sf_models, EXTRA_BASELINES[name])
+    if name == "mstl":
+        fitting = [m for m in seasons if 2 * m <= shortest] or [seasons[0]]
+        return kind(season_length=fitting, alias=name)
+    return kind(season_length=seasons[0], alias=name)
+
+
+def statsforecast_forecasts(
+    names: tuple[str, ...], cut_panels: list[Panel], horizon: int, seasons: tuple[int, ...]
+) -> pd.DataFrame:
+    """The statsforecast baselines `names` at every cutoff."""
+    statsforecast = _statsforecast()
 
     frames = []
     for panel in cut_panels:
         history = _observed(panel)
-        models = [
-            getattr(sf_models, EXTRA_BASELINES[name])(season_length=season, alias=name)
-            for name in names
-        ]
+        shortest = int(panel.lengths.min())
+        models = [statsforecast_model(name, seasons, shortest) for name in names]
         result = statsforecast.StatsForecast(models=models, freq=panel.freq, n_jobs=1).forecast(
             df=history, h=horizon
         )
@@ -170,7 +188,7 @@ def run_backtest(
     panel = observed.filled(fill)
     horizon = config.window.horizon
     step = options.step or horizon
-    season = config.data.season_length
+    seasons = config.data.season_length
     positions = cutoff_positions(panel.lengths, horizon, options.windows, step)
     if positions.min() < 2:
         shortest = int(panel.lengths.min())
@@ -202,12 +220,12 @@ def run_backtest(
         )
         model_rows.append(frame)
     if options.extra_baselines:
-        extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, season)
+        extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, seasons)
 
     actuals = _observed(panel)
     forecasts = pd.concat(model_rows, ignore_index=True)
     forecasts = forecasts.merge(
-        baseline_forecasts(panel, positions, horizon, season),
+        baseline_forecasts(panel, positions, horizon, seasons),
         on=["unique_id", "cutoff", "ds"],
         how="left",
     )
@@ -222,7 +240,7 @@ def run_backtest(
         "y",
         "y_hat",
         *intervals,
-        *BASELINES,
+        *baseline_names(seasons),
         *options.extra_baselines,
     ]
     forecasts = (
@@ -230,7 +248,9 @@ def run_backtest(
         .sort_values(["unique_id", "cutoff", "ds"], kind="stable")
         .reset_index(drop=True)
     )
-    return BacktestResult(forecasts, evaluate(forecasts, actuals, season, actuals), options.windows)
+    return BacktestResult(
+        forecasts, evaluate(forecasts, actuals, seasons[0], actuals), options.windows
+    )
 
 
 FORECASTS_FILE = "backtest_forecasts.csv"

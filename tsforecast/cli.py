@@ -195,6 +195,26 @@ def option_group(*decorators: Callable) -> Callable:
     return decorate
 
 
+class Periods(click.ParamType):
+    """Comma-separated whole numbers of at least 1, e.g. `48,336`."""
+
+    name = "PERIODS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            periods = tuple(int(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of whole numbers", param, ctx)
+        if min(periods) < 1:
+            self.fail(f"{value!r}: every period must be at least 1", param, ctx)
+        return periods
+
+
+SEASONS = Periods()
+
+
 def columns(ctx, param, value) -> tuple[str, ...]:
     """A comma-separated list of column names."""
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
@@ -261,9 +281,13 @@ data_options = option_group(
     ),
     click.option(
         "--season-length",
-        type=click.IntRange(min=1),
-        help="Seasonal period for MASE and seasonal naive. Default: from the frequency (24 "
-        "hourly, 7 daily, 12 monthly).",
+        type=SEASONS,
+        help="Seasonal periods, comma-separated, the primary first (MASE's scale): e.g. 48,336 "
+        "for half-hourly data with a daily and a weekly cycle. The seasonal blend and the "
+        "fallback use every one. Default: from the frequency: sub-daily a day and a week "
+        "(24,168 hourly; 48,336 half-hourly; 96,672 15-minute), daily 7 (and 365 with two "
+        "years of data), weekly 52, monthly 12, quarterly 4; the longer period only when the "
+        "series hold two cycles of it.",
     ),
     click.option(
         "--transform",
@@ -480,6 +504,15 @@ training_options = option_group(
         help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast "
         "their median.",
     ),
+    click.option(
+        "--fallback/--no-fallback",
+        default=True,
+        show_default=True,
+        help="Serve seasonal naive (at any of the seasonal periods) at the horizon steps where it "
+        "beat the network on the earlier half of the validation windows, if that choice also "
+        "holds on the later half; predict's method column says what served each row. "
+        "--no-fallback serves the network alone.",
+    ),
 )
 
 # IntervalConfig: prediction intervals.
@@ -627,6 +660,7 @@ def train_config(options: Options) -> TrainConfig:
         min_delta=options["min_delta"],
         seed=options["seed"],
         ensemble=options["ensemble"],
+        fallback=options["fallback"],
     )
 
 
@@ -774,10 +808,10 @@ def report_training(
     """A `trained` event for log collectors, else the summary for people (unless --quiet)."""
     metrics = outcome.artifact.metrics
     if settings["log_format"] == "json":
-        model, naive = metrics["model"], metrics["seasonal_naive"]
+        served, naive = metrics["served"], metrics["seasonal_naive"]
         emit(
             "trained",
-            f"model written to {path}: MASE {model['mase']:.3f}, "
+            f"model written to {path}: MASE {served['mase']:.3f}, "
             f"seasonal naive {naive['mase']:.3f}",
             version=version,
             path=str(path),
@@ -853,9 +887,11 @@ def report_training(
 def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
-    Writes CSV `ds,y_hat` with real future timestamps, in the original units; with --level also
-    the interval bounds. With several series: `unique_id,ds,y_hat,...,method`, where method says
-    whether the model or, for a series shorter than the lookback, seasonal naive made the forecast.
+    Writes CSV `ds,y_hat,...,method` with real future timestamps, in the original units; with
+    --level also the interval bounds; with several series `unique_id` first. method says what
+    made each row: `model` (the network), or seasonal naive (`seasonal_naive`, or
+    `seasonal_naive_<period>` for a longer period) at the horizon steps where it beat the
+    network on validation (see `train --no-fallback`) and for a series shorter than the lookback.
     """
     began = time.monotonic()
     if registry_dir:
@@ -873,11 +909,7 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
             duration=time.monotonic() - began,
         )
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
-    columns = (
-        keys
-        + [c for c in frame.columns if c.startswith("y_hat")]
-        + (["method"] if artifact.config.data.id_col else [])
-    )
+    columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
@@ -986,7 +1018,7 @@ def registry_rollback(registry_dir, lock_timeout):
 @cli.command(
     epilog=examples(
         "tsforecast backtest sales.csv --horizon 24 --windows 4 --step 24",
-        "tsforecast backtest sales.csv --windows 3 --refit each --baselines ets,theta --out bt",
+        "tsforecast backtest sales.csv --windows 3 --refit each --baselines mstl,ets --out bt",
     )
 )
 @click.option(
@@ -1011,8 +1043,9 @@ def registry_rollback(registry_dir, lock_timeout):
     "--baselines",
     "extra_baselines",
     default="",
-    help="Also run statsforecast models: ets, theta (comma-separated; pip install "
-    "'tsforecast[baselines]').",
+    help="Also run statsforecast models (comma-separated; pip install 'tsforecast[baselines]'): "
+    "mstl (MSTL over every seasonal period, AutoETS trend), ets (AutoETS), theta (AutoTheta), "
+    "the last two at the primary period.",
 )
 @click.option(
     "--out",
@@ -1025,7 +1058,8 @@ def registry_rollback(registry_dir, lock_timeout):
 @data_argument
 @config_options
 def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
-    """Rolling-origin evaluation of a model on DATA against naive, seasonal naive and Naive2.
+    """Rolling-origin evaluation of a model on DATA against naive, seasonal naive (at each
+    seasonal period) and Naive2, and with --baselines statsforecast's MSTL, ETS and Theta.
 
     At each of --windows cutoffs (--step steps apart, the last one a horizon before the end of
     each series) the model is trained as `tsforecast train` would on the data before the cutoff

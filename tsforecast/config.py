@@ -48,7 +48,8 @@ class DataConfig:
     id_col: str | None = None
     freq: str | None = None
     fill: str = "none"
-    season_length: int | None = None
+    # Seasonal periods, the primary (MASE's scale, Naive2's test) first; None: from the frequency.
+    season_length: tuple[int, ...] | None = None
     # None: wide when the table has several numeric columns, no id column and no --target.
     wide: bool | None = None
     covariates: tuple[str, ...] = ()
@@ -66,6 +67,10 @@ class DataConfig:
             object.__setattr__(
                 self, name, tuple(getattr(self, name))
             )  # lists when read back from JSON
+        if isinstance(self.season_length, int):  # one period, as older config.json files hold it
+            object.__setattr__(self, "season_length", (self.season_length,))
+        elif self.season_length is not None:
+            object.__setattr__(self, "season_length", tuple(self.season_length))
         _check(
             self.fill in FILL_METHODS,
             f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}",
@@ -82,9 +87,18 @@ class DataConfig:
             "--future-covariates and --static",
         )
         _check(
-            self.season_length is None or self.season_length >= 1,
-            f"--season-length must be at least 1, got {self.season_length}",
+            self.season_length is None or (self.season_length and min(self.season_length) >= 1),
+            f"--season-length must be at least 1, got {min(self.season_length or (0,))}",
         )
+        _check(
+            self.season_length is None or len(set(self.season_length)) == len(self.season_length),
+            f"--season-length names a period twice: {self.season_length}",
+        )
+
+    @property
+    def season(self) -> int:
+        """The primary seasonal period: the MASE scale and the seasonal naive of short series."""
+        return self.season_length[0] if self.season_length else 1
 
     @property
     def numeric_covariates(self) -> tuple[str, ...]:
@@ -201,6 +215,9 @@ class TrainConfig:
     # early stopping looks at a large panel every few minutes, not once an hour.
     epoch_windows: int | None = 50_000
     ensemble: int = 1
+    # Serve seasonal naive at the horizon steps where it beat the network on validation
+    # (training.choose_served); False serves the network alone.
+    fallback: bool = True
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")

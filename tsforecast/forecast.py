@@ -33,9 +33,60 @@ from .intervals import (
     resolve_levels,
 )
 from .train import Params, build_predict, make_mesh, replicate
-from .windows import scale_rows
+from .windows import scale_rows, seasonal_naive_windows
 
 log = logging.getLogger(__name__)
+
+# The name of the network's own forecast among the methods a model can serve.
+NETWORK = "model"
+
+
+def naive_name(season: int, primary: int) -> str:
+    """`seasonal_naive` at the primary period (as metrics.json always named it), else
+    `seasonal_naive_<season>`."""
+    return "seasonal_naive" if season == primary else f"seasonal_naive_{season}"
+
+
+def naive_forecasts(
+    panel: Panel,
+    series: np.ndarray,
+    starts: np.ndarray,
+    lookback: int,
+    horizon: int,
+    seasons: tuple[int, ...],
+) -> dict[str, np.ndarray]:
+    """Seasonal naive at each period, {naive_name: <float64>[n, horizon]}, for the windows that
+    `Forecaster.forecast` takes (series `series[j]`, first input row `starts[j]`), in the
+    panel's units."""
+    result = {}
+    for season in seasons:
+        forecasts = np.empty((len(series), horizon))
+        for i in np.unique(series):
+            mine = series == i
+            forecasts[mine] = seasonal_naive_windows(
+                panel.series(i).astype(np.float64), starts[mine], lookback, horizon, season
+            )
+        result[naive_name(season, seasons[0])] = forecasts
+    return result
+
+
+def serve(
+    network: WindowForecasts, steps: tuple[str, ...], naive: dict[str, np.ndarray]
+) -> WindowForecasts:
+    """The forecasts a model serves: at each horizon step the method `steps` names, the
+    network's forecast or seasonal naive at one period (`naive`, in the model's units), as
+    training chose on validation windows (`training.choose_served`). A quantile model's
+    quantiles move with its median."""
+    if all(name == NETWORK for name in steps):
+        return network
+    point = network.point.copy()
+    for step, name in enumerate(steps):
+        if name != NETWORK:
+            point[:, step] = naive[name][:, step]
+    quantiles = network.quantiles
+    if quantiles is not None:
+        quantiles = quantiles + (point - network.point)[..., None]
+    return dataclasses.replace(network, point=point, quantiles=quantiles, steps=tuple(steps))
 
 
 @dataclass(frozen=True)
@@ -43,12 +94,17 @@ class WindowForecasts:
     """Forecasts of n windows in the model's units (transformed, not standardised; see
     tsforecast.transforms): `point` <float64>[n, horizon], the median of `quantiles`
     <float64>[n, horizon, Q] for a quantile model; `std` <float64>[n] is the standardisation
-    of each window's series, which scales conformal radii."""
+    of each window's series, which scales conformal radii. `steps` names the method served at
+    each horizon step (see `serve`); empty when the network serves every step."""
 
     point: np.ndarray
     quantiles: np.ndarray | None
     std: np.ndarray
     transform: str
+    steps: tuple[str, ...] = ()
+
+    def method(self, step: int) -> str:
+        return self.steps[step] if self.steps else NETWORK
 
     def original(self, values: np.ndarray | None = None) -> np.ndarray:
         """`values` (default: the point forecasts) in the original units of the data."""
@@ -70,7 +126,8 @@ class DeviceInputs:
 @dataclass(frozen=True)
 class Forecaster:
     """A trained model ready to forecast: its config, parameters (on the devices of `mesh`),
-    scaler, feature layout, compiled forecasting program and conformal scores."""
+    scaler, feature layout, compiled forecasting program, conformal scores, and the method it
+    serves at each horizon step (empty: the network at every step)."""
 
     config: Config
     params: Params
@@ -79,6 +136,7 @@ class Forecaster:
     predict: Callable
     mesh: Mesh
     conformal_scores: np.ndarray | None = None
+    served: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, artifact: ModelArtifact) -> Forecaster:
@@ -97,6 +155,7 @@ class Forecaster:
             predict,
             mesh,
             artifact.conformal_scores,
+            artifact.served,
         )
 
     @property
@@ -137,15 +196,29 @@ class Forecaster:
         starts: np.ndarray,
         future: np.ndarray | None = None,
     ) -> WindowForecasts:
-        """Forecasts of the windows whose first input row is row `starts[j]` (counted from the
-        series' start) of series `series[j]` of `panel` (original units); `future` as for
-        `inputs`."""
-        return self.forecast_inputs(self.inputs(panel, future), series, starts)
+        """The served forecasts of the windows whose first input row is row `starts[j]`
+        (counted from the series' start) of series `series[j]` of `panel` (original units);
+        `future` as for `inputs`."""
+        network = self.forecast_inputs(self.inputs(panel, future), series, starts)
+        if not self.served:
+            return network
+        config = self.config
+        naive = naive_forecasts(
+            panel,
+            series,
+            starts,
+            config.window.lookback,
+            config.window.horizon,
+            config.data.season_length,
+        )
+        modelled = {name: transforms.forward(network.transform, f) for name, f in naive.items()}
+        return serve(network, self.served, modelled)
 
     def forecast_inputs(
         self, inputs: DeviceInputs, series: np.ndarray, starts: np.ndarray
     ) -> WindowForecasts:
-        """`forecast` from inputs already on the devices (training has them)."""
+        """The network's forecasts (`forecast` before serving) from inputs already on the
+        devices (training has them)."""
         (flat,) = replicate(self.mesh, (inputs.offsets[series] + starts).astype(np.int32))
         raw = np.asarray(self.predict(self.params, inputs.values, flat), dtype=np.float64)
         mean, std = inputs.mean[series], inputs.std[series]
@@ -189,12 +262,14 @@ def forecast(
 ) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
     in the original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels`
-    (percent). In a panel, series with fewer rows than the lookback get seasonal naive (method
-    `seasonal_naive`, no interval) unless the model was trained with --strict; the others the
-    model. `future`: the future-known covariates, for a model trained with them."""
+    (percent). `method` says what made each row: `model` (the network) or, at the horizon steps
+    where training found it better on validation, `seasonal_naive[_<period>]`. In a panel,
+    series with fewer rows than the lookback get seasonal naive (method `seasonal_naive`, no
+    interval) unless the model was trained with --strict. `future`: the future-known
+    covariates, for a model trained with them."""
     config = forecaster.config
     lookback, horizon = config.window.lookback, config.window.horizon
-    season = config.data.season_length or 1
+    season = config.data.season
     scores = forecaster.conformal_scores
     levels = resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
     short = panel.lengths < lookback
@@ -253,7 +328,7 @@ def forecast(
                 "unique_id": series_id,
                 "ds": panel.future_timestamps(i, horizon),
                 **{k: v[i] for k, v in columns.items()},
-                "method": "model",
+                "method": [result.method(step) for step in range(horizon)],
             }
         )
     return pd.concat(frames, ignore_index=True)

@@ -269,22 +269,34 @@ class WithFutureCovariates(nn.Module):
 
 
 class SeasonalBlend(nn.Module):
-    """Any forecaster plus a learned share, per horizon step, of the seasonal-naive forecast
-    read off its own (framed) input window: --residual blend. The share starts at 1, so the
-    model starts as seasonal naive plus a correction; where the last season is mostly noise,
-    training turns the share down instead of asking the network to memorise a whole season
-    to cancel it (which a small recurrent state cannot). Quantiles all shift together."""
+    """Any forecaster plus a learned share, per horizon step and seasonal period, of the
+    seasonal-naive forecasts read off its own (framed) input window: --residual blend. The
+    primary period's share starts at 1 and the others' at 0, so the model starts as seasonal
+    naive plus a correction; where the last season is mostly noise, training turns its share
+    down instead of asking the network to memorise a whole season to cancel it (which a small
+    recurrent state cannot), and where last week says more than yesterday it moves the weight
+    to the weekly period. Quantiles all shift together. The primary's share keeps the name it
+    had when there was one period, so older models load."""
 
     base: nn.Module
     horizon: int
-    season: int
+    seasons: tuple[int, ...] = (1,)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         forecast = self.base(x, train)
-        naive = x[:, seasonal_naive_source(x.shape[1], self.horizon, self.season), 0]
-        share = self.param("seasonal_share", nn.initializers.ones, (self.horizon,))
-        blended = share * naive
+        blended = 0.0
+        for k, season in enumerate(self.seasons):
+            naive = x[:, seasonal_naive_source(x.shape[1], self.horizon, season), 0]
+            name, init = (
+                ("seasonal_share", nn.initializers.ones)
+                if k == 0
+                else (
+                    f"seasonal_share_{season}",
+                    nn.initializers.zeros,
+                )
+            )
+            blended = blended + self.param(name, init, (self.horizon,)) * naive
         return forecast + blended.reshape(blended.shape + (1,) * (forecast.ndim - 2))
 
 
@@ -325,12 +337,17 @@ assert tuple(MODELS) == MODEL_NAMES, "config.MODEL_NAMES must list the registry"
 
 
 def build_model(
-    cfg: ModelConfig, horizon: int, n_quantiles: int = 0, n_future: int = 0, season: int = 1
+    cfg: ModelConfig,
+    horizon: int,
+    n_quantiles: int = 0,
+    n_future: int = 0,
+    seasons: tuple[int, ...] = (1,),
 ) -> nn.Module:
     """The forecaster for `cfg`, its head sized for the strategy (all `horizon` steps or the
     next one); with `n_quantiles` (direct only) it predicts that many quantiles per step, with
-    --residual blend it adds its share of the `season`-naive forecast, and with `n_future`
-    future-known features it is wrapped to see their horizon values."""
+    --residual blend it adds its shares of the seasonal-naive forecasts, and with `n_future`
+    future-known features it is wrapped to see their horizon values. `seasons` (inside the
+    lookback) are the periods --residual blend reads."""
     if n_quantiles:
         model = QuantileForecaster(
             MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles
@@ -338,7 +355,7 @@ def build_model(
     else:
         model = MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
     if cfg.residual == "blend":
-        model = SeasonalBlend(model, horizon, season)
+        model = SeasonalBlend(model, horizon, tuple(seasons))
     return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
 
 

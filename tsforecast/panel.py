@@ -188,6 +188,27 @@ def season_length_for(freq: str) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
+def seasons_for(freq: str, length: int) -> tuple[int, ...]:
+    """The seasonal periods worth modelling for data of `freq` whose series are typically
+    `length` steps long, the primary (`season_length_for`) first: sub-daily data has a daily and
+    a weekly cycle (24 and 168 hourly, 48 and 336 half-hourly), daily data a weekly one and a
+    yearly one. A longer period counts only when the series hold two full cycles of it: one
+    cycle gives seasonal naive a single past value per phase, and nothing to learn a share
+    from."""
+    primary = season_length_for(freq)
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except ValueError:  # calendar units (months, quarters, business days): one cycle
+        return (primary,)
+    if step < pd.Timedelta(days=1) and primary > 1:
+        longer = 7 * primary
+    elif step == pd.Timedelta(days=1):
+        longer = 365
+    else:
+        return (primary,)
+    return (primary, longer) if length >= 2 * longer else (primary,)
+
+
 def parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
     """Timestamps at nanosecond resolution; ones with a UTC offset are converted to UTC, so a
     panel has one DST-free clock."""
@@ -460,8 +481,8 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
         static=_statics(df, order, cfg, codes, firsts, names),
         static_names=cfg.static,
     )
-    season = cfg.season_length or season_length_for(panel.freq)
-    return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=season)
+    seasons = cfg.season_length or seasons_for(panel.freq, int(np.median(panel.lengths)))
+    return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=seasons)
 
 
 def filled_columns(columns: np.ndarray, offsets: np.ndarray, method: str, ids) -> np.ndarray:

@@ -433,11 +433,11 @@ def retrain(
                 raise _storage_error(f"write version {name}", exc) from None
             metric = options.promote_metric
             if champion is not None and not _better(
-                challenger["model"][metric], champion["model"][metric]
+                challenger["served"][metric], champion["served"][metric]
             ):
                 reason = (
-                    f"not promoted: {metric} {challenger['model'][metric]:.4g} is not better than "
-                    f"current version {previous}'s {champion['model'][metric]:.4g} on the same "
+                    f"not promoted: {metric} {challenger['served'][metric]:.4g} is not better than "
+                    f"current version {previous}'s {champion['served'][metric]:.4g} on the same "
                     f"{new.metrics['validation_windows']} validation windows; kept as candidate "
                     f"{name}"
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -82,11 +83,24 @@ class EpochProgress:
             click.echo(line, err=True)
 
 
+def serving_line(steps: list[str]) -> str:
+    """`what serves: the network at 40 of 48 steps, seasonal_naive_168 at 8`."""
+    counts = Counter(steps)
+    if set(counts) == {"model"}:
+        return f"served: the network at all {len(steps)} steps"
+    parts = [f"{name} at {count}" for name, count in counts.most_common()]
+    return f"served ({len(steps)} steps): " + ", ".join(parts).replace("model at", "the network at")
+
+
 def print_summary(outcome, path: Path) -> None:
-    """The validation table of a trained model, whether it beats seasonal naive, its intervals'
-    scores and where it was written, on stderr."""
+    """The validation table of a trained model (the network, each seasonal naive and what is
+    served), whether what it serves beats seasonal naive, its intervals' scores and where it
+    was written, on stderr."""
     metrics = outcome.artifact.metrics
-    model, naive = metrics["model"], metrics["seasonal_naive"]
+    methods = [name for name in metrics if name == "model" or name.startswith("seasonal_naive")]
+    steps = metrics["serving"]["steps"]
+    if set(steps) != {"model"}:
+        methods.append("served")
     table = Table(
         title=(
             f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})"
@@ -96,18 +110,27 @@ def print_summary(outcome, path: Path) -> None:
     table.add_column("method")
     for key in ("mae", "rmse", "smape", "mase"):
         table.add_column(key.upper(), justify="right")
-    for name, row in (("model", model), ("seasonal naive", naive)):
-        table.add_row(name, *(f"{row[k]:.4g}" for k in ("mae", "rmse", "smape", "mase")))
+    for name in methods:
+        row = metrics[name]
+        label = "model (network)" if name == "model" else name.replace("_", " ")
+        table.add_row(label, *(f"{row[k]:.4g}" for k in ("mae", "rmse", "smape", "mase")))
     stderr.print(table)
-    mase = f"MASE {model['mase']:.3f} vs {naive['mase']:.3f}"
-    if model["mase"] < naive["mase"]:
-        verdict = f"the model beats seasonal naive: {mase}"
-    else:
-        verdict = f"the model does NOT beat seasonal naive: {mase}"
     # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
+    stderr.print(serving_line(steps), soft_wrap=True)
+    served = metrics["served"]
+    naive = min(
+        (name for name in methods if name.startswith("seasonal_naive")),
+        key=lambda name: metrics[name]["mase"],
+    )
+    mase = f"MASE {served['mase']:.3f} vs {metrics[naive]['mase']:.3f}"
+    label = naive.replace("_", " ")
+    if served["mase"] < metrics[naive]["mase"]:
+        verdict = f"the forecast beats {label}, the best seasonal naive: {mase}"
+    else:
+        verdict = f"the forecast does NOT beat {label}: {mase}"
     stderr.print(verdict, soft_wrap=True)
     intervals = metrics["intervals"]
-    for level, scores in intervals.get("model", {}).items():
+    for level, scores in intervals.get("served", {}).items():
         naive_scores = intervals["seasonal_naive"].get(level)
         if scores is None:
             stderr.print(
@@ -189,7 +212,7 @@ def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
 
     from .plots import plot_forecast
 
-    keep = 4 * max(artifact.config.data.season_length or 1, artifact.config.window.horizon)
+    keep = 4 * max(artifact.config.data.season, artifact.config.window.horizon)
     histories = {
         series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
         for i, series_id in enumerate(panel.ids[:max_series])

@@ -339,24 +339,25 @@ def make_evaluate(network: Network, predict: Callable, loss_fn: LossFn) -> Calla
 
 
 def framing_for(config: Config) -> Framing:
-    """How the windows of a model with this (resolved) config are framed."""
-    season = config.data.season_length or 1
-    if season > config.window.lookback:
-        if config.model.residual == "seasonal":
-            raise ConfigError(
-                f"--residual seasonal needs --lookback of at least the season length {season}, "
-                f"got {config.window.lookback}; use a longer --lookback or --residual none"
-            )
-        # A window shorter than a season still blends in its last value (naive).
-        season = 1
-    return Framing(config.model.normalize, config.model.residual, season)
+    """How the windows of a model with this (resolved) config are framed: the blend reads every
+    seasonal period that fits in the lookback."""
+    lookback = config.window.lookback
+    seasons = config.data.season_length or (1,)
+    if config.model.residual == "seasonal" and seasons[0] > lookback:
+        raise ConfigError(
+            f"--residual seasonal needs --lookback of at least the season length {seasons[0]}, "
+            f"got {lookback}; use a longer --lookback or --residual none"
+        )
+    # A window shorter than every season still blends in its last value (naive).
+    fitting = tuple(m for m in seasons if m <= lookback) or (1,)
+    return Framing(config.model.normalize, config.model.residual, fitting)
 
 
 def network_for(config: Config, future: tuple[int, ...], n_quantiles: int) -> Network:
     """The model of a resolved config (lookback and season known) seeing `future` columns."""
     framing = framing_for(config)
     horizon = config.window.horizon
-    model = build_model(config.model, horizon, n_quantiles, len(future), framing.season)
+    model = build_model(config.model, horizon, n_quantiles, len(future), framing.seasons)
     return Network(
         model, config.window.lookback, horizon, framing, tuple(future), config.model.strategy
     )

@@ -23,7 +23,16 @@ from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
 from .features import calendar_names, device_matrix, layout, static_levels
-from .forecast import DeviceInputs, Forecaster, WindowForecasts, quantiles_of
+from .forecast import (
+    NETWORK,
+    DeviceInputs,
+    Forecaster,
+    WindowForecasts,
+    naive_forecasts,
+    naive_name,
+    quantiles_of,
+    serve,
+)
 from .intervals import quantile_index, validation_interval_metrics
 from .metrics import mase_scale, point_metrics
 from .models import count_params
@@ -33,7 +42,6 @@ from .windows import (
     WindowSplit,
     default_val_size,
     rows_needed,
-    seasonal_naive_source,
     split_windows,
     standardise,
     typical_length,
@@ -42,54 +50,101 @@ from .windows import (
 log = logging.getLogger(__name__)
 
 
-def default_lookback(season: int, shortest: int, horizon: int) -> int:
-    """Seven seasons (a week, when the season is a day of hourly or half-hourly data: the
-    weekly pattern is then inside every window), else two, whichever first fits in 336 steps;
-    never under 96. On short data the longest whole number of seasons that leaves room for
-    training and validation."""
-    preferred = max([96] + [k * season for k in (7, 2) if k * season <= 336][:1])
-    candidates = [preferred] + [season * k for k in range(preferred // season, 0, -1)]
+def default_lookback(seasons: tuple[int, ...], shortest: int, horizon: int) -> int:
+    """The longest seasonal period, so that the blend reads every period inside each window,
+    when it is longer than the usual: seven primary seasons (a week of hourly or half-hourly
+    data), else two, whichever first fits in 336 steps, never under 96. Where the data is too
+    short for that, the usual; on shorter data still the longest whole number of primary
+    seasons that leaves room for training and validation."""
+    season = seasons[0]
+    usual = max([96] + [k * season for k in (7, 2) if k * season <= 336][:1])
+    candidates = [max(usual, *seasons), usual]
+    candidates += [season * k for k in range(usual // season, 0, -1)]
     for lookback in candidates:
         if shortest >= rows_needed(lookback, horizon, default_val_size(shortest, horizon)):
             return lookback
-    return preferred  # too short for any: split_windows reports how many rows are needed
+    return usual  # too short for any: split_windows reports how many rows are needed
 
 
-def seasonal_naive_windows(
-    series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, season: int
-) -> np.ndarray:
-    """Seasonal-naive forecasts <float>[n, horizon] for windows starting at local `starts`:
-    each step repeats the value one (or more) seasons before it, from inside the lookback."""
-    source = starts[:, None] + seasonal_naive_source(lookback, horizon, season)[None, :]
-    return series[np.clip(source, 0, None)]
+def validation_targets(panel: Panel, split: WindowSplit, lookback: int, horizon: int) -> np.ndarray:
+    """<float64>[n_val, horizon]: the values the validation windows forecast, in `panel`'s
+    units."""
+    rows = split.val_starts[:, None] + lookback + np.arange(horizon)[None, :]
+    return panel.values[rows].astype(np.float64)
+
+
+def mase_scales(panel: Panel, split: WindowSplit, season: int) -> np.ndarray:
+    """<float64>[n_val]: the MASE scale (in-sample seasonal-naive error of the training part) of
+    each validation window's series."""
+    scales = {
+        i: mase_scale(panel.series(i)[: split.train_part[i]], season)
+        for i in np.unique(split.val_series)
+    }
+    return np.asarray([scales[i] for i in split.val_series])
+
+
+def earlier_half(split: WindowSplit) -> np.ndarray:
+    """<bool>[n_val]: the earlier half of every series' validation windows, where choices are
+    fitted (the serving choice, conformal radii in metrics.json) to be checked on the later."""
+    return np.arange(len(split.val_starts)) % split.val_size < split.val_size // 2
+
+
+def choose_served(
+    errors: dict[str, np.ndarray], earlier: np.ndarray
+) -> tuple[tuple[str, ...], dict]:
+    """What a model serves at each horizon step, from scaled absolute errors <float>[n_val, H]
+    of the network (`NETWORK`) and each seasonal naive on the validation windows: per step the
+    method with the lowest mean error on the `earlier` windows, kept only if, over all steps,
+    it is no worse than the network alone on the later windows (otherwise a choice fitted to
+    noise; the network then serves everything). Returns (method per step, how it was decided)."""
+    horizon = errors[NETWORK].shape[1]
+    everywhere = (NETWORK,) * horizon
+    if not earlier.any() or earlier.all():
+        return everywhere, {"decided_on": "nothing: one validation window per series is too few"}
+    names = list(errors)
+    fitted = np.stack([np.nanmean(errors[name][earlier], axis=0) for name in names])
+    steps = tuple(names[j] for j in np.argmin(fitted, axis=0))
+    served = np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1)
+    checked = {
+        "served": float(np.nanmean(served[~earlier])),
+        NETWORK: float(np.nanmean(errors[NETWORK][~earlier])),
+    }
+    report = {
+        "decided_on": (
+            f"the earlier {int(earlier.sum())} validation windows, checked on the later "
+            f"{int((~earlier).sum())}"
+        ),
+        "later_half_mase": checked,
+    }
+    if checked["served"] > checked[NETWORK]:
+        return everywhere, report
+    return steps, report
 
 
 def validation_metrics(
     panel: Panel,
     split: WindowSplit,
-    preds: np.ndarray,
+    forecasts: dict[str, np.ndarray],
     lookback: int,
     horizon: int,
     season: int,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
-    """Per-series point metrics of the model (`preds` <float>[n_val, horizon] in the original
-    units, in the order of the split's validation windows) and of seasonal naive on the
-    validation windows, and their means over series (as M4 does). MASE is scaled by the
-    in-sample seasonal-naive error. Returns (means, one row per series and method)."""
+    """Per-series point metrics of each method's forecasts on the validation windows
+    (`forecasts`: {method: <float>[n_val, horizon]} in the original units, in the order of the
+    split's validation windows) and their means over series (as M4 does). MASE is scaled by the
+    in-sample seasonal-naive error at the primary `season`. Returns (means, one row per series
+    and method)."""
+    targets = validation_targets(panel, split, lookback, horizon)
+    scales = mase_scales(panel, split, season)
     rows = []
     for i in np.unique(split.val_series):
         mine = split.val_series == i
-        starts = split.val_starts[mine] - panel.offsets[i]
-        series = panel.series(i).astype(np.float64)
-        targets = series[(starts[:, None] + lookback + np.arange(horizon)[None, :])]
-        scale = mase_scale(series[: split.train_part[i]], season)
-        naive = seasonal_naive_windows(series, starts, lookback, horizon, season)
-        for method, forecast in (("model", preds[mine]), ("seasonal_naive", naive)):
+        for method, forecast in forecasts.items():
             rows.append(
                 {
                     "unique_id": panel.ids[i],
                     "method": method,
-                    **point_metrics(targets, forecast, scale),
+                    **point_metrics(targets[mine], forecast[mine], float(scales[mine][0])),
                 }
             )
     by_series = pd.DataFrame(rows)
@@ -102,60 +157,74 @@ def validation_metrics(
 
 
 def interval_metrics(
-    panel: Panel,
     split: WindowSplit,
     targets: np.ndarray,
-    val: WindowForecasts,
+    points: dict[str, np.ndarray],
+    served: WindowForecasts,
     std: np.ndarray,
+    scales: np.ndarray,
     config: Config,
 ) -> dict:
-    """metrics.json's "intervals": the model's intervals and seasonal naive with conformal ones,
-    per level, on the validation windows (`targets` <float>[n_val, H] in the model's units, and
-    the model's forecasts of them), scored in the original units of `panel`. std: <float>[n_series],
-    the standardisation of each series in the model's units."""
-    lookback, horizon = config.window.lookback, config.window.horizon
-    season = config.data.season_length
-    transform = config.data.transform
+    """metrics.json's "intervals": conformal intervals around each of `points` ({method:
+    <float>[n_val, H]} in the model's units, like `targets`), except that the served forecasts
+    of a quantile model keep their own quantiles, per level, on the validation windows, scored
+    in the original units. std: <float>[n_series], each series' standardisation in the model's
+    units; scales: <float>[n_val], each window's MASE scale."""
+    horizon = config.window.horizon
     trained = np.flatnonzero(split.usable)  # the series with validation windows, in window order
     shape = (len(trained), split.val_size, horizon)
-    naive = transforms.forward(
-        transform,
-        np.stack(
-            [
-                seasonal_naive_windows(
-                    panel.series(i).astype(np.float64),
-                    split.val_starts[split.val_series == i] - panel.offsets[i],
-                    lookback,
-                    horizon,
-                    season,
-                )
-                for i in trained
-            ]
-        ),
-    )
-    scales = np.asarray(
-        [mase_scale(panel.series(i)[: split.train_part[i]], season) for i in trained]
-    )
     levels = config.intervals.levels
     bounds = None
-    if val.quantiles is not None:
+    if served.quantiles is not None:
         bounds = {}
         for level in levels:
             lo, hi = quantile_index(levels, level)
             bounds[level] = (
-                val.quantiles[..., lo].reshape(shape),
-                val.quantiles[..., hi].reshape(shape),
+                served.quantiles[..., lo].reshape(shape),
+                served.quantiles[..., hi].reshape(shape),
             )
     scored = validation_interval_metrics(
         targets.reshape(shape),
-        {"model": val.point.reshape(shape), "seasonal_naive": naive},
+        {name: point.reshape(shape) for name, point in points.items()},
         std[trained],
-        scales,
+        scales.reshape(shape[:2])[:, 0],
         levels,
         bounds,
-        val.original,
+        served.original,
     )
     return {"method": config.intervals.method, **scored}
+
+
+def served_forecasts(
+    panel: Panel,
+    split: WindowSplit,
+    network: WindowForecasts,
+    config: Config,
+) -> tuple[WindowForecasts, dict[str, np.ndarray], dict]:
+    """What the model serves on the validation windows (see `choose_served`; the network alone
+    with --no-fallback), seasonal naive at every period in the original units, and how the
+    serving was decided (metrics.json's "serving")."""
+    lookback, horizon = config.window.lookback, config.window.horizon
+    series = split.val_series
+    naive = naive_forecasts(
+        panel,
+        series,
+        split.val_starts - panel.offsets[series],
+        lookback,
+        horizon,
+        config.data.season_length,
+    )
+    targets = validation_targets(panel, split, lookback, horizon)
+    scales = mase_scales(panel, split, config.data.season)[:, None]
+    candidates = {NETWORK: network.original(), **naive}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = {name: np.abs(f - targets) / scales for name, f in candidates.items()}
+    if config.train.fallback:
+        steps, decision = choose_served(errors, earlier_half(split))
+    else:
+        steps, decision = (NETWORK,) * horizon, {"decided_on": "--no-fallback"}
+    modelled = {name: transforms.forward(network.transform, f) for name, f in naive.items()}
+    return serve(network, steps, modelled), naive, {"steps": list(steps), **decision}
 
 
 @dataclass(frozen=True)
@@ -237,20 +306,37 @@ def train(
     forecaster = Forecaster(config, result.params, scaler, features, trainer.predict, trainer.mesh)
     inputs = DeviceInputs(values, panel.offsets, mean[:, 0], std[:, 0])
     series = split.val_series
-    val = forecaster.forecast_inputs(inputs, series, split.val_starts - panel.offsets[series])
+    network = forecaster.forecast_inputs(inputs, series, split.val_starts - panel.offsets[series])
+    served, naive, serving = served_forecasts(panel, split, network, config)
     metrics, by_series = validation_metrics(
-        panel, split, val.original(), lookback, horizon, data_cfg.season_length
+        panel,
+        split,
+        {NETWORK: network.original(), "served": served.original(), **naive},
+        lookback,
+        horizon,
+        data_cfg.season,
     )
+    metrics["serving"] = serving
     trained = np.flatnonzero(split.usable)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
     metrics["series"] = int(len(trained))
     metrics["skipped_series"] = skipped
-    targets = modelled.values[split.val_starts[:, None] + lookback + np.arange(horizon)].astype(
-        np.float64
+    targets = validation_targets(modelled, split, lookback, horizon)
+    primary = naive_name(data_cfg.season, data_cfg.season)
+    metrics["intervals"] = interval_metrics(
+        split,
+        targets,
+        {
+            "served": served.point,
+            primary: transforms.forward(data_cfg.transform, naive[primary]),
+        },
+        served,
+        std[:, 0],
+        mase_scales(panel, split, data_cfg.season),
+        config,
     )
-    metrics["intervals"] = interval_metrics(panel, split, targets, val, std[:, 0], config)
-    scores = None if quantiles else np.abs(val.point - targets) / val.std[:, None]
+    scores = None if quantiles else np.abs(served.point - targets) / served.std[:, None]
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     summary = TrainingSummary(
@@ -265,7 +351,16 @@ def train(
         devices=tuple(str(d) for d in trainer.mesh.devices.flat),
     )
     artifact = ModelArtifact(
-        config, result.params, scaler, features, history, metrics, summary, scores, by_series
+        config,
+        result.params,
+        scaler,
+        features,
+        history,
+        metrics,
+        summary,
+        scores,
+        by_series,
+        served=served.steps,
     )
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
@@ -286,8 +381,8 @@ def score_on_validation(
 ) -> dict[str, dict[str, float]]:
     """Point metrics of `artifact` (an earlier model) on exactly the validation windows of the
     training run that produced `run` from `panel`: the same targets, the same MASE scale, each
-    model reading its own lookback before the first target. This makes champion and challenger
-    comparable."""
+    model reading its own lookback before the first target and serving what it serves. This
+    makes champion and challenger comparable. Returns {"served": {metric: value}}."""
     mine, theirs = artifact.config.window, run.config.window
     if mine.horizon != theirs.horizon:
         raise ConfigError(f"cannot compare models with horizon {mine.horizon} and {theirs.horizon}")
@@ -302,6 +397,11 @@ def score_on_validation(
     series = split.val_series
     val = Forecaster.of(artifact).forecast(panel, series, own_starts - panel.offsets[series])
     means, _ = validation_metrics(
-        panel, split, val.original(), theirs.lookback, theirs.horizon, run.config.data.season_length
+        panel,
+        split,
+        {"served": val.original()},
+        theirs.lookback,
+        theirs.horizon,
+        run.config.data.season,
     )
     return means

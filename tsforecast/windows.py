@@ -130,6 +130,16 @@ def seasonal_naive_source(lookback: int, horizon: int, season: int) -> np.ndarra
     return lookback + steps - season * (steps // season + 1)
 
 
+def seasonal_naive_windows(
+    series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, season: int
+) -> np.ndarray:
+    """Seasonal-naive forecasts <float>[n, horizon] for the windows of one series starting at
+    (local) `starts`: each step repeats the value of the latest season before the window's
+    end, read from the whole series, so a season longer than the lookback works too."""
+    source = starts[:, None] + seasonal_naive_source(lookback, horizon, season)[None, :]
+    return series[np.clip(source, 0, None)]
+
+
 @dataclass(frozen=True)
 class Framing:
     """How a window's target is put in front of the network.
@@ -139,12 +149,13 @@ class Framing:
     network sees shapes, not levels. residual "seasonal": the network learns the correction of
     the window's seasonal-naive forecast instead of the values themselves; "blend": the model
     adds a learned share of that forecast itself (models.SeasonalBlend), so the frame is the
-    window's level, as with "none".
+    window's level, as with "none". `seasons`: the periods the blend reads (all inside the
+    lookback), the primary first, which alone "seasonal" subtracts.
     """
 
     normalize: str = "series"
     residual: str = "none"
-    season: int = 1
+    seasons: tuple[int, ...] = (1,)
 
     @property
     def active(self) -> bool:
@@ -162,7 +173,7 @@ class Framing:
         else:
             loc, scale = jnp.zeros((n, 1), history.dtype), jnp.ones((n, 1), history.dtype)
         if self.residual == "seasonal":
-            base = history[:, seasonal_naive_source(lookback, horizon, self.season)]
+            base = history[:, seasonal_naive_source(lookback, horizon, self.seasons[0])]
         else:
             base = jnp.broadcast_to(loc, (n, horizon))
         return loc, base, scale
