@@ -149,9 +149,12 @@ def _dateutil(text: pd.Index, rows: _Rows, column: str) -> pd.DatetimeIndex:
     month_first = _read(text, format="mixed")
     _refuse_non_dates(text, rows, np.asarray(month_first.isna()), column)
     day_first = _read(text, format="mixed", dayfirst=True)
-    if not month_first.equals(day_first):
+    # A value that starts with its year is year, month, day, whatever dateutil's dayfirst makes
+    # of it.
+    differ = np.asarray(month_first != day_first) & ~np.asarray(text.str.match(r"\d{4}\D"))
+    if differ.any():
         raise DataError(
-            _ambiguous(column, text, {"day-first": day_first, "month-first": month_first})
+            _ambiguous(column, text, {"day-first": day_first, "month-first": month_first}, differ)
         )
     return month_first
 
@@ -165,9 +168,16 @@ def _distinct(readings: dict[str, pd.DatetimeIndex]) -> dict[str, pd.DatetimeInd
     return kept
 
 
-def _ambiguous(column: str, text: pd.Index, readings: dict[str, pd.DatetimeIndex]) -> str:
+def _ambiguous(
+    column: str,
+    text: pd.Index,
+    readings: dict[str, pd.DatetimeIndex],
+    differ: np.ndarray | None = None,
+) -> str:
+    """The message for a column that two readings fit; the example is the first value they read
+    differently (among `differ`, when given)."""
     (a, first), (b, second) = list(readings.items())[:2]
-    k = int(np.argmax(np.asarray(first != second)))
+    k = int(np.argmax(np.asarray(first != second) if differ is None else differ))
     # dateutil's readings have no format to offer: the usual pair stands for them.
     offered = (a, b) if "%" in a else ("%d/%m/%Y", "%m/%d/%Y")
     return (
