@@ -74,6 +74,8 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
         "strict": False,
         # "auto" resolved: every value of the series is positive.
         "transform": "log",
+        "encoding": "utf-8",
+        "date_format": None,
     }
     assert saved["config"]["window"] == {"lookback": 48, "horizon": 12, "val_size": 49}
     assert saved["config"]["model"]["name"] == "lstm" and saved["config"]["model"]["hidden"] == 16

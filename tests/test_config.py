@@ -43,6 +43,17 @@ BAD_VALUES = [
         {"season_length": (24, 168, 24)},
         "--season-length names a period twice: (24, 168, 24)",
     ),
+    (
+        DataConfig,
+        {"encoding": "latin-9000"},
+        "--encoding 'latin-9000' is not an encoding Python knows (e.g. utf-8, latin-1, cp1252)",
+    ),
+    (
+        DataConfig,
+        {"date_format": "dd/mm/yyyy"},
+        "--date-format 'dd/mm/yyyy' has no %-directive; write it as strftime, e.g. %d/%m/%Y or "
+        "%m/%d/%Y %H:%M",
+    ),
     # WindowConfig
     (WindowConfig, {"horizon": 0}, "--horizon must be at least 1, got 0"),
     (WindowConfig, {"lookback": 0}, "--lookback must be at least 1, got 0"),
@@ -251,6 +262,8 @@ SECTIONS = {
         "calendar": True,
         "strict": True,
         "transform": "log",
+        "encoding": "cp1252",
+        "date_format": "%d/%m/%Y",
     },
     "window": {"lookback": 56, "horizon": 14, "val_size": 28},
     "model": {
@@ -364,7 +377,9 @@ def test_from_dict_of_an_old_saved_config_applies_the_earlier_defaults():
     assert back.model.normalize == "series"
     assert back.model.residual == "none"
     assert back.data.transform == "none"
-    # Missing keys elsewhere take the current defaults.
+    # Missing keys elsewhere take the current defaults: the file is read as before (UTF-8,
+    # dates inferred).
+    assert (back.data.encoding, back.data.date_format) == ("utf-8", None)
     assert back.data.covariates == ()
     assert back.data.calendar is False
     assert back.model.merge == "concat"

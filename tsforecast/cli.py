@@ -230,6 +230,18 @@ data_options = option_group(
         help="Time column. Default: ds, date, time, timestamp or datetime, else the first date "
         "column.",
     ),
+    click.option(
+        "--date-format",
+        help="strftime format of the time column's text, e.g. %d/%m/%Y. Default: ISO 8601, else "
+        "the one format (day-first or month-first) that fits every value.",
+    ),
+    click.option(
+        "--encoding",
+        default=DataConfig.encoding,
+        show_default=True,
+        help="Text encoding of a CSV file, e.g. latin-1 or cp1252 (UTF-8 may start with a byte "
+        "order mark).",
+    ),
     click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
     click.option(
         "--id-col",
@@ -617,6 +629,8 @@ def data_config(options: Options) -> DataConfig:
         calendar=options["calendar"],
         strict=options["strict"],
         transform=options["transform"],
+        encoding=options["encoding"],
+        date_format=options["date_format"],
     )
 
 
@@ -884,7 +898,19 @@ def report_training(
     help="CSV or Parquet with the future covariates for the horizon steps of each series (id, "
     "time and covariate columns as in training).",
 )
-def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path):
+@click.option(
+    "--date-format",
+    help="strftime format of the time column of DATA and --future, e.g. %d/%m/%Y. Default: the "
+    "model's (as given to train), else inferred.",
+)
+@click.option(
+    "--encoding",
+    help="Text encoding of DATA and --future, e.g. latin-1. Default: the model's (as given to "
+    "train).",
+)
+def predict(
+    data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path, **reading
+):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
     Writes CSV `ds,y_hat,...,method` with real future timestamps, in the original units; with
@@ -900,7 +926,7 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
         from .registry import Registry
 
         model_dir = Registry(registry_dir).current_path()
-    artifact, panel, frame = forecast_file(model_dir, data, levels, ids, future_path)
+    artifact, panel, frame = forecast_file(model_dir, data, levels, ids, future_path, reading)
     if registry_dir:
         emit(
             "predicted",
@@ -922,9 +948,10 @@ def predict(data, model_dir, registry_dir, out, levels, plot, plot_max, ids, fut
         click.echo(text, nl=False)
 
 
-def forecast_file(model_dir, data, levels, ids, future_path):
+def forecast_file(model_dir, data, levels, ids, future_path, reading):
     """Load the model, read DATA (default: the training file) with the training schema, keep
-    the series `ids` (all when empty) and forecast them: (artifact, panel, forecast frame)."""
+    the series `ids` (all when empty) and forecast them: (artifact, panel, forecast frame).
+    `reading`: the --encoding and --date-format given, which replace the model's."""
     from . import artifacts
     from .data import load_panel, read_future
     from .forecast import Forecaster, forecast
@@ -934,7 +961,8 @@ def forecast_file(model_dir, data, levels, ids, future_path):
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
     scores = artifact.conformal_scores
     resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
-    saved = artifact.config.data
+    given = {name: value for name, value in reading.items() if value is not None}
+    saved = dataclasses.replace(artifact.config.data, **given)
     panel, _ = load_panel(dataclasses.replace(saved, path=data or saved.path))
     if ids:
         panel = panel.select(list(dict.fromkeys(ids)))
@@ -1132,6 +1160,18 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     "present.",
 )
 @click.option(
+    "--date-format",
+    help="strftime format of the time column of ACTUALS and --train, e.g. %d/%m/%Y. Default: "
+    "ISO 8601, else the one format that fits every value.",
+)
+@click.option(
+    "--encoding",
+    default=DataConfig.encoding,
+    show_default=True,
+    help="Text encoding of ACTUALS and --train, e.g. latin-1 (FORECASTS is read as tsforecast "
+    "writes it: UTF-8).",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json)."
 )
 @click.option(
@@ -1140,7 +1180,17 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     help="Also write the metrics of every series and cutoff to this CSV.",
 )
 def evaluate(
-    forecasts, actuals, train_path, season_length, time_col, target, id_col, out, by_window
+    forecasts,
+    actuals,
+    train_path,
+    season_length,
+    time_col,
+    target,
+    id_col,
+    date_format,
+    encoding,
+    out,
+    by_window,
 ):
     """Score FORECASTS against ACTUALS: MAE, RMSE, sMAPE, MASE and OWA per method.
 
@@ -1151,7 +1201,17 @@ def evaluate(
     """
     from .evaluation import evaluate_files, write_summary
 
-    result = evaluate_files(forecasts, actuals, season_length, train_path, time_col, target, id_col)
+    result = evaluate_files(
+        forecasts,
+        actuals,
+        season_length,
+        train_path,
+        time_col,
+        target,
+        id_col,
+        encoding,
+        date_format,
+    )
     if out:
         write_summary(result.summary, Path(out))
     if by_window:

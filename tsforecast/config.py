@@ -5,6 +5,7 @@ Derive changed copies with `dataclasses.replace`; never mutate.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,14 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data is and how to read it. `None` means: infer it from the file."""
@@ -61,6 +70,10 @@ class DataConfig:
     # What the network models in place of the target (tsforecast.transforms); training
     # resolves "auto" and records the result.
     transform: str = "auto"
+    # How the file's text is read: its encoding (UTF-8 may start with a byte order mark), and the
+    # strftime format of the time column (None: ISO 8601, else the one format that fits all).
+    encoding: str = "utf-8"
+    date_format: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("covariates", "future_covariates", "static"):
@@ -78,6 +91,16 @@ class DataConfig:
         _check(
             self.transform in TRANSFORMS,
             f"--transform must be one of {', '.join(TRANSFORMS)}, got {self.transform!r}",
+        )
+        _check(
+            _known_encoding(self.encoding),
+            f"--encoding {self.encoding!r} is not an encoding Python knows "
+            "(e.g. utf-8, latin-1, cp1252)",
+        )
+        _check(
+            self.date_format is None or "%" in self.date_format,
+            f"--date-format {self.date_format!r} has no %-directive; write it as strftime, "
+            "e.g. %d/%m/%Y or %m/%d/%Y %H:%M",
         )
         named = self.covariate_columns
         repeated = sorted({c for c in named if named.count(c) > 1})

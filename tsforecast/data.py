@@ -3,8 +3,13 @@ long table to `tsforecast.panel` to become a validated panel."""
 
 from __future__ import annotations
 
+import bz2
+import codecs
 import dataclasses
+import gzip
 import logging
+import lzma
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,25 +42,90 @@ ID_COL_NAMES = ("unique_id", "id", "series", "item_id")
 WIDE_ID, WIDE_TARGET = "unique_id", "y"
 
 
-def read_table(path: str) -> pd.DataFrame:
-    """Read a CSV (pyarrow engine) or Parquet file; any failure becomes a DataError."""
+def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV (pyarrow engine; text in `encoding`) or Parquet file; any failure becomes a
+    DataError: text that is not in `encoding` names the line, a repeated column name the name."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"no such file: {path}")
     try:
-        if file.suffix.lower() == ".parquet":
-            return pd.read_parquet(file)
-        try:
-            return pd.read_csv(file, engine="pyarrow")
-        except (ValueError, TypeError):
-            # The pyarrow engine rejects some valid CSVs (ragged quoting, odd encodings);
-            # the C engine is slower but more forgiving.
-            return pd.read_csv(file)
+        frame, header = _read(file, encoding)
+    except UnicodeDecodeError:
+        raise DataError(_undecodable(file, encoding)) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty") from None
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input, reported in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot read {path} as a table: {reason}") from None
+    if _holds_bytes(frame):
+        raise DataError(_undecodable(file, encoding))
+    repeated = sorted(str(name) for name, count in Counter(header).items() if count > 1)
+    if repeated:
+        raise DataError(
+            f"{path} has more than one column named {', '.join(map(repr, repeated))}; "
+            "give each column its own name"
+        )
+    return frame
+
+
+def _read(file: Path, encoding: str) -> tuple[pd.DataFrame, list]:
+    """The table, and its column names as the file's header writes them."""
+    if file.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(file)
+        return frame, list(frame.columns)
+    try:
+        frame = pd.read_csv(file, engine="pyarrow", encoding=encoding)
+        # The pyarrow engine keeps a repeated name as it is.
+        return frame, list(frame.columns)
+    except (ValueError, TypeError):
+        # The pyarrow engine rejects some valid CSVs (ragged quoting, odd encodings);
+        # the C engine is slower but more forgiving.
+        frame = pd.read_csv(file, encoding=encoding)
+    # The C engine renames a repeated `x` to `x.1`, which a real `x.1` column is too: only the
+    # header line itself tells them apart.
+    header = pd.read_csv(file, encoding=encoding, header=None, nrows=1, dtype=str)
+    return frame, header.iloc[0].tolist()
+
+
+def _holds_bytes(frame: pd.DataFrame) -> bool:
+    """Whether the pyarrow engine left a column as bytes: it does so with text that is not valid
+    UTF-8 instead of failing."""
+    for position, dtype in enumerate(frame.dtypes):
+        if pd.api.types.is_object_dtype(dtype):
+            column = frame.iloc[:, position]
+            first = column.first_valid_index()
+            if first is not None and isinstance(column[first], bytes):
+                return True
+    return False
+
+
+# Compressed CSVs pandas reads by their suffix, and how to open them to find an undecodable line.
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _undecodable(file: Path, encoding: str) -> str:
+    """The message for text that is not in `encoding`: which byte on which line of the file."""
+    found = _first_undecodable_line(file, encoding)
+    where = "the file has bytes" if found is None else f"line {found[0]} has the byte {found[1]}"
+    return (
+        f"cannot read {file} as a table: it is not {encoding} text ({where} that {encoding} does "
+        "not allow); give its encoding with --encoding NAME (e.g. latin-1, cp1252)"
+    )
+
+
+def _first_undecodable_line(file: Path, encoding: str) -> tuple[int, str] | None:
+    """(line number from 1, the byte as 0x..) of the first byte `encoding` cannot decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with _OPENERS.get(file.suffix.lower(), open)(file, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    decoder.decode(line)
+                except UnicodeDecodeError as exc:
+                    return number, f"0x{exc.object[exc.start]:02x}"
+    except OSError:  # a compression it cannot open: the message does without the line
+        return None
+    return None
 
 
 def _pick_column(columns: list[str], wanted: tuple[str, ...]) -> str | None:
@@ -190,13 +260,27 @@ def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
 def load_panel(cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
     """Read, resolve the columns, validate; returns the panel and the fully resolved config.
     With `fill` False the gaps that --fill repairs stay NaN (see `Panel.filled`)."""
-    df = read_table(cfg.path)
+    df = read_table(cfg.path, cfg.encoding)
     if df.shape[1] < 2:
         raise DataError(
             f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)"
         )
     resolved = resolve_schema(df, cfg)
+    # Before a wide table is melted, so that a refused timestamp's row is the file's row.
+    df, first_row = _without_empty_ends(df, resolved) if resolved.wide else (df, 1)
+    df[resolved.time_col] = parse_time(df, resolved.time_col, resolved.date_format, first_row)
     return to_panel(to_long(df, resolved), resolved, fill)
+
+
+def _without_empty_ends(df: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, int]:
+    """A wide table without the rows before its first value and after its last, and the row
+    number (from 1) of the first row kept. Melting drops those rows, whatever their time cells
+    hold: spreadsheets export trailing rows of empty cells."""
+    present = df.loc[:, df.columns != cfg.time_col].notna().any(axis=1).to_numpy()
+    if present.all():
+        return df, 1
+    first, end = int(np.argmax(present)), len(present) - int(np.argmax(present[::-1]))
+    return df.iloc[first:end].copy() if present.any() else df.iloc[:0].copy(), first + 1
 
 
 @dataclass(frozen=True)
@@ -247,7 +331,7 @@ class FutureTable:
 def read_future(path: str, cfg: DataConfig) -> FutureTable:
     """Read a --future file, which has the training file's id and time columns (`cfg`, as the
     model saved it) and its future covariates."""
-    df = read_table(path)
+    df = read_table(path, cfg.encoding)
     df.columns = [str(c) for c in df.columns]
     has_ids = not cfg.wide and cfg.id_col is not None
     for column in (cfg.time_col, *((cfg.id_col,) if has_ids else ()), *cfg.future_covariates):
@@ -256,7 +340,7 @@ def read_future(path: str, cfg: DataConfig) -> FutureTable:
                 f"--future file {path} has no column {column!r}; the columns are: "
                 f"{', '.join(df.columns)}"
             )
-    time = parse_time(df, cfg.time_col)
+    time = parse_time(df, cfg.time_col, cfg.date_format)
     ids = df[cfg.id_col].astype("string").fillna("").to_numpy(object) if has_ids else None
     values = np.column_stack(
         [numeric_column(df, name, "future covariate", time, ids) for name in cfg.future_covariates]

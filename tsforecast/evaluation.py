@@ -21,7 +21,7 @@ import pandas as pd
 
 from .baselines import naive2
 from .config import DataConfig
-from .data import infer_freq, read_table, resolve_schema, season_length_for
+from .data import infer_freq, parse_time, read_table, resolve_schema, season_length_for
 from .errors import DataError
 from .metrics import (
     coverage,
@@ -227,27 +227,39 @@ def summarise(by_window: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_forecasts(path: str) -> pd.DataFrame:
-    """A forecast file in tsforecast's output format: `[unique_id,] [cutoff,] ds, y_hat, ...`."""
+    """A forecast file in tsforecast's output format: `[unique_id,] [cutoff,] ds, y_hat, ...`
+    (UTF-8, as tsforecast writes it; its timestamps are inferred like a data file's)."""
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
     if "ds" not in frame.columns:
         raise DataError(f"{path} has no 'ds' column; the columns are: {', '.join(frame.columns)}")
     for column in ("ds", "cutoff"):
         if column in frame.columns:
-            frame[column] = _timestamps(frame[column], column, path)
+            frame[column] = _timestamps(frame, column, path, None)
     frame["unique_id"] = frame["unique_id"].astype(str) if "unique_id" in frame.columns else None
     return frame
 
 
 def read_observations(
-    path: str, time_col: str | None, target: str | None, id_col: str | None
+    path: str,
+    time_col: str | None,
+    target: str | None,
+    id_col: str | None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
 ) -> pd.DataFrame:
-    """Actuals or history as `unique_id, ds, y`, the columns found as `tsforecast train` finds
-    them."""
-    raw = read_table(path)
-    cfg = resolve_schema(
-        raw, DataConfig(path=path, time_col=time_col, target=target, id_col=id_col)
+    """Actuals or history as `unique_id, ds, y`, the file read and its columns found as
+    `tsforecast train` reads and finds them."""
+    asked = DataConfig(
+        path=path,
+        time_col=time_col,
+        target=target,
+        id_col=id_col,
+        encoding=encoding,
+        date_format=date_format,
     )
+    raw = read_table(path, encoding)
+    cfg = resolve_schema(raw, asked)
     values = pd.to_numeric(raw[cfg.target], errors="coerce")
     bad = values.isna() & raw[cfg.target].notna()
     if bad.any():
@@ -259,20 +271,20 @@ def read_observations(
         {
             # A file of one series names it after its target column, as `tsforecast train` does.
             "unique_id": raw[cfg.id_col].astype(str) if cfg.id_col else cfg.target,
-            "ds": _timestamps(raw[cfg.time_col], cfg.time_col, path),
+            "ds": _timestamps(raw, cfg.time_col, path, date_format),
             "y": values.astype(np.float64),
         }
     )
 
 
-def _timestamps(column: pd.Series, name: str, path: str) -> pd.Series:
-    parsed = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
-    if parsed.isna().any():
-        raise DataError(
-            f"{path}: column {name!r} has values that are not timestamps, first: "
-            f"{column[parsed.isna()].iloc[0]!r}"
-        )
-    return parsed.astype("datetime64[ns]")
+def _timestamps(frame: pd.DataFrame, column: str, path: str, date_format: str | None) -> np.ndarray:
+    """The column read as `tsforecast train` reads a time column; zoned files in UTC without
+    the zone, so that forecasts and actuals compare whichever of them wrote offsets."""
+    try:
+        parsed = parse_time(frame, column, date_format)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    return (parsed if parsed.tz is None else parsed.tz_localize(None)).to_numpy()
 
 
 def align_ids(forecasts: pd.DataFrame, *observed: pd.DataFrame | None) -> None:
@@ -308,12 +320,17 @@ def evaluate_files(
     time_col: str | None = None,
     target: str | None = None,
     id_col: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
 ) -> Evaluation:
     """`evaluate` on files. Without a training file, the actuals also serve as the history, so
-    ACTUALS may be the whole data file the forecasts were cut from."""
+    ACTUALS may be the whole data file the forecasts were cut from. The column options,
+    `encoding` and `date_format` are those of ACTUALS and the training file; the forecasts are
+    in tsforecast's output format."""
+    columns = (time_col, target, id_col, encoding, date_format)
     forecasts = read_forecasts(forecasts_path)
-    actuals = read_observations(actuals_path, time_col, target, id_col)
-    history = read_observations(train_path, time_col, target, id_col) if train_path else None
+    actuals = read_observations(actuals_path, *columns)
+    history = read_observations(train_path, *columns) if train_path else None
     align_ids(forecasts, actuals, history)
     observed = actuals if history is None else history
     season = season_length or infer_season_length(observed)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import DataConfig
+from .dates import parse_timestamps
 from .errors import DataError
 
 
@@ -209,28 +210,14 @@ def seasons_for(freq: str, length: int) -> tuple[int, ...]:
     return (primary, longer) if length >= 2 * longer else (primary,)
 
 
-def parse_time(frame: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
-    """Timestamps at nanosecond resolution; ones with a UTC offset are converted to UTC, so a
-    panel has one DST-free clock."""
-    raw = frame[time_col]
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        parsed = raw
-    else:
-        try:
-            parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed")
-        except ValueError:  # mixed UTC offsets: only comparable in UTC
-            parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="mixed", utc=True)
-    bad = parsed.isna() & raw.notna() | raw.isna()
-    if bad.any():
-        first = raw[bad].iloc[0]
-        raise DataError(
-            f"time column {time_col!r} has {int(bad.sum())} values that are not timestamps, first: "
-            f"{str(first)!r}"
-        )
-    index = pd.DatetimeIndex(parsed)
-    if index.tz is not None:
-        index = index.tz_convert("UTC")
-    return index.as_unit("ns")
+def parse_time(
+    frame: pd.DataFrame, time_col: str, date_format: str | None = None, first_row: int = 1
+) -> pd.DatetimeIndex:
+    """Timestamps at nanosecond resolution, text read with one format for the whole column
+    (`date_format`, else inferred: see `tsforecast.dates`; errors count the frame's rows from
+    `first_row`); ones with a UTC offset are converted to UTC, so a panel has one DST-free
+    clock."""
+    return parse_timestamps(frame[time_col], time_col, date_format, first_row)
 
 
 def numeric_column(
@@ -376,7 +363,7 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     if df.empty:
         raise DataError(f"{cfg.path or 'the data'} has no rows")
     shown = cfg.id_col is not None
-    time = parse_time(df, cfg.time_col)
+    time = parse_time(df, cfg.time_col, cfg.date_format)
     if shown:
         codes, names = pd.factorize(df[cfg.id_col].astype("string").fillna(""), sort=True)
         names = np.asarray([str(n) for n in names], dtype=object)
