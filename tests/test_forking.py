@@ -130,6 +130,7 @@ def test_train_forking_saves_it_and_the_model_predicts(run_cli, forecast_of, tmp
     forking = tmp_path / "forking"
     result = run_cli("train", csv, *TRAIN, "--epochs", "2", "--forking", "--out", forking)
     assert result.exit_code == 0, result.output
+    assert "--forking trains one fork" not in result.stderr  # 13 forks after the daily period
     saved = json.loads((forking / "config.json").read_text())["config"]
     assert saved["train"]["forking"] is True
     # The framing forking resolves when --normalize is not given.
@@ -148,6 +149,14 @@ def test_train_forking_saves_it_and_the_model_predicts(run_cli, forecast_of, tmp
     assert forecast["ds"].iloc[0] == pd.Timestamp("2024-01-13 12:00:00")  # after the 300th hour
     assert np.isfinite(forecast["y_hat"]).all()
     assert abs(forecast["y_hat"].mean() - 1000.0) < 50.0
+
+
+def test_a_residual_period_as_long_as_the_lookback_leaves_one_fork(run_cli, tmp_path):
+    csv = write_csv(seasonal_ar_series(200), tmp_path / "series.csv")
+    args = (*TRAIN, "--lookback", "24", "--season-length", "24", "--epochs", "1", "--forking")
+    result = run_cli("train", csv, *args, "--out", tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    assert "--forking trains one fork per window" in result.stderr
 
 
 ERROR = "tsforecast: error: "
