@@ -267,7 +267,7 @@ SECTIONS = {
     },
     "window": {"lookback": 56, "horizon": 14, "val_size": 28},
     "model": {
-        "name": "conv-lstm",
+        "name": "gru",
         "hidden": 32,
         "layers": 2,
         "dropout": 0.25,
@@ -294,6 +294,7 @@ SECTIONS = {
         "epoch_windows": None,
         "ensemble": 3,
         "fallback": False,
+        "forking": True,
     },
     "intervals": {"method": "quantile", "levels": (90.0, 50.0)},
 }
@@ -350,7 +351,7 @@ def test_from_dict_ignores_unknown_keys_and_sections():
     raw["train"]["scheduler"] = "cosine"
     raw["deployment"] = {"replicas": 2}
     back = Config.from_dict(raw)
-    assert back.model.name == "conv-lstm"
+    assert back.model.name == "gru"
     assert back.model.hidden == 32
     assert back.train.loss == "huber"
     assert not hasattr(back.model, "attention_heads")

@@ -424,7 +424,7 @@ model_options = option_group(
         help="series: per-series z-scores; window: also centre and scale each input window by "
         "its own mean and std.  "
         f"[default: {DEFAULT_FRAMING['direct'][0]}; "
-        f"{DEFAULT_FRAMING['recursive'][0]} for --strategy recursive]",
+        f"{DEFAULT_FRAMING['recursive'][0]} for --strategy recursive or --forking]",
     ),
     click.option(
         "--residual",
@@ -528,6 +528,15 @@ training_options = option_group(
         "beat the network on the earlier half of the validation windows, if that choice also "
         "holds on the later half; predict's method column says what served each row. "
         "--no-fallback serves the network alone.",
+    ),
+    click.option(
+        "--forking",
+        is_flag=True,
+        help="Forking sequences (MQ-RNN): train the forecast after every step of each window, "
+        "not only after its last; forecasts are made as without it. lstm and gru only (bilstm "
+        "and conv-lstm read later steps), --strategy direct, --normalize series (its default "
+        "here); with --residual blend or seasonal, only the forks that have read its longest "
+        "period. Off by default.",
     ),
 )
 
@@ -659,7 +668,8 @@ def model_config(options: Options) -> ModelConfig:
         merge=options["merge"],
         dense_between=options["dense_between"],
         strategy=options["strategy"],
-        normalize=options["normalize"],
+        # Forking frames every fork of a window alike, which RevIN cannot (config._check_forking).
+        normalize=options["normalize"] or ("series" if options["forking"] else None),
         residual=options["residual"],
     )
 
@@ -679,6 +689,7 @@ def train_config(options: Options) -> TrainConfig:
         seed=options["seed"],
         ensemble=options["ensemble"],
         fallback=options["fallback"],
+        forking=options["forking"],
     )
 
 

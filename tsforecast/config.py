@@ -241,6 +241,9 @@ class TrainConfig:
     # Serve seasonal naive at the horizon steps where it beat the network on validation
     # (training.choose_served); False serves the network alone.
     fallback: bool = True
+    # Forking sequences (MQ-RNN): train the forecast made after every step of each window, not
+    # only after its last (train.Network.forked); prediction is unchanged.
+    forking: bool = False
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
@@ -316,6 +319,28 @@ class RetrainOptions:
         )
 
 
+# Why each model family cannot train every fork of a window, and what to use instead.
+NOT_CAUSAL = {
+    "bilstm": "--forking needs a causal model: bilstm's backward LSTM reads the steps after each "
+    "fork; use --model lstm or gru",
+    "conv-lstm": "--forking needs a causal model: conv-lstm's convolutions (same padding) and "
+    "pooling read the steps after each fork; use --model lstm or gru",
+}
+
+
+def _check_forking(model: ModelConfig) -> None:
+    _check(model.name not in NOT_CAUSAL, NOT_CAUSAL.get(model.name, ""))
+    _check(
+        model.strategy == "direct",
+        "--forking trains the direct head at every step; drop it with --strategy recursive",
+    )
+    _check(
+        model.normalize == "series",
+        "--forking needs --normalize series: --normalize window scales each window by "
+        "statistics that change with every fork",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -331,6 +356,8 @@ class Config:
             "--interval-method quantile needs --strategy direct; "
             "use --interval-method conformal with recursive",
         )
+        if self.train.forking:
+            _check_forking(self.model)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

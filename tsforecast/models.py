@@ -2,7 +2,10 @@
 
 Every model maps inputs <float32>[batch, lookback, features] to <float32>[batch, outputs] in
 standardised units: outputs is the horizon for the direct strategy (one dense head for all
-steps) and 1 for the recursive one (see tsforecast.strategies).
+steps) and 1 for the recursive one (see tsforecast.strategies). A causal model (lstm, gru) also
+takes `all_steps=True` and returns <float32>[batch, lookback, outputs]: at each step t the
+forecast it would make from the inputs 0..t alone (what forking sequences train, see
+tsforecast.train.Network.forked).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from functools import partial
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import activations
-from .config import MODEL_NAMES, STRATEGIES, ModelConfig
+from .config import MODEL_NAMES, NOT_CAUSAL, STRATEGIES, ModelConfig
 from .errors import ConfigError
-from .windows import seasonal_naive_source
+from .windows import fork_lengths, seasonal_naive_source
 
 
 class GateWeights(nn.Module):
@@ -124,14 +128,15 @@ def dense_head(outputs: int, dropout: float, h: jax.Array, train: bool) -> jax.A
 
 
 class RecurrentForecaster(nn.Module):
-    """A stack of LSTM or GRU layers -> last hidden state -> Dense(outputs)."""
+    """A stack of LSTM or GRU layers -> last hidden state -> Dense(outputs); with all_steps,
+    every step's hidden state through the same head."""
 
     cfg: ModelConfig
     outputs: int
     cell: str = "lstm"
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
         # Models saved before GRU existed keep their LSTM weights under "LSTMStack_0".
         stack = RNNStack(
             self.cell,
@@ -140,7 +145,10 @@ class RecurrentForecaster(nn.Module):
             self.cfg.dropout,
             name=f"{self.cell.upper()}Stack_0",
         )
-        return dense_head(self.outputs, self.cfg.dropout, stack(x, train)[:, -1], train)
+        hidden = stack(x, train)
+        return dense_head(
+            self.outputs, self.cfg.dropout, hidden if all_steps else hidden[:, -1], train
+        )
 
 
 class BiLSTMEncoder(nn.Module):
@@ -176,6 +184,12 @@ class BiLSTMEncoder(nn.Module):
         return merge(forward_carry[1], backward_carry[1])
 
 
+def refuse_all_steps(name: str, all_steps: bool) -> None:
+    """A model whose step t reads inputs after t has no forecast from the inputs 0..t alone."""
+    if all_steps:
+        raise ConfigError(NOT_CAUSAL[name])
+
+
 class BiLSTMForecaster(nn.Module):
     """Bidirectional LSTM summary of the window -> Dense(outputs)."""
 
@@ -183,7 +197,8 @@ class BiLSTMForecaster(nn.Module):
     outputs: int
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
+        refuse_all_steps("bilstm", all_steps)
         return dense_head(self.outputs, self.cfg.dropout, BiLSTMEncoder(self.cfg)(x, train), train)
 
 
@@ -195,7 +210,8 @@ class ConvLSTMForecaster(nn.Module):
     outputs: int
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
+        refuse_all_steps("conv-lstm", all_steps)
         cfg = self.cfg
         steps = x.shape[1]
         for layer in range(cfg.conv_layers):
@@ -233,8 +249,9 @@ class QuantileForecaster(nn.Module):
     n_quantiles: int
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        raw = self.base(x, train).reshape(x.shape[0], self.horizon, self.n_quantiles)
+    def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
+        raw = self.base(x, train, all_steps)
+        raw = raw.reshape(raw.shape[:-1] + (self.horizon, self.n_quantiles))
         mid = self.n_quantiles // 2
         median = raw[..., mid : mid + 1]
         above = median + jnp.cumsum(nn.softplus(raw[..., mid + 1 :]), axis=-1)
@@ -256,16 +273,22 @@ class WithFutureCovariates(nn.Module):
     hidden: int
 
     @nn.compact
-    def __call__(self, x: jax.Array, future: jax.Array, train: bool = False) -> jax.Array:
-        forecast = self.base(x, train)
+    def __call__(
+        self, x: jax.Array, future: jax.Array, train: bool = False, all_steps: bool = False
+    ) -> jax.Array:
+        forecast = self.base(x, train, all_steps)
+        # One forecast per window, or per step with all_steps (future then [batch, L, H, k]).
+        lead = future.shape[:-2]
         joint = jnp.concatenate(
-            [forecast.reshape(x.shape[0], -1), future.reshape(future.shape[0], -1)], axis=-1
+            [forecast.reshape(lead + (-1,)), future.reshape(lead + (-1,))], axis=-1
         )
         hidden = nn.relu(nn.Dense(self.hidden, name="future_hidden")(joint))
         correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(
             hidden
         )
-        return forecast + correction.reshape(correction.shape + (1,) * (forecast.ndim - 2))
+        return forecast + correction.reshape(
+            correction.shape + (1,) * (forecast.ndim - correction.ndim)
+        )
 
 
 class SeasonalBlend(nn.Module):
@@ -283,11 +306,15 @@ class SeasonalBlend(nn.Module):
     seasons: tuple[int, ...] = (1,)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        forecast = self.base(x, train)
+    def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
+        forecast = self.base(x, train, all_steps)
+        lengths = fork_lengths(x.shape[1]) if all_steps else x.shape[1]
         blended = 0.0
         for k, season in enumerate(self.seasons):
-            naive = x[:, seasonal_naive_source(x.shape[1], self.horizon, season), 0]
+            # With all_steps, the steps before a season fits read position 0; forking does not
+            # train on them (Framing.first_fork).
+            source = np.maximum(seasonal_naive_source(lengths, self.horizon, season), 0)
+            naive = x[:, source, 0]
             name, init = (
                 ("seasonal_share", nn.initializers.ones)
                 if k == 0
@@ -297,7 +324,7 @@ class SeasonalBlend(nn.Module):
                 )
             )
             blended = blended + self.param(name, init, (self.horizon,)) * naive
-        return forecast + blended.reshape(blended.shape + (1,) * (forecast.ndim - 2))
+        return forecast + blended.reshape(blended.shape + (1,) * (forecast.ndim - blended.ndim))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .intervals import pinball_loss
 from .models import apply_model, build_model
 from .strategies import multi_step, target_steps
-from .windows import Framing, future_part, gather, split_inputs_targets
+from .windows import Framing, fork_rows, future_part, gather, split_inputs_targets
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +202,25 @@ class Network:
         pred, base, scale = self.framed(params, gather(values, starts, length), train=False)
         return pred * per_step(scale, pred) + per_step(base, pred)
 
+    def forked(self, params, windows, **kwargs):
+        """Forking sequences (MQ-RNN): from gathered windows <float32>[n, L + H, features], the
+        forecasts <float32>[n, F, H(, Q)] made after each fork t = first_fork .. L - 1 from the
+        inputs 0..t alone, and their targets [n, F, H] (the H values after t), framed. The last
+        fork's is `framed`'s forecast."""
+        lookback, horizon = self.lookback, self.horizon
+        ahead = windows[:, fork_rows(lookback, horizon)]  # [n, L, H, features]
+        future = ahead[..., list(self.future)] if self.future else ahead[..., :0]
+        pred = apply_model(
+            self.model, params, windows[:, :lookback], future, all_steps=True, **kwargs
+        )
+        target = ahead[..., 0] - self.framing.fork_bases(windows[:, :lookback, 0], horizon)
+        first = self.framing.first_fork
+        return pred[:, first:], target[:, first:]
 
-def make_grad_fn(network: Network, loss_fn: LossFn, mesh: Mesh) -> GradFn:
-    """The summed loss and gradients of a batch, the batch split over the mesh's devices."""
+
+def make_grad_fn(network: Network, loss_fn: LossFn, mesh: Mesh, forking: bool = False) -> GradFn:
+    """The summed loss and gradients of a batch, the batch split over the mesh's devices. With
+    `forking` a window's loss is the mean over its forks and horizon steps (`Network.forked`)."""
     lookback, strategy = network.lookback, network.strategy
     window = lookback + network.horizon
     train_window = lookback + target_steps(strategy, network.horizon)
@@ -219,6 +235,9 @@ def make_grad_fn(network: Network, loss_fn: LossFn, mesh: Mesh) -> GradFn:
                 pred = network.model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
                 return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
             windows = gather(values, starts, window)
+            if forking:
+                pred, y = network.forked(p, windows, train=True, rngs={"dropout": rng})
+                return jnp.sum(jnp.mean(loss_fn(pred, y), axis=(-2, -1)) * weights)
             pred, base, scale = network.framed(p, windows, train=True, rngs={"dropout": rng})
             _, y = split_inputs_targets(windows, lookback)
             return jnp.sum(jnp.mean(loss_fn(pred, (y - base) / scale), axis=-1) * weights)
@@ -509,7 +528,7 @@ def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple
     tx = make_optimizer(cfg)
     mesh = make_mesh(cfg.batch_size)
     train_epoch = make_epoch(
-        make_grad_fn(network, loss, mesh), tx, cfg.batch_size, cfg.epoch_windows
+        make_grad_fn(network, loss, mesh, cfg.forking), tx, cfg.batch_size, cfg.epoch_windows
     )
     predict = make_forecast(network, mesh)
     if cfg.ensemble > 1:

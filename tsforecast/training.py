@@ -285,6 +285,15 @@ def train(
     quantiles = quantiles_of(config)
     trainer = build_trainer(config, features.future, quantiles)
     require_supported(config.model.strategy, features.width, trainer.network.framing.active)
+    framing = trainer.network.framing
+    if config.train.forking and framing.first_fork == lookback - 1:
+        log.warning(
+            "--forking trains one fork per window, as without it: --residual %s reads %d steps "
+            "back and the lookback is %d; use a longer --lookback",
+            config.model.residual,
+            framing.first_fork + 1,
+            lookback,
+        )
     fresh = trainer.initial_params(features.width)
     params = fresh if init_params is None else _matching_params(init_params, fresh)
     params, values, train_starts, val_starts = trainer.place(

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .panel import segment_ranges
 
 
@@ -122,12 +122,26 @@ def future_part(windows: jax.Array, lookback: int, columns: tuple[int, ...]) -> 
     return windows[:, lookback:, list(columns)] if columns else windows[:, lookback:, :0]
 
 
-def seasonal_naive_source(lookback: int, horizon: int, season: int) -> np.ndarray:
+def seasonal_naive_source(lookback: int | np.ndarray, horizon: int, season: int) -> np.ndarray:
     """<int>[horizon]: for each target step, the position inside its input window (0 = the
     window's first step) of the value seasonal naive repeats: the same phase of the latest
-    season that lies inside the lookback."""
+    season that lies inside the lookback. An array of lookbacks [k, 1] gives [k, horizon], one
+    row per window length (negative where the season does not fit)."""
     steps = np.arange(horizon)
     return lookback + steps - season * (steps // season + 1)
+
+
+def fork_lengths(lookback: int) -> np.ndarray:
+    """<int>[lookback, 1]: how many inputs the forecast made after each step t of a window has
+    read (t + 1), shaped for `seasonal_naive_source`."""
+    return np.arange(1, lookback + 1)[:, None]
+
+
+def fork_rows(lookback: int, horizon: int) -> np.ndarray:
+    """<int>[lookback, horizon]: for the forecast made after each step t of a window, the
+    positions in the window (lookback + horizon rows) of the values it forecasts, t + 1 to
+    t + horizon."""
+    return fork_lengths(lookback) + np.arange(horizon)
 
 
 def seasonal_naive_windows(
@@ -181,6 +195,27 @@ class Framing:
     def inputs(self, x: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
         """x <float32>[n, L, features] with the target feature (0) framed."""
         return x.at[:, :, 0].set((x[:, :, 0] - loc) / scale)
+
+    @property
+    def first_fork(self) -> int:
+        """The first step of a window after which a forecast can be trained with forking: the
+        longest period the residual reads must lie inside the inputs read so far."""
+        periods = {"none": (1,), "seasonal": self.seasons[:1], "blend": self.seasons}
+        return max(periods[self.residual]) - 1
+
+    def fork_bases(self, history: jax.Array, horizon: int) -> jax.Array:
+        """history <float32>[n, L] -> base <float32>[n, L, H]: the frame of the forecast made
+        after each step t of the window from its inputs 0..t, whose target is y - base. The
+        inputs are the same for every fork, which only per-series scaling allows (the scale is
+        1); a window's own mean and std would differ from fork to fork."""
+        if self.normalize != "series":
+            raise ConfigError(f"forking needs --normalize series, not {self.normalize}")
+        n, lookback = history.shape
+        if self.residual != "seasonal":
+            return jnp.zeros((n, lookback, horizon), history.dtype)
+        source = seasonal_naive_source(fork_lengths(lookback), horizon, self.seasons[0])
+        # Forks before `first_fork` read position 0 here and are not trained on.
+        return history[:, np.maximum(source, 0)]
 
 
 def segment_stats(
