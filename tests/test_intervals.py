@@ -2,15 +2,17 @@
 heads, per-series scaling of pooled conformal scores, level errors, old model directories.
 
 Two models are trained once per session through the CLI on two hourly series with known
-Gaussian noise; coverage is then measured on a later stretch of the same processes, forecast
-from many origins at once.
+Gaussian noise; coverage, and width against the interval of that noise, are then measured on a
+later stretch of the same processes, forecast from many origins at once.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
+from statistics import NormalDist
 
 import flax.linen as nn
 import jax
@@ -38,6 +40,9 @@ LOOKBACK = 24
 HORIZON = 6
 VAL_SIZE = 800
 SIGMA = 2.0
+SEASON = 24
+# Each series' level and the factor its daily sine and noise are multiplied by.
+SERIES = {"small": (100.0, 1.0), "large": (5000.0, 50.0)}
 ARGS = (
     "--hidden",
     "8",
@@ -75,8 +80,8 @@ def two_series(n: int) -> pd.DataFrame:
     t = np.arange(n)
     ds = pd.date_range("2024-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M:%S")
     frames = []
-    for sid, level, factor in (("small", 100.0, 1.0), ("large", 5000.0, 50.0)):
-        y = level + factor * (10.0 * np.sin(2 * np.pi * t / 24) + rng.normal(0.0, SIGMA, n))
+    for sid, (level, factor) in SERIES.items():
+        y = level + factor * (10.0 * np.sin(2 * np.pi * t / SEASON) + rng.normal(0.0, SIGMA, n))
         frames.append(pd.DataFrame({"unique_id": sid, "ds": ds, "y": np.round(y, 4)}))
     return pd.concat(frames, ignore_index=True)
 
@@ -148,6 +153,43 @@ def coverage(frame: pd.DataFrame, level: float) -> float:
     return float(((frame["y"] >= frame[lo]) & (frame["y"] <= frame[hi])).mean())
 
 
+def interval_score(y, lo, hi, level: float) -> float:
+    """Mean interval score (MSIS before scaling): width plus 2/alpha times each miss."""
+    y, lo, hi = (np.asarray(a, np.float64) for a in (y, lo, hi))
+    alpha = 1 - level / 100
+    return float(np.mean(hi - lo + 2 / alpha * ((lo - y) * (y < lo) + (y - hi) * (y > hi))))
+
+
+def width_of_the_noise(sid: str, level: float) -> float:
+    """The width of the central `level` interval of series `sid`'s true noise."""
+    _, factor = SERIES[sid]
+    return 2 * factor * SIGMA * NormalDist().inv_cdf(0.5 + level / 200)
+
+
+def oracle_interval(sid: str, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The best interval there is for the fresh stretch of series `sid`: the true sine plus and
+    minus half the width of the true noise's."""
+    base, factor = SERIES[sid]
+    t = np.arange(TRAIN_ROWS, TRAIN_ROWS + FRESH_ROWS)
+    centre = base + factor * 10.0 * np.sin(2 * np.pi * t / SEASON)
+    radius = width_of_the_noise(sid, level) / 2
+    return centre - radius, centre + radius
+
+
+def assert_close_to_the_oracle(fresh: pd.DataFrame, level: float) -> None:
+    """Coverage near `level` is easy with an interval far too wide; the width and the interval
+    score bound it from above: both within a modest factor of the oracle's."""
+    lo, hi = interval_columns(level)
+    for sid, rows in fresh.groupby("unique_id"):
+        best_lo, best_hi = oracle_interval(sid, level)
+        width = (rows[hi] - rows[lo]).mean() / (best_hi - best_lo).mean()
+        assert 0.95 < width < 1.25, (sid, level, width)
+        score = interval_score(rows["y"], rows[lo], rows[hi], level) / interval_score(
+            rows["y"], best_lo, best_hi, level
+        )
+        assert score < 1.2, (sid, level, score)
+
+
 def test_conformal_intervals_cover_their_level_on_fresh_data(conformal_model, data):
     fresh = fresh_forecasts(conformal_model, data[1], (80.0, 95.0))
     assert len(fresh) == 2 * FRESH_ROWS
@@ -158,6 +200,11 @@ def test_conformal_intervals_cover_their_level_on_fresh_data(conformal_model, da
                 level,
                 coverage(rows, level),
             )
+        assert_close_to_the_oracle(fresh, level)
+    (lo80, hi80), (lo95, hi95) = interval_columns(80.0), interval_columns(95.0)
+    assert ((fresh[lo95] < fresh[lo80]) & (fresh[hi80] < fresh[hi95])).all()
+    for _, rows in fresh.groupby("unique_id"):
+        assert coverage(rows, 80.0) < coverage(rows, 95.0)
 
 
 def test_pooled_scores_are_rescaled_by_each_series_std(conformal_model, data):
@@ -185,6 +232,8 @@ def test_quantile_heads_never_cross_and_cover(quantile_model, data):
     assert (np.diff(fresh[order].to_numpy(), axis=1) >= 0).all()
     for level in (80.0, 95.0):
         assert abs(100 * coverage(fresh, level) - level) <= 5, (level, coverage(fresh, level))
+    for level in (50.0, 80.0, 95.0):
+        assert_close_to_the_oracle(fresh, level)
 
 
 class DenseForecaster(nn.Module):
@@ -272,7 +321,12 @@ def test_metrics_json_scores_intervals_out_of_sample(conformal_model, quantile_m
                     level,
                     scores,
                 )
-                assert scores["width"] > 0 and scores["msis"] > 0
+                # Bounded by the width of the true noise's interval, which seasonal naive's
+                # errors (the difference of two noise values) spread sqrt(2) times wider.
+                spread = 1.0 if who == "served" else math.sqrt(2)
+                best = np.mean([width_of_the_noise(sid, float(level)) for sid in SERIES])
+                assert 0.95 < scores["width"] / (spread * best) < 1.3, (method, who, level)
+                assert scores["msis"] > 0
 
 
 def test_plot_shades_intervals(conformal_model, tmp_path):
