@@ -73,7 +73,14 @@ def test_evaluate_matches_hand_computed_mase_naive2_and_owa(tmp_path):
     assert scores["model"]["MASE"] == pytest.approx(0.75 / scale)
     assert scores["model"]["sMAPE"] == pytest.approx(model_smape)
     assert scores["model"]["OWA"] == pytest.approx(0.5 * (model_smape / n2_smape + 0.75 / n2_mae))
-    assert scores["naive2"]["OWA"] == pytest.approx(1.0)
+    # The same in exact fractions: Naive2 is [64/33, 6] against [2, 6], so its only error is
+    # 2/33, sMAPE 200 * (2/33) / (130/33) / 2 = 20/13 and MASE (1/33) / (1/6) = 2/11. (Naive2's
+    # own OWA is 1 by definition, so it would check nothing.)
+    assert naive2 == pytest.approx([64 / 33, 6.0])
+    assert scores["naive2"]["sMAPE"] == pytest.approx(20 / 13)
+    assert scores["naive2"]["MASE"] == pytest.approx(2 / 11)
+    assert scores["model"]["MASE"] == pytest.approx(4.5)
+    assert scores["model"]["OWA"] == pytest.approx(0.5 * (model_smape * 13 / 20 + 4.5 * 11 / 2))
     # The 80% interval holds 6 but not 2 (2 < 2.4): coverage 1/2, width 1.8, MSIS with alpha 0.2.
     assert scores["model"]["coverage-80"] == pytest.approx(0.5)
     assert scores["model"]["width-80"] == pytest.approx((0.6 + 3.0) / 2)

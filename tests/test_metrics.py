@@ -61,7 +61,9 @@ def test_mase_is_nan_for_zero_scale():
 def test_owa_hand_value():
     # 0.5 * (10/20 + 2/1)
     assert metrics.owa(10.0, 2.0, 20.0, 1.0) == pytest.approx(1.25)
-    assert metrics.owa(18.383, 2.395, 18.383, 2.395) == pytest.approx(1.0)
+    # Worse than Naive2 on sMAPE, better on MASE: 0.5 * (30/20 + 1/4). Swapping the model's and
+    # Naive2's roles, or sMAPE's and MASE's, gives another value.
+    assert metrics.owa(30.0, 1.0, 20.0, 4.0) == pytest.approx(0.875)
 
 
 def test_coverage_counts_bounds_as_inside():

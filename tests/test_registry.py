@@ -85,12 +85,21 @@ def json_lines(text: str) -> list[dict]:
 
 def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     reg = tmp_path / "reg"
+    # Each version's own forecast of the real series, from its directory (computed once: a
+    # version never changes), to tell which version `predict --registry` serves.
+    own: dict[str, str] = {}
+
+    def assert_serves(version: str, other: str) -> None:
+        for v in (version, other):
+            own.setdefault(v, forecast(data["real"], "--model", reg / "versions" / v))
+        assert own[version] != own[other], "the versions must forecast apart to be told apart"
+        served = forecast(data["real"], "--registry", reg)
+        assert served == own[version] and served != own[other]
+
     result = train(data["shifted"], reg)
     assert result.exit_code == 0, result.output
     (v1,) = versions(reg)
     assert current(reg) == v1 and "is now current" in result.stderr
-    shifted_forecast = forecast(data["real"], "--registry", reg)
-    assert shifted_forecast == forecast(data["real"], "--model", reg / "versions" / v1)
 
     loud = [a for a in TINY if a != "-q"]
     result = invoke(
@@ -114,12 +123,14 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     v2 = promoted["version"]
     assert current(reg) == v2 and promoted["previous"] == v1 and promoted["duration"] > 0
     assert promoted["metrics"]["served"]["mase"] < promoted["current_metrics"]["served"]["mase"]
+    assert_serves(v2, v1)
 
     # The same run again trains the same model: not better, so kept as a candidate, exit 3.
     result = train(data["real"], reg, "--promote", "if-better")
     assert result.exit_code == 3, result.output
     v3 = (set(versions(reg)) - {v1, v2}).pop()
     assert current(reg) == v2
+    assert_serves(v2, v1)
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("tsforecast: not promoted: mase ") and f"kept as candidate {v3}" in line
     # The current version scored on the new run's validation windows is exactly its own score.
@@ -139,15 +150,14 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     rows = {v: line for v in (v1, v2, v3) for line in listing.stdout.splitlines() if v in line}
     assert len(rows) == 3 and "*" in rows[v2] and "*" not in rows[v1] + rows[v3]
 
-    real_forecast = forecast(data["real"], "--registry", reg)
-    assert real_forecast != shifted_forecast
     result = invoke("registry", "rollback", reg)
     assert result.exit_code == 0 and current(reg) == v1
-    assert forecast(data["real"], "--registry", reg) == shifted_forecast
+    assert_serves(v1, v2)
     result = invoke("registry", "rollback", reg)
     assert result.exit_code == 2 and "nothing to roll back to" in result.stderr
 
     assert invoke("registry", "promote", reg, v3).exit_code == 0 and current(reg) == v3
+    assert_serves(v3, v1)
     result = invoke("registry", "promote", reg, "nope")
     assert result.exit_code == 2 and "no version 'nope'" in result.stderr
 
@@ -155,7 +165,9 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     assert result.exit_code == 0, result.output
     v4 = current(reg)
     assert versions(reg) == [v3, v4]
+    assert_serves(v4, v3)
     assert invoke("registry", "rollback", reg).exit_code == 0 and current(reg) == v3
+    assert_serves(v3, v4)
 
 
 def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_path, data):
