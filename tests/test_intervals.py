@@ -432,12 +432,6 @@ def test_metrics_json_conformal_scores_are_calibrated_on_earlier_windows_scored_
             )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: intervals.validation_interval_metrics uses the quantile bounds only for a "
-    "method named 'model', but training passes the served forecasts as 'served', so a quantile "
-    "model's metrics.json scores conformal intervals around its median instead",
-)
 def test_metrics_json_scores_a_quantile_model_by_its_own_bounds_on_later_windows(
     quantile_model, data
 ):

@@ -174,8 +174,8 @@ def validation_interval_metrics(
     targets and each point forecast: <float>[S, V, H] in the model's units (S series, V windows
     in time order), which `to_original` maps to the original units the scores are taken in;
     std, scales: <float>[S] (standardisation in the model's units and MASE scale per series).
-    `forecasts` maps a method ("model", "seasonal_naive") to its point forecasts, which get
-    conformal intervals, except "model" when `quantile_bounds` ({level: (lo, hi)}, each
+    `forecasts` maps a method ("served", "seasonal_naive") to its point forecasts, which get
+    conformal intervals, except "served" when `quantile_bounds` ({level: (lo, hi)}, each
     <float>[S, V, H]) gives the quantile model's own. Per method and level: coverage, width and
     MSIS averaged over series, or None where the calibration half is too small for the level."""
     n_series, n_windows, _ = targets.shape
@@ -199,7 +199,7 @@ def validation_interval_metrics(
         )
         per_level: dict[str, dict[str, float] | None] = {}
         for level in levels:
-            if method == "model" and quantile_bounds is not None:
+            if method == "served" and quantile_bounds is not None:
                 lo, hi = (bound[:, n_cal:] for bound in quantile_bounds[level])
             elif min_calibration_windows(level) > scores.shape[0]:
                 per_level[level_name(level)] = None

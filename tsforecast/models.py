@@ -184,6 +184,12 @@ class BiLSTMEncoder(nn.Module):
         return merge(forward_carry[1], backward_carry[1])
 
 
+def run_base(base: nn.Module, x: jax.Array, train: bool, all_steps: bool) -> jax.Array:
+    """A wrapper's base model, asked for every step's forecast only with `all_steps`: a base
+    that forecasts at the window's end alone need not know the argument."""
+    return base(x, train, all_steps=True) if all_steps else base(x, train)
+
+
 def refuse_all_steps(name: str, all_steps: bool) -> None:
     """A model whose step t reads inputs after t has no forecast from the inputs 0..t alone."""
     if all_steps:
@@ -250,7 +256,7 @@ class QuantileForecaster(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
-        raw = self.base(x, train, all_steps)
+        raw = run_base(self.base, x, train, all_steps)
         raw = raw.reshape(raw.shape[:-1] + (self.horizon, self.n_quantiles))
         mid = self.n_quantiles // 2
         median = raw[..., mid : mid + 1]
@@ -276,7 +282,7 @@ class WithFutureCovariates(nn.Module):
     def __call__(
         self, x: jax.Array, future: jax.Array, train: bool = False, all_steps: bool = False
     ) -> jax.Array:
-        forecast = self.base(x, train, all_steps)
+        forecast = run_base(self.base, x, train, all_steps)
         # One forecast per window, or per step with all_steps (future then [batch, L, H, k]).
         lead = future.shape[:-2]
         joint = jnp.concatenate(
@@ -307,7 +313,7 @@ class SeasonalBlend(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
-        forecast = self.base(x, train, all_steps)
+        forecast = run_base(self.base, x, train, all_steps)
         lengths = fork_lengths(x.shape[1]) if all_steps else x.shape[1]
         blended = 0.0
         for k, season in enumerate(self.seasons):
