@@ -29,7 +29,7 @@ HORIZON = 12
 TRAIN_ARGS = tuple(
     shlex.split(
         f"--hidden 16 --lookback {LOOKBACK} --horizon {HORIZON} --batch-size 32"
-        " --epochs 40 --lr 0.003 --seed 0"
+        " --epochs 40 --lr 0.003 --seed 0 --ensemble 1"
     )
 )
 

@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
         window=WindowConfig(lookback=LOOKBACK, horizon=HORIZON),
         model=ModelConfig(hidden=4, normalize="series", residual="none"),
         # The network alone: these tests check its forecasts (test_serving.py the fallback).
-        train=TrainConfig(epochs=2, batch_size=32, fallback=False),
+        train=TrainConfig(epochs=2, batch_size=32, fallback=False, ensemble=1),
     )
     return panel, training.train(panel, config).artifact
 

@@ -275,6 +275,8 @@ def test_recursive_refuses_inputs_besides_the_target():
 
 # End to end: every model and strategy through the CLI on one small seasonal series.
 E2E_ARGS = [
+    "--ensemble",
+    "1",
     "--lookback",
     "48",
     "--horizon",

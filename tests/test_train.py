@@ -94,6 +94,8 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
         "none",
         "--loss",
         "mse",
+        "--ensemble",
+        "1",
         "-q",
         "--out",
         out,

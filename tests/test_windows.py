@@ -57,7 +57,7 @@ def test_the_compiled_programs_see_the_sliced_windows():
         window=WindowConfig(lookback=lookback, horizon=horizon),
         model=ModelConfig(hidden=4, normalize="series", residual="none"),
         # One batch of 6 holding the 5 windows and one zero-weight pad.
-        train=TrainConfig(batch_size=6, lr=1e-3, loss="mse"),
+        train=TrainConfig(batch_size=6, lr=1e-3, loss="mse", ensemble=1),
     )
     trainer = build_trainer(config)
     model, mesh = trainer.network.model, trainer.mesh

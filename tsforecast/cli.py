@@ -515,7 +515,7 @@ training_options = option_group(
     click.option(
         "--ensemble",
         type=click.IntRange(min=1),
-        default=1,
+        default=TrainConfig.ensemble,
         show_default=True,
         help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast "
         "their median.",
