@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-cold-start bench-gpu clean
+.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-cold-start bench-gpu clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ bench-accuracy: install
 
 bench-intervals: install
 	$(BIN)/python benchmarks/intervals_m4.py
+
+# ETTh1/ETTh2 load against MSTL and seasonal naive, through `tsforecast backtest` (needs ../shared).
+bench-multiseasonal: install
+	$(BIN)/python benchmarks/multiseasonal.py
 
 bench-cold-start: install
 	$(BIN)/python benchmarks/cold_start.py
