@@ -149,6 +149,10 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     assert listing.exit_code == 0, listing.output
     rows = {v: line for v in (v1, v2, v3) for line in listing.stdout.splitlines() if v in line}
     assert len(rows) == 3 and "*" in rows[v2] and "*" not in rows[v1] + rows[v3]
+    # The listing shows what each version serves, and seasonal naive beside it.
+    cells = rows[v2].split()
+    assert f"{own['served']['mase']:.4g}" in cells and f"{own['served']['smape']:.4g}" in cells
+    assert f"{own['seasonal_naive']['mase']:.4g}" in cells
 
     result = invoke("registry", "rollback", reg)
     assert result.exit_code == 0 and current(reg) == v1

@@ -170,11 +170,19 @@ def print_metrics(summary, title: str) -> None:
 
 
 REGISTRY_COLUMNS = ("", "version", "created", "data hash", "data until")
+# What each version serves; versions trained before serving existed have the network's only.
 REGISTRY_METRICS = {
-    "MASE": ("model", "mase"),
-    "sMAPE": ("model", "smape"),
-    "naive MASE": ("seasonal_naive", "mase"),
+    "MASE": (("served", "model"), "mase"),
+    "sMAPE": (("served", "model"), "smape"),
+    "naive MASE": (("seasonal_naive",), "mase"),
 }
+
+
+def first_metric(metrics: dict, methods: tuple[str, ...], key: str) -> float:
+    for method in methods:
+        if method in metrics:
+            return metrics[method].get(key, float("nan"))
+    return float("nan")
 
 
 def registry_table(registry_dir, rows) -> Table:
@@ -192,8 +200,8 @@ def registry_table(registry_dir, rows) -> Table:
             row.data_hash[:12],
             row.last_timestamp,
             *(
-                f"{row.metrics.get(method, {}).get(key, float('nan')):.4g}"
-                for method, key in REGISTRY_METRICS.values()
+                f"{first_metric(row.metrics, methods, key):.4g}"
+                for methods, key in REGISTRY_METRICS.values()
             ),
         )
     return table
