@@ -125,17 +125,14 @@ def validation_metrics(
     panel: Panel,
     split: WindowSplit,
     forecasts: dict[str, np.ndarray],
-    lookback: int,
-    horizon: int,
-    season: int,
+    targets: np.ndarray,
+    scales: np.ndarray,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
     """Per-series point metrics of each method's forecasts on the validation windows
     (`forecasts`: {method: <float>[n_val, horizon]} in the original units, in the order of the
-    split's validation windows) and their means over series (as M4 does). MASE is scaled by the
-    in-sample seasonal-naive error at the primary `season`. Returns (means, one row per series
-    and method)."""
-    targets = validation_targets(panel, split, lookback, horizon)
-    scales = mase_scales(panel, split, season)
+    split's validation windows, like `validation_targets`) and their means over series (as M4
+    does). MASE is scaled by `scales` (`mase_scales`). Returns (means, one row per series and
+    method)."""
     rows = []
     for i in np.unique(split.val_series):
         mine = split.val_series == i
@@ -199,11 +196,14 @@ def served_forecasts(
     panel: Panel,
     split: WindowSplit,
     network: WindowForecasts,
+    targets: np.ndarray,
+    scales: np.ndarray,
     config: Config,
 ) -> tuple[WindowForecasts, dict[str, np.ndarray], dict]:
     """What the model serves on the validation windows (see `choose_served`; the network alone
     with --no-fallback), seasonal naive at every period in the original units, and how the
-    serving was decided (metrics.json's "serving")."""
+    serving was decided (metrics.json's "serving"). targets, scales: `validation_targets` and
+    `mase_scales`."""
     lookback, horizon = config.window.lookback, config.window.horizon
     series = split.val_series
     naive = naive_forecasts(
@@ -214,11 +214,9 @@ def served_forecasts(
         horizon,
         config.data.season_length,
     )
-    targets = validation_targets(panel, split, lookback, horizon)
-    scales = mase_scales(panel, split, config.data.season)[:, None]
     candidates = {NETWORK: network.original(), **naive}
     with np.errstate(divide="ignore", invalid="ignore"):
-        errors = {name: np.abs(f - targets) / scales for name, f in candidates.items()}
+        errors = {name: np.abs(f - targets) / scales[:, None] for name, f in candidates.items()}
     if config.train.fallback:
         steps, decision = choose_served(errors, earlier_half(split))
     else:
@@ -316,14 +314,15 @@ def train(
     inputs = DeviceInputs(values, panel.offsets, mean[:, 0], std[:, 0])
     series = split.val_series
     network = forecaster.forecast_inputs(inputs, series, split.val_starts - panel.offsets[series])
-    served, naive, serving = served_forecasts(panel, split, network, config)
+    targets = validation_targets(panel, split, lookback, horizon)
+    scales = mase_scales(panel, split, data_cfg.season)
+    served, naive, serving = served_forecasts(panel, split, network, targets, scales, config)
     metrics, by_series = validation_metrics(
         panel,
         split,
         {NETWORK: network.original(), "served": served.original(), **naive},
-        lookback,
-        horizon,
-        data_cfg.season,
+        targets,
+        scales,
     )
     metrics["serving"] = serving
     trained = np.flatnonzero(split.usable)
@@ -331,21 +330,21 @@ def train(
     metrics["validation_windows"] = int(len(split.val_starts))
     metrics["series"] = int(len(trained))
     metrics["skipped_series"] = skipped
-    targets = validation_targets(modelled, split, lookback, horizon)
+    modelled_targets = validation_targets(modelled, split, lookback, horizon)
     primary = naive_name(data_cfg.season, data_cfg.season)
     metrics["intervals"] = interval_metrics(
         split,
-        targets,
+        modelled_targets,
         {
             "served": served.point,
             primary: transforms.forward(data_cfg.transform, naive[primary]),
         },
         served,
         std[:, 0],
-        mase_scales(panel, split, data_cfg.season),
+        scales,
         config,
     )
-    scores = None if quantiles else np.abs(served.point - targets) / served.std[:, None]
+    scores = None if quantiles else np.abs(served.point - modelled_targets) / served.std[:, None]
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     summary = TrainingSummary(
@@ -409,8 +408,7 @@ def score_on_validation(
         panel,
         split,
         {"served": val.original()},
-        theirs.lookback,
-        theirs.horizon,
-        run.config.data.season,
+        validation_targets(panel, split, theirs.lookback, theirs.horizon),
+        mase_scales(panel, split, run.config.data.season),
     )
     return means
