@@ -296,9 +296,12 @@ SECTIONS = {
         "fallback": False,
         "forking": True,
     },
-    "intervals": {"method": "quantile", "levels": (90.0, 50.0)},
+    "intervals": {"method": "quantile", "levels": (90.0, 50.0), "spread": "series"},
 }
-READ_BACK = {**SECTIONS, "intervals": {"method": "quantile", "levels": (50.0, 90.0)}}
+READ_BACK = {
+    **SECTIONS,
+    "intervals": {"method": "quantile", "levels": (50.0, 90.0), "spread": "series"},
+}
 KINDS = {
     "data": DataConfig,
     "window": WindowConfig,
@@ -326,7 +329,7 @@ def test_to_dict_is_plain_nested_dicts():
     raw = _original().to_dict()
     assert set(raw) == set(SECTIONS)
     assert raw["window"] == {"lookback": 56, "horizon": 14, "val_size": 28}
-    assert raw["intervals"] == {"method": "quantile", "levels": (50.0, 90.0)}
+    assert raw["intervals"] == {"method": "quantile", "levels": (50.0, 90.0), "spread": "series"}
     assert raw["data"]["future_covariates"] == ("promo", "holiday")
 
 
@@ -388,6 +391,9 @@ def test_from_dict_of_an_old_saved_config_applies_the_earlier_defaults():
     assert back.train.ensemble == 1
     assert back.intervals.method == "conformal"
     assert back.intervals.levels == (80.0, 95.0)
+    assert back.intervals.spread == "series"  # the only spread there was
+    with_levels = Config.from_dict({**old, "intervals": {"method": "conformal", "levels": [90]}})
+    assert with_levels.intervals.spread == "series"
     # And the saved values themselves.
     assert back.model.name == "gru"
     assert back.model.hidden == 16

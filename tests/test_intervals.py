@@ -1,5 +1,6 @@
 """Prediction intervals end to end: calibrated coverage on fresh data, non-crossing quantile
-heads, per-series scaling of pooled conformal scores, level errors, old model directories.
+heads, pooled conformal scores rescaled by each window's recent spread, level errors, old model
+directories.
 
 Two models are trained once per session through the CLI on two hourly series with known
 Gaussian noise; coverage, and width against the interval of that noise, are then measured on a
@@ -32,6 +33,7 @@ from tsforecast.intervals import (
     min_calibration_windows,
     pinball_loss,
     quantile_levels,
+    recent_spread,
 )
 from tsforecast.models import QuantileForecaster
 
@@ -65,7 +67,7 @@ ARGS = (
     "--seed",
     "0",
     "-q",
-    # Additive intervals, so the checks below can rescale them by each series' std by hand
+    # Additive intervals, so the checks below can rescale them by each window's spread by hand
     # (log intervals are multiplicative: tests/test_transforms.py).
     "--transform",
     "none",
@@ -221,15 +223,47 @@ def test_conformal_intervals_cover_their_level_on_fresh_data(conformal_model, da
         assert coverage(rows, 80.0) < coverage(rows, 95.0)
 
 
-def test_pooled_scores_are_rescaled_by_each_series_std(conformal_model, data):
+def recent_spread_by_hand(inputs: np.ndarray, std: float) -> float:
+    """A window's recent spread: its LOOKBACK inputs hold fewer than two seasons, so the mean
+    absolute change from one step to the next, and at least a tenth of the series' std."""
+    return max(float(np.mean(np.abs(np.diff(inputs.astype(np.float64))))), 0.1 * std)
+
+
+def test_pooled_scores_are_rescaled_by_each_windows_recent_spread(conformal_model, data):
     fresh = fresh_forecasts(conformal_model, data[1], (95.0,))
     lo, hi = interval_columns(95.0)
     width = (fresh[hi] - fresh[lo]).to_numpy().reshape(2, -1, HORIZON)
     scaler = pd.read_csv(conformal_model / "scaler.csv").set_index("unique_id")["std"]
-    np.testing.assert_allclose(width[1] / width[0], scaler["large"] / scaler["small"], rtol=1e-6)
+    origins = range(TRAIN_ROWS, TRAIN_ROWS + FRESH_ROWS, HORIZON)
+    spread = np.array(
+        [
+            [
+                recent_spread_by_hand(group["y"].to_numpy(np.float32)[o - LOOKBACK : o], std)
+                for o in origins
+            ]
+            for (_, group), std in zip(
+                data[1].groupby("unique_id", sort=False), scaler[list(SERIES)], strict=True
+            )
+        ]
+    )
+    # One radius per step in units of the spread, shared by every window of both series.
+    per_spread = width / spread[..., None]
+    np.testing.assert_allclose(per_spread, np.broadcast_to(per_spread[0, :1], width.shape), 1e-5)
     # Gaussian noise of std SIGMA: a 95% interval is at least 2 * 1.96 * SIGMA wide, and a model
     # that learnt the sine keeps it within a modest factor of that.
     assert 2 * 1.96 * SIGMA * 0.9 < width[0].mean() < 2 * 1.96 * SIGMA * 1.6
+
+
+def test_series_spread_gives_each_series_one_width_per_step(data):
+    model_dir = train(data, "series-spread", "--interval-spread", "series", "--epochs", "1")
+    config = json.loads((model_dir / "config.json").read_text())["config"]
+    assert config["intervals"]["spread"] == "series"
+    fresh = fresh_forecasts(model_dir, data[1], (95.0,))
+    lo, hi = interval_columns(95.0)
+    width = (fresh[hi] - fresh[lo]).to_numpy().reshape(2, -1, HORIZON)
+    scaler = pd.read_csv(model_dir / "scaler.csv").set_index("unique_id")["std"]
+    np.testing.assert_allclose(width, np.broadcast_to(width[:, :1], width.shape), rtol=1e-6)
+    np.testing.assert_allclose(width[1] / width[0], scaler["large"] / scaler["small"], rtol=1e-6)
 
 
 def test_quantile_heads_never_cross_and_cover(quantile_model, data):
@@ -291,6 +325,25 @@ def test_conformal_quantile_is_the_finite_sample_corrected_order_statistic():
     assert conformal_quantile(scores, 95.0)[0] == 19  # ceil(20 * 0.95) = 19th smallest
     assert conformal_quantile(scores, 80.0)[0] == 16  # ceil(20 * 0.8) = 16th
     assert min_calibration_windows(95.0) == 19 and min_calibration_windows(80.0) == 4
+
+
+def test_recent_spread_is_the_mean_seasonal_change_of_each_windows_inputs():
+    rng = np.random.default_rng(3)
+    history = np.concatenate([rng.normal(0, 1, 40), np.zeros(30), rng.normal(5, 3, 50)])
+    std = np.array([1.0, 2.0, 3.0, 4.0])
+    starts, lookback = np.array([0, 30, 40, 75]), 8
+    by_hand = []
+    for start, floor in zip(starts, 0.1 * std, strict=True):
+        window = history[start : start + lookback]
+        # A lookback of two seasons of 4: the change over one season, 4 of them.
+        by_hand.append(max(np.mean(np.abs(window[4:] - window[:4])), floor))
+    np.testing.assert_allclose(recent_spread(history, starts, lookback, 4, std), by_hand)
+    assert recent_spread(history, starts, lookback, 4, std)[2] == pytest.approx(0.3)  # flat
+    # Five steps of a season of 5 do not hold two seasons: one-step changes.
+    one_step = [max(np.mean(np.abs(np.diff(history[s : s + 5]))), 0.1) for s in (0, 50)]
+    np.testing.assert_allclose(
+        recent_spread(history, np.array([0, 50]), 5, 5, np.ones(2)), one_step
+    )
 
 
 def test_predict_writes_interval_columns_in_original_units(conformal_model, data):
@@ -356,14 +409,14 @@ def scored_by_hand(y, lo, hi, scale, level: float) -> dict[str, float]:
     return dict(zip(("coverage", "width", "msis"), np.mean(per_series, axis=0), strict=True))
 
 
-def split_conformal_by_hand(y, point, std, scale, level: float, calibrate: slice) -> dict:
+def split_conformal_by_hand(y, point, spread, scale, level: float, calibrate: slice) -> dict:
     """Intervals around `point` <float>[S, V, H] scored on the later half of the V windows, with
     radii per step from the `calibrate` windows of every series: the ceil((n + 1) * level)-th
-    smallest of their n absolute errors in units of each series' std."""
-    errors = (np.abs(y - point)[:, calibrate] / std[:, None, None]).reshape(-1, HORIZON)
+    smallest of their n absolute errors in units of each window's `spread` <float>[S, V]."""
+    errors = (np.abs(y - point)[:, calibrate] / spread[:, calibrate, None]).reshape(-1, HORIZON)
     ranked = np.sort(errors, axis=0)
-    radius = ranked[math.ceil((len(ranked) + 1) * level / 100) - 1] * std[:, None, None]
     later = slice(VAL_SIZE // 2, None)
+    radius = ranked[math.ceil((len(ranked) + 1) * level / 100) - 1] * spread[:, later, None]
     at = point[:, later]
     return scored_by_hand(y[:, later], at - radius, at + radius, scale, level)
 
@@ -378,9 +431,9 @@ def assert_scores(reported: dict, expected: dict, rel: float) -> None:
 
 def validation_windows(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
     """The validation windows of the training rows, <float>[S, VAL_SIZE, HORIZON] each: the
-    actuals and seasonal naive; and per series <float>[S] the std of the training part (which
-    standardises the conformal scores) and its MASE scale. Values as float32, as training
-    keeps them."""
+    actuals and seasonal naive; each window's recent spread <float>[S, VAL_SIZE] (which scales
+    the conformal scores); and per series <float>[S] the MASE scale of the training part.
+    Values as float32, as training keeps them."""
     values = np.stack(
         [group["y"].to_numpy(np.float32) for _, group in frame.groupby("unique_id", sort=False)]
     ).astype(np.float64)
@@ -389,7 +442,13 @@ def validation_windows(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
     scale = np.mean(np.abs(values[:, SEASON:first] - values[:, : first - SEASON]), axis=1)
     y = np.stack([values[:, o : o + HORIZON] for o in VAL_ORIGINS], axis=1)
     naive = np.stack([values[:, o - SEASON : o - SEASON + HORIZON] for o in VAL_ORIGINS], axis=1)
-    return y, naive, std, scale
+    spread = np.array(
+        [
+            [recent_spread_by_hand(values[i, o - LOOKBACK : o], std[i]) for o in VAL_ORIGINS]
+            for i in range(len(values))
+        ]
+    )
+    return y, naive, spread, scale
 
 
 def own_validation_forecasts(model_dir: Path, frame: pd.DataFrame, levels) -> pd.DataFrame:
@@ -408,15 +467,17 @@ def test_metrics_json_conformal_scores_are_calibrated_on_earlier_windows_scored_
     """metrics.json's conformal interval scores recomputed from the validation windows, for the
     conformal model's own forecasts and for seasonal naive: radii from the earlier half of each
     series' windows, scores from the later half."""
-    y, naive, std, scale = validation_windows(data[1])
+    y, naive, spread, scale = validation_windows(data[1])
     point = own_validation_forecasts(conformal_model, data[1], ())["y_hat"].to_numpy()
     point = point.reshape(y.shape)
     intervals = json.loads((conformal_model / "metrics.json").read_text())["intervals"]
     for level in (80.0, 95.0):
         reported = intervals["served"][f"{level:g}"]
-        assert_scores(reported, split_conformal_by_hand(y, point, std, scale, level, EARLIER), 1e-4)
+        assert_scores(
+            reported, split_conformal_by_hand(y, point, spread, scale, level, EARLIER), 1e-4
+        )
         # Radii from the scored windows themselves (in sample) would give other scores.
-        in_sample = split_conformal_by_hand(y, point, std, scale, level, LATER)
+        in_sample = split_conformal_by_hand(y, point, spread, scale, level, LATER)
         assert reported["msis"] != pytest.approx(in_sample["msis"], rel=1e-3), in_sample
     for model_dir, levels in (
         (conformal_model, (80.0, 95.0)),
@@ -427,7 +488,7 @@ def test_metrics_json_conformal_scores_are_calibrated_on_earlier_windows_scored_
             # No model in it: exact up to the float32 the data is kept in.
             assert_scores(
                 intervals["seasonal_naive"][f"{level:g}"],
-                split_conformal_by_hand(y, naive, std, scale, level, EARLIER),
+                split_conformal_by_hand(y, naive, spread, scale, level, EARLIER),
                 rel=1e-6,
             )
 

@@ -1,5 +1,6 @@
 """training.train on an in-memory panel: the validation windows and their seasonal-naive scores
-against a hand-written loop, the conformal scores, the lookback rule, refusing foreign weights."""
+against a hand-written loop, the conformal scores (errors over each window's recent spread), the
+lookback rule, refusing foreign weights."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def test_seasonal_naive_on_the_validation_windows_by_hand(run):
     assert artifact.summary.data_summary["skipped_series"] == ["c"]
 
 
-def test_conformal_scores_are_the_standardised_validation_errors(run):
+def test_conformal_scores_are_the_validation_errors_over_each_windows_recent_spread(run):
     panel, _, artifact = run
     assert artifact.conformal_scores.shape == (2 * VAL, HORIZON)
     # The forecasts of the validation windows, made by the saved model on one device.
@@ -78,7 +79,13 @@ def test_conformal_scores_are_the_standardised_validation_errors(run):
         val = forecaster.forecast(panel, np.full(VAL, i), starts)
         y = np.log(panel.series(i).astype(np.float64))  # transform auto: log, all values > 0
         targets = np.stack([y[s + LOOKBACK : s + LOOKBACK + HORIZON] for s in starts])
-        rows.append(np.abs(val.point - targets) / artifact.scaler.std[i])
+        # A lookback of one season: the mean absolute step of the inputs, at least a tenth of
+        # the series' std.
+        spread = [
+            max(np.mean(np.abs(np.diff(y[s : s + LOOKBACK]))), 0.1 * artifact.scaler.std[i])
+            for s in starts
+        ]
+        rows.append(np.abs(val.point - targets) / np.asarray(spread)[:, None])
     np.testing.assert_allclose(
         artifact.conformal_scores, np.concatenate(rows), rtol=1e-4, atol=1e-6
     )

@@ -33,6 +33,7 @@ from .config import (
     DEFAULT_LEVELS,
     FILL_METHODS,
     INTERVAL_METHODS,
+    INTERVAL_SPREADS,
     LOSSES,
     MERGES,
     MODEL_NAMES,
@@ -552,6 +553,16 @@ interval_options = option_group(
         "given here.",
     ),
     click.option(
+        "--interval-spread",
+        type=click.Choice(INTERVAL_SPREADS),
+        default=IntervalConfig.spread,
+        show_default=True,
+        help="What a conformal interval's half-width is a multiple of: recent, how much the "
+        "series moved over the lookback the forecast reads (mean absolute change over one "
+        "season), so intervals widen when a series turns volatile; series, its standard "
+        "deviation over the training part, one width per series.",
+    ),
+    click.option(
         "--level",
         "levels",
         type=float,
@@ -696,7 +707,9 @@ def train_config(options: Options) -> TrainConfig:
 def interval_config(options: Options) -> IntervalConfig:
     """interval_options; no --level: DEFAULT_LEVELS."""
     return IntervalConfig(
-        method=options["interval_method"], levels=options["levels"] or DEFAULT_LEVELS
+        method=options["interval_method"],
+        levels=options["levels"] or DEFAULT_LEVELS,
+        spread=options["interval_spread"],
     )
 
 

@@ -24,8 +24,10 @@ EARLIER_DEFAULTS = {
     "model": {"normalize": "series", "residual": "none"},
     "data": {"transform": "none"},
     "train": {"ensemble": 1},
+    "intervals": {"spread": "series"},
 }
 INTERVAL_METHODS = ("conformal", "quantile")
+INTERVAL_SPREADS = ("recent", "series")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
 PROMOTE_METRICS = ("mase", "smape", "mae", "rmse")
@@ -274,18 +276,26 @@ def check_level(level: float, available: str = "any level in (0, 100), e.g. 80 o
 class IntervalConfig:
     """Prediction intervals. `conformal` keeps the validation errors and serves any level at
     predict time; `quantile` trains heads for exactly `levels` with the pinball loss. `levels`
-    are in percent and are also the levels scored in metrics.json.
+    are in percent and are also the levels scored in metrics.json. `spread` is what a conformal
+    radius is a multiple of: `recent`, how much the series moved over the window the forecast
+    reads, or `series`, the series' standard deviation over its training part.
 
     A model directory written before intervals existed loads with these defaults: a point model
-    (conformal adds nothing to the network) without calibration scores."""
+    (conformal adds nothing to the network) without calibration scores; one written before
+    `spread` existed reads `series`, the only spread there was."""
 
     method: str = "conformal"
     levels: tuple[float, ...] = DEFAULT_LEVELS
+    spread: str = "recent"
 
     def __post_init__(self) -> None:
         _check(
             self.method in INTERVAL_METHODS,
             f"--interval-method must be one of {', '.join(INTERVAL_METHODS)}, got {self.method!r}",
+        )
+        _check(
+            self.spread in INTERVAL_SPREADS,
+            f"--interval-spread must be one of {', '.join(INTERVAL_SPREADS)}, got {self.spread!r}",
         )
         _check(len(self.levels) >= 1, "--level needs at least one value")
         for level in self.levels:

@@ -30,6 +30,7 @@ from .intervals import (
     interval_columns,
     quantile_index,
     quantile_levels,
+    recent_spread,
     resolve_levels,
 )
 from .train import Params, build_predict, make_mesh, replicate
@@ -93,13 +94,14 @@ def serve(
 class WindowForecasts:
     """Forecasts of n windows in the model's units (transformed, not standardised; see
     tsforecast.transforms): `point` <float64>[n, horizon], the median of `quantiles`
-    <float64>[n, horizon, Q] for a quantile model; `std` <float64>[n] is the standardisation
-    of each window's series, which scales conformal radii. `steps` names the method served at
+    <float64>[n, horizon, Q] for a quantile model; `spread` <float64>[n] is what each window's
+    conformal radii are multiples of (its recent movement or its series' standardisation, as
+    the config's `intervals.spread` says). `steps` names the method served at
     each horizon step (see `serve`); empty when the network serves every step."""
 
     point: np.ndarray
     quantiles: np.ndarray | None
-    std: np.ndarray
+    spread: np.ndarray
     transform: str
     steps: tuple[str, ...] = ()
 
@@ -114,13 +116,15 @@ class WindowForecasts:
 @dataclass(frozen=True)
 class DeviceInputs:
     """A panel as the network reads it: the device matrix <float32>[total, features] on a
-    forecaster's devices, the offsets of its series, and each series' standardisation of the
-    target in the model's units, `mean` and `std` <float64>[n_series]."""
+    forecaster's devices, the offsets of its series, each series' standardisation of the
+    target in the model's units, `mean` and `std` <float64>[n_series], and the target in the
+    model's units on the host, `history` <float>[total] (for the recent spread)."""
 
     values: jax.Array
     offsets: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    history: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class Forecaster:
         calendar = calendar_names(panel.freq) if config.data.calendar else ()
         matrix = device_matrix(modelled, scaled, calendar, self.features.static_levels)
         (values,) = replicate(self.mesh, matrix)
-        return DeviceInputs(values, modelled.offsets, mean[:, 0], std[:, 0])
+        return DeviceInputs(values, modelled.offsets, mean[:, 0], std[:, 0], modelled.values)
 
     def forecast(
         self,
@@ -219,16 +223,23 @@ class Forecaster:
     ) -> WindowForecasts:
         """The network's forecasts (`forecast` before serving) from inputs already on the
         devices (training has them)."""
-        (flat,) = replicate(self.mesh, (inputs.offsets[series] + starts).astype(np.int32))
+        rows = (inputs.offsets[series] + starts).astype(np.int32)
+        (flat,) = replicate(self.mesh, rows)
         raw = np.asarray(self.predict(self.params, inputs.values, flat), dtype=np.float64)
         mean, std = inputs.mean[series], inputs.std[series]
+        config = self.config
+        spread = std
+        if config.intervals.spread == "recent":
+            spread = recent_spread(
+                inputs.history, rows, config.window.lookback, config.data.season, std
+            )
         quantiles = None
         if self.quantiles:
             quantiles = raw * std[:, None, None] + mean[:, None, None]
             point = quantiles[..., len(self.quantiles) // 2]
         else:
             point = raw * std[:, None] + mean[:, None]
-        return WindowForecasts(point, quantiles, std, self.config.data.transform)
+        return WindowForecasts(point, quantiles, spread, config.data.transform)
 
 
 def quantiles_of(config: Config) -> tuple[float, ...]:
@@ -319,7 +330,7 @@ def forecast(
             lo_index, hi_index = quantile_index(config.intervals.levels, level)
             lo, hi = result.quantiles[..., lo_index], result.quantiles[..., hi_index]
         else:
-            lo, hi = conformal_bounds(result.point, scores, result.std, level)
+            lo, hi = conformal_bounds(result.point, scores, result.spread, level)
         columns.update(zip(interval_columns(level), (lo, hi), strict=True))
     columns = {name: result.original(values) for name, values in columns.items()}
     for i, (row, series_id) in enumerate(zip(modelled, panel.ids, strict=True)):

@@ -1,11 +1,15 @@
 """Prediction intervals: split-conformal calibration, quantile levels and the pinball loss, the
 `y_hat-lo-<level>` / `y_hat-hi-<level>` columns, and interval scores for metrics.json.
 
-Conformal (the default): the absolute errors of the trained model on the validation windows, in
-standardised units (so several series pool into one set of scores), one column per horizon step.
-The interval at step h is `y_hat ± q_h · std` with `q_h` the ceil((n + 1) · level)-th smallest of
-the n scores of step h: the finite-sample correction that makes the coverage at least `level`
-when future errors are exchangeable with the validation errors.
+Conformal (the default): the absolute errors of the trained model on the validation windows,
+each divided by its window's spread (so several series and calm and busy stretches pool into one
+set of scores), one column per horizon step. The interval at step h is `y_hat ± q_h · spread`
+with `q_h` the ceil((n + 1) · level)-th smallest of the n scores of step h: the finite-sample
+correction that makes the coverage at least `level` when future scaled errors are exchangeable
+with the validation ones. The spread is the window's recent movement (`recent_spread`; a
+normalised nonconformity score in the sense of Papadopoulos et al. 2008 and Lei et al. 2018), so
+intervals widen when a series turns volatile and narrow when it calms down; `series` uses the
+series' standard deviation instead, one width per series.
 
 Quantile: the network outputs the quantiles 0.5 ± level/2 of every requested level, trained with
 the pinball loss, so intervals can be asymmetric; only the trained levels exist afterwards.
@@ -87,6 +91,27 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
     return np.partition(scores, rank - 1, axis=0)[rank - 1]
 
 
+# A flat stretch (a constant window, zeros of an intermittent series) still gets an interval: the
+# recent spread is at least this share of the series' standard deviation.
+RECENT_SPREAD_FLOOR = 0.1
+
+
+def recent_spread(
+    history: np.ndarray, starts: np.ndarray, lookback: int, season: int, std: np.ndarray
+) -> np.ndarray:
+    """<float64>[n]: how much the series moved over each window's inputs, rows `starts[j]` ..
+    `starts[j] + lookback - 1` of `history` (the target in the model's units, series after
+    series): the mean absolute change over one `season` (one step when the lookback holds fewer
+    than two seasons), at least RECENT_SPREAD_FLOOR × the window's series' `std` <float>[n].
+    Linear in the rows, whatever the number of windows: one cumulative sum."""
+    lag = season if 2 * season <= lookback else 1
+    values = np.asarray(history, dtype=np.float64)
+    total = np.concatenate([[0.0], np.cumsum(np.abs(values[lag:] - values[:-lag]))])
+    # Change k compares rows k + lag and k; a window's are k = start .. start + lookback - lag - 1.
+    moved = (total[starts + lookback - lag] - total[starts]) / (lookback - lag)
+    return np.maximum(moved, RECENT_SPREAD_FLOOR * np.asarray(std, dtype=np.float64))
+
+
 def _listing(levels: Sequence[float]) -> str:
     return ", ".join(level_name(level) for level in levels)
 
@@ -151,18 +176,18 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def conformal_bounds(
-    point: np.ndarray, scores: np.ndarray, std: np.ndarray, level: float
+    point: np.ndarray, scores: np.ndarray, spread: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds <float>[S, ..., H] around point forecasts <float>[S, ..., H] of S series, from
-    standardised scores <float>[n, H] and each series' std <float>[S]."""
-    radius = conformal_quantile(scores, level) * std.reshape((-1,) + (1,) * (point.ndim - 1))
+    """Bounds <float>[..., H] around point forecasts <float>[..., H], from scores <float>[n, H]
+    (errors in units of their window's spread) and each forecast's spread <float>[...]."""
+    radius = conformal_quantile(scores, level) * spread[..., None]
     return point - radius, point + radius
 
 
 def validation_interval_metrics(
     targets: np.ndarray,
     forecasts: dict[str, np.ndarray],
-    std: np.ndarray,
+    spread: np.ndarray,
     scales: np.ndarray,
     levels: Sequence[float],
     quantile_bounds: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
@@ -173,7 +198,8 @@ def validation_interval_metrics(
 
     targets and each point forecast: <float>[S, V, H] in the model's units (S series, V windows
     in time order), which `to_original` maps to the original units the scores are taken in;
-    std, scales: <float>[S] (standardisation in the model's units and MASE scale per series).
+    spread: <float>[S, V], each window's spread in the model's units (see `recent_spread`);
+    scales: <float>[S], each series' MASE scale.
     `forecasts` maps a method ("served", "seasonal_naive") to its point forecasts, which get
     conformal intervals, except "served" when `quantile_bounds` ({level: (lo, hi)}, each
     <float>[S, V, H]) gives the quantile model's own. Per method and level: coverage, width and
@@ -194,7 +220,7 @@ def validation_interval_metrics(
         return result
     held = to_original(targets[:, n_cal:])
     for method, point in forecasts.items():
-        scores = (np.abs(point[:, :n_cal] - targets[:, :n_cal]) / std[:, None, None]).reshape(
+        scores = (np.abs(point[:, :n_cal] - targets[:, :n_cal]) / spread[:, :n_cal, None]).reshape(
             -1, targets.shape[2]
         )
         per_level: dict[str, dict[str, float] | None] = {}
@@ -205,7 +231,7 @@ def validation_interval_metrics(
                 per_level[level_name(level)] = None
                 continue
             else:
-                lo, hi = conformal_bounds(point[:, n_cal:], scores, std, level)
+                lo, hi = conformal_bounds(point[:, n_cal:], scores, spread[:, n_cal:], level)
             lo, hi = to_original(lo), to_original(hi)
             per_level[level_name(level)] = mean_scores(
                 [interval_scores(held[i], lo[i], hi[i], scales[i], level) for i in range(n_series)]

@@ -158,15 +158,14 @@ def interval_metrics(
     targets: np.ndarray,
     points: dict[str, np.ndarray],
     served: WindowForecasts,
-    std: np.ndarray,
     scales: np.ndarray,
     config: Config,
 ) -> dict:
     """metrics.json's "intervals": conformal intervals around each of `points` ({method:
     <float>[n_val, H]} in the model's units, like `targets`), except that the served forecasts
     of a quantile model keep their own quantiles, per level, on the validation windows, scored
-    in the original units. std: <float>[n_series], each series' standardisation in the model's
-    units; scales: <float>[n_val], each window's MASE scale."""
+    in the original units, each conformal radius a multiple of its window's `served.spread`.
+    scales: <float>[n_val], each window's MASE scale."""
     horizon = config.window.horizon
     trained = np.flatnonzero(split.usable)  # the series with validation windows, in window order
     shape = (len(trained), split.val_size, horizon)
@@ -183,7 +182,7 @@ def interval_metrics(
     scored = validation_interval_metrics(
         targets.reshape(shape),
         {name: point.reshape(shape) for name, point in points.items()},
-        std[trained],
+        served.spread.reshape(shape[:2]),
         scales.reshape(shape[:2])[:, 0],
         levels,
         bounds,
@@ -311,7 +310,7 @@ def train(
     # Scored by the training program itself, on the training mesh and the device matrix it
     # trained on.
     forecaster = Forecaster(config, result.params, scaler, features, trainer.predict, trainer.mesh)
-    inputs = DeviceInputs(values, panel.offsets, mean[:, 0], std[:, 0])
+    inputs = DeviceInputs(values, panel.offsets, mean[:, 0], std[:, 0], modelled.values)
     series = split.val_series
     network = forecaster.forecast_inputs(inputs, series, split.val_starts - panel.offsets[series])
     targets = validation_targets(panel, split, lookback, horizon)
@@ -340,11 +339,10 @@ def train(
             primary: transforms.forward(data_cfg.transform, naive[primary]),
         },
         served,
-        std[:, 0],
         scales,
         config,
     )
-    scores = None if quantiles else np.abs(served.point - modelled_targets) / served.std[:, None]
+    scores = None if quantiles else np.abs(served.point - modelled_targets) / served.spread[:, None]
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     summary = TrainingSummary(
