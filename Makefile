@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-cold-start bench-gpu clean
+.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-monitor bench-cold-start bench-gpu clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ bench-intervals: install
 # ETTh1/ETTh2 load against MSTL and seasonal naive, through `tsforecast backtest` (needs ../shared).
 bench-multiseasonal: install
 	$(BIN)/python benchmarks/multiseasonal.py
+
+# A registry model monitored over 28 replayed days of ETTh1/ETTh2 load (needs ../shared).
+bench-monitor: install
+	$(BIN)/python benchmarks/monitor_replay.py
 
 bench-cold-start: install
 	$(BIN)/python benchmarks/cold_start.py

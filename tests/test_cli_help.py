@@ -20,6 +20,7 @@ COMMANDS = [
     ("predict",),
     ("backtest",),
     ("evaluate",),
+    ("monitor",),
     ("models",),
     ("registry",),
     ("registry", "list"),

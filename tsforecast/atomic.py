@@ -1,8 +1,10 @@
-"""Directories that appear whole or not at all: the model directory and the backtest output.
+"""Directories and files that appear whole or not at all: the model directory, the backtest
+output, the forecast log's files.
 
 A directory is built in a hidden staging sibling, every file fsynced, then swapped into place
 with one rename, so a run that dies at any moment leaves either the previous directory or the
-new one, never a half-written one; on any failure the staging directory is removed.
+new one, never a half-written one; on any failure the staging directory is removed. A file is
+written the same way, to a hidden temporary name in its own directory.
 """
 
 from __future__ import annotations
@@ -27,6 +29,29 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_file(target: Path, write: Callable[[Path], None]) -> None:
+    """Make `target` appear whole or not at all: `write(path)` fills a hidden temporary file
+    beside it (`.<name>.tmp-*`, a dot-name that readers of the folder skip), which is fsynced
+    and renamed over `target` in one step. On any failure, Ctrl-C and SIGTERM included, the
+    temporary file is removed and `target` is untouched."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(fd)
+    temporary = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; an output is not
+        write(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _exchange(new: Path, target: Path) -> bool:

@@ -57,6 +57,7 @@ from .terminal import (
     EpochProgress,
     draw_forecast,
     print_metrics,
+    print_monitor,
     print_registry,
     print_summary,
     settings,
@@ -69,11 +70,14 @@ Exit codes:
    1  internal error, or the registry cannot be written (disk full, read-only)
    2  bad input or options
    3  trained but not promoted (--promote if-better); kept as a candidate
+   4  degraded (monitor): the served forecasts' realised accuracy is off
   75  registry locked by another run (--lock-timeout passed)
  130  interrupted (Ctrl-C); 143 terminated (SIGTERM): the partial version removed
 Every option can also be set as TSFORECAST_<COMMAND>_<OPTION>, e.g. TSFORECAST_TRAIN_EPOCHS=20."""
 
 TEXT_PREFIX = {"error": "error: ", "internal_error": "internal error: "}
+# `tsforecast monitor`: the served forecasts' realised accuracy is out of tolerance.
+DEGRADED = 4
 
 # The click keyword arguments of a command, by parameter name.
 Options = Mapping[str, Any]
@@ -936,8 +940,33 @@ def report_training(
     help="Text encoding of DATA and --future, e.g. latin-1. Default: the model's (as given to "
     "train).",
 )
+@click.option(
+    "--log-to",
+    "log_dir",
+    type=click.Path(file_okay=False),
+    help="Record the forecast in this forecast log folder, for `tsforecast monitor --log DIR` "
+    "(--registry records in REGISTRY/forecasts without it).",
+)
+@click.option(
+    "--keep-forecasts",
+    type=click.IntRange(min=1),
+    default=90,
+    show_default=True,
+    help="--registry or --log-to: days of recorded forecasts to keep; older log files are removed.",
+)
 def predict(
-    data, model_dir, registry_dir, out, levels, plot, plot_max, ids, future_path, **reading
+    data,
+    model_dir,
+    registry_dir,
+    out,
+    levels,
+    plot,
+    plot_max,
+    ids,
+    future_path,
+    log_dir,
+    keep_forecasts,
+    **reading,
 ):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
 
@@ -946,22 +975,25 @@ def predict(
     made each row: `model` (the network), or seasonal naive (`seasonal_naive`, or
     `seasonal_naive_<period>` for a longer period) at the horizon steps where it beat the
     network on validation (see `train --no-fallback`) and for a series shorter than the lookback.
+
+    With --registry the forecast is also recorded in REGISTRY/forecasts/ (one Parquet file per
+    call, for `tsforecast monitor`); with --model, --log-to DIR records it in DIR.
     """
     began = time.monotonic()
     if registry_dir:
         if given("model_dir"):
             raise click.UsageError("--model and --registry are mutually exclusive")
+        if log_dir:
+            raise click.UsageError(
+                "--log-to and --registry are mutually exclusive: --registry records the "
+                "forecast in REGISTRY/forecasts"
+            )
         from .registry import Registry
 
         model_dir = Registry(registry_dir).current_path()
+    elif given("keep_forecasts") and not log_dir:
+        raise click.UsageError("--keep-forecasts needs --registry or --log-to")
     artifact, panel, frame = forecast_file(model_dir, data, levels, ids, future_path, reading)
-    if registry_dir:
-        emit(
-            "predicted",
-            f"forecast by version {Path(model_dir).name}",
-            version=Path(model_dir).name,
-            duration=time.monotonic() - began,
-        )
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
     columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
@@ -974,6 +1006,55 @@ def predict(
         Path(out).write_text(text)
     else:
         click.echo(text, nl=False)
+    if registry_dir or log_dir:
+        logged = record_forecast(
+            artifact, panel, frame, model_dir, registry_dir, log_dir, keep_forecasts
+        )
+    if registry_dir:
+        emit(
+            "predicted",
+            f"forecast by version {Path(model_dir).name}",
+            version=Path(model_dir).name,
+            forecast_log=logged,
+            duration=time.monotonic() - began,
+        )
+
+
+def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, keep_days):
+    """Record what was served in the forecast log (after it was written: the log holds what a
+    user got). A log that cannot be written is a warning, not a lost forecast: the path of
+    the new file, or None."""
+    from . import forecast_log
+
+    if registry_dir:
+        directory = Path(registry_dir) / forecast_log.LOG_DIR
+        version = Path(model_dir).name
+    else:
+        directory, version = Path(log_dir), forecast_log.plain_model_version(model_dir)
+    try:
+        path, removed = forecast_log.record(
+            directory,
+            frame,
+            panel,
+            version,
+            model_dir,
+            artifact.config,
+            artifact.metrics,
+            keep_days,
+        )
+    except OSError as exc:
+        emit(
+            "not_logged",
+            f"the forecast was not recorded in {directory.absolute()}: {exc.strerror or exc}",
+        )
+        return None
+    if removed:
+        emit(
+            "log_pruned",
+            f"removed {len(removed)} forecast log file(s) older than {keep_days} days",
+            files=[p.name for p in removed],
+        )
+    return str(path)
 
 
 def forecast_file(model_dir, data, levels, ids, future_path, reading):
@@ -1020,13 +1101,15 @@ def registry_group():
 @registry_group.command(name="list", epilog=examples("tsforecast registry list models/sales"))
 @click.argument("registry_dir", type=click.Path(file_okay=False))
 def registry_list(registry_dir):
-    """Show every version, oldest first: creation time, data hash, validation metrics, and
-    which one is current.
+    """Show every version, oldest first: creation time, data hash, validation metrics, the
+    realised scores the last `tsforecast monitor --registry` recorded, and which one is
+    current.
     """
     from .registry import Registry
 
-    rows = Registry(registry_dir).describe()
-    print_registry(registry_dir, rows)
+    registry = Registry(registry_dir)
+    rows = registry.describe()
+    print_registry(registry_dir, rows, registry.realised())
 
 
 @registry_group.command(
@@ -1066,6 +1149,173 @@ def registry_rollback(registry_dir, lock_timeout):
         registry.sweep()
         before, after = registry.rollback()
     emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
+
+
+# --- monitor ------------------------------------------------------------------------------------
+
+
+@cli.command(
+    epilog=examples(
+        "tsforecast monitor sales.csv --registry models/sales",
+        "tsforecast monitor sales.csv --registry models/sales --window 14 --out monitor.json "
+        "--plot monitor.png",
+        "tsforecast monitor sales.csv --log forecast-log --tolerance 0.1",
+    )
+)
+@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--registry",
+    "registry_dir",
+    type=click.Path(file_okay=False),
+    help="Score the forecasts `predict --registry` recorded in this registry; its current "
+    "version is the served one.",
+)
+@click.option(
+    "--log",
+    "log_dir",
+    type=click.Path(file_okay=False),
+    help="Score the forecasts `predict --log-to` recorded in this folder instead; the newest "
+    "file's version is the served one.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="The served version's last scored issues (predict calls) that the decision averages.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.25,
+    show_default=True,
+    help="Degraded when the realised MASE is above the validation MASE x (1 + tolerance).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Also write the report here: every issue, version and the window (.json: with the "
+    "decision, pending and disappeared series; else CSV).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Draw the realised MASE per issue, seasonal naive's and the validation level to this PNG.",
+)
+@click.option(
+    "--date-format",
+    help="strftime format of the time column of DATA. Default: the served model's.",
+)
+@click.option("--encoding", help="Text encoding of DATA. Default: the served model's.")
+def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading):
+    """Score the recorded forecasts against the actuals now in DATA, and say whether the served
+    model is degraded (exit 4).
+
+    Each logged forecast whose targets are all in DATA is scored: MAE, sMAPE, MASE (scaled by
+    the history in DATA up to its origin, at the model's primary seasonal period), coverage
+    and MSIS per interval level, and seasonal naive issued at the same origin beside it. The
+    table (stdout) shows the last --window issues, each version and the window; forecasts
+    still waiting for targets are counted as pending. Exit 4 when, over the served version's
+    last --window scored issues, its MASE is above its validation MASE x (1 + --tolerance),
+    or above seasonal naive's, or its 90% intervals (if predicted with --level 90) cover under
+    80%; the reason is one line on stderr. A log file that cannot be read is skipped with a
+    warning; one from a model of another horizon or frequency is refused (exit 2).
+    """
+    from . import forecast_log
+    from . import monitor as monitoring
+    from .data import load_panel
+
+    if bool(registry_dir) == bool(log_dir):
+        raise click.UsageError("give one of --registry or --log")
+    if registry_dir:
+        from .registry import Registry
+
+        registry = Registry(registry_dir)
+        current = registry.current_path()
+        log = forecast_log.read(registry.root / forecast_log.LOG_DIR)
+        reference = forecast_log.Reference.of_model(
+            current, current.name, f"the registry's current version {current.name}"
+        )
+    else:
+        log = forecast_log.read(log_dir)
+        reference = forecast_log.Reference.of_log(log)
+    forecast_log.check_compatible(log, reference)
+    given_reading = {name: value for name, value in reading.items() if value is not None}
+    data_cfg = dataclasses.replace(reference.data, path=data, **given_reading)
+    observed, data_cfg = load_panel(data_cfg, fill=False)
+    report = monitoring.monitor(
+        log, observed, observed.filled(data_cfg.fill), reference.version, window
+    )
+    decision = monitoring.decide(report, tolerance)
+    code = DEGRADED if decision.degraded else 0
+    report_monitoring(report)
+    table = monitoring.rows(report)
+    if out:
+        monitoring.write_report(report, decision, code, Path(out))
+    if plot and not report.issues.empty:
+        from .plots import plot_monitor
+
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
+        validation = {v: s.get("mase") for v, s in report.validation.items()}
+        plot_monitor(report.issues, validation, tolerance, Path(plot))
+    if registry_dir:
+        until = max(observed.last_timestamp(i) for i in range(len(observed.ids)))
+        try:
+            registry.record_realised(
+                {
+                    "monitored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "data_until": str(until),
+                    "window": window,
+                    "versions": monitoring.realised(report),
+                }
+            )
+        except OSError as exc:
+            emit("not_recorded", f"realised scores not recorded in the registry: {exc}")
+    if not report.issues.empty:
+        print_monitor(table, report, f"monitor: {log.directory} against {data}")
+    emit(
+        "degraded" if decision.degraded else "monitored",
+        decision.message,
+        version=report.served,
+        window=report.window,
+        validation=report.validation.get(report.served),
+        reasons=list(decision.reasons),
+        exit_code=code,
+    )
+    if code:
+        click.get_current_context().exit(code)
+
+
+def report_monitoring(report) -> None:
+    """What was not scored, one line each: pending targets, series gone from DATA, series
+    whose history changed."""
+    pending = report.pending
+    if len(pending):
+        emit(
+            "pending",
+            f"{int(pending['pending_targets'].sum())} targets of {len(pending)} forecast(s) not "
+            "in DATA yet: those forecasts are not scored",
+            forecasts=len(pending),
+            targets=int(pending["pending_targets"].sum()),
+        )
+    if report.disappeared:
+        gone = report.disappeared
+        emit(
+            "disappeared",
+            f"{len(gone)} series no longer in DATA, their forecasts not scored: "
+            f"{', '.join(map(repr, gone[:5]))}{' ...' if len(gone) > 5 else ''}",
+            series=gone,
+        )
+    if report.history_changed:
+        changed = report.history_changed
+        emit(
+            "history_changed",
+            f"the history of {len(changed)} series in DATA starts elsewhere than when "
+            f"{'it was' if len(changed) == 1 else 'they were'} forecast (MASE is scaled by the "
+            f"history DATA holds now): {', '.join(map(repr, changed[:5]))}"
+            f"{' ...' if len(changed) > 5 else ''}",
+            series=changed,
+        )
 
 
 # --- backtest -----------------------------------------------------------------------------------

@@ -74,3 +74,55 @@ def plot_forecast(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_monitor(
+    issues: pd.DataFrame, validation: dict[str, float], tolerance: float, path: Path
+) -> None:
+    """Realised MASE of every scored issue (`origin, version, mase, seasonal_naive_mase`
+    rows) against its forecast origin, seasonal naive's at the same origins beside it, and
+    each version's validation MASE as a line over its issues, with the degraded limit
+    (validation x (1 + tolerance)) dashed."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    origins = pd.to_datetime(issues["origin"])
+    ax.plot(
+        origins, issues["mase"], marker="o", lw=1.2, color="tab:orange", label="served (realised)"
+    )
+    if "seasonal_naive_mase" in issues.columns:
+        ax.plot(
+            origins,
+            issues["seasonal_naive_mase"],
+            marker="s",
+            ms=4,
+            lw=0.8,
+            color="tab:grey",
+            label="seasonal naive",
+        )
+    labelled = False
+    for version, mine in issues.groupby("version", sort=False):
+        level = validation.get(version)
+        if level is None or level != level:
+            continue
+        span = pd.to_datetime(mine["origin"])
+        ends = [span.min(), span.max()]
+        ax.plot(
+            ends, [level] * 2, color="tab:blue", lw=1.5, label=None if labelled else "validation"
+        )
+        ax.plot(
+            ends,
+            [level * (1 + tolerance)] * 2,
+            color="tab:blue",
+            lw=1,
+            ls="--",
+            label=None if labelled else f"validation x {1 + tolerance:g} (degraded above)",
+        )
+        labelled = True
+    ax.set_xlabel("forecast origin")
+    ax.set_ylabel("MASE (mean over series)")
+    ax.set_title("Realised MASE per issue")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

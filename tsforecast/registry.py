@@ -5,6 +5,8 @@ Layout of a registry directory:
     versions/<UTC timestamp>-<data hash>/   complete model directories (artifacts.save)
     current -> versions/<name>              a relative symlink, the promoted version
     promotions.jsonl                        one line per promotion or rollback
+    forecasts/                              what `predict --registry` served (forecast_log)
+    monitor.json                            the last `tsforecast monitor`'s realised scores
     .lock                                   flock'ed for the whole of a run
 
 `current` is a symlink rather than a pointer file because a symlink is replaced by one
@@ -48,6 +50,7 @@ VERSIONS = "versions"
 CURRENT = "current"
 LOCK = ".lock"
 PROMOTIONS = "promotions.jsonl"
+MONITOR = "monitor.json"
 
 
 def data_hash(panel: Panel) -> str:
@@ -75,6 +78,8 @@ class VersionInfo:
     last_timestamp: str
     metrics: dict[str, Any]
     current: bool
+    # Its realised scores as the last `tsforecast monitor` found them (Registry.realised).
+    realised: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _storage_error(action: str, exc: OSError) -> StorageError:
@@ -125,6 +130,7 @@ class Registry:
 
     def describe(self) -> list[VersionInfo]:
         current = self.require().current()
+        realised = self.realised().get("versions", {})
         rows = []
         for name in self.names():
             path = self.versions / name
@@ -141,9 +147,25 @@ class Registry:
                     last_timestamp=config.get("data_summary", {}).get("last_timestamp", ""),
                     metrics=metrics,
                     current=name == current,
+                    realised=realised.get(name, {}),
                 )
             )
         return rows
+
+    def realised(self) -> dict[str, Any]:
+        """What the last `tsforecast monitor --registry` recorded (`record_realised`); {} when
+        none has run or its file cannot be read."""
+        try:
+            recorded = json.loads((self.root / MONITOR).read_text())
+        except (OSError, ValueError):
+            return {}
+        return recorded if isinstance(recorded, dict) else {}
+
+    def record_realised(self, recorded: dict[str, Any]) -> None:
+        """Replace monitor.json in one rename (no lock: a training run never reads it, and of
+        two monitors the later one wins). OSError when the registry cannot be written."""
+        text = json.dumps(recorded, indent=2) + "\n"
+        atomic.write_file(self.root / MONITOR, lambda path: path.write_text(text))
 
     def data_hash_of(self, name: str) -> str | None:
         try:

@@ -178,6 +178,14 @@ REGISTRY_METRICS = {
 }
 
 
+# What `tsforecast monitor --registry` last found for each version, over its scored issues.
+REALISED_COLUMNS = {
+    "realised MASE": "mase",
+    "realised naive MASE": "seasonal_naive_mase",
+    "issues": "issues",
+}
+
+
 def first_metric(metrics: dict, methods: tuple[str, ...], key: str) -> float:
     for method in methods:
         if method in metrics:
@@ -190,7 +198,7 @@ def registry_table(registry_dir, rows) -> Table:
     table = Table(title=f"registry {Path(registry_dir).absolute()}", title_justify="left")
     for column in REGISTRY_COLUMNS:
         table.add_column(column, justify="left")
-    for column in REGISTRY_METRICS:
+    for column in (*REGISTRY_METRICS, *REALISED_COLUMNS):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -203,14 +211,74 @@ def registry_table(registry_dir, rows) -> Table:
                 f"{first_metric(row.metrics, methods, key):.4g}"
                 for methods, key in REGISTRY_METRICS.values()
             ),
+            *(_cell(row.realised.get(key)) for key in REALISED_COLUMNS.values()),
         )
     return table
 
 
-def print_registry(registry_dir, rows) -> None:
-    """`registry_table` on stdout (200 columns wide), then the legend."""
+def _cell(value) -> str:
+    """A number as the tables show it; '-' for none (not monitored, nothing to scale by)."""
+    return "-" if value is None or value != value else f"{value:.4g}"
+
+
+def print_registry(registry_dir, rows, monitored: dict) -> None:
+    """`registry_table` on stdout (200 columns wide), then the legend: where the realised
+    columns come from (`monitored`: what the last monitor run recorded, {} if none)."""
     Console(width=200).print(registry_table(registry_dir, rows))
     click.echo("* current")
+    if monitored:
+        click.echo(
+            f"realised: as `tsforecast monitor` scored the logged forecasts at "
+            f"{monitored.get('monitored_at')} (data until {monitored.get('data_until')}); "
+            "- where none of a version's forecasts was scored"
+        )
+    else:
+        click.echo("realised: no `tsforecast monitor --registry` run recorded yet")
+
+
+def monitor_table(table, report, title: str) -> Table:
+    """`monitor.rows` of the last `--window` issues, then per version and the window: the
+    realised scores, seasonal naive's at the same origins, the validation MASE."""
+    shown = table[(table["scope"] != "issue") | table["issue"].isin(report.window_issues)]
+    levels = [c.removeprefix("coverage-") for c in table.columns if c.startswith("coverage-")]
+    columns = {
+        "forecasts": "forecasts",
+        "MAE": "mae",
+        "sMAPE": "smape",
+        "MASE": "mase",
+        "naive MAE": "seasonal_naive_mae",
+        "naive sMAPE": "seasonal_naive_smape",
+        "naive MASE": "seasonal_naive_mase",
+        "valid. MASE": "validation_mase",
+    }
+    for level in levels:
+        columns[f"cover {level}"] = f"coverage-{level}"
+        columns[f"MSIS {level}"] = f"msis-{level}"
+    result = Table(title=title, title_justify="left")
+    for column in ("scope", "version", "origin"):
+        result.add_column(column)
+    for column in columns:
+        result.add_column(column, justify="right")
+    for row in shown.to_dict(orient="records"):
+        origin = row.get("origin")
+        result.add_row(
+            row["scope"],
+            row["version"],
+            "" if origin is None or origin != origin else str(origin),
+            *(
+                f"{100 * row[key]:.1f}%"
+                if key.startswith("coverage-") and row.get(key) == row.get(key)
+                else _cell(row.get(key))
+                for key in columns.values()
+            ),
+        )
+    return result
+
+
+def print_monitor(table, report, title: str) -> None:
+    """`monitor_table` on stdout: as wide as the terminal, 200 columns into a file or pipe."""
+    width = None if sys.stdout.isatty() else 200
+    Console(highlight=False, width=width).print(monitor_table(table, report, title))
 
 
 def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
