@@ -762,15 +762,19 @@ def train(out, quiet, **options):
 
     config = build_config(options)
     from . import artifacts, training
+    from .atomic import sweep
     from .data import load_panel
+    from .runtime import test_pause
 
     if registry_dir:
         panel, data_cfg = load_panel(config.data)
+        test_pause("read")
         config = dataclasses.replace(config, data=data_cfg)
         train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
         return
-    artifacts.check_out(out)  # before training, not after it
+    sweep(artifacts.check_out(out))  # before training, not after it; and what killed runs left
     panel, data_cfg = load_panel(config.data)
+    test_pause("read")
     config = dataclasses.replace(config, data=data_cfg)
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = training.train(panel, config, on_epoch=progress.update)
@@ -1111,11 +1115,12 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows. With
     --level, the model's intervals are scored too (coverage, width, MSIS).
     """
+    from .atomic import sweep
     from .backtest import BacktestConfig, check_out, run_backtest, write_results
     from .data import load_panel
 
     config = build_config(options)
-    check_out(out)  # before training, not after it
+    sweep(check_out(out))  # before training, not after it; and what killed runs left there
     # Unfilled: each cutoff's panel is filled from its own past (see run_backtest).
     observed, data_cfg = load_panel(config.data, fill=False)
     config = dataclasses.replace(config, data=data_cfg)

@@ -208,7 +208,7 @@ class Registry:
         try:
             link.unlink(missing_ok=True)
             os.symlink(Path(VERSIONS) / name, link)
-            test_pause("promote")
+            test_pause("switch")
             os.replace(link, self.root / CURRENT)
             atomic.fsync_dir(self.root)
         except OSError as exc:
