@@ -944,13 +944,17 @@ def predict(
             raise click.UsageError("--model and --registry are mutually exclusive")
         from .registry import Registry
 
-        model_dir = Registry(registry_dir).current_path()
-    artifact, panel, frame = forecast_file(model_dir, data, levels, ids, future_path, reading)
+        version, artifact = Registry(registry_dir).load_current()
+    else:
+        from . import artifacts
+
+        artifact = artifacts.load(model_dir)
+    panel, frame = forecast_file(artifact, data, levels, ids, future_path, reading)
     if registry_dir:
         emit(
             "predicted",
-            f"forecast by version {Path(model_dir).name}",
-            version=Path(model_dir).name,
+            f"forecast by version {version}",
+            version=version,
             duration=time.monotonic() - began,
         )
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
@@ -967,16 +971,14 @@ def predict(
         click.echo(text, nl=False)
 
 
-def forecast_file(model_dir, data, levels, ids, future_path, reading):
-    """Load the model, read DATA (default: the training file) with the training schema, keep
-    the series `ids` (all when empty) and forecast them: (artifact, panel, forecast frame).
-    `reading`: the --encoding and --date-format given, which replace the model's."""
-    from . import artifacts
+def forecast_file(artifact, data, levels, ids, future_path, reading):
+    """Read DATA (default: the file `artifact` was trained on) with the training schema, keep
+    the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
+    the --encoding and --date-format given, which replace the model's."""
     from .data import load_panel, read_future
     from .forecast import Forecaster, forecast
     from .intervals import resolve_levels
 
-    artifact = artifacts.load(model_dir)
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
     scores = artifact.conformal_scores
     resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
@@ -986,7 +988,7 @@ def forecast_file(model_dir, data, levels, ids, future_path, reading):
     if ids:
         panel = panel.select(list(dict.fromkeys(ids)))
     future = read_future(future_path, saved) if future_path and saved.future_covariates else None
-    return artifact, panel, forecast(Forecaster.of(artifact), panel, levels, future)
+    return panel, forecast(Forecaster.of(artifact), panel, levels, future)
 
 
 # --- registry -----------------------------------------------------------------------------------
