@@ -127,6 +127,9 @@ while True:
                 os.kill(command["kill"], signal.SIGKILL)
         else:
             start(command)
+for pid in children:  # a failed test's runs, paused or not: none outlives the server
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 """
 
 
