@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .atomic import replaceable, staged_dir
+from .atomic import read_files, replaceable, staged_dir
 from .config import Config
 from .errors import ArtifactError
 from .features import FeatureLayout
+from .runtime import test_pause
 
 # 2: window framing, covariates and calendar features (a format-1 reader would misread them).
 FORMAT_VERSION = 2
@@ -136,6 +137,7 @@ class ModelArtifact:
 def _write(path: Path, data: bytes) -> None:
     # Not fsynced here: atomic.staged_dir fsyncs every file before the swap.
     path.write_bytes(data)
+    test_pause(f"write:{path.name}")
 
 
 def versions() -> dict[str, str]:
@@ -182,6 +184,7 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
             artifact.series_metrics.to_csv(index=False, float_format="%.6g").encode(),
         )
     plot_history(artifact.history, directory / HISTORY_PLOT)
+    test_pause(f"write:{HISTORY_PLOT}")
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -206,45 +209,57 @@ def save(artifact: ModelArtifact, out: str | Path) -> Path:
     return target
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _json(root: Path, name: str, data: bytes) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"cannot read {path}: {exc}") from None
+        return json.loads(data)
+    except ValueError as exc:
+        raise ArtifactError(f"cannot read {root / name}: {exc}") from None
 
 
 def load(directory: str | Path) -> ModelArtifact:
-    """Read a model directory, refusing formats this version does not know."""
+    """Read a model directory, refusing formats this version does not know. Every file comes
+    from the same directory even while a run replaces it (atomic.read_files)."""
     root = Path(directory)
-    if not (root / CONFIG_FILE).is_file():
+    names = (CONFIG_FILE, PARAMS_FILE, SCALER_FILE, HISTORY_FILE, METRICS_FILE, CONFORMAL_FILE)
+    try:
+        files = read_files(root, names)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {root}: {exc}") from None
+    if files is None or CONFIG_FILE not in files:
         raise ArtifactError(
             f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out "
             f"{root}"
         )
-    raw = _read_json(root / CONFIG_FILE)
+    raw = _json(root, CONFIG_FILE, files[CONFIG_FILE])
     version = raw.get("format_version")
     if version not in READABLE_VERSIONS:
         raise ArtifactError(
             f"{root} has model format_version {version!r}; tsforecast {__version__} reads formats "
             f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
+    missing = [name for name in (PARAMS_FILE, SCALER_FILE, HISTORY_FILE) if name not in files]
+    if missing:
+        raise ArtifactError(f"{root} is incomplete or damaged: no {', '.join(missing)}")
     try:
-        params = flax.serialization.msgpack_restore((root / PARAMS_FILE).read_bytes())
+        params = flax.serialization.msgpack_restore(files[PARAMS_FILE])
         scaler_frame = pd.read_csv(
-            root / SCALER_FILE,
+            io.BytesIO(files[SCALER_FILE]),
             dtype={"unique_id": str},
             keep_default_na=False,
             # pandas 2 parses floats fast but not always exactly; the statistics must come back
             # bit for bit.
             float_precision="round_trip",
         )
-        history = pd.read_csv(root / HISTORY_FILE)
-        scores_file = root / CONFORMAL_FILE
-        scores = np.load(scores_file, allow_pickle=False) if scores_file.is_file() else None
+        history = pd.read_csv(io.BytesIO(files[HISTORY_FILE]))
+        scores = (
+            np.load(io.BytesIO(files[CONFORMAL_FILE]), allow_pickle=False)
+            if CONFORMAL_FILE in files
+            else None
+        )
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{root} is incomplete or damaged: {exc}") from None
     scaler = Scaler.from_frame(scaler_frame)
-    metrics = _read_json(root / METRICS_FILE) if (root / METRICS_FILE).is_file() else {}
+    metrics = _json(root, METRICS_FILE, files[METRICS_FILE]) if METRICS_FILE in files else {}
     # Format 1 had no covariates, calendar or static features: the target alone.
     features = FeatureLayout(
         tuple(raw.get("features", ("y",))),

@@ -779,15 +779,19 @@ def train(out, quiet, **options):
 
     config = build_config(options)
     from . import artifacts, training
+    from .atomic import sweep
     from .data import load_panel
+    from .runtime import test_pause
 
     if registry_dir:
         panel, data_cfg = load_panel(config.data)
+        test_pause("read")
         config = dataclasses.replace(config, data=data_cfg)
         train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
         return
-    artifacts.check_out(out)  # before training, not after it
+    sweep(artifacts.check_out(out))  # before training, not after it; and what killed runs left
     panel, data_cfg = load_panel(config.data)
+    test_pause("read")
     config = dataclasses.replace(config, data=data_cfg)
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = training.train(panel, config, on_epoch=progress.update)
@@ -990,10 +994,16 @@ def predict(
             )
         from .registry import Registry
 
-        model_dir = Registry(registry_dir).current_path()
-    elif given("keep_forecasts") and not log_dir:
-        raise click.UsageError("--keep-forecasts needs --registry or --log-to")
-    artifact, panel, frame = forecast_file(model_dir, data, levels, ids, future_path, reading)
+        registry = Registry(registry_dir)
+        version, artifact = registry.load_current()
+        model_dir = registry.versions / version
+    else:
+        if given("keep_forecasts") and not log_dir:
+            raise click.UsageError("--keep-forecasts needs --registry or --log-to")
+        from . import artifacts
+
+        artifact = artifacts.load(model_dir)
+    panel, frame = forecast_file(artifact, data, levels, ids, future_path, reading)
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
     columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
@@ -1003,7 +1013,7 @@ def predict(
         draw_forecast(artifact, panel, frame, plot, plot_max)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text)
+        Path(out).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
     if registry_dir or log_dir:
@@ -1057,16 +1067,14 @@ def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, ke
     return str(path)
 
 
-def forecast_file(model_dir, data, levels, ids, future_path, reading):
-    """Load the model, read DATA (default: the training file) with the training schema, keep
-    the series `ids` (all when empty) and forecast them: (artifact, panel, forecast frame).
-    `reading`: the --encoding and --date-format given, which replace the model's."""
-    from . import artifacts
+def forecast_file(artifact, data, levels, ids, future_path, reading):
+    """Read DATA (default: the file `artifact` was trained on) with the training schema, keep
+    the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
+    the --encoding and --date-format given, which replace the model's."""
     from .data import load_panel, read_future
     from .forecast import Forecaster, forecast
     from .intervals import resolve_levels
 
-    artifact = artifacts.load(model_dir)
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
     scores = artifact.conformal_scores
     resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
@@ -1076,7 +1084,7 @@ def forecast_file(model_dir, data, levels, ids, future_path, reading):
     if ids:
         panel = panel.select(list(dict.fromkeys(ids)))
     future = read_future(future_path, saved) if future_path and saved.future_covariates else None
-    return artifact, panel, forecast(Forecaster.of(artifact), panel, levels, future)
+    return panel, forecast(Forecaster.of(artifact), panel, levels, future)
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -1374,11 +1382,12 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows. With
     --level, the model's intervals are scored too (coverage, width, MSIS).
     """
+    from .atomic import sweep
     from .backtest import BacktestConfig, check_out, run_backtest, write_results
     from .data import load_panel
 
     config = build_config(options)
-    check_out(out)  # before training, not after it
+    sweep(check_out(out))  # before training, not after it; and what killed runs left there
     # Unfilled: each cutoff's panel is filled from its own past (see run_backtest).
     observed, data_cfg = load_panel(config.data, fill=False)
     config = dataclasses.replace(config, data=data_cfg)

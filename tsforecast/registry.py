@@ -13,8 +13,10 @@ Layout of a registry directory:
 rename(2) just as atomically, and it stays readable by every tool: `ls -l` shows the promoted
 version and `tsforecast predict --model DIR/current` works without the registry. A version is
 written with artifacts.save (staging directory, fsync, rename), so a run killed at any moment
-leaves `current` pointing at a complete version; leftovers of killed runs are hidden
-dot-names that the next run sweeps away while it holds the lock.
+leaves `current` pointing at a complete version. What a killed run leaves is swept by the next
+run while it holds the lock: hidden dot-names (staging directories, half-deleted versions,
+unrenamed links), and the version it wrote to promote but had not made current yet, which no
+command shows in the meantime (`names`).
 """
 
 from __future__ import annotations
@@ -120,13 +122,55 @@ class Registry:
             )
         return self.versions / name
 
-    def names(self) -> list[str]:
-        """Version names, oldest first (names start with their UTC creation time)."""
+    def load_current(self) -> tuple[str, ModelArtifact]:
+        """The current version's name and model. A version removed while it is read (a run
+        promoted another and --keep removed this one) is read again as the new current."""
+        for _ in range(atomic.READ_ATTEMPTS):
+            path = self.current_path()
+            try:
+                return path.name, artifacts.load(path)
+            except ArtifactError:
+                if self.current() == path.name:
+                    raise
+        raise ArtifactError(f"current of {self.root} changed too often while being read; try again")
+
+    def _directories(self) -> list[str]:
         if not self.versions.is_dir():
             return []
         return sorted(
             p.name for p in self.versions.iterdir() if not p.name.startswith(".") and p.is_dir()
         )
+
+    def names(self) -> list[str]:
+        """Version names, oldest first (names start with their UTC creation time), without
+        the one a killed run left unfinished (`unfinished`)."""
+        names, unfinished = self._directories(), self.unfinished()
+        return [name for name in names if name != unfinished]
+
+    def unfinished(self) -> str | None:
+        """The version a run wrote to promote and was killed before making current: the
+        newest directory, not current, written with decision "promote", and written after
+        every line of promotions.jsonl, none of which names it. None when there is none, or
+        when the log does not name the current version (lost, or from before there was a log):
+        then it tells nothing."""
+        names, current = self._directories(), self.current()
+        if not names or names[-1] == current:
+            return None
+        newest, entries = names[-1], self._entries()
+        logged = {e.get(key) for e in entries for key in ("version", "previous")}
+        trustworthy = current in logged if current is not None else not entries
+        if not trustworthy or newest in logged:
+            return None
+        try:
+            # Modification times, finer than the log's timestamps: a version written less than
+            # a second after a promotion is still told apart.
+            written = (self.versions / newest).stat().st_mtime_ns
+            if entries and written <= (self.root / PROMOTIONS).stat().st_mtime_ns:
+                return None
+            config = json.loads((self.versions / newest / artifacts.CONFIG_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return newest if config.get("registry", {}).get("decision") == "promote" else None
 
     def describe(self) -> list[VersionInfo]:
         current = self.require().current()
@@ -208,13 +252,38 @@ class Registry:
             os.close(fd)
 
     def sweep(self) -> None:
-        """Remove what killed runs left behind: staging directories, half-deleted versions and
-        unrenamed links (all dot-names, never a version). Call with the lock held."""
+        """Finish what killed runs left: remove staging directories, half-deleted versions and
+        unrenamed links (all dot-names), remove the version a run was killed promoting
+        (`unfinished`), and log the promotion of a run killed between switching `current` and
+        logging it. Call with the lock held."""
+        unfinished = self.unfinished()
+        if unfinished is not None:
+            # Hidden first, so that a kill halfway through deleting it leaves only a dot-name.
+            test_pause("sweep")
+            os.replace(self.versions / unfinished, self.versions / f".{unfinished}.unfinished")
         for leftover in list(self.versions.glob(".*")) + list(self.root.glob(f".{CURRENT}.tmp-*")):
+            test_pause("sweep")
             if leftover.is_symlink() or leftover.is_file():
                 leftover.unlink(missing_ok=True)
             else:
                 shutil.rmtree(leftover, ignore_errors=True)
+        current = self.current()
+        logged = {e.get(key) for e in self._entries() for key in ("version", "previous")}
+        if current is not None and current not in logged:
+            stack = self._promotion_stack()
+            entry = {
+                "timestamp": _now(),
+                "action": "promote",
+                "version": current,
+                "previous": stack[-1] if stack else None,
+                "recovered": True,
+            }
+            try:
+                self._append(entry)
+            except OSError as exc:
+                raise _storage_error(
+                    f"record the promotion of {current} in {PROMOTIONS}", exc
+                ) from None
 
     def new_name(self, digest: str) -> str:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -230,7 +299,7 @@ class Registry:
         try:
             link.unlink(missing_ok=True)
             os.symlink(Path(VERSIONS) / name, link)
-            test_pause("promote")
+            test_pause("switch")
             os.replace(link, self.root / CURRENT)
             atomic.fsync_dir(self.root)
         except OSError as exc:
@@ -240,14 +309,35 @@ class Registry:
             link.unlink(missing_ok=True)
             raise
 
+    def _append(self, entry: dict[str, Any]) -> None:
+        with open(self.root / PROMOTIONS, "a+b") as handle:
+            # After a line torn by a crash, on a line of its own rather than glued to it.
+            torn = handle.tell() > 0 and os.pread(handle.fileno(), 1, handle.tell() - 1) != b"\n"
+            handle.write(b"\n" * torn + json.dumps(entry).encode() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _entries(self) -> list[dict[str, Any]]:
+        """The lines of promotions.jsonl; the last may be torn by a crash and is then left out."""
+        try:
+            lines = (self.root / PROMOTIONS).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+        return entries
+
     def record(self, action: str, version: str, previous: str | None) -> None:
+        test_pause("record")
         entry = {"timestamp": _now(), "action": action, "version": version, "previous": previous}
         try:
-            with open(self.root / PROMOTIONS, "a") as handle:
-                handle.write(json.dumps(entry) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            self._append(entry)
         except OSError as exc:
+            # `current` has moved already; the next run's sweep writes the line.
             log.warning("could not record the %s of %s in %s: %s", action, version, PROMOTIONS, exc)
 
     def promote(self, name: str) -> str | None:
@@ -263,18 +353,9 @@ class Registry:
         return previous
 
     def _promotion_stack(self) -> list[str]:
-        """Versions promoted one over the other, replayed from promotions.jsonl; the last
-        line may be torn by a crash and is then ignored."""
+        """Versions promoted one over the other, replayed from promotions.jsonl."""
         stack: list[str] = []
-        try:
-            lines = (self.root / PROMOTIONS).read_text().splitlines()
-        except FileNotFoundError:
-            return stack
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
+        for entry in self._entries():
             if entry.get("action") == "promote":
                 stack.append(entry["version"])
             elif entry.get("action") == "rollback":
@@ -317,6 +398,7 @@ class Registry:
             except OSError as exc:
                 log.warning("could not remove old version %s: %s", name, exc)
                 continue
+            test_pause("prune")
             shutil.rmtree(trash, ignore_errors=True)
         return doomed
 
@@ -436,7 +518,17 @@ def retrain(
             # exactly (the training run's own scores come from a differently sharded program).
             champion = training.score_on_validation(current, new, panel)
             challenger = training.score_on_validation(new, new, panel)
-        record = {"data_hash": digest, "warm_start_from": previous if initial else None}
+        metric = options.promote_metric
+        promote = champion is None or _better(
+            challenger["served"][metric], champion["served"][metric]
+        )
+        # Saved with the version, so that a run killed before `current` points at it leaves a
+        # version the next run knows to remove (Registry.unfinished), not a candidate.
+        record = {
+            "data_hash": digest,
+            "warm_start_from": previous if initial else None,
+            "decision": "promote" if promote else "candidate",
+        }
         if champion is not None:
             record["champion"] = {
                 "version": previous,
@@ -453,10 +545,11 @@ def retrain(
                 artifacts.save(new, path)
             except OSError as exc:
                 raise _storage_error(f"write version {name}", exc) from None
-            metric = options.promote_metric
-            if champion is not None and not _better(
-                challenger["served"][metric], champion["served"][metric]
-            ):
+            if promote:
+                registry.switch(name)
+                registry.record("promote", name, previous)
+                status, reason = "promoted", ""
+            else:
                 reason = (
                     f"not promoted: {metric} {challenger['served'][metric]:.4g} is not better than "
                     f"current version {previous}'s {champion['served'][metric]:.4g} on the same "
@@ -464,10 +557,6 @@ def retrain(
                     f"{name}"
                 )
                 status = "candidate"
-            else:
-                registry.switch(name)
-                registry.record("promote", name, previous)
-                status, reason = "promoted", ""
         except BaseException:
             if registry.current() != name:
                 shutil.rmtree(path, ignore_errors=True)

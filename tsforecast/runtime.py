@@ -32,11 +32,27 @@ def enable_compilation_cache(directory: str | Path | None) -> Path | None:
 
 
 def test_pause(point: str) -> None:
-    """Test hook for the crash-safety tests: TSFORECAST_TEST_PAUSE_AT=save,promote makes a run
-    log `test pause at <point>` and sleep there, so a test can kill it inside that window
-    deterministically. Points: `save` (the new model directory is complete in its staging
-    directory, not yet renamed into place) and `promote` (the new `current` link is made, not
-    yet renamed over the old one). Unset, it costs one dictionary lookup."""
+    """Test hook for the crash-safety tests: TSFORECAST_TEST_PAUSE_AT=fsync,switch makes a run
+    log `test pause at <point>` and sleep there (TSFORECAST_TEST_PAUSE_SECONDS, default 60) at
+    the first of those points it reaches, so a test can SIGKILL it in exactly that state. The
+    points, in the order a run passes them:
+
+    sweep        a leftover of a killed run is about to be removed (`--out`: before reading;
+                 `--registry`: after reading, once the lock is held); only when there is one
+    read         the data is read and validated; nothing trained, nothing written
+    epoch:N      epoch N (1, 2, ...) has finished
+    write:FILE   FILE of the model directory is written into the staging directory, not yet
+                 fsynced (config.json, params.msgpack, scaler.csv, history.csv, metrics.json,
+                 conformal_scores.npy, metrics_by_series.csv, history.png)
+    fsync        every staged file and the staging directory are fsynced; nothing moved yet
+    swap         only without RENAME_EXCHANGE: the previous directory is moved aside, the new
+                 one is not yet in its place
+    swapped      the new directory is in place, the previous one (if any) not yet removed
+    switch       registry: the new `current` link is made, not yet renamed over the old one
+    record       registry: `current` is switched, promotions.jsonl not yet appended
+    prune        registry --keep: an old version is renamed to a hidden name, not yet deleted
+
+    Unset, it costs one dictionary lookup."""
     wanted = os.environ.get("TSFORECAST_TEST_PAUSE_AT")
     if wanted and point in wanted.split(","):
         import time

@@ -33,6 +33,7 @@ from .config import Config, TrainConfig
 from .errors import ConfigError
 from .intervals import pinball_loss
 from .models import apply_model, build_model
+from .runtime import test_pause
 from .strategies import multi_step, target_steps
 from .windows import Framing, fork_rows, future_part, gather, split_inputs_targets
 
@@ -512,6 +513,7 @@ class Trainer:
             )
             if on_epoch is not None:
                 on_epoch(record)
+            test_pause(f"epoch:{epoch}")
             if wait >= cfg.patience:
                 stopped_early = epoch < cfg.epochs
                 break
