@@ -60,12 +60,14 @@ def _network(case: Case):
     )
     network = network_for(config, case.future, len(case.quantiles))
     width = 1 + len(case.future)
-    params = init_params(network.model, LOOKBACK, width, 3, len(case.future), HORIZON)
-    # Random weights everywhere (the blend's shares and the future head start at 1 and 0).
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(7), len(leaves))
-    params = jax.tree_util.tree_unflatten(
-        tree, [0.5 * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves, strict=True)]
+    shapes = jax.eval_shape(
+        lambda: init_params(network.model, LOOKBACK, width, 3, len(case.future), HORIZON)
+    )
+    # Random weights everywhere (the blend's shares and the future head start at 1 and 0), drawn
+    # by numpy: only the initialisation's shapes are needed, not its compiled program.
+    rng = np.random.default_rng(7)
+    params = jax.tree_util.tree_map(
+        lambda leaf: jnp.asarray(rng.normal(0.0, 0.5, leaf.shape), jnp.float32), shapes
     )
     values = jnp.asarray(np.random.default_rng(1).normal(size=(50, width)), jnp.float32)
     loss = pinball_loss(case.quantiles) if case.quantiles else make_loss("mae")
@@ -78,18 +80,23 @@ def test_the_forking_loss_is_the_mean_of_the_ordinary_loss_at_every_fork(case):
     starts = jnp.asarray([0, 7, 21, 30, 37], jnp.int32)
     weights = jnp.asarray([1.0, 1.0, 0.0, 1.0, 1.0])  # the third pads a ragged batch
     grad_fn = make_grad_fn(network, loss, make_mesh(1), forking=True)
-    total, _ = grad_fn(params, values, starts, weights, jax.random.PRNGKey(0))
+    # Compiled, as training runs it; only the loss is returned, so XLA may drop the gradients.
+    total = jax.jit(lambda *args: grad_fn(*args)[0])(
+        params, values, starts, weights, jax.random.PRNGKey(0)
+    )
 
-    windows = gather(values, starts, LOOKBACK + HORIZON)
-    per_fork = []
-    for t in range(case.first_fork, LOOKBACK):
-        # The ordinary forward pass of a model whose window ends at t.
-        truncated = dataclasses.replace(network, lookback=t + 1)
-        framed = jax.jit(functools.partial(truncated.framed, train=False))
-        pred, base, scale = framed(params, windows[:, : t + 1 + HORIZON])
-        target = (windows[:, t + 1 : t + 1 + HORIZON, 0] - base) / scale
-        per_fork.append(jnp.mean(loss(pred, target), axis=-1))
-    expected = jnp.sum(jnp.mean(jnp.stack(per_fork), axis=0) * weights)
+    def expected_loss(params, windows):
+        per_fork = []
+        for t in range(case.first_fork, LOOKBACK):
+            # The ordinary forward pass of a model whose window ends at t.
+            truncated = dataclasses.replace(network, lookback=t + 1)
+            pred, base, scale = truncated.framed(params, windows[:, : t + 1 + HORIZON], train=False)
+            target = (windows[:, t + 1 : t + 1 + HORIZON, 0] - base) / scale
+            per_fork.append(jnp.mean(loss(pred, target), axis=-1))
+        return jnp.sum(jnp.mean(jnp.stack(per_fork), axis=0) * weights)
+
+    # Every fork's forward pass in one program: one compilation instead of one per fork.
+    expected = jax.jit(expected_loss)(params, gather(values, starts, LOOKBACK + HORIZON))
     np.testing.assert_allclose(total, expected, rtol=1e-5)
 
 
@@ -97,8 +104,9 @@ def test_the_forking_loss_is_the_mean_of_the_ordinary_loss_at_every_fork(case):
 def test_the_last_fork_is_the_ordinary_forecast(case):
     network, params, values, _ = _network(case)
     windows = gather(values, jnp.asarray([2, 19, 33], jnp.int32), LOOKBACK + HORIZON)
-    forks, targets = network.forked(params, windows, train=False)
-    pred, base, scale = network.framed(params, windows, train=False)
+    # Compiled: run op by op, each takes longer than its compilation.
+    forks, targets = jax.jit(functools.partial(network.forked, train=False))(params, windows)
+    pred, base, scale = jax.jit(functools.partial(network.framed, train=False))(params, windows)
     assert forks.shape[:2] == (3, LOOKBACK - case.first_fork)
     np.testing.assert_allclose(forks[:, -1], pred, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
