@@ -287,12 +287,30 @@ def make_epoch(
     return train_epoch
 
 
-def make_forecast(network: Network, mesh: Mesh) -> Callable:
+def chunk_size(n: int, n_devices: int, largest: int = EVAL_CHUNK) -> int:
+    """How many windows one step of a chunked program reads: `largest`, or all `n` when fewer,
+    rounded up to whole devices so that every chunk splits evenly over the mesh."""
+    return n_devices * math.ceil(min(largest, n) / n_devices)
+
+
+def in_chunks(starts: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """Window starts <int32>[n] padded with start 0 to whole chunks: <int32>[n_chunks, chunk],
+    and the weights <float32>[n_chunks, chunk] (0 for the padding)."""
+    n = starts.shape[0]
+    n_chunks = math.ceil(n / chunk)
+    pad = n_chunks * chunk - n
+    padded = jnp.concatenate([starts, jnp.zeros(pad, starts.dtype)])
+    weights = jnp.concatenate([jnp.ones(n, jnp.float32), jnp.zeros(pad, jnp.float32)])
+    return padded.reshape(n_chunks, chunk), weights.reshape(n_chunks, chunk)
+
+
+def make_forecast(network: Network, mesh: Mesh, chunk: int = EVAL_CHUNK) -> Callable:
     """(params, values, starts) -> forecasts <float32>[n, horizon] (or [n, horizon, Q] from a
-    quantile model), standardised, from the `lookback` values at each start, in fixed-size
-    chunks; the targets need not exist, so this also forecasts the future. With future-known
-    features the `horizon` rows after each window must exist for them (append them, with any
-    target value, to forecast the future)."""
+    quantile model), standardised, from the `lookback` values at each start, `chunk` windows at
+    a time (one `lax.scan`, so memory does not grow with the number of windows beyond the
+    forecasts themselves); the targets need not exist, so this also forecasts the future. With
+    future-known features the `horizon` rows after each window must exist for them (append
+    them, with any target value, to forecast the future)."""
     forward = jax.shard_map(
         network.forward,
         mesh=mesh,
@@ -304,15 +322,9 @@ def make_forecast(network: Network, mesh: Mesh) -> Callable:
 
     def predict(params, values, starts):
         n = starts.shape[0]
-        chunk = min(EVAL_CHUNK, n_devices * math.ceil(n / n_devices))
-        n_chunks = math.ceil(n / chunk)
-        padded = jnp.concatenate([starts, jnp.zeros(n_chunks * chunk - n, starts.dtype)])
-        _, preds = jax.lax.scan(
-            lambda carry, s: (carry, forward(params, values, s)),
-            None,
-            padded.reshape(n_chunks, chunk),
-        )
-        return preds.reshape((n_chunks * chunk,) + preds.shape[2:])[:n]
+        chunked, _ = in_chunks(starts, chunk_size(n, n_devices, chunk))
+        _, preds = jax.lax.scan(lambda carry, s: (carry, forward(params, values, s)), None, chunked)
+        return preds.reshape((-1,) + preds.shape[2:])[:n]
 
     return predict
 
@@ -341,19 +353,35 @@ def median_of_members(predict: Callable) -> Callable:
     return lambda params, values, starts: jnp.median(members_predict(params, values, starts), 0)
 
 
-def make_evaluate(network: Network, predict: Callable, loss_fn: LossFn) -> Callable:
+def make_evaluate(
+    network: Network, predict: Callable, loss_fn: LossFn, mesh: Mesh, chunk: int = EVAL_CHUNK
+) -> Callable:
     """(params, values, starts) -> the mean validation loss over all windows at `starts` and all
-    horizon steps, in the framed units the training loss uses."""
+    horizon steps, in the framed units the training loss uses. Scanned over `chunk` windows at a
+    time like `make_forecast`: only a chunk's windows are ever gathered, and only the running
+    sum of their losses is kept."""
     lookback, horizon = network.lookback, network.horizon
+    n_devices = mesh.devices.size
+
+    def chunk_loss(params, values, starts, weights):
+        target = gather(values, starts, lookback + horizon)[:, :, 0]
+        history, targets = target[:, :lookback], target[:, lookback:]
+        _, base, scale = network.framing.frame(history, horizon)
+        pred = predict(params, values, starts)
+        loss = loss_fn(
+            (pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale
+        )
+        # Every window has as many loss terms, so the mean of the window means is the mean.
+        return jnp.sum(jnp.mean(loss.reshape(loss.shape[0], -1), axis=1) * weights)
 
     def evaluate(params, values, starts):
-        windows = gather(values, starts, lookback + horizon)
-        x, targets = split_inputs_targets(windows, lookback)
-        _, base, scale = network.framing.frame(x[:, :, 0], horizon)
-        pred = predict(params, values, starts)
-        return jnp.mean(
-            loss_fn((pred - per_step(base, pred)) / per_step(scale, pred), (targets - base) / scale)
+        chunked, weights = in_chunks(starts, chunk_size(starts.shape[0], n_devices, chunk))
+        total, _ = jax.lax.scan(
+            lambda total, batch: (total + chunk_loss(params, values, *batch), None),
+            jnp.zeros((), jnp.float32),
+            (chunked, weights),
         )
+        return total / starts.shape[0]
 
     return evaluate
 
@@ -544,6 +572,6 @@ def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple
         tx=tx,
         mesh=mesh,
         train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
-        evaluate=jax.jit(make_evaluate(network, predict, loss), out_shardings=everywhere),
+        evaluate=jax.jit(make_evaluate(network, predict, loss, mesh), out_shardings=everywhere),
         predict=jax.jit(predict, out_shardings=everywhere),
     )
