@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-monitor bench-cold-start bench-gpu clean
+.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-monitor bench-cold-start bench-memory bench-gpu clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ bench-monitor: install
 
 bench-cold-start: install
 	$(BIN)/python benchmarks/cold_start.py
+
+# Peak memory of train and predict on panels of 1, 3 and 10 million rows (about 20 min on 2 cores).
+bench-memory: install
+	$(BIN)/python benchmarks/memory.py
 
 # On a machine with an NVIDIA GPU (no .venv needed): its own .venv-gpu, the device checks, then
 # speed.py beside the peers, to benchmarks/results/speed-gpu.json. See benchmarks/bench_gpu.sh.

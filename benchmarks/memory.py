@@ -1,0 +1,286 @@
+"""Peak memory of `tsforecast train` and `predict` on big panels against the size of their values.
+
+For each of `--steps` lengths, writes a long CSV of `--series` hourly series (random walks on a
+daily cycle; 1,000 x 10,000 = 10 million rows at the largest default) into a temporary folder,
+then runs `train` and `predict` on it through the CLI, each in a process of its own, and reads
+that process's peak resident memory (ru_maxrss from wait4), and for `train` also the peak
+sampled until its first epoch ends (reading, placing the data, the epoch and its validation
+loss; the scores after it are computed on the host). Training is small (one epoch of 4,096
+windows, hidden 16, one network); everything else is the default, so validation covers the
+default tenth of every series, as many windows as there are rows / 10. XLA's scratch memory
+for the validation-loss program at each size is read from the compiled program. The peaks are
+fitted as peak = a x raw + b, raw being the values as float64 (rows x 8 bytes).
+
+`--before REV` runs the same with the package as of git revision REV, for comparison;
+`--repeats` runs each more than once (peaks vary by a few hundred MB from run to run with the
+reader's and XLA's threads). Every run starts from an empty compilation cache, so each pays for
+compiling, as a first run does.
+
+    python benchmarks/memory.py [--series 1000] [--steps 1000,3000,10000] [--repeats 1]
+        [--before REV] [--before-steps 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "memory.json"
+TRAIN = "--hidden 16 --epochs 1 --epoch-windows 4096 --batch-size 256 --ensemble 1".split()
+
+
+def write_panel(path: Path, series: int, steps: int) -> None:
+    """`series` hourly series of `steps` values: a daily sine plus a random walk, around 100."""
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.asarray([f"s{k:05d}" for k in range(series)]), steps)
+    start = np.datetime64("2020-01-01T00:00:00", "s")
+    ds = start + np.tile(np.arange(steps, dtype="timedelta64[h]"), series)
+    daily = 10 * np.sin(2 * np.pi * np.arange(steps) / 24)
+    walk = 0.3 * np.cumsum(rng.normal(size=(series, steps)), axis=1)
+    y = (100 + daily[None, :] + walk).reshape(-1).round(3)
+    pyarrow.csv.write_csv(pa.table({"unique_id": ids, "ds": ds, "y": y}), path)
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of process `pid` now, 0 once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def first_epoch_end(log: Path) -> float | None:
+    """When the run logged in `log` (--log-format json) ended its first epoch (Unix time)."""
+    for line in log.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "epoch":
+            return datetime.fromisoformat(event["timestamp"]).timestamp()
+    return None
+
+
+def measured(args: list[str], package: Path, log: Path) -> dict:
+    """One CLI run with tsforecast from `package`: its peak RSS in MB (the kernel's ru_maxrss),
+    the largest RSS sampled every 0.1 s until its first epoch ended (reading, placing the data,
+    the epoch with its validation loss; None without an epoch), wall and CPU seconds."""
+    env = dict(os.environ, PYTHONPATH=str(package))
+    began = time.perf_counter()
+    samples = []
+    with open(log, "w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tsforecast", "--log-format", "json", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            samples.append((time.time(), rss_mb(child.pid)))
+            time.sleep(0.1)
+        child.returncode = code = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if code:
+        raise SystemExit(f"{' '.join(args[2:4])} exited {code}: {log.read_text()[-2000:]}")
+    epoch = first_epoch_end(log)
+    return {
+        "peak_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+        "until_first_epoch_mb": None
+        if epoch is None
+        else max(rss for when, rss in samples if when <= epoch),
+        "wall_s": time.perf_counter() - began,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
+
+
+# XLA's scratch memory for the validation-loss program of a model like the benchmark's at a
+# run's sizes, from the compiled program's memory analysis (compiled only, not run).
+SCRATCH = """
+import sys
+import jax, jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
+from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from tsforecast.train import build_trainer
+lookback, horizon, rows, windows = map(int, sys.argv[1:])
+config = Config(
+    data=DataConfig(path="panel.csv", season_length=(24, 168), transform="none"),
+    window=WindowConfig(lookback=lookback, horizon=horizon),
+    model=ModelConfig(hidden=16),
+    train=TrainConfig(batch_size=256, ensemble=1),
+)
+trainer = build_trainer(config)
+(params,) = trainer.place(trainer.initial_params(1))
+everywhere = NamedSharding(trainer.mesh, PartitionSpec())
+values = jax.ShapeDtypeStruct((rows, 1), jnp.float32, sharding=everywhere)
+starts = jax.ShapeDtypeStruct((windows,), jnp.int32, sharding=everywhere)
+print(trainer.evaluate.lower(params, values, starts).compile().memory_analysis().temp_size_in_bytes)
+"""
+
+
+def validation_scratch_mb(package: Path, lookback: int, horizon: int, rows: int, windows: int):
+    args = [str(n) for n in (lookback, horizon, rows, windows)]
+    done = subprocess.run(
+        [sys.executable, "-c", SCRATCH, *args],
+        env=dict(os.environ, PYTHONPATH=str(package)),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout.split()[-1]) / 1e6
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The tsforecast package as of git revision `rev`, extracted under `into`."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "tsforecast"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run_size(csv: Path, rows: int, work: Path, package: Path, label: str) -> dict:
+    model = work / f"model-{label}"
+    # An empty compilation cache for every run, so that each compiles (as a first run does) and
+    # none is spared the compiler's memory by another's programs.
+    common = ["--cache-dir", tempfile.mkdtemp(prefix="cache-", dir=work)]
+    train = measured(
+        [*common, "train", str(csv), *TRAIN, "--out", str(model)], package, work / "train.log"
+    )
+    predict = measured(
+        [*common, "predict", str(csv), "--model", str(model), "--out", str(work / "f.csv")],
+        package,
+        work / "predict.log",
+    )
+    window = json.loads((model / "config.json").read_text())["config"]["window"]
+    windows = json.loads((model / "metrics.json").read_text())["validation_windows"]
+    return {
+        "code": label,
+        "lookback": window["lookback"],
+        "horizon": window["horizon"],
+        "validation_windows": windows,
+        "validation_scratch_mb": validation_scratch_mb(
+            package, window["lookback"], window["horizon"], rows, windows
+        ),
+        "train": train,
+        "predict": predict,
+    }
+
+
+def fit(runs: list[dict], command: str) -> dict:
+    """Least-squares peak_mb = a x raw_mb + b over the runs."""
+    raw = np.asarray([r["raw_mb"] for r in runs])
+    peak = np.asarray([r[command]["peak_mb"] for r in runs])
+    a, b = np.polyfit(raw, peak, 1) if len(runs) > 1 else (peak[0] / raw[0], 0.0)
+    return {
+        "a": float(a),
+        "b_mb": float(b),
+        "worst_residual_mb": float(np.abs(a * raw + b - peak).max()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--steps", default="1000,3000,10000", help="series lengths, one run each")
+    parser.add_argument("--before", help="also run the package of this git revision")
+    parser.add_argument(
+        "--before-steps", help="the lengths to run --before at (default: the largest)"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each size and code")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    opts = parser.parse_args()
+    lengths = [int(s) for s in opts.steps.split(",")]
+    before_lengths = (
+        [int(s) for s in opts.before_steps.split(",")] if opts.before_steps else lengths[-1:]
+    )
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="tsforecast-memory-") as tmp:
+        work = Path(tmp)
+        old = checkout(opts.before, work / "before") if opts.before else None
+        for steps in lengths:
+            csv = work / "panel.csv"
+            write_panel(csv, opts.series, steps)
+            rows = opts.series * steps
+            size = {
+                "series": opts.series,
+                "steps": steps,
+                "rows": rows,
+                "raw_mb": rows * 8 / 1e6,
+                "csv_mb": csv.stat().st_size / 1e6,
+            }
+            variants = [("now", ROOT)]
+            if old is not None and steps in before_lengths:
+                variants.append((opts.before, old))
+            for label, package in variants * opts.repeats:
+                run = {**size, **run_size(csv, rows, work, package, label)}
+                runs.append(run)
+                print(
+                    f"{rows:,} rows ({label}): train {run['train']['peak_mb']:.0f} MB, "
+                    f"predict {run['predict']['peak_mb']:.0f} MB",
+                    flush=True,
+                )
+            csv.unlink()
+
+    now = [r for r in runs if r["code"] == "now"]
+    fits = {command: fit(now, command) for command in ("train", "predict")}
+    print(
+        f"\n| rows | raw values MB | CSV MB | validation windows | code | validation scratch MB | "
+        f"train peak MB | x raw | until first epoch MB | predict peak MB | x raw | train s | "
+        f"predict s |  (load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
+    print("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        train, predict = r["train"], r["predict"]
+        print(
+            f"| {r['rows']:,} | {r['raw_mb']:.0f} | {r['csv_mb']:.0f} | "
+            f"{r['validation_windows']:,} | {r['code']} | {r['validation_scratch_mb']:.0f} | "
+            f"{train['peak_mb']:.0f} | "
+            f"{train['peak_mb'] / r['raw_mb']:.1f} | {train['until_first_epoch_mb']:.0f} | "
+            f"{predict['peak_mb']:.0f} | {predict['peak_mb'] / r['raw_mb']:.1f} | "
+            f"{train['wall_s']:.0f} | {predict['wall_s']:.0f} |"
+        )
+    for command, line in fits.items():
+        print(
+            f"{command}: peak = {line['a']:.2f} x raw values + {line['b_mb']:.0f} MB "
+            f"(worst residual {line['worst_residual_mb']:.0f} MB)"
+        )
+    result = {
+        "train_options": TRAIN,
+        "before": opts.before,
+        "runs": runs,
+        "fit": fits,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
+    }
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {opts.out}")
+
+
+if __name__ == "__main__":
+    main()
