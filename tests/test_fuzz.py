@@ -1,0 +1,120 @@
+"""Cases that fuzzing (the property tests of this file, see `make fuzz`) found, each as a
+plain test of the exact case: what it did before is in its first comment."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import invoke
+
+from tsforecast.evaluation import evaluate
+
+# --- what fuzzing found, each case as a plain test -----------------------------------------------
+
+ERROR = "tsforecast: error: "
+
+
+def write_lines(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join([*lines, ""]))
+    return path
+
+
+def test_evaluate_reads_wide_actuals(tmp_path):
+    # A wide ACTUALS file (one column per series) failed with "internal error: KeyError: 'y'".
+    actuals = write_lines(
+        tmp_path / "actuals.csv",
+        "ds,a,b",
+        "2024-01-01 00:00,10,20",
+        "2024-01-01 01:00,12,21",
+        "2024-01-01 02:00,14,23",
+        "2024-01-01 03:00,13,22",
+    )
+    forecasts = write_lines(
+        tmp_path / "fc.csv",
+        "unique_id,ds,y_hat",
+        "a,2024-01-01 02:00,13",
+        "a,2024-01-01 03:00,13",
+        "b,2024-01-01 02:00,22",
+        "b,2024-01-01 03:00,24",
+    )
+    out = tmp_path / "scores.json"
+    result = invoke("evaluate", forecasts, actuals, "--season-length", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    model = json.loads(out.read_text())["model"]
+    # MAE: a (1 + 0) / 2, b (1 + 2) / 2. MASE scales from the values before each window: a
+    # |12 - 10| = 2, b |21 - 20| = 1.
+    assert model["MAE"] == pytest.approx((0.5 + 1.5) / 2)
+    assert model["MASE"] == pytest.approx((0.5 / 2 + 1.5 / 1) / 2)
+
+
+def test_evaluate_refuses_duplicated_actuals(tmp_path):
+    # An internal error: "MergeError: Merge keys are not unique in right dataset".
+    actuals = write_lines(
+        tmp_path / "actuals.csv", "ds,y", "2024-01-01,1", "2024-01-02,2", "2024-01-02,3"
+    )
+    forecasts = write_lines(tmp_path / "fc.csv", "ds,y_hat", "2024-01-02,2")
+    result = invoke("evaluate", forecasts, actuals, "--season-length", 1)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}{actuals} has 1 duplicated timestamps, first at 2024-01-02 00:00:00; aggregate "
+        "them first\n"
+    )
+
+
+def test_evaluate_refuses_infinite_actuals(tmp_path):
+    # They were scored, to NaN (and numpy warned on stderr).
+    actuals = write_lines(tmp_path / "actuals.csv", "ds,y", "2024-01-01,1", "2024-01-02,inf")
+    forecasts = write_lines(tmp_path / "fc.csv", "ds,y_hat", "2024-01-02,2")
+    result = invoke("evaluate", forecasts, actuals, "--season-length", 1)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}{actuals}: target column 'y' has 1 infinite values, first at row 2; no score "
+        "can be computed with them\n"
+    )
+
+
+@pytest.mark.parametrize("empty", ["forecasts", "actuals"])
+def test_evaluate_refuses_a_file_without_rows(tmp_path, empty):
+    # Internal errors: "KeyError: 'MASE'" (no forecasts), "IndexError: single positional
+    # indexer is out-of-bounds" (no actuals).
+    files = {
+        "forecasts": write_lines(tmp_path / "fc.csv", "ds,y_hat", "2024-01-02,2"),
+        "actuals": write_lines(tmp_path / "actuals.csv", "ds,y", "2024-01-01,1", "2024-01-02,2"),
+    }
+    write_lines(files[empty], "ds,y_hat" if empty == "forecasts" else "ds,y")
+    result = invoke("evaluate", files["forecasts"], files["actuals"])
+    assert result.exit_code == 2
+    what = "forecast rows" if empty == "forecasts" else "rows"
+    assert result.stderr == f"{ERROR}{files[empty]} has no {what}\n"
+
+
+def test_zoned_cutoffs_are_scored_without_a_warning(tmp_path):
+    # numpy warned "no explicit representation of timezones available for np.datetime64" on
+    # stderr at every backtest of zoned data.
+    stamps = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
+    actuals = pd.DataFrame({"unique_id": "a", "ds": stamps, "y": [1.0, 2.0, 4.0, 8.0]})
+    forecasts = actuals.iloc[2:].drop(columns="y").assign(y_hat=[3.0, 6.0], cutoff=stamps[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = evaluate(forecasts, actuals, 1, actuals).summary
+    # The MASE scale is |2 - 1| (the history up to the cutoff); the errors 1 and 2.
+    assert scores.loc["model", "MASE"] == pytest.approx(1.5)
+
+
+def test_evaluate_writes_into_missing_folders(tmp_path):
+    # An internal error: "OSError: Cannot save file into a non-existent directory".
+    actuals = write_lines(tmp_path / "actuals.csv", "ds,y", "2024-01-01,1", "2024-01-02,2")
+    forecasts = write_lines(tmp_path / "fc.csv", "ds,y_hat", "2024-01-02,3")
+    out, windows = tmp_path / "new" / "scores.csv", tmp_path / "other" / "windows.csv"
+    result = invoke(
+        "evaluate", forecasts, actuals, "--season-length", 1, "--out", out, "--by-window", windows
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out, index_col=0).loc["model", "MAE"] == pytest.approx(1.0)
+    by_window = pd.read_csv(windows).set_index("method")
+    # Naive2 from one value is that value: 1 against 2.
+    assert by_window["MAE"].to_dict() == pytest.approx({"model": 1.0, "naive2": 1.0})
