@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from conftest import invoke
 
+from tsforecast.config import DataConfig
+from tsforecast.data import load_panel, read_future
 from tsforecast.evaluation import evaluate
 
 # --- what fuzzing found, each case as a plain test -----------------------------------------------
@@ -118,3 +120,33 @@ def test_evaluate_writes_into_missing_folders(tmp_path):
     by_window = pd.read_csv(windows).set_index("method")
     # Naive2 from one value is that value: 1 against 2.
     assert by_window["MAE"].to_dict() == pytest.approx({"model": 1.0, "naive2": 1.0})
+
+
+def test_ids_are_read_as_the_file_writes_them(tmp_path):
+    # `007` and `7` were both read as the number 7: one series with duplicated timestamps.
+    # `2` beside an empty id was the float 2.0, so predict wrote `2.0` and `--id 2` was unknown.
+    rows = [f"{sid},2024-01-0{day},{day}" for sid in ("007", "7", "", "2") for day in (1, 2, 3)]
+    path = write_lines(tmp_path / "data.csv", "unique_id,ds,y", *rows)
+    panel, _ = load_panel(DataConfig(path=str(path)))
+    assert panel.ids == ("", "007", "2", "7")
+    assert list(panel.series(1)) == [1.0, 2.0, 3.0]
+    future = write_lines(tmp_path / "future.csv", "unique_id,ds,price", "007,2024-01-04,5")
+    keys = read_future(
+        str(future), DataConfig(future_covariates=("price",), id_col="unique_id", time_col="ds")
+    ).keys
+    assert list(keys["id"]) == ["007"]
+
+
+def test_evaluate_keeps_ids_as_written(tmp_path):
+    actuals = write_lines(
+        tmp_path / "actuals.csv",
+        "unique_id,ds,y",
+        "01,2024-01-01,1",
+        "01,2024-01-02,2",
+        "01,2024-01-03,4",
+    )
+    forecasts = write_lines(tmp_path / "fc.csv", "unique_id,ds,y_hat", "01,2024-01-03,3")
+    result = invoke("evaluate", forecasts, actuals, "--by-window", tmp_path / "w.csv")
+    assert result.exit_code == 0, result.output
+    windows = pd.read_csv(tmp_path / "w.csv", dtype={"unique_id": str})
+    assert set(windows["unique_id"]) == {"01"}

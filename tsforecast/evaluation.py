@@ -22,6 +22,7 @@ import pandas as pd
 from .baselines import naive2
 from .config import DataConfig
 from .data import (
+    as_written,
     infer_freq,
     parse_time,
     read_table,
@@ -246,7 +247,9 @@ def read_forecasts(path: str) -> pd.DataFrame:
     for column in ("ds", "cutoff"):
         if column in frame.columns:
             frame[column] = _timestamps(frame, column, path, None)
-    frame["unique_id"] = frame["unique_id"].astype(str) if "unique_id" in frame.columns else None
+    frame["unique_id"] = (
+        as_written(path, frame, "unique_id").astype(str) if "unique_id" in frame.columns else None
+    )
     return frame
 
 
@@ -272,6 +275,8 @@ def read_observations(
     if raw.empty:
         raise DataError(f"{path} has no rows")
     cfg = resolve_schema(raw, asked)
+    if cfg.id_col is not None and not cfg.wide:
+        raw[cfg.id_col] = as_written(path, raw, cfg.id_col, encoding)
     # A wide file (one column per series) becomes unique_id, y rows, as `train` reads it.
     raw = to_long(raw, cfg)
     values = pd.to_numeric(raw[cfg.target], errors="coerce")
