@@ -15,6 +15,9 @@ from tsforecast.config import DataConfig
 from tsforecast.data import load_panel, read_future
 from tsforecast.evaluation import evaluate
 
+CHEAP = ("--epochs", "1", "--hidden", "4", "--ensemble", "1", "--batch-size", "16")
+
+
 # --- what fuzzing found, each case as a plain test -----------------------------------------------
 
 ERROR = "tsforecast: error: "
@@ -150,3 +153,17 @@ def test_evaluate_keeps_ids_as_written(tmp_path):
     assert result.exit_code == 0, result.output
     windows = pd.read_csv(tmp_path / "w.csv", dtype={"unique_id": str})
     assert set(windows["unique_id"]) == {"01"}
+
+
+@pytest.mark.parametrize(("value", "shown"), [("inf", "inf"), ("-inf", "-inf"), ("1e39", "1e+39")])
+def test_a_target_beyond_float32_is_refused_not_trained_into_nan(tmp_path, value, shown):
+    # It trained to NaN and was refused as "training diverged (loss nan at epoch 1); lower --lr".
+    lines = [f"2024-01-01 {h:02d}:00:00,{value if h == 5 else 100 + h}" for h in range(24)]
+    path = write_lines(tmp_path / "data.csv", "ds,y", *lines)
+    result = invoke("train", path, *CHEAP, "--lookback", 4, "--horizon", 2, "--out", tmp_path / "m")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}target column 'y' has 1 values that are infinite or beyond float32 (about "
+        f"3.4e38), first {shown!r} at 2024-01-01 05:00:00; remove or rescale them\n"
+    )
+    assert not (tmp_path / "m").exists()
