@@ -167,3 +167,14 @@ def test_a_target_beyond_float32_is_refused_not_trained_into_nan(tmp_path, value
         f"3.4e38), first {shown!r} at 2024-01-01 05:00:00; remove or rescale them\n"
     )
     assert not (tmp_path / "m").exists()
+
+
+def test_a_date_format_pandas_cannot_read_is_refused(tmp_path):
+    # An internal error: "ValueError: 'Q' is a bad directive in format '%Q'".
+    path = write_lines(tmp_path / "data.csv", "ds,y", "2024-01-01,1", "2024-01-02,2")
+    result = invoke("train", path, "--date-format", "%Y-%Q", "--out", tmp_path / "m")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}--date-format '%Y-%Q' cannot be read: 'Q' is a bad directive in format '%Y-%Q'; "
+        "write it as strftime, e.g. %d/%m/%Y or %m/%d/%Y %H:%M\n"
+    )
