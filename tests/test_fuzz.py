@@ -1044,3 +1044,16 @@ def test_a_date_format_pandas_cannot_read_is_refused(tmp_path):
         f"{ERROR}--date-format '%Y-%Q' cannot be read: 'Q' is a bad directive in format '%Y-%Q'; "
         "write it as strftime, e.g. %d/%m/%Y or %m/%d/%Y %H:%M\n"
     )
+
+
+def test_a_single_series_model_refuses_data_of_several_series(models, tmp_path):
+    # It forecast both series, and wrote their rows without the ids that tell them apart.
+    hours = pd.date_range("2024-01-01", periods=10, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    rows = [f"{sid},{stamp},{100 + k}" for sid in ("b", "x") for k, stamp in enumerate(hours)]
+    path = write_lines(tmp_path / "data.csv", "unique_id,ds,y", *rows)
+    result = invoke("predict", path, "--model", models["single"].directory)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}the model was trained on one series (no id column) and the data holds 2: 'b', "
+        "'x'; forecast them with a model trained on them (long or wide layout)\n"
+    )
