@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-monitor bench-cold-start bench-memory bench-gpu clean
+.PHONY: install demo test fuzz lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-monitor bench-cold-start bench-memory bench-gpu clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ demo: install
 
 test: install lint
 	$(BIN)/python -m pytest -q
+
+# The property tests of tests/test_fuzz.py at length (over 2,000 examples; an hour or more).
+fuzz: install
+	TSFORECAST_FUZZ=long $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
 
 lint: install
 	$(BIN)/ruff format --check .

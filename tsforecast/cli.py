@@ -1502,6 +1502,7 @@ def evaluate(
     if out:
         write_summary(result.summary, Path(out))
     if by_window:
+        Path(by_window).parent.mkdir(parents=True, exist_ok=True)
         result.by_window.to_csv(by_window, index=False)
     print_metrics(result.summary, "forecast accuracy")
 

@@ -23,6 +23,7 @@ from .panel import Panel, infer_freq, numeric_column, parse_time, season_length_
 __all__ = [
     "FutureTable",
     "Panel",
+    "as_written",
     "infer_freq",
     "load_panel",
     "parse_time",
@@ -66,6 +67,18 @@ def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
             "give each column its own name"
         )
     return frame
+
+
+def as_written(path: str, frame: pd.DataFrame, column: str, encoding: str = "utf-8") -> pd.Series:
+    """`frame[column]` (as `read_table` read it from `path`) as the text the CSV file holds: the
+    reader makes numbers of a column that looks numeric (`007` becomes 7, and `2` beside an
+    empty cell 2.0), but an id is a name."""
+    values = frame[column]
+    if Path(path).suffix.lower() == ".parquet" or not pd.api.types.is_numeric_dtype(values):
+        return values
+    position = list(frame.columns).index(column)
+    text = pd.read_csv(path, encoding=encoding, usecols=[position], dtype=str).iloc[:, 0]
+    return text.set_axis(frame.index) if len(text) == len(frame) else values
 
 
 def _read(file: Path, encoding: str) -> tuple[pd.DataFrame, list]:
@@ -266,6 +279,8 @@ def load_panel(cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
             f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)"
         )
     resolved = resolve_schema(df, cfg)
+    if resolved.id_col is not None and not resolved.wide:
+        df[resolved.id_col] = as_written(cfg.path, df, resolved.id_col, cfg.encoding)
     # Before a wide table is melted, so that a refused timestamp's row is the file's row.
     df, first_row = _without_empty_ends(df, resolved) if resolved.wide else (df, 1)
     df[resolved.time_col] = parse_time(df, resolved.time_col, resolved.date_format, first_row)
@@ -341,7 +356,11 @@ def read_future(path: str, cfg: DataConfig) -> FutureTable:
                 f"{', '.join(df.columns)}"
             )
     time = parse_time(df, cfg.time_col, cfg.date_format)
-    ids = df[cfg.id_col].astype("string").fillna("").to_numpy(object) if has_ids else None
+    ids = (
+        as_written(path, df, cfg.id_col, cfg.encoding).astype("string").fillna("").to_numpy(object)
+        if has_ids
+        else None
+    )
     values = np.column_stack(
         [numeric_column(df, name, "future covariate", time, ids) for name in cfg.future_covariates]
     )

@@ -114,7 +114,13 @@ def _read(text: pd.Index, **how) -> pd.DatetimeIndex:
         except ValueError:
             parsed = None
         if not isinstance(parsed, pd.DatetimeIndex):
-            parsed = pd.to_datetime(text, errors="coerce", utc=True, **how)
+            try:
+                parsed = pd.to_datetime(text, errors="coerce", utc=True, **how)
+            except ValueError as exc:  # errors="coerce" leaves only the format to blame
+                raise DataError(
+                    f"--date-format {how.get('format')!r} cannot be read: {exc}; write it as "
+                    "strftime, e.g. %d/%m/%Y or %m/%d/%Y %H:%M"
+                ) from None
     return parsed
 
 

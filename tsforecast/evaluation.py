@@ -21,7 +21,15 @@ import pandas as pd
 
 from .baselines import naive2
 from .config import DataConfig
-from .data import infer_freq, parse_time, read_table, resolve_schema, season_length_for
+from .data import (
+    as_written,
+    infer_freq,
+    parse_time,
+    read_table,
+    resolve_schema,
+    season_length_for,
+    to_long,
+)
 from .errors import DataError
 from .metrics import (
     coverage,
@@ -169,7 +177,8 @@ def evaluate(
     for (sid, cutoff), window in joined.groupby(["unique_id", "cutoff"], sort=False):
         y = window["y"].to_numpy(np.float64)
         past = (
-            series_history[sid].until(np.datetime64(cutoff, "ns"))
+            # In UTC: numpy warns about a zoned Timestamp (a zoned backtest's cutoffs).
+            series_history[sid].until(np.datetime64(pd.Timestamp(cutoff).value, "ns"))
             if sid in series_history
             else np.empty(0)
         )
@@ -231,12 +240,16 @@ def read_forecasts(path: str) -> pd.DataFrame:
     (UTF-8, as tsforecast writes it; its timestamps are inferred like a data file's)."""
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
+    if frame.empty:
+        raise DataError(f"{path} has no forecast rows")
     if "ds" not in frame.columns:
         raise DataError(f"{path} has no 'ds' column; the columns are: {', '.join(frame.columns)}")
     for column in ("ds", "cutoff"):
         if column in frame.columns:
             frame[column] = _timestamps(frame, column, path, None)
-    frame["unique_id"] = frame["unique_id"].astype(str) if "unique_id" in frame.columns else None
+    frame["unique_id"] = (
+        as_written(path, frame, "unique_id").astype(str) if "unique_id" in frame.columns else None
+    )
     return frame
 
 
@@ -259,7 +272,13 @@ def read_observations(
         date_format=date_format,
     )
     raw = read_table(path, encoding)
+    if raw.empty:
+        raise DataError(f"{path} has no rows")
     cfg = resolve_schema(raw, asked)
+    if cfg.id_col is not None and not cfg.wide:
+        raw[cfg.id_col] = as_written(path, raw, cfg.id_col, encoding)
+    # A wide file (one column per series) becomes unique_id, y rows, as `train` reads it.
+    raw = to_long(raw, cfg)
     values = pd.to_numeric(raw[cfg.target], errors="coerce")
     bad = values.isna() & raw[cfg.target].notna()
     if bad.any():
@@ -267,7 +286,13 @@ def read_observations(
             f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, "
             f"first {raw[cfg.target][bad].iloc[0]!r}"
         )
-    return pd.DataFrame(
+    infinite = np.isinf(values.to_numpy(np.float64, na_value=np.nan))
+    if infinite.any():
+        raise DataError(
+            f"{path}: target column {cfg.target!r} has {int(infinite.sum())} infinite values, "
+            f"first at row {int(np.argmax(infinite)) + 1}; no score can be computed with them"
+        )
+    observations = pd.DataFrame(
         {
             # A file of one series names it after its target column, as `tsforecast train` does.
             "unique_id": raw[cfg.id_col].astype(str) if cfg.id_col else cfg.target,
@@ -275,6 +300,16 @@ def read_observations(
             "y": values.astype(np.float64),
         }
     )
+    repeated = observations.duplicated(["unique_id", "ds"])
+    if repeated.any():
+        first = observations.loc[repeated].iloc[0]
+        at = pd.Timestamp(first["ds"])
+        where = f"{at} (series {first['unique_id']!r})" if cfg.id_col else f"{at}"
+        raise DataError(
+            f"{path} has {int(repeated.sum())} duplicated timestamps, first at {where}; aggregate "
+            "them first"
+        )
+    return observations
 
 
 def _timestamps(frame: pd.DataFrame, column: str, path: str, date_format: str | None) -> np.ndarray:
@@ -339,7 +374,9 @@ def evaluate_files(
 
 def write_summary(summary: pd.DataFrame, path: Path) -> None:
     """The per-method table as CSV, or as JSON `{method: {metric: value}}` (NaN as null) for a
-    .json path; full precision either way."""
+    .json path; full precision either way. Missing folders are created, as `predict --out`
+    does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
         rows = {
             str(method): {

@@ -279,6 +279,14 @@ def forecast(
     interval) unless the model was trained with --strict. `future`: the future-known
     covariates, for a model trained with them."""
     config = forecaster.config
+    if config.data.id_col is None and len(panel.ids) > 1:
+        # Its forecast has no id column to tell the series apart.
+        raise DataError(
+            f"the model was trained on one series (no id column) and the data holds "
+            f"{len(panel.ids)}: {', '.join(map(repr, panel.ids[:5]))}"
+            f"{' ...' if len(panel.ids) > 5 else ''}; forecast them with a model trained on "
+            "them (long or wide layout)"
+        )
     lookback, horizon = config.window.lookback, config.window.horizon
     season = config.data.season
     scores = forecaster.conformal_scores

@@ -232,7 +232,17 @@ def numeric_column(
             f"{what} column {column!r} has {int(non_numeric.sum())} non-numeric values, first "
             f"{str(raw.iloc[row])!r} at {_where(time[row], None if ids is None else str(ids[row]))}"
         )
-    return values.to_numpy(np.float64, na_value=np.nan)
+    numbers = values.to_numpy(np.float64, na_value=np.nan)
+    # Panels hold float32: a larger value would become infinite there, and training NaN.
+    too_large = np.abs(numbers) > np.finfo(np.float32).max
+    if too_large.any():
+        row = int(np.argmax(too_large))
+        raise DataError(
+            f"{what} column {column!r} has {int(too_large.sum())} values that are infinite or "
+            f"beyond float32 (about 3.4e38), first {str(raw.iloc[row])!r} at "
+            f"{_where(time[row], None if ids is None else str(ids[row]))}; remove or rescale them"
+        )
+    return numbers
 
 
 def _fill(values: np.ndarray, offsets: np.ndarray, method: str) -> np.ndarray:
