@@ -1,6 +1,6 @@
 """The model family and the multi-step strategies: cell equations against NumPy, shapes,
-training reaching every weight, the backward direction of bilstm, and every model x strategy
-trained, saved, loaded and forecast through the CLI."""
+training reaching every weight, the backward direction of bilstm, and every model (direct, and
+the lstm recursive) trained, saved, loaded and forecast through the CLI."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tsforecast.errors import ConfigError
 from tsforecast.forecast import Forecaster, forecast
 from tsforecast.models import CELLS, BiLSTMEncoder, RNNStack, build_model, count_params, init_params
 from tsforecast.strategies import multi_step
+from tsforecast.train import network_for
 
 LOOKBACK, HORIZON, HIDDEN = 24, 6, 8
 CASES = [(name, strategy) for name in MODEL_NAMES for strategy in STRATEGIES]
@@ -273,7 +274,11 @@ def test_recursive_refuses_inputs_besides_the_target():
         )
 
 
-# End to end: every model and strategy through the CLI on one small seasonal series.
+# End to end through the CLI on one small seasonal series: every model with the direct strategy,
+# and the recursive one with the default cell. The recursive roll-out wraps whichever model it
+# is given (strategies.multi_step, checked on every model and strategy by test_output_shapes
+# and by hand in tests/test_strategies.py), and each case costs a compilation of its own.
+TRAINED_CASES = [(name, "direct") for name in MODEL_NAMES] + [("lstm", "recursive")]
 E2E_ARGS = [
     "--ensemble",
     "1",
@@ -316,7 +321,7 @@ def seasonal_csv(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session", params=CASES, ids=[f"{n}-{s}" for n, s in CASES])
+@pytest.fixture(scope="session", params=TRAINED_CASES, ids=[f"{n}-{s}" for n, s in TRAINED_CASES])
 def trained(request, seasonal_csv, tmp_path_factory):
     """(model dir, the artifact `tsforecast train` held in memory before saving it)."""
     name, strategy = request.param
@@ -358,7 +363,9 @@ def test_training_changes_every_parameter(trained):
     """Adam leaves a weight whose gradient is always zero exactly where it started, so a weight
     the loss does not reach shows up as one equal to its initial value."""
     _, artifact = trained
-    model = build_model(artifact.config.model, HORIZON)
+    # The network training built (its blend reads the trained season): the same initialisation
+    # program as training's, so it comes from the compilation cache.
+    model = network_for(artifact.config, (), 0).model
     initial = init_params(model, artifact.config.window.lookback, 1, artifact.config.train.seed)
     unchanged = [
         jax.tree_util.keystr(path)
@@ -402,9 +409,11 @@ def test_saved_model_forecasts_exactly_like_the_one_in_memory(trained, seasonal_
     np.testing.assert_allclose(printed["y_hat"], in_memory["y_hat"], rtol=1e-6)
 
 
-# The old format had the direct lstm and conv-lstm only. The same values as in CASES, so that
-# these cases reuse the session's trained models instead of training their own.
-OLD_FORMAT_CASES = [case for case in CASES if case in (("lstm", "direct"), ("conv-lstm", "direct"))]
+# The old format had the direct lstm and conv-lstm only. The same values as in TRAINED_CASES, so
+# that these cases reuse the session's trained models instead of training their own.
+OLD_FORMAT_CASES = [
+    case for case in TRAINED_CASES if case in (("lstm", "direct"), ("conv-lstm", "direct"))
+]
 
 
 @pytest.mark.parametrize(
