@@ -18,6 +18,7 @@ from statistics import NormalDist
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -302,11 +303,15 @@ def test_quantile_head_is_monotone_for_any_weights():
     head = QuantileForecaster(
         DenseForecaster(3 * len(quantiles)), horizon=3, n_quantiles=len(quantiles)
     )
-    x = 5 * jax.random.normal(jax.random.PRNGKey(2), (256, 8, 1))
-    params = head.init(jax.random.PRNGKey(0), x)["params"]
-    keys = iter(jax.random.split(jax.random.PRNGKey(1), len(jax.tree_util.tree_leaves(params))))
-    params = jax.tree_util.tree_map(lambda p: 20 * jax.random.normal(next(keys), p.shape), params)
-    out = np.asarray(head.apply({"params": params}, x))
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(5 * rng.normal(size=(256, 8, 1)), jnp.float32)
+    # Only the shapes of an initialisation; the weights are drawn by numpy (each jax.random call
+    # outside jit compiles a program of its own).
+    shapes = jax.eval_shape(lambda: head.init(jax.random.PRNGKey(0), x)["params"])
+    params = jax.tree_util.tree_map(
+        lambda p: jnp.asarray(20 * rng.normal(size=p.shape), jnp.float32), shapes
+    )
+    out = np.asarray(jax.jit(head.apply)({"params": params}, x))
     assert out.shape == (256, 3, len(quantiles))
     assert (np.diff(out, axis=-1) >= 0).all()
     assert np.ptp(out[..., 3]) > 100  # the median really is unconstrained
