@@ -3,7 +3,7 @@
 training series).
 
 For each interval method (`--methods conformal,quantile`; conformal is the default), what a user
-would run: `tsforecast train` with only the horizon and `--intervals METHOD` given,
+would run: `tsforecast train` with only the horizon and `--interval-method METHOD` given,
 `tsforecast predict --level 80 --level 90 --level 95`, and `tsforecast evaluate` against
 Hourly-test. `--model METHOD=DIR` forecasts with a model trained that way already instead of
 training one (benchmarks/m4_hourly.py leaves its default, conformal, model in
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for method in args.methods.split(","):
-        options = ["--horizon", str(H), "--intervals", method]
+        options = ["--horizon", str(H), "--interval-method", method]
         model, train_s = Path(given.get(method, work / f"model-{method}")), None
         if method not in given:
             train_s, _ = cli("train", str(data), *options, "--out", str(model))
