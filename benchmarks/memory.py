@@ -88,6 +88,7 @@ def measured(args: list[str], package: Path, log: Path) -> dict:
     with open(log, "w") as err:
         child = subprocess.Popen(
             [sys.executable, "-m", "tsforecast", "--log-format", "json", *args],
+            cwd=log.parent,  # not the checkout: `-m` puts the working folder first on the path
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -140,6 +141,7 @@ def validation_scratch_mb(package: Path, lookback: int, horizon: int, rows: int,
     args = [str(n) for n in (lookback, horizon, rows, windows)]
     done = subprocess.run(
         [sys.executable, "-c", SCRATCH, *args],
+        cwd=package,  # `-c` puts the working folder first on the path
         env=dict(os.environ, PYTHONPATH=str(package)),
         check=True,
         capture_output=True,

@@ -781,7 +781,7 @@ def train(out, quiet, **options):
     from . import artifacts, training
     from .atomic import sweep
     from .data import load_panel
-    from .runtime import test_pause
+    from .runtime import is_primary, on_primary, test_pause
 
     if registry_dir:
         panel, data_cfg = load_panel(config.data)
@@ -789,25 +789,33 @@ def train(out, quiet, **options):
         config = dataclasses.replace(config, data=data_cfg)
         train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
         return
-    sweep(artifacts.check_out(out))  # before training, not after it; and what killed runs left
+    # Before training, not after it; and what killed runs left. Only process 0 writes there.
+    on_primary(lambda: sweep(artifacts.check_out(out)))
     panel, data_cfg = load_panel(config.data)
     test_pause("read")
     config = dataclasses.replace(config, data=data_cfg)
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = training.train(panel, config, on_epoch=progress.update)
-    from .runtime import is_primary
-
-    if not is_primary():
-        return  # every host trained the same model; process 0 writes it
-    path = artifacts.save(outcome.artifact, out)
-    report_training(outcome, path, quiet, began)
+    # Every host trained the same model; process 0 writes it, the others end as it does.
+    path = on_primary(lambda: artifacts.save(outcome.artifact, out))
+    if is_primary():
+        report_training(outcome, path, quiet, began)
 
 
 def train_into_registry(root, panel, config, options, quiet, began) -> None:
     from .registry import retrain
+    from .runtime import is_primary
 
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         result = retrain(root, panel, config, options, on_epoch=progress.update)
+    if is_primary():
+        report_retrain(root, result, quiet, began)
+    if result.status == "candidate":
+        click.get_current_context().exit(3)
+
+
+def report_retrain(root, result, quiet: bool, began: float) -> None:
+    """What a registry run did, as events (and the training summary unless --quiet)."""
     fields = {"version": result.version, "data_hash": result.data_hash[:12]}
     if result.status == "skipped":
         emit(
@@ -848,8 +856,6 @@ def train_into_registry(root, panel, config, options, quiet, began) -> None:
             f"removed old versions: {', '.join(result.removed)}",
             versions=list(result.removed),
         )
-    if result.status == "candidate":
-        click.get_current_context().exit(3)
 
 
 def report_training(
@@ -1004,6 +1010,10 @@ def predict(
 
         artifact = artifacts.load(model_dir)
     panel, frame = forecast_file(artifact, data, levels, ids, future_path, reading)
+    from .runtime import is_primary
+
+    if not is_primary():
+        return  # every process of a multi-host run forecast by itself; process 0 writes
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
     columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
     text = frame[columns].to_csv(index=False, float_format="%.7g")
@@ -1130,17 +1140,23 @@ def registry_list(registry_dir):
 def registry_promote(registry_dir, version, lock_timeout):
     """Make VERSION (a name from `tsforecast registry list`) the current version."""
     from .registry import Registry
+    from .runtime import is_primary, on_primary
 
-    registry = Registry(registry_dir).require()
-    with registry.locked(lock_timeout):
-        registry.sweep()
-        previous = registry.promote(version)
-    emit(
-        "promoted",
-        f"version {version} is now current (was {previous})",
-        version=version,
-        previous=previous,
-    )
+    def promote():
+        registry = Registry(registry_dir).require()
+        with registry.locked(lock_timeout):
+            registry.sweep()
+            return registry.promote(version)
+
+    # Run on every host of a multi-host job, the registry still changes once.
+    previous = on_primary(promote)
+    if is_primary():
+        emit(
+            "promoted",
+            f"version {version} is now current (was {previous})",
+            version=version,
+            previous=previous,
+        )
 
 
 @registry_group.command(
@@ -1151,12 +1167,18 @@ def registry_promote(registry_dir, version, lock_timeout):
 def registry_rollback(registry_dir, lock_timeout):
     """Make the version that was current before the current one current again."""
     from .registry import Registry
+    from .runtime import is_primary, on_primary
 
-    registry = Registry(registry_dir).require()
-    with registry.locked(lock_timeout):
-        registry.sweep()
-        before, after = registry.rollback()
-    emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
+    def rollback():
+        registry = Registry(registry_dir).require()
+        with registry.locked(lock_timeout):
+            registry.sweep()
+            return registry.rollback()
+
+    # Run on every host of a multi-host job, it still goes back one version, not one per host.
+    before, after = on_primary(rollback)
+    if is_primary():
+        emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
 
 
 # --- monitor ------------------------------------------------------------------------------------
@@ -1256,6 +1278,11 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
     )
     decision = monitoring.decide(report, tolerance)
     code = DEGRADED if decision.degraded else 0
+    from .runtime import is_primary
+
+    if not is_primary():
+        # Every process of a multi-host run scored alike; process 0 writes and reports.
+        click.get_current_context().exit(code)
     report_monitoring(report)
     table = monitoring.rows(report)
     if out:
@@ -1385,9 +1412,11 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     from .atomic import sweep
     from .backtest import BacktestConfig, check_out, run_backtest, write_results
     from .data import load_panel
+    from .runtime import is_primary, on_primary
 
     config = build_config(options)
-    sweep(check_out(out))  # before training, not after it; and what killed runs left there
+    # Before training, not after it; and what killed runs left there. Only process 0 writes.
+    on_primary(lambda: sweep(check_out(out)))
     # Unfilled: each cutoff's panel is filled from its own past (see run_backtest).
     observed, data_cfg = load_panel(config.data, fill=False)
     config = dataclasses.replace(config, data=data_cfg)
@@ -1404,7 +1433,10 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
             progress.update(record, prefix=f"cutoff {cutoff + 1}: ", completed=done["epochs"])
 
         result = run_backtest(observed, config, plan, on_epoch=report)
-    path = write_results(result, out)
+    # Every host trained and forecast alike; process 0 writes, the others end as it does.
+    path = on_primary(lambda: write_results(result, out))
+    if not is_primary():
+        return
     print_metrics(
         result.evaluation.summary,
         f"backtest: {result.cutoffs} cutoff(s), averaged over series and windows",
@@ -1499,6 +1531,10 @@ def evaluate(
         encoding,
         date_format,
     )
+    from .runtime import is_primary
+
+    if not is_primary():
+        return  # every process of a multi-host run scored the same; process 0 writes
     if out:
         write_summary(result.summary, Path(out))
     if by_window:

@@ -38,6 +38,15 @@ class LockBusy(TsforecastError):
     exit_code = 75
 
 
+class PrimaryFailed(TsforecastError):
+    """Process 0 of a multi-host run failed at a step it takes alone (writing files, the
+    registry); the other processes end with its message and exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class Terminated(BaseException):
     """Raised from the SIGTERM handler the CLI installs, so that cleanup code runs on the way
     out. A BaseException like KeyboardInterrupt, so `except Exception` blocks never swallow it."""

@@ -33,7 +33,7 @@ from .intervals import (
     recent_spread,
     resolve_levels,
 )
-from .train import Params, build_predict, make_mesh, replicate
+from .train import Params, build_predict, local_mesh, replicate
 from .windows import scale_rows, seasonal_naive_windows
 
 log = logging.getLogger(__name__)
@@ -144,13 +144,14 @@ class Forecaster:
 
     @classmethod
     def of(cls, artifact: ModelArtifact) -> Forecaster:
-        """The forecaster of a saved (or freshly trained) model, on one device."""
-        mesh = make_mesh(1)
+        """The forecaster of a saved (or freshly trained) model, on this process's first device:
+        in a multi-host run each process forecasts by itself."""
+        mesh = local_mesh()
         config = artifact.config
         predict = build_predict(config, artifact.features.future, len(quantiles_of(config)), mesh)
-        # Onto this program's one device: an artifact fresh from training holds its parameters
-        # on every device of the training mesh.
-        (params,) = replicate(mesh, artifact.params)
+        # Onto this program's one device through the host: an artifact fresh from training
+        # holds its parameters on every device of the training mesh, which may span hosts.
+        (params,) = replicate(mesh, jax.tree_util.tree_map(np.asarray, artifact.params))
         return cls(
             config,
             params,

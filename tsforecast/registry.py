@@ -31,7 +31,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from .config import Config, RetrainOptions
 from .data import Panel
 from .errors import ArtifactError, ConfigError, LockBusy, StorageError
 from .models import MODELS
-from .runtime import test_pause
+from .runtime import on_primary, test_pause
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +454,18 @@ def _better(new: float, old: float) -> bool:
     return math.isfinite(new) and (not math.isfinite(old) or new < old)
 
 
+@dataclass(frozen=True)
+class _Start:
+    """What a registry run decided under the lock before training: the config (with a warm
+    start's lookback), the weights to start from, and the current version and data hash it
+    found."""
+
+    config: Config
+    initial: Any
+    previous: str | None
+    digest: str
+
+
 def retrain(
     root: str | Path,
     panel: Panel,
@@ -466,8 +478,29 @@ def retrain(
 
     Holds the registry lock for the whole run. Whatever stops the run early (an error,
     SIGTERM, Ctrl-C) removes the new version unless it has already been promoted; `current`
-    only ever moves by one atomic rename."""
+    only ever moves by one atomic rename. In a multi-host run process 0 alone takes the lock,
+    sweeps, reads and writes the registry and decides; every process trains (the training
+    programs span them all), and the others follow its decisions and end with its outcome
+    (`runtime.on_primary`)."""
     registry = Registry(root)
+    with ExitStack() as lock:
+        start = on_primary(lambda: _start(registry, panel, config, options, lock))
+        if isinstance(start, RetrainResult):
+            return start
+        outcome = training.train(panel, start.config, on_epoch, start.initial)
+        result = on_primary(lambda: _finish(registry, panel, start, outcome.artifact, options))
+        return dataclasses.replace(result, outcome=outcome)
+
+
+def _start(
+    registry: Registry,
+    panel: Panel,
+    config: Config,
+    options: RetrainOptions,
+    lock: ExitStack,
+) -> _Start | RetrainResult:
+    """Take the lock (into `lock`, which holds it for the rest of the run), sweep leftovers,
+    then decide: skip (a `skipped` result), or what to train from."""
     if registry.root.exists() and not registry.root.is_dir():
         raise ConfigError(f"--registry {registry.root} is a file, not a directory")
     if registry.root.is_dir() and any(registry.root.iterdir()) and not registry.versions.is_dir():
@@ -475,91 +508,101 @@ def retrain(
             f"--registry {registry.root} exists and is not a tsforecast registry "
             f"(no {VERSIONS}/ inside)"
         )
-    with registry.locked(options.lock_timeout):
-        registry.sweep()
-        previous = registry.current()
-        digest = data_hash(panel)
-        if (
-            options.skip_unchanged
-            and previous is not None
-            and registry.data_hash_of(previous) == digest
-        ):
-            return RetrainResult(
-                "skipped",
-                previous,
-                previous,
-                digest,
-                reason=f"data unchanged since current version {previous}",
-            )
-        current = artifacts.load(registry.versions / previous) if previous else None
-        initial = None
-        if options.warm_start and current is not None:
-            config = _warm_start_config(config, current, previous)
-            initial = current.params
-        elif options.warm_start:
-            log.warning(
-                "--warm-start: registry %s has no current version yet; training from scratch",
-                registry.root,
-            )
-        if options.promote == "if-better" and current is not None:
-            if current.config.window.horizon != config.window.horizon:
-                raise ConfigError(
-                    f"--promote if-better: current version {previous} forecasts "
-                    f"{current.config.window.horizon} steps, this run {config.window.horizon}; "
-                    "they cannot be compared (use --promote always)"
-                )
-            current.scaler.lookup(panel.ids)
-
-        outcome = training.train(panel, config, on_epoch, initial)
-        new = outcome.artifact
-        champion = challenger = None
-        if options.promote == "if-better" and current is not None:
-            # Both through the same code on the same device, so that identical models tie
-            # exactly (the training run's own scores come from a differently sharded program).
-            champion = training.score_on_validation(current, new, panel)
-            challenger = training.score_on_validation(new, new, panel)
-        metric = options.promote_metric
-        promote = champion is None or _better(
-            challenger["served"][metric], champion["served"][metric]
+    lock.enter_context(registry.locked(options.lock_timeout))
+    registry.sweep()
+    previous = registry.current()
+    digest = data_hash(panel)
+    if (
+        options.skip_unchanged
+        and previous is not None
+        and registry.data_hash_of(previous) == digest
+    ):
+        return RetrainResult(
+            "skipped",
+            previous,
+            previous,
+            digest,
+            reason=f"data unchanged since current version {previous}",
         )
-        # Saved with the version, so that a run killed before `current` points at it leaves a
-        # version the next run knows to remove (Registry.unfinished), not a candidate.
-        record = {
-            "data_hash": digest,
-            "warm_start_from": previous if initial else None,
-            "decision": "promote" if promote else "candidate",
-        }
-        if champion is not None:
-            record["champion"] = {
-                "version": previous,
-                "metrics": champion,
-                "challenger_metrics": challenger,
-            }
-        new = dataclasses.replace(new, registry=record)
-        outcome = dataclasses.replace(outcome, artifact=new)
+    current = artifacts.load(registry.versions / previous) if previous else None
+    initial = None
+    if options.warm_start and current is not None:
+        config = _warm_start_config(config, current, previous)
+        initial = current.params
+    elif options.warm_start:
+        log.warning(
+            "--warm-start: registry %s has no current version yet; training from scratch",
+            registry.root,
+        )
+    if options.promote == "if-better" and current is not None:
+        if current.config.window.horizon != config.window.horizon:
+            raise ConfigError(
+                f"--promote if-better: current version {previous} forecasts "
+                f"{current.config.window.horizon} steps, this run {config.window.horizon}; "
+                "they cannot be compared (use --promote always)"
+            )
+        current.scaler.lookup(panel.ids)
+    return _Start(config, initial, previous, digest)
 
-        name = registry.new_name(digest)
-        path = registry.versions / name
+
+def _finish(
+    registry: Registry,
+    panel: Panel,
+    start: _Start,
+    new: ModelArtifact,
+    options: RetrainOptions,
+) -> RetrainResult:
+    """Score the trained model `new` against the current version (--promote if-better), save it
+    as a new version, promote it or keep it as a candidate, prune. Called with the lock held.
+    The result leaves out the training outcome, which every process of the run has."""
+    previous = start.previous
+    champion = challenger = None
+    if options.promote == "if-better" and previous is not None:
+        # Both through the same code on the same device, so that identical models tie
+        # exactly (the training run's own scores come from a differently sharded program).
+        # Read again rather than carried from _start: the lock kept it as it was.
+        current = artifacts.load(registry.versions / previous)
+        champion = training.score_on_validation(current, new, panel)
+        challenger = training.score_on_validation(new, new, panel)
+    metric = options.promote_metric
+    promote = champion is None or _better(challenger["served"][metric], champion["served"][metric])
+    # Saved with the version, so that a run killed before `current` points at it leaves a
+    # version the next run knows to remove (Registry.unfinished), not a candidate.
+    record = {
+        "data_hash": start.digest,
+        "warm_start_from": previous if start.initial is not None else None,
+        "decision": "promote" if promote else "candidate",
+    }
+    if champion is not None:
+        record["champion"] = {
+            "version": previous,
+            "metrics": champion,
+            "challenger_metrics": challenger,
+        }
+    new = dataclasses.replace(new, registry=record)
+
+    name = registry.new_name(start.digest)
+    path = registry.versions / name
+    try:
         try:
-            try:
-                artifacts.save(new, path)
-            except OSError as exc:
-                raise _storage_error(f"write version {name}", exc) from None
-            if promote:
-                registry.switch(name)
-                registry.record("promote", name, previous)
-                status, reason = "promoted", ""
-            else:
-                reason = (
-                    f"not promoted: {metric} {challenger['served'][metric]:.4g} is not better than "
-                    f"current version {previous}'s {champion['served'][metric]:.4g} on the same "
-                    f"{new.metrics['validation_windows']} validation windows; kept as candidate "
-                    f"{name}"
-                )
-                status = "candidate"
-        except BaseException:
-            if registry.current() != name:
-                shutil.rmtree(path, ignore_errors=True)
-            raise
-        removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
-        return RetrainResult(status, name, previous, digest, reason, outcome, champion, removed)
+            artifacts.save(new, path)
+        except OSError as exc:
+            raise _storage_error(f"write version {name}", exc) from None
+        if promote:
+            registry.switch(name)
+            registry.record("promote", name, previous)
+            status, reason = "promoted", ""
+        else:
+            reason = (
+                f"not promoted: {metric} {challenger['served'][metric]:.4g} is not better than "
+                f"current version {previous}'s {champion['served'][metric]:.4g} on the same "
+                f"{new.metrics['validation_windows']} validation windows; kept as candidate "
+                f"{name}"
+            )
+            status = "candidate"
+    except BaseException:
+        if registry.current() != name:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
+    return RetrainResult(status, name, previous, start.digest, reason, None, champion, removed)

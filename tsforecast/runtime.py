@@ -1,12 +1,21 @@
-"""Process-wide JAX set-up: the persistent compilation cache, multi-host start."""
+"""Process-wide JAX set-up: the persistent compilation cache, multi-host start, and the steps
+that process 0 of a multi-host run takes alone."""
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import PrimaryFailed, Terminated, TsforecastError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def default_cache_dir() -> Path:
@@ -92,8 +101,62 @@ def start_distributed() -> bool:
     return True
 
 
+def multi_host() -> bool:
+    """Whether this process is one of a multi-host run (`start_distributed` joined one). A
+    command that never imported JAX cannot be: joining imports it."""
+    jax = sys.modules.get("jax")
+    return jax is not None and jax.distributed.is_initialized()
+
+
 def is_primary() -> bool:
     """Whether this process writes files: the only one, or process 0 of a multi-host run."""
+    if not multi_host():
+        return True
     import jax
 
     return jax.process_index() == 0
+
+
+def on_primary(action: Callable[[], T]) -> T:
+    """`action()` run by process 0 alone, its result returned on every process of a multi-host
+    run: the others wait for process 0 and get its (picklable) result, or, when it fails, raise
+    PrimaryFailed with its message and exit code, so that every process ends alike. Every
+    process must call it at the same point of a command. With one process: `action()`."""
+    if not multi_host():
+        return action()
+    if not is_primary():
+        outcome = _from_primary(None)
+        if outcome[0] == "failed":
+            raise PrimaryFailed(f"process 0 failed: {outcome[1]}", outcome[2])
+        return outcome[1]
+    try:
+        value = action()
+    except BaseException as exc:
+        _from_primary(("failed", *_failure(exc)))
+        raise
+    _from_primary(("done", value))
+    return value
+
+
+def _failure(exc: BaseException) -> tuple[str, int]:
+    """The message and exit code the CLI reports for `exc` (see cli.Group)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(exc, Terminated):
+        return "terminated by SIGTERM", Terminated.exit_code
+    if isinstance(exc, TsforecastError):
+        return str(exc), exc.exit_code
+    return f"{type(exc).__name__}: {exc}".rstrip(": "), getattr(exc, "exit_code", 1)
+
+
+def _from_primary(value: Any) -> Any:
+    """Process 0's `value` on every process, pickled through two broadcasts (its size, then its
+    bytes): collectives need the same shapes everywhere."""
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(pickle.dumps(value), np.uint8) if is_primary() else np.zeros(0, np.uint8)
+    size = int(multihost_utils.broadcast_one_to_all(np.int32(data.size)))
+    buffer = np.zeros(size, np.uint8)
+    buffer[: data.size] = data
+    return pickle.loads(np.asarray(multihost_utils.broadcast_one_to_all(buffer)).tobytes())

@@ -71,16 +71,39 @@ def with_learning_rate_scaled(opt_state: Any, factor: float) -> Any:
     rate = adam.hyperparams["learning_rate"]
     hyperparams = {
         **adam.hyperparams,
-        "learning_rate": jax.device_put(rate * factor, rate.sharding),
+        "learning_rate": put(rate * factor, rate.sharding),
     }
     return (clip, adam._replace(hyperparams=hyperparams), *rest)
 
 
 def make_mesh(batch_size: int) -> Mesh:
-    """A 1-D mesh over as many local devices as divide the batch evenly."""
+    """A 1-D mesh over as many devices as divide the batch evenly (in a multi-host run, the
+    devices of every host: all processes then run its programs together)."""
     devices = jax.devices()
     n = max(d for d in range(1, len(devices) + 1) if batch_size % d == 0)
     return Mesh(np.asarray(devices[:n]), ("batch",))
+
+
+def local_mesh() -> Mesh:
+    """A mesh of this process's first device: a program on it runs in this process alone, also
+    in a multi-host run, where jax.devices()[0] may be another host's."""
+    return Mesh(np.asarray(jax.local_devices()[:1]), ("batch",))
+
+
+def put(tree: Any, sharding: jax.sharding.Sharding) -> Any:
+    """The arrays of `tree` placed with `sharding`. In a multi-host run each process builds them
+    from its own copy, the same on every process (read from the same file, drawn from the same
+    seeds): jax.device_put would first check that with an all-gather of every array, the whole
+    series among them."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def build(x):
+        x = np.asarray(x)
+        x = x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree_util.tree_map(build, tree)
 
 
 def replicate(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
@@ -88,7 +111,7 @@ def replicate(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
     offsets are small next to the activations and every device gathers from them; parameters
     must start where the compiled epoch leaves them, or the second epoch compiles again."""
     sharding = NamedSharding(mesh, P())
-    return tuple(jax.device_put(tree, sharding) for tree in trees)
+    return tuple(put(tree, sharding) for tree in trees)
 
 
 class EarlyStopping(NamedTuple):
@@ -487,7 +510,7 @@ class Trainer:
         rng = jax.random.PRNGKey(self.config.train.seed + 1)
         if members > 1:
             rng = jax.random.split(rng, members)
-        return jax.device_put((opt_state, rng), jax.tree_util.tree_leaves(params)[0].sharding)
+        return put((opt_state, rng), jax.tree_util.tree_leaves(params)[0].sharding)
 
     def fit(
         self,
@@ -507,9 +530,7 @@ class Trainer:
         params = jax.tree_util.tree_map(jnp.copy, params)
         opt_state, rng = self.start_state(params)
         placement = jax.tree_util.tree_leaves(params)[0].sharding
-        stopping = jax.device_put(
-            early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement
-        )
+        stopping = put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
         history: list[EpochRecord] = []
         stopped_early = False
         rate = cfg.lr
