@@ -17,8 +17,12 @@ demo: install
 	$(BIN)/tsforecast train sample_data/hourly.csv --out .demo-model --epochs 15
 	$(BIN)/tsforecast predict --model .demo-model --level 80 --level 95 --plot .demo-model/forecast.png
 
+# Two workers, one per core of CI's machine; each test file stays on one worker, so its module
+# fixtures train once. `make test WORKERS=1` runs the suite in one process.
+WORKERS ?= 2
+
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 
 # The property tests of tests/test_fuzz.py at length (over 2,000 examples; an hour or more).
 fuzz: install

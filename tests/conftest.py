@@ -8,6 +8,7 @@ only read a trained model share `trained_model` and must not modify its director
 from __future__ import annotations
 
 import io
+import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,8 +91,13 @@ def assert_bad_input(
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One persistent compilation cache for the whole session, in a temporary folder (never the
-    user's): in-process runs and subprocesses of the same shapes compile once between them."""
-    cache = tmp_path_factory.mktemp("xla-cache")
+    user's): in-process runs and subprocesses of the same shapes compile once between them, and
+    so do the workers of `pytest -n` (`make test`), whose temporary folders share a parent."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    cache = root / "xla-cache"
+    cache.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TSFORECAST_CACHE_DIR", str(cache))
         yield cache
@@ -155,3 +161,23 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     result = invoke("train", csv, *TRAIN_ARGS, "--out", root / "model")
     assert result.exit_code == 0, result.output
     return TrainedModel(root / "model", csv, grown, frame, result.stderr, TRAIN_ARGS)
+
+
+# The slowest files first: `make test`'s two workers take whole files in collection order, so
+# the long ones do not start last and leave one core idle at the end.
+SLOWEST_FIRST = (
+    "test_kills.py",
+    "test_multihost.py",
+    "test_backtest.py",
+    "test_registry.py",
+    "test_reads.py",
+    "test_monitor.py",
+    "test_panel.py",
+    "test_forking.py",
+    "test_models.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
