@@ -1057,3 +1057,21 @@ def test_a_single_series_model_refuses_data_of_several_series(models, tmp_path):
         f"{ERROR}the model was trained on one series (no id column) and the data holds 2: 'b', "
         "'x'; forecast them with a model trained on them (long or wide layout)\n"
     )
+
+
+def test_a_wide_series_may_be_named_y(tmp_path):
+    # `train ds,y-file --wide` failed with "internal error: ValueError: value_name (y) cannot
+    # match an element in the DataFrame columns".
+    path = write_lines(
+        tmp_path / "data.csv", "ds,y", "2024-01-01,1", "2024-01-02,2", "2024-01-03,4"
+    )
+    panel, _ = load_panel(DataConfig(path=str(path), wide=True))
+    assert panel.ids == ("y",)
+    assert list(panel.series(0)) == [1.0, 2.0, 4.0]
+    named = write_lines(tmp_path / "time.csv", "y,a,b", "2024-01-01,1,3", "2024-01-02,2,4")
+    result = invoke("train", named, "--wide", "--out", tmp_path / "m")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}a wide table's time column cannot be named 'y': its long form names the series "
+        "unique_id and their values y; rename it, or use --long\n"
+    )

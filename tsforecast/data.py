@@ -206,6 +206,11 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
         id_col = _pick_column([c for c in columns if c != time_col], ID_COL_NAMES)
 
     if _looks_wide(df, cfg, time_col, id_col):
+        if time_col in (WIDE_ID, WIDE_TARGET):
+            raise DataError(
+                f"a wide table's time column cannot be named {time_col!r}: its long form names "
+                f"the series {WIDE_ID} and their values {WIDE_TARGET}; rename it, or use --long"
+            )
         if cfg.covariate_columns:
             raise DataError(
                 "covariates need the long layout (unique_id, ds, y, covariates...), not --wide"
@@ -261,7 +266,10 @@ def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     length. A long table is returned as it is."""
     if not cfg.wide:
         return df
-    long = df.melt(id_vars=[cfg.time_col], var_name=WIDE_ID, value_name=WIDE_TARGET)
+    # A series may itself be named y, which pandas refuses as the name of the melted values.
+    values = "\0" + WIDE_TARGET
+    long = df.melt(id_vars=[cfg.time_col], var_name=WIDE_ID, value_name=values)
+    long = long.rename(columns={values: WIDE_TARGET})
     present = long[WIDE_TARGET].notna()
     by_series = present.groupby(long[WIDE_ID], sort=False)
     inside = (
