@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from tsforecast import artifacts
 from tsforecast.config import DataConfig
 from tsforecast.data import load_panel, read_future
+from tsforecast.errors import Terminated
 from tsforecast.evaluation import evaluate
 
 settings.register_profile(
@@ -92,6 +93,21 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
         for path in sorted(folder.rglob("*"))
     }
+
+
+class StoppedBySigterm(KeyboardInterrupt):
+    """Stops Hypothesis and pytest at once, as Ctrl-C does, with their reports so far."""
+
+
+def run_example(*args: object):
+    """`invoke`, except for a SIGTERM sent to pytest while the CLI runs in it. The CLI turns it
+    into exit 143, as a cron run's should; here it is someone stopping the fuzzing run, not an
+    outcome of the example. Judged as one, it failed, Hypothesis replayed the example, it passed,
+    and the run went on to report a flaky failure."""
+    result = invoke(*args)
+    if result.exit_code == Terminated.exit_code:
+        raise StoppedBySigterm("a SIGTERM was sent to pytest: the fuzzing run stops, no finding")
+    return result
 
 
 def refused_or_ok(result, folder: Path, before: dict[str, bytes | None]) -> bool:
@@ -535,7 +551,7 @@ def test_train_writes_a_model_or_refuses_in_one_line(workspace, data):
         folder.mkdir()
         out = out_path(data.draw, folder, "model")
         before = snapshot(folder)
-        result = invoke("train", table.path, *CHEAP, *arguments(options), "--out", out)
+        result = run_example("train", table.path, *CHEAP, *arguments(options), "--out", out)
         if refused_or_ok(result, folder, before):
             check_model(out, table, options)
 
@@ -679,7 +695,7 @@ def test_predict_forecasts_the_horizon_or_refuses_in_one_line(workspace, models,
             "--out": data.draw(maybe(out_path(data.draw, folder, "forecast.csv"), share=0.5)),
         }
         before = snapshot(folder)
-        result = invoke("predict", table.path, "--model", model.directory, *arguments(options))
+        result = run_example("predict", table.path, "--model", model.directory, *arguments(options))
         if refused_or_ok(result, folder, before):
             out = options["--out"]
             check_forecast(out.read_text() if out else result.stdout, model, table, options)
@@ -746,7 +762,7 @@ def test_backtest_scores_every_cutoff_or_refuses_in_one_line(workspace, data):
         folder.mkdir()
         out = out_path(data.draw, folder, "backtest")
         before = snapshot(folder)
-        result = invoke("backtest", table.path, *CHEAP, *arguments(options), "--out", out)
+        result = run_example("backtest", table.path, *CHEAP, *arguments(options), "--out", out)
         if refused_or_ok(result, folder, before):
             check_backtest(out, table, options)
 
@@ -865,7 +881,7 @@ def test_evaluate_scores_or_refuses_in_one_line(workspace, data):
             "--by-window": data.draw(maybe(folder / "windows.csv", share=0.5)),
         }
         before = snapshot(folder)
-        result = invoke("evaluate", forecasts.path, table.path, *arguments(options))
+        result = run_example("evaluate", forecasts.path, table.path, *arguments(options))
         if refused_or_ok(result, folder, before):
             check_scores(result.stdout, forecasts, options)
 
