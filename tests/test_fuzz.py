@@ -47,6 +47,7 @@ from tsforecast.config import DataConfig
 from tsforecast.data import load_panel, read_future
 from tsforecast.errors import Terminated
 from tsforecast.evaluation import evaluate
+from tsforecast.training import choose_served, scaled_errors
 
 settings.register_profile(
     "fuzz-ci",
@@ -1157,3 +1158,56 @@ def test_a_series_beside_a_numeric_column_without_y_is_a_wide_table(tmp_path):
     panel, _ = load_panel(DataConfig(path=str(path), target="sales"))
     assert panel.ids == ("sales",)
     assert list(panel.series(0)) == [1.0, 2.0, 4.0]
+
+
+def test_a_constant_series_leaves_the_serving_choice_to_the_others():
+    # The network's scaled errors on the windows of a constant series were infinite (a rounding
+    # error over a MASE scale of 0) where seasonal naive's were NaN, so seasonal naive served
+    # every step of a panel holding one constant series.
+    targets = np.array([[5.0, 5.0], [5.0, 5.0], [10.0, 12.0], [11.0, 13.0]])
+    scales = np.array([0.0, 0.0, 2.0, 2.0])  # windows 0, 1: the constant series
+    network = targets + np.array([[1e-12, 1e-12], [1e-12, 1e-12], [1.0, -1.0], [1.0, 1.0]])
+    naive = targets + np.array([[0.0, 0.0], [0.0, 0.0], [4.0, 4.0], [-4.0, 4.0]])
+    errors = scaled_errors({"model": network, "seasonal_naive": naive}, targets, scales)
+    assert np.isnan(errors["model"][:2]).all() and np.isnan(errors["seasonal_naive"][:2]).all()
+    steps, report = choose_served(errors, np.array([True, False, True, False]))
+    # The other series' windows alone: the network 1 / 2 at every step, seasonal naive 4 / 2.
+    assert steps == ("model", "model")
+    assert report["later_half_mase"] == {"served": 0.5, "model": 0.5}
+    steps, report = choose_served(
+        scaled_errors({"model": network, "seasonal_naive": naive}, targets, scales * 0),
+        np.array([True, False, True, False]),
+    )
+    assert steps == ("model", "model")
+    assert report["decided_on"].startswith("nothing: MASE is undefined")
+
+
+def test_a_constant_series_trains_without_numpy_warnings(models, tmp_path):
+    # numpy's "Mean of empty slice" reached stderr, six lines of warnings and source.
+    hours = pd.date_range("2024-01-01", periods=64, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    path = write_lines(tmp_path / "data.csv", "ds,y", *[f"{stamp},7.5" for stamp in hours])
+    # The shape of the single model (`models`), whose compiled programs it reuses.
+    options = ("--lookback", 8, "--horizon", 4, "--level", 80, "-q", "--out", tmp_path / "m")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = invoke("train", path, *CHEAP, *options)
+    assert (result.exit_code, result.stderr) == (0, "")
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert metrics["serving"]["steps"] == ["model"] * 4
+    assert metrics["serving"]["decided_on"].startswith("nothing: MASE is undefined")
+    assert np.isnan(metrics["model"]["mase"])
+
+
+def test_evaluate_says_a_constant_history_leaves_mase_undefined(tmp_path):
+    # It said "no history before the forecasts: MASE and OWA need the training data (--train)"
+    # of a history that was there.
+    actuals = write_lines(
+        tmp_path / "actuals.csv", "ds,y", "2024-01-01,5", "2024-01-02,5", "2024-01-03,6"
+    )
+    forecasts = write_lines(tmp_path / "fc.csv", "ds,y_hat", "2024-01-03,5")
+    result = invoke("evaluate", forecasts, actuals, "--season-length", 1)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "tsforecast: MASE and OWA are undefined: every series is constant before its forecasts "
+        "(the seasonal naive error that scales them is 0)\n"
+    )

@@ -173,7 +173,7 @@ def evaluate(
     series_history = _histories(history)
     add_naive2 = "naive2" not in points and bool(series_history)
 
-    rows = []
+    rows, scales = [], []
     for (sid, cutoff), window in joined.groupby(["unique_id", "cutoff"], sort=False):
         y = window["y"].to_numpy(np.float64)
         past = (
@@ -183,6 +183,7 @@ def evaluate(
             else np.empty(0)
         )
         scale = mase_scale(past, season_length) if past.size >= 2 else None
+        scales.append(scale)
         predictions = {method: window[method].to_numpy(np.float64) for method in points}
         if add_naive2 and past.size:
             predictions["naive2"] = naive2(past, len(y), season_length)
@@ -208,7 +209,13 @@ def evaluate(
                 )
             rows.append(row)
     by_window = pd.DataFrame(rows)
-    if by_window["MASE"].isna().all():
+    known = [scale for scale in scales if scale is not None]
+    if by_window["MASE"].isna().all() and known and not any(known):
+        log.warning(
+            "MASE and OWA are undefined: every series is constant before its forecasts (the "
+            "seasonal naive error that scales them is 0)"
+        )
+    elif by_window["MASE"].isna().all():
         log.warning(
             "no history before the forecasts: MASE and OWA need the training data (--train)"
         )

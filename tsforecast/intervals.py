@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import IntervalConfig, check_level
 from .errors import ArtifactError, ConfigError
-from .metrics import coverage, interval_width, msis
+from .metrics import coverage, interval_width, mean_defined, msis
 
 
 def level_name(level: float) -> str:
@@ -172,7 +172,7 @@ def interval_scores(
 
 def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
     """Average per-series scores over series, as M4 does."""
-    return {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]}
+    return {key: float(mean_defined([row[key] for row in rows])) for key in rows[0]}
 
 
 def conformal_bounds(

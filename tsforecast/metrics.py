@@ -220,6 +220,16 @@ def msis(y: ArrayLike, lo: ArrayLike, hi: ArrayLike, scale: float, level: float)
     return score / scale
 
 
+def mean_defined(values: ArrayLike, axis: int | None = None) -> np.ndarray:
+    """The mean of the values that are not NaN, NaN where none is (the MASE of a series that is
+    constant in-sample is undefined), without numpy's "Mean of empty slice" warning, which
+    would reach a user's terminal."""
+    x = np.asarray(values, dtype=np.float64)
+    defined = ~np.isnan(x)
+    with np.errstate(invalid="ignore"):
+        return np.where(defined, x, 0.0).sum(axis=axis) / defined.sum(axis=axis)
+
+
 def point_metrics(y: ArrayLike, y_hat: ArrayLike, scale: float) -> dict[str, float]:
     """All point metrics for one series, so that callers can average per series.
 

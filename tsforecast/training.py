@@ -34,7 +34,7 @@ from .forecast import (
     serve,
 )
 from .intervals import quantile_index, validation_interval_metrics
-from .metrics import mase_scale, point_metrics
+from .metrics import mase_scale, mean_defined, point_metrics
 from .models import count_params
 from .strategies import require_supported
 from .train import EpochRecord, Params, build_trainer
@@ -89,6 +89,18 @@ def earlier_half(split: WindowSplit) -> np.ndarray:
     return np.arange(len(split.val_starts)) % split.val_size < split.val_size // 2
 
 
+def scaled_errors(
+    forecasts: dict[str, np.ndarray], targets: np.ndarray, scales: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each method's absolute errors <float64>[n_val, H] on the validation windows over their
+    MASE scales (`mase_scales`). A window whose series is constant in its training part has no
+    scale: its errors are undefined (NaN) for every method, not infinite for the one that missed
+    the constant by a rounding error, which made seasonal naive serve every step of a panel
+    holding one constant series."""
+    defined = np.where(scales > 0, scales, np.nan)[:, None]
+    return {name: np.abs(f - targets) / defined for name, f in forecasts.items()}
+
+
 def choose_served(
     errors: dict[str, np.ndarray], earlier: np.ndarray
 ) -> tuple[tuple[str, ...], dict]:
@@ -101,13 +113,18 @@ def choose_served(
     everywhere = (NETWORK,) * horizon
     if not earlier.any() or earlier.all():
         return everywhere, {"decided_on": "nothing: one validation window per series is too few"}
+    if np.isnan(errors[NETWORK]).all():
+        return everywhere, {
+            "decided_on": "nothing: MASE is undefined on every validation window (every series "
+            "is constant in its training part)"
+        }
     names = list(errors)
-    fitted = np.stack([np.nanmean(errors[name][earlier], axis=0) for name in names])
+    fitted = np.stack([mean_defined(errors[name][earlier], axis=0) for name in names])
     steps = tuple(names[j] for j in np.argmin(fitted, axis=0))
     served = np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1)
     checked = {
-        "served": float(np.nanmean(served[~earlier])),
-        NETWORK: float(np.nanmean(errors[NETWORK][~earlier])),
+        "served": float(mean_defined(served[~earlier])),
+        NETWORK: float(mean_defined(errors[NETWORK][~earlier])),
     }
     report = {
         "decided_on": (
@@ -147,7 +164,7 @@ def validation_metrics(
     by_series = pd.DataFrame(rows)
     keys = ["mae", "rmse", "smape", "mase"]
     means = {
-        method: {key: float(np.nanmean(group[key])) for key in keys}
+        method: {key: float(mean_defined(group[key])) for key in keys}
         for method, group in by_series.groupby("method", sort=False)
     }
     return means, by_series
@@ -213,9 +230,7 @@ def served_forecasts(
         horizon,
         config.data.season_length,
     )
-    candidates = {NETWORK: network.original(), **naive}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        errors = {name: np.abs(f - targets) / scales[:, None] for name, f in candidates.items()}
+    errors = scaled_errors({NETWORK: network.original(), **naive}, targets, scales)
     if config.train.fallback:
         steps, decision = choose_served(errors, earlier_half(split))
     else:
