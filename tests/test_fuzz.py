@@ -8,7 +8,7 @@ offsets, epoch numbers, garbage), gaps, duplicated and shuffled rows, missing ce
 hundred; then option values, existing columns or not. The one property: exit 0 with a valid
 output (the files parse and hold the rows and timestamps the data calls for), or exit 2 with one
 line on stderr and nothing written at the output path. Never a traceback, never exit 1 (the
-CLI's "internal error").
+CLI's "internal error"), never a warning a user would see (each is made an error).
 
 What "valid" means is checked against what the generator wrote, not against tsforecast: the last
 timestamp of every series is read back from each value's text with the strftime format it was
@@ -101,12 +101,21 @@ class StoppedBySigterm(KeyboardInterrupt):
     """Stops Hypothesis and pytest at once, as Ctrl-C does, with their reports so far."""
 
 
+# Warnings Python does not show a user by default; every other one would reach the terminal.
+HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
 def run_example(*args: object):
-    """`invoke`, except for a SIGTERM sent to pytest while the CLI runs in it. The CLI turns it
-    into exit 143, as a cron run's should; here it is someone stopping the fuzzing run, not an
-    outcome of the example. Judged as one, it failed, Hypothesis replayed the example, it passed,
-    and the run went on to report a flaky failure."""
-    result = invoke(*args)
+    """`invoke` with every warning a user would see made an error (so the run exits 1 naming
+    it), except for a SIGTERM sent to pytest while the CLI runs in it. The CLI turns that into
+    exit 143, as a cron run's should; here it is someone stopping the fuzzing run, not an
+    outcome of the example. Judged as one, it failed, Hypothesis replayed the example, it
+    passed, and the run went on to report a flaky failure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for category in HIDDEN_WARNINGS:
+            warnings.simplefilter("ignore", category)
+        result = invoke(*args)
     if result.exit_code == Terminated.exit_code:
         raise StoppedBySigterm("a SIGTERM was sent to pytest: the fuzzing run stops, no finding")
     return result
