@@ -64,7 +64,10 @@ def test_training_runs_on_the_mesh_and_the_model_predicts(
 
     monkeypatch.setattr(jax, "device_put", spy)
     csv = write_series()
-    args = f"--hidden 16 --lookback {LOOKBACK} --horizon {HORIZON} --batch-size {BATCH} --epochs 2"
+    args = (
+        f"--hidden 16 --lookback {LOOKBACK} --horizon {HORIZON} --batch-size {BATCH} --epochs 2"
+        " --ensemble 1"
+    )
     trained = run_cli("train", csv, *args.split(), "-q", "--out", tmp_path / "model")
     assert trained.exit_code == 0, trained.output
     assert devices, "training put nothing on a device"

@@ -279,13 +279,17 @@ def test_recursive_refuses_inputs_besides_the_target():
 # is given (strategies.multi_step, checked on every model and strategy by test_output_shapes
 # and by hand in tests/test_strategies.py), and each case costs a compilation of its own.
 TRAINED_CASES = [(name, "direct") for name in MODEL_NAMES] + [("lstm", "recursive")]
+# The shapes of the session model (conftest.TRAIN_ARGS, also 600 hourly rows): in the whole suite
+# the direct lstm shares its compiled programs, and the direct conv-lstm those of
+# tests/test_train.py's.
+E2E_HORIZON = 12
 E2E_ARGS = [
     "--ensemble",
     "1",
     "--lookback",
     "48",
     "--horizon",
-    str(HORIZON),
+    str(E2E_HORIZON),
     "--hidden",
     "16",
     "--filters",
@@ -385,7 +389,7 @@ def test_config_records_strategy_and_parameter_count(trained):
     model_cfg = artifact.config.model
     assert saved["config"]["model"]["strategy"] == model_cfg.strategy
     assert saved["n_params"] == count_params(artifacts.load(out).params)
-    expected = jax.eval_shape(lambda: init_params(build_model(model_cfg, HORIZON), 48, 1, 0))
+    expected = jax.eval_shape(lambda: init_params(build_model(model_cfg, E2E_HORIZON), 48, 1, 0))
     assert saved["n_params"] == count_params(expected)
 
 
@@ -399,7 +403,7 @@ def test_saved_model_forecasts_exactly_like_the_one_in_memory(trained, seasonal_
     out, artifact = trained
     in_memory = forecast_of(artifact, seasonal_csv)
     loaded = forecast_of(artifacts.load(out), seasonal_csv)
-    assert len(loaded) == HORIZON
+    assert len(loaded) == E2E_HORIZON
     np.testing.assert_array_equal(loaded["y_hat"].to_numpy(), in_memory["y_hat"].to_numpy())
     # The command prints the same forecast, rounded to 7 significant digits.
     result = CliRunner().invoke(cli, ["predict", str(seasonal_csv), "--model", str(out)])

@@ -38,6 +38,8 @@ TINY = [
     "2",
     "--seed",
     "0",
+    "--ensemble",
+    "1",
     "-q",
 ]
 LOOKBACK = ["--lookback", "48"]

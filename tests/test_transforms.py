@@ -9,21 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import TRAIN_ARGS
 from tsforecast.config import Config
 
-SMALL = (
-    "--hidden",
-    "8",
-    "--lookback",
-    "48",
-    "--horizon",
-    "12",
-    "--epochs",
-    "3",
-    "--seed",
-    "0",
-    "-q",
-)
+# The session model's options (its 600 rows too), so that in the whole suite every training here
+# reuses its compiled programs; three epochs.
+SMALL = (*TRAIN_ARGS, "--epochs", "3", "-q")
 
 
 def multiplicative_series(n: int = 600, seed: int = 0) -> pd.DataFrame:
