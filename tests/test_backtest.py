@@ -4,6 +4,7 @@ scores recomputed from its forecasts file, and agreement with `tsforecast evalua
 import importlib.util
 import json
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from tsforecast import baselines
+from tsforecast.backtest import statsforecast_forecasts
 from tsforecast.cli import cli
+from tsforecast.panel import Panel
 
 HORIZON, STEP, WINDOWS, SEASON = 12, 12, 2, 24
 LENGTHS = {"a": 200, "b": 180}
@@ -293,6 +296,23 @@ def test_statsforecast_baselines(tmp_path):
     # On clean seasonal data, MSTL and ETS should beat plain naive.
     assert metrics["ets"]["MASE"] < metrics["naive"]["MASE"]
     assert metrics["mstl"]["MASE"] < metrics["naive"]["MASE"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("statsforecast") is None, reason="needs tsforecast[baselines]"
+)
+def test_ets_on_a_history_as_long_as_its_parameters_warns_nothing():
+    # statsforecast's ETS divides by its residual degrees of freedom, 0 on 28 hourly values at
+    # season 24: numpy's "divide by zero" warning reached stderr (found by fuzzing backtest).
+    # After test_statsforecast_baselines, whose process has ETS compiled.
+    values = 100 + 5 * np.sin(np.arange(28) * 2 * np.pi / 24) + np.arange(28) * 0.1
+    panel = Panel(
+        ("a",), values.astype(np.float32), np.array([0, 28]), (pd.Timestamp("2024-01-01"),), "h"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        frame = statsforecast_forecasts(("ets",), [panel], 2, (24,))
+    assert len(frame) == 2 and np.isfinite(frame["ets"]).all()
 
 
 def test_out_over_a_folder_of_other_files_is_refused(tmp_path):

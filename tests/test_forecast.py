@@ -108,6 +108,32 @@ def test_short_series_get_seasonal_naive_and_the_rest_the_model(trained):
     )
 
 
+def test_the_interval_columns_are_there_however_few_series_the_network_forecasts(trained):
+    # With every series shorter than the lookback the forecast had no bound columns at all, and
+    # with a short series first they came after `method` (found by fuzzing predict).
+    panel, artifact = trained
+    tiny = np.arange(1.0, 11.0, dtype=np.float32)
+    columns = ["unique_id", "ds", "y_hat", "y_hat-lo-80", "y_hat-hi-80", "method"]
+    alone = Panel(("tiny",), tiny, np.array([0, 10]), (panel.starts[0],), panel.freq)
+    frame = forecast(Forecaster.of(artifact), alone, (80,))
+    assert list(frame.columns) == columns
+    assert frame[["y_hat-lo-80", "y_hat-hi-80"]].isna().all().all()
+    np.testing.assert_array_equal(frame["y_hat"], np.full(HORIZON, 10.0))
+    first = Panel(
+        ("tiny", "a"),
+        np.concatenate([tiny, panel.series(0)]),
+        np.array([0, 10, 310]),
+        (panel.starts[0], panel.starts[0]),
+        panel.freq,
+    )
+    frame = forecast(Forecaster.of(artifact), first, (80,))
+    assert list(frame.columns) == columns
+    model = frame[frame["unique_id"] == "a"]
+    assert (model["y_hat-lo-80"] < model["y_hat"]).all() and (
+        model["y_hat"] < model["y_hat-hi-80"]
+    ).all()
+
+
 def test_a_model_written_before_the_refactor_forecasts_as_it_did(tmp_path, run_cli):
     model = tmp_path / "model"
     shutil.copytree(FIXTURE / "model", model)

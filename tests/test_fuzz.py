@@ -358,7 +358,7 @@ def tables(
             if position is None:
                 continue
             if layout == "wide":
-                present = [sid for sid, cell in zip(ids, line[1:], strict=True) if cell is not None]
+                present = [sid for sid, cell in zip(ids, line[1:], strict=True) if holds(cell)]
             else:
                 present = [line[0] if layout == "long" else target]
             for sid in present:
@@ -376,7 +376,7 @@ def tables(
 def read_as_wide(table: Table, cells: list[list], positions: list, read: pd.Series, na) -> Table:
     """`table`, a series beside an extra column, with what reading it as a wide table gives."""
     timed = [(line, p) for line, p in zip(cells, positions, strict=True) if p is not None]
-    columns = {table.target: [read[p] for line, p in timed if line[1] is not None]}
+    columns = {table.target: [read[p] for line, p in timed if holds(line[1])]}
     columns[table.extra] = [read[p] for _, p in timed]
     # "-" is no empty cell to a reader: it makes the column text.
     numbers = table.values in NUMBERS and na != "-"
@@ -385,6 +385,12 @@ def read_as_wide(table: Table, cells: list[list], positions: list, read: pd.Seri
         as_wide={name: max(times) for name, times in columns.items() if times},
         wide_unasked=table.target != "y" and table.extra != "note" and (numbers or None),
     )
+
+
+def holds(cell) -> bool:
+    """Whether a reader takes a cell for a value: `n/a` (series_values' text) is one of pandas'
+    empty cells, and a wide table's series ends at its last value."""
+    return cell is not None and cell != "n/a"
 
 
 def perturbed(draw, rows: list[list], rng: np.random.Generator) -> list[list]:

@@ -158,9 +158,13 @@ def statsforecast_forecasts(
         history = _observed(panel)
         shortest = int(panel.lengths.min())
         models = [statsforecast_model(name, seasons, shortest) for name in names]
-        result = statsforecast.StatsForecast(models=models, freq=panel.freq, n_jobs=1).forecast(
-            df=history, h=horizon
-        )
+        # On a short history statsforecast's numerics divide by zero (ETS by its residual
+        # degrees of freedom, 0 when the history holds as many points as a seasonal model has
+        # parameters) and still forecast; numpy's warning would reach the user's terminal.
+        with np.errstate(all="ignore"):
+            result = statsforecast.StatsForecast(models=models, freq=panel.freq, n_jobs=1).forecast(
+                df=history, h=horizon
+            )
         result = result.reset_index() if "unique_id" not in result.columns else result
         result["unique_id"] = result["unique_id"].astype(str)
         result["cutoff"] = result["unique_id"].map(

@@ -315,7 +315,7 @@ def forecast(
         for i, is_short in enumerate(short)
     ]
     if short.all():
-        return pd.concat(frames, ignore_index=True)
+        return in_column_order(frames, levels)
     modelled = np.flatnonzero(~short)
     if short.any():
         panel = panel.take(modelled)
@@ -351,4 +351,13 @@ def forecast(
                 "method": [result.method(step) for step in range(horizon)],
             }
         )
-    return pd.concat(frames, ignore_index=True)
+    return in_column_order(frames, levels)
+
+
+def in_column_order(frames: list[pd.DataFrame], levels: tuple[float, ...]) -> pd.DataFrame:
+    """The series' frames as one forecast, `unique_id, ds, y_hat`, the bounds of every level
+    (empty for a series without an interval), `method`: the same columns whichever series come
+    first and whether any is long enough for the network."""
+    bounds = [name for level in levels for name in interval_columns(level)]
+    columns = ["unique_id", "ds", "y_hat", *bounds, "method"]
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
