@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # (benchmarks/ is on sys.path)
-from m4_hourly import cli
+from m4 import DEFAULT_DATA, H, long_frame, read_wide  # (benchmarks/ is on sys.path)
+from m4_hourly import cli, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "intervals_m4.json"
@@ -63,18 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         predict_s, _ = cli(
             "predict", str(data), "--model", str(model), *levels, "--out", str(forecast)
         )
-        cli(
-            "evaluate",
-            str(forecast),
-            str(actuals),
-            "--train",
-            str(data),
-            "--season-length",
-            str(M),
-            "--out",
-            str(scores),
-        )
-        scored = json.loads(scores.read_text())["model"]
+        scored = evaluate(forecast, actuals, data, scores)["model"]
         row = {
             "method": method,
             "train_options": options,

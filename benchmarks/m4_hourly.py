@@ -54,6 +54,23 @@ def cli(*args: str) -> tuple[float, float]:
     return time.perf_counter() - began, children_cpu() - cpu
 
 
+def evaluate(forecast: Path, actuals: Path, data: Path, scores: Path) -> dict:
+    """`tsforecast evaluate` of a forecast file against Hourly-test, MASE scaled on the
+    training file as the competition did; its scores per method."""
+    cli(
+        "evaluate",
+        str(forecast),
+        str(actuals),
+        "--train",
+        str(data),
+        "--season-length",
+        str(M),
+        "--out",
+        str(scores),
+    )
+    return json.loads(scores.read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with Hourly-*.csv")
@@ -88,18 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         naive[sid][k] for sid, k in zip(frame["unique_id"], step, strict=True)
     ]
     frame.to_csv(forecast, index=False)
-    cli(
-        "evaluate",
-        str(forecast),
-        str(actuals),
-        "--train",
-        str(data),
-        "--season-length",
-        str(M),
-        "--out",
-        str(scores),
-    )
-    results = json.loads(scores.read_text())
+    results = evaluate(forecast, actuals, data, scores)
     model_row, naive_row = results["model"], results["seasonal_naive"]
     beats = model_row["sMAPE"] < naive_row["sMAPE"] and model_row["MASE"] < naive_row["MASE"]
     history = pd.read_csv(model / "history.csv")
