@@ -21,6 +21,7 @@ import pandas as pd
 from . import training
 from .atomic import replaceable, staged_dir
 from .baselines import naive, naive2, seasonal_naive
+from .classical import EXTRA_BASELINES, statsforecast_model, statsforecast_module
 from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
@@ -30,10 +31,9 @@ from .train import EpochRecord
 
 log = logging.getLogger(__name__)
 
+NEEDS_EXTRA = "--baselines mstl,ets,theta"
+
 REFITS = ("once", "each")
-# Optional baselines from statsforecast (`pip install tsforecast[baselines]`): name -> model class.
-# MSTL decomposes every seasonal period (trend by AutoETS, its default); ETS and Theta the primary.
-EXTRA_BASELINES = {"mstl": "MSTL", "ets": "AutoETS", "theta": "AutoTheta"}
 
 
 def baseline_names(seasons: tuple[int, ...]) -> tuple[str, ...]:
@@ -125,33 +125,11 @@ def baseline_forecasts(
     return pd.concat(frames, ignore_index=True)
 
 
-def _statsforecast():
-    try:
-        import statsforecast
-    except ImportError:
-        raise ConfigError(
-            "--baselines mstl,ets,theta need statsforecast: pip install 'tsforecast[baselines]'"
-        ) from None
-    return statsforecast
-
-
-def statsforecast_model(name: str, seasons: tuple[int, ...], shortest: int):
-    """The statsforecast model behind `--baselines name`. MSTL gets every period that the
-    shortest history holds twice (its decomposition needs two cycles), else the primary one."""
-    from statsforecast import models as sf_models
-
-    kind = getattr(sf_models, EXTRA_BASELINES[name])
-    if name == "mstl":
-        fitting = [m for m in seasons if 2 * m <= shortest] or [seasons[0]]
-        return kind(season_length=fitting, alias=name)
-    return kind(season_length=seasons[0], alias=name)
-
-
 def statsforecast_forecasts(
     names: tuple[str, ...], cut_panels: list[Panel], horizon: int, seasons: tuple[int, ...]
 ) -> pd.DataFrame:
     """The statsforecast baselines `names` at every cutoff."""
-    statsforecast = _statsforecast()
+    statsforecast = statsforecast_module(NEEDS_EXTRA)
 
     frames = []
     for panel in cut_panels:
@@ -187,7 +165,7 @@ def run_backtest(
     its own past only. on_epoch(cutoff_index, record) reports training progress.
     """
     if options.extra_baselines:
-        _statsforecast()  # fail before training, not after
+        statsforecast_module(NEEDS_EXTRA)  # fail before training, not after
     fill = config.data.fill
     panel = observed.filled(fill)
     horizon = config.window.horizon

@@ -21,6 +21,7 @@ from jax.sharding import Mesh
 from . import transforms
 from .artifacts import ModelArtifact, Scaler
 from .baselines import seasonal_naive
+from .classical import MSTL, NETWORK_AND_MSTL, SERVED_WITH_MSTL, mstl_windows
 from .config import Config
 from .data import FutureTable, Panel
 from .errors import DataError
@@ -71,19 +72,41 @@ def naive_forecasts(
     return result
 
 
+def served_alternatives(
+    panel: Panel,
+    series: np.ndarray,
+    starts: np.ndarray,
+    config: Config,
+    network: np.ndarray,
+    with_mstl: bool,
+) -> dict[str, np.ndarray]:
+    """The forecasts besides the network's (`network`, <float64>[n, horizon]) that a model can
+    serve at a horizon step, of the windows `Forecaster.forecast` takes, in the panel's units:
+    seasonal naive at every period and, `with_mstl`, MSTL and the mean of the network and MSTL
+    (a combination often beats both: the network reads a short window, MSTL the long history)."""
+    lookback, horizon = config.window.lookback, config.window.horizon
+    seasons = config.data.season_length
+    result = naive_forecasts(panel, series, starts, lookback, horizon, seasons)
+    if with_mstl:
+        mstl = mstl_windows(panel, series, starts, lookback, horizon, seasons)
+        result[MSTL] = mstl
+        result[NETWORK_AND_MSTL] = (network + mstl) / 2
+    return result
+
+
 def serve(
-    network: WindowForecasts, steps: tuple[str, ...], naive: dict[str, np.ndarray]
+    network: WindowForecasts, steps: tuple[str, ...], alternatives: dict[str, np.ndarray]
 ) -> WindowForecasts:
     """The forecasts a model serves: at each horizon step the method `steps` names, the
-    network's forecast or seasonal naive at one period (`naive`, in the model's units), as
-    training chose on validation windows (`training.choose_served`). A quantile model's
+    network's forecast or one of `alternatives` (`served_alternatives`, in the model's units),
+    as training chose on validation windows (`training.choose_served`). A quantile model's
     quantiles move with its median."""
     if all(name == NETWORK for name in steps):
         return network
     point = network.point.copy()
     for step, name in enumerate(steps):
         if name != NETWORK:
-            point[:, step] = naive[name][:, step]
+            point[:, step] = alternatives[name][:, step]
     quantiles = network.quantiles
     if quantiles is not None:
         quantiles = quantiles + (point - network.point)[..., None]
@@ -207,16 +230,13 @@ class Forecaster:
         network = self.forecast_inputs(self.inputs(panel, future), series, starts)
         if not self.served:
             return network
-        config = self.config
-        naive = naive_forecasts(
-            panel,
-            series,
-            starts,
-            config.window.lookback,
-            config.window.horizon,
-            config.data.season_length,
+        with_mstl = not set(self.served).isdisjoint(SERVED_WITH_MSTL)
+        alternatives = served_alternatives(
+            panel, series, starts, self.config, network.original(), with_mstl
         )
-        modelled = {name: transforms.forward(network.transform, f) for name, f in naive.items()}
+        modelled = {
+            name: transforms.forward(network.transform, f) for name, f in alternatives.items()
+        }
         return serve(network, self.served, modelled)
 
     def forecast_inputs(

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .classical import MSTL
 from .logs import emit
 
 stderr = Console(stderr=True, highlight=False)
@@ -93,11 +94,13 @@ def serving_line(steps: list[str]) -> str:
 
 
 def print_summary(outcome, path: Path) -> None:
-    """The validation table of a trained model (the network, each seasonal naive and what is
-    served), whether what it serves beats seasonal naive, its intervals' scores and where it
-    was written, on stderr."""
+    """The validation table of a trained model (the network, each seasonal naive, MSTL where it
+    joined the serving check, and what is served), whether what it serves beats seasonal naive,
+    its intervals' scores and where it was written, on stderr."""
     metrics = outcome.artifact.metrics
-    methods = [name for name in metrics if name == "model" or name.startswith("seasonal_naive")]
+    methods = [
+        name for name in metrics if name in ("model", MSTL) or name.startswith("seasonal_naive")
+    ]
     steps = metrics["serving"]["steps"]
     if set(steps) != {"model"}:
         methods.append("served")

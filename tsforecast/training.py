@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import transforms
 from .artifacts import ModelArtifact, Scaler, TrainingSummary
+from .classical import NETWORK_AND_MSTL, joins_serving
 from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
@@ -28,10 +29,10 @@ from .forecast import (
     DeviceInputs,
     Forecaster,
     WindowForecasts,
-    naive_forecasts,
     naive_name,
     quantiles_of,
     serve,
+    served_alternatives,
 )
 from .intervals import quantile_index, validation_interval_metrics
 from .metrics import mase_scale, mean_defined, point_metrics
@@ -105,7 +106,9 @@ def choose_served(
     errors: dict[str, np.ndarray], earlier: np.ndarray
 ) -> tuple[tuple[str, ...], dict]:
     """What a model serves at each horizon step, from scaled absolute errors <float>[n_val, H]
-    of the network (`NETWORK`) and each seasonal naive on the validation windows: per step the
+    on the validation windows of the network (`NETWORK`) and each alternative it can serve
+    (`forecast.served_alternatives`: each seasonal naive, and where MSTL joins, MSTL and the
+    mean of the network and MSTL): per step the
     method with the lowest mean error on the `earlier` windows, kept only if, over all steps,
     it is no worse than the network alone on the later windows (otherwise a choice fitted to
     noise; the network then serves everything). Returns (method per step, how it was decided)."""
@@ -217,26 +220,37 @@ def served_forecasts(
     config: Config,
 ) -> tuple[WindowForecasts, dict[str, np.ndarray], dict]:
     """What the model serves on the validation windows (see `choose_served`; the network alone
-    with --no-fallback), seasonal naive at every period in the original units, and how the
+    with --no-fallback), the baselines it was weighed against in the original units (seasonal
+    naive at every period, and MSTL where it joins: `classical.joins_serving`), and how the
     serving was decided (metrics.json's "serving"). targets, scales: `validation_targets` and
     `mase_scales`."""
-    lookback, horizon = config.window.lookback, config.window.horizon
     series = split.val_series
-    naive = naive_forecasts(
+    without_mstl = (
+        joins_serving(len(np.unique(series)), config.window.lookback, config.data.season_length)
+        if config.train.fallback
+        else "--no-fallback"
+    )
+    if without_mstl is None:
+        log.info("fitting MSTL on the validation windows (one fit per horizon of them)")
+    alternatives = served_alternatives(
         panel,
         series,
         split.val_starts - panel.offsets[series],
-        lookback,
-        horizon,
-        config.data.season_length,
+        config,
+        network.original(),
+        with_mstl=without_mstl is None,
     )
-    errors = scaled_errors({NETWORK: network.original(), **naive}, targets, scales)
     if config.train.fallback:
+        errors = scaled_errors({NETWORK: network.original(), **alternatives}, targets, scales)
         steps, decision = choose_served(errors, earlier_half(split))
+        decision["candidates"] = list(errors)
     else:
-        steps, decision = (NETWORK,) * horizon, {"decided_on": "--no-fallback"}
-    modelled = {name: transforms.forward(network.transform, f) for name, f in naive.items()}
-    return serve(network, steps, modelled), naive, {"steps": list(steps), **decision}
+        steps, decision = (NETWORK,) * config.window.horizon, {"decided_on": "--no-fallback"}
+    if without_mstl is not None:
+        decision["without_mstl"] = without_mstl
+    modelled = {name: transforms.forward(network.transform, f) for name, f in alternatives.items()}
+    baselines = {name: f for name, f in alternatives.items() if name != NETWORK_AND_MSTL}
+    return serve(network, steps, modelled), baselines, {"steps": list(steps), **decision}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""Classical forecasts beside the network, from statsforecast (the optional `baselines` extra):
+the statsforecast models behind `backtest --baselines`, and MSTL's forecasts of a model's
+windows, which the serving check weighs against the network's (`training.choose_served`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .data import Panel
+from .errors import ConfigError
+
+# The methods besides the network and seasonal naive that a model can serve at a horizon step.
+MSTL = "mstl"
+NETWORK_AND_MSTL = "model+mstl"  # the mean of the network's forecast and MSTL's
+SERVED_WITH_MSTL = (MSTL, NETWORK_AND_MSTL)
+
+# Statsforecast model classes behind `backtest --baselines name`. MSTL decomposes every
+# seasonal period (trend by AutoETS, its default); ETS and Theta the primary.
+EXTRA_BASELINES = {"mstl": "MSTL", "ets": "AutoETS", "theta": "AutoTheta"}
+
+# MSTL joins the serving check of panels with at most this many series. Each fit is a local
+# model (about 0.4 ms per value read on one core), so a panel multiplies the cost by its series,
+# and on a panel a global network is far ahead of any local method: M4 Hourly's 414 series,
+# OWA 0.427 against MSTL's 0.604 (docs/accuracy.md).
+MAX_SERIES = 10
+# A fit reads at most this many of the longest season before its origin: on ETTh1/ETTh2's
+# validation months 16 weeks forecast as well as the whole history (docs/defaults.md) in a
+# quarter of the time.
+HISTORY_SEASONS = 16
+
+
+def statsforecast_module(needs: str):
+    """The statsforecast package, or a ConfigError saying that `needs` (what asked for it)
+    needs the extra."""
+    try:
+        import statsforecast
+        import statsforecast.models  # noqa: F401  (a submodule the package does not load)
+    except ImportError:
+        raise ConfigError(
+            f"{needs} need statsforecast: pip install 'tsforecast[baselines]'"
+        ) from None
+    return statsforecast
+
+
+def available() -> bool:
+    try:
+        statsforecast_module("")
+    except ConfigError:
+        return False
+    return True
+
+
+def mstl_periods(seasons: tuple[int, ...], shortest: int) -> list[int]:
+    """The seasonal periods MSTL decomposes: every one that the shortest history holds twice
+    (its decomposition needs two cycles), else the primary one."""
+    return [m for m in seasons if 2 * m <= shortest] or [seasons[0]]
+
+
+def statsforecast_model(name: str, seasons: tuple[int, ...], shortest: int):
+    """The statsforecast model behind `--baselines name`."""
+    models = statsforecast_module(f"--baselines {name}").models
+    kind = getattr(models, EXTRA_BASELINES[name])
+    if name == MSTL:
+        return kind(season_length=mstl_periods(seasons, shortest), alias=name)
+    return kind(season_length=seasons[0], alias=name)
+
+
+def joins_serving(n_series: int, lookback: int, seasons: tuple[int, ...]) -> str | None:
+    """Why MSTL stays out of a model's serving check, or None when it joins: statsforecast
+    is installed, the panel has at most MAX_SERIES series with validation windows, and every
+    window's history (at least the lookback) holds two cycles of the primary season."""
+    if not available():
+        return "statsforecast is not installed (pip install 'tsforecast[baselines]')"
+    if n_series > MAX_SERIES:
+        return f"{n_series} series (MSTL joins for at most {MAX_SERIES})"
+    if lookback < 2 * seasons[0]:
+        return f"the lookback {lookback} holds less than two seasons of {seasons[0]}"
+    return None
+
+
+def mstl_windows(
+    panel: Panel,
+    series: np.ndarray,
+    starts: np.ndarray,
+    lookback: int,
+    horizon: int,
+    seasons: tuple[int, ...],
+) -> np.ndarray:
+    """<float64>[n, horizon]: MSTL's forecasts of the windows whose first input row is row
+    `starts[j]` of series `series[j]` of `panel`, from the values before each window's first
+    target (at most HISTORY_SEASONS of the longest season).
+
+    Validation windows start at every step and a fit costs about a second, so windows less
+    than a horizon after the origin of a series' last fit read that fit's longer forecast
+    instead of a fit of their own: such a forecast is up to horizon - 1 steps older than its
+    window's origin (never newer: nothing after the origin is read). A window a horizon or
+    more after the last fit gets a fresh one, as every forecast of `predict` and `backtest`
+    does."""
+    mstl = statsforecast_module("a model that serves MSTL at some horizon steps").models.MSTL
+    history = HISTORY_SEASONS * max(seasons)
+    result = np.empty((len(series), horizon))
+    for i in np.unique(series):
+        values = panel.series(i).astype(np.float64)
+        mine = np.flatnonzero(series == i)
+        origins = starts[mine] + lookback
+        order = mine[np.argsort(origins, kind="stable")]
+        sorted_origins = np.sort(origins, kind="stable")
+        first = 0
+        while first < len(order):
+            fit_at = int(sorted_origins[first])
+            last = int(np.searchsorted(sorted_origins, fit_at + horizon))
+            reach = int(sorted_origins[last - 1]) - fit_at
+            past = values[max(0, fit_at - history) : fit_at]
+            # statsforecast's numerics warn on short or flat histories and still forecast; the
+            # warning would reach the user's terminal.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = mstl(season_length=mstl_periods(seasons, len(past)))
+                path = model.forecast(y=past, h=horizon + reach)["mean"]
+            for j, origin in zip(order[first:last], sorted_origins[first:last], strict=True):
+                shift = int(origin) - fit_at
+                result[j] = path[shift : shift + horizon]
+            first = last
+    return result
