@@ -1,17 +1,28 @@
-"""Serving the better of the network and seasonal naive per horizon step: the choice against
-hand-made errors, and the real CLI on a series whose last week predicts the next one almost
-exactly, where an untrained network must give way to weekly seasonal naive."""
+"""Serving the better of the network and its alternatives per horizon step: the choice against
+hand-made errors; the real CLI on a series whose last week predicts the next one almost
+exactly, where an untrained network must give way to weekly seasonal naive; and on a smooth
+daily and weekly cycle around a wandering level, where MSTL (alone or averaged with the
+network) serves, checked against statsforecast's own MSTL."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tsforecast.forecast import WindowForecasts, serve
+from tsforecast import classical
+from tsforecast.config import Config, DataConfig, WindowConfig
+from tsforecast.data import Panel
+from tsforecast.forecast import WindowForecasts, serve, served_alternatives
 from tsforecast.training import choose_served
+
+needs_statsforecast = pytest.mark.skipif(
+    importlib.util.find_spec("statsforecast") is None, reason="needs tsforecast[baselines]"
+)
 
 HORIZON = 24
 
@@ -111,3 +122,117 @@ def test_no_fallback_serves_the_network(weekly_file, train_and_predict):
     assert metrics["served"] == metrics["model"]
     assert (forecast["method"] == "model").all()
     assert np.abs(forecast["y_hat"].to_numpy() - y[-168 : -168 + HORIZON]).max() > 0.5
+
+
+def test_mstl_stays_out_of_big_panels_and_short_lookbacks():
+    assert classical.joins_serving(11, 168, (24, 168)) == "11 series (MSTL joins for at most 10)"
+    assert classical.joins_serving(1, 36, (24, 168)) == (
+        "the lookback 36 holds less than two seasons of 24"
+    )
+
+
+def test_no_statsforecast_keeps_mstl_out(monkeypatch):
+    monkeypatch.setitem(sys.modules, "statsforecast", None)  # import statsforecast now fails
+    assert classical.joins_serving(1, 168, (24, 168)) == (
+        "statsforecast is not installed (pip install 'tsforecast[baselines]')"
+    )
+
+
+def mstl_direct(history: np.ndarray, h: int, seasons: list[int]) -> np.ndarray:
+    from statsforecast.models import MSTL
+
+    return MSTL(season_length=seasons).forecast(y=history, h=h)["mean"]
+
+
+@needs_statsforecast
+def test_mstl_windows_refit_a_horizon_apart_and_read_the_last_fit_between():
+    rng = np.random.default_rng(3)
+    n = 400
+    t = np.arange(n)
+    values = 10 + np.sin(2 * np.pi * t / 24) + np.cumsum(rng.normal(0, 0.1, n))
+    panel = Panel(("a",), values.astype(np.float32), np.array([0, n]), (pd.Timestamp(0),), "h")
+    y = values.astype(np.float32).astype(np.float64)
+    lookback, horizon = 48, 6
+    # Origins 300, 302, 305 share the fit at 300; 306 is a horizon later and refits.
+    starts = np.array([305, 300, 306, 302]) - lookback
+    got = classical.mstl_windows(panel, np.zeros(4, int), starts, lookback, horizon, (24,))
+    at_300 = mstl_direct(y[:300], horizon + 5, [24])
+    np.testing.assert_allclose(got[1], at_300[:6], rtol=1e-9)
+    np.testing.assert_allclose(got[3], at_300[2:8], rtol=1e-9)
+    np.testing.assert_allclose(got[0], at_300[5:11], rtol=1e-9)
+    np.testing.assert_allclose(got[2], mstl_direct(y[:306], horizon, [24]), rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def cycles_file(tmp_path_factory):
+    """Six weeks of hourly data: a smooth daily and weekly cycle on a wandering level, which
+    MSTL decomposes and neither seasonal naive repeats."""
+    rng = np.random.default_rng(11)
+    n = 6 * 168
+    t = np.arange(n)
+    y = (
+        50
+        + 8 * np.sin(2 * np.pi * t / 24)
+        + 4 * np.sin(2 * np.pi * t / 168)
+        + np.cumsum(rng.normal(0.0, 0.05, n))
+        + rng.normal(0.0, 1.0, n)
+    )
+    frame = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=n, freq="h"), "y": y})
+    path = tmp_path_factory.mktemp("cycles") / "cycles.csv"
+    frame.to_csv(path, index=False)
+    return path, frame["y"].to_numpy()
+
+
+@needs_statsforecast
+def test_mstl_serves_where_it_beats_an_untrained_network(cycles_file, train_and_predict):
+    path, y = cycles_file
+    stderr, metrics, forecast = train_and_predict(path)
+    assert metrics["serving"]["candidates"] == [
+        "model",
+        "seasonal_naive",
+        "seasonal_naive_168",
+        "mstl",
+        "model+mstl",
+    ]
+    assert metrics["serving"]["steps"] == ["mstl"] * HORIZON
+    assert (
+        metrics["mstl"]["mase"] < metrics["seasonal_naive_168"]["mase"] < metrics["model"]["mase"]
+    )
+    assert f"served ({HORIZON} steps): mstl at {HORIZON}" in stderr
+    assert (forecast["method"] == "mstl").all()
+    # statsforecast's MSTL on the last 16 weeks (here the whole history, as read: float32).
+    mstl = mstl_direct(y.astype(np.float32).astype(np.float64), HORIZON, [24, 168])
+    np.testing.assert_allclose(forecast["y_hat"], mstl, rtol=1e-5)
+
+
+@needs_statsforecast
+def test_the_combination_is_the_mean_of_network_and_mstl(cycles_file):
+    _, y = cycles_file
+    values = y.astype(np.float32)
+    panel = Panel(("a",), values, np.array([0, len(y)]), (pd.Timestamp(0),), "h")
+    config = Config(
+        data=DataConfig(path="x.csv", season_length=(24, 168)),
+        window=WindowConfig(lookback=336, horizon=4),
+    )
+    starts = np.array([100, 600])
+    network = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+    got = served_alternatives(panel, np.zeros(2, int), starts, config, network, with_mstl=True)
+    history = values.astype(np.float64)
+    for j, start in enumerate(starts):
+        mstl = mstl_direct(history[: start + 336], 4, [24, 168])
+        np.testing.assert_allclose(got["mstl"][j], mstl, rtol=1e-9)
+        np.testing.assert_allclose(got["model+mstl"][j], (network[j] + mstl) / 2, rtol=1e-9)
+    np.testing.assert_allclose(got["seasonal_naive_168"][1], history[768:772])
+
+
+@needs_statsforecast
+def test_a_model_serving_mstl_without_statsforecast_says_how_to_install(
+    cycles_file, train_and_predict, run_cli, expect_bad_input, monkeypatch, tmp_path
+):
+    train_and_predict(cycles_file[0])
+    monkeypatch.setitem(sys.modules, "statsforecast", None)
+    expect_bad_input(
+        run_cli("predict", "--model", tmp_path / "model"),
+        "tsforecast: error: a model that serves MSTL at some horizon steps need statsforecast: "
+        "pip install 'tsforecast[baselines]'",
+    )
