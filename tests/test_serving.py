@@ -27,27 +27,36 @@ needs_statsforecast = pytest.mark.skipif(
 HORIZON = 24
 
 
-def test_each_step_goes_to_the_method_best_on_the_earlier_windows():
+def test_an_alternative_serves_a_step_only_where_it_beats_the_network_on_both_halves():
     earlier = np.array([True, True, False, False])
-    network = np.array([[1.0, 1.0, 0.1]] * 4)
-    daily = np.array([[0.5, 2.0, 0.9]] * 4)
-    weekly = np.array([[0.7, 0.4, 0.9]] * 4)
+    network = np.array([[1.0, 1.0, 0.1, 1.0]] * 4)
+    daily = np.array([[0.5, 2.0, 0.9, 0.2]] * 2 + [[0.5, 2.0, 0.9, 3.0]] * 2)
+    weekly = np.array([[0.7, 0.4, 0.9, 1.1]] * 4)
     steps, report = choose_served(
         {"model": network, "seasonal_naive": daily, "seasonal_naive_168": weekly}, earlier
     )
-    assert steps == ("seasonal_naive", "seasonal_naive_168", "model")
-    # The later windows: served (0.5 + 0.4 + 0.1) / 3 against the network's (1 + 1 + 0.1) / 3.
-    assert report["later_half_mase"]["served"] == pytest.approx(1.0 / 3)
-    assert report["later_half_mase"]["model"] == pytest.approx(2.1 / 3)
+    # Step 0: both beat the network on both halves, daily has the lower mean; step 1: weekly
+    # alone; step 2: neither; step 3: daily wins the earlier half, loses the later.
+    assert steps == ("seasonal_naive", "seasonal_naive_168", "model", "model")
+    assert report["half_mase"]["served"] == {
+        "earlier": pytest.approx((0.5 + 0.4 + 0.1 + 1.0) / 4),
+        "later": pytest.approx((0.5 + 0.4 + 0.1 + 1.0) / 4),
+    }
+    assert report["half_mase"]["model"] == {
+        "earlier": pytest.approx(3.1 / 4),
+        "later": pytest.approx(3.1 / 4),
+    }
 
 
-def test_a_choice_the_later_windows_contradict_serves_the_network():
+def test_a_method_that_wins_the_earlier_half_overall_but_not_the_later_stays_out():
     earlier = np.array([True, True, False, False])
     network = np.array([[1.0, 1.0]] * 2 + [[0.2, 0.2]] * 2)
-    naive = np.array([[0.1, 0.1]] * 2 + [[3.0, 3.0]] * 2)
-    steps, report = choose_served({"model": network, "seasonal_naive": naive}, earlier)
-    assert steps == ("model", "model")
-    assert report["later_half_mase"] == {"served": pytest.approx(3.0), "model": pytest.approx(0.2)}
+    naive = np.array([[0.1, 0.1]] * 2 + [[3.0, 3.0]] * 2)  # 1.55 on all, the network 0.6
+    mean = np.array([[0.5, 0.5]] * 2 + [[0.1, 0.3]] * 2)
+    steps, _ = choose_served(
+        {"model": network, "seasonal_naive": naive, "model+mstl": mean}, earlier
+    )
+    assert steps == ("model+mstl", "model")
 
 
 def test_one_validation_window_per_series_decides_nothing():

@@ -108,10 +108,12 @@ def choose_served(
     """What a model serves at each horizon step, from scaled absolute errors <float>[n_val, H]
     on the validation windows of the network (`NETWORK`) and each alternative it can serve
     (`forecast.served_alternatives`: each seasonal naive, and where MSTL joins, MSTL and the
-    mean of the network and MSTL): per step the
-    method with the lowest mean error on the `earlier` windows, kept only if, over all steps,
-    it is no worse than the network alone on the later windows (otherwise a choice fitted to
-    noise; the network then serves everything). Returns (method per step, how it was decided)."""
+    mean of the network and MSTL). An alternative serves a step only where its mean error is
+    below the network's on both the `earlier` windows and the later ones: a method that wins
+    one half by chance seldom wins the other too (on the sample data weekly seasonal naive won
+    the earlier half, 0.545 against the network's 0.698, and lost the later, 0.703 against
+    0.658). Of the alternatives that pass, the one with the lowest mean error over all the
+    windows serves. Returns (method per step, how it was decided)."""
     horizon = errors[NETWORK].shape[1]
     everywhere = (NETWORK,) * horizon
     if not earlier.any() or earlier.all():
@@ -121,24 +123,36 @@ def choose_served(
             "decided_on": "nothing: MASE is undefined on every validation window (every series "
             "is constant in its training part)"
         }
-    names = list(errors)
-    fitted = np.stack([mean_defined(errors[name][earlier], axis=0) for name in names])
-    steps = tuple(names[j] for j in np.argmin(fitted, axis=0))
-    served = np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1)
-    checked = {
-        "served": float(mean_defined(served[~earlier])),
-        NETWORK: float(mean_defined(errors[NETWORK][~earlier])),
+
+    def per_step(values: np.ndarray) -> np.ndarray:  # <float>[3, H]: earlier, later, all
+        return np.stack(
+            [mean_defined(values[part], axis=0) for part in (earlier, ~earlier)]
+            + [mean_defined(values, axis=0)]
+        )
+
+    scores = {name: per_step(values) for name, values in errors.items()}
+    network = scores[NETWORK]
+    steps = []
+    for h in range(horizon):
+        passing = [
+            name
+            for name, score in scores.items()
+            if name != NETWORK and (score[:2, h] < network[:2, h]).all()
+        ]
+        steps.append(min(passing, key=lambda name: scores[name][2, h]) if passing else NETWORK)
+    served = per_step(np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1))
+    halves = {
+        name: {"earlier": float(mean_defined(score[0])), "later": float(mean_defined(score[1]))}
+        for name, score in (("served", served), (NETWORK, network))
     }
     report = {
         "decided_on": (
-            f"the earlier {int(earlier.sum())} validation windows, checked on the later "
-            f"{int((~earlier).sum())}"
+            f"the earlier {int(earlier.sum())} and the later {int((~earlier).sum())} "
+            "validation windows"
         ),
-        "later_half_mase": checked,
+        "half_mase": halves,
     }
-    if checked["served"] > checked[NETWORK]:
-        return everywhere, report
-    return steps, report
+    return tuple(steps), report
 
 
 def validation_metrics(
