@@ -59,6 +59,23 @@ def test_a_method_that_wins_the_earlier_half_overall_but_not_the_later_stays_out
     assert steps == ("model+mstl", "model")
 
 
+def test_where_mstl_joins_the_mean_of_network_and_mstl_serves_unless_beaten_on_both_halves():
+    earlier = np.array([True, True, False, False])
+    network = np.array([[0.5, 0.5, 2.0]] * 2 + [[1.5, 0.5, 2.0]] * 2)  # wins step 0's earlier half
+    mean = np.array([[1.0, 1.0, 1.0]] * 4)
+    mstl = np.array([[3.0, 0.9, 0.8]] * 4)
+    steps, report = choose_served(
+        {"model": network, "mstl": mstl, "model+mstl": mean}, earlier, incumbent="model+mstl"
+    )
+    assert steps == ("model+mstl", "model", "mstl")
+    assert report["half_mase"]["model+mstl"] == {"earlier": 1.0, "later": 1.0}
+    assert report["half_mase"]["served"] == {
+        "earlier": pytest.approx((1.0 + 0.5 + 0.8) / 3),
+        "later": pytest.approx((1.0 + 0.5 + 0.8) / 3),
+    }
+    assert report["decided_on"].endswith("against model+mstl")
+
+
 def test_one_validation_window_per_series_decides_nothing():
     errors = {"model": np.ones((3, 2)), "seasonal_naive": np.zeros((3, 2))}
     steps, report = choose_served(errors, np.zeros(3, bool))
@@ -203,15 +220,21 @@ def test_mstl_serves_where_it_beats_an_untrained_network(cycles_file, train_and_
         "mstl",
         "model+mstl",
     ]
-    assert metrics["serving"]["steps"] == ["mstl"] * HORIZON
+    steps = metrics["serving"]["steps"]
+    # The untrained network drags the mean down at most steps, where MSTL alone beats it.
+    assert set(steps) == {"mstl", "model+mstl"} and steps.count("mstl") > HORIZON // 2, steps
     assert (
         metrics["mstl"]["mase"] < metrics["seasonal_naive_168"]["mase"] < metrics["model"]["mase"]
     )
-    assert f"served ({HORIZON} steps): mstl at {HORIZON}" in stderr
-    assert (forecast["method"] == "mstl").all()
-    # statsforecast's MSTL on the last 16 weeks (here the whole history, as read: float32).
+    assert metrics["served"]["mase"] < metrics["model"]["mase"]
+    assert "served (24 steps): mstl at" in stderr
+    assert forecast["method"].tolist() == steps
+    # statsforecast's MSTL on the last 16 weeks (here the whole history, as read: float32),
+    # and the same network trained with --no-fallback.
     mstl = mstl_direct(y.astype(np.float32).astype(np.float64), HORIZON, [24, 168])
-    np.testing.assert_allclose(forecast["y_hat"], mstl, rtol=1e-5)
+    _, _, network = train_and_predict(path, "--no-fallback")
+    expected = np.where(np.array(steps) == "mstl", mstl, (mstl + network["y_hat"].to_numpy()) / 2)
+    np.testing.assert_allclose(forecast["y_hat"], expected, rtol=1e-5)
 
 
 @needs_statsforecast
