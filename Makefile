@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test fuzz lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-monitor bench-cold-start bench-memory bench-gpu clean
+.PHONY: install demo test fuzz lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-serving bench-monitor bench-cold-start bench-memory bench-gpu clean
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ bench-intervals: install
 # ETTh1/ETTh2 load against MSTL and seasonal naive, through `tsforecast backtest` (needs ../shared).
 bench-multiseasonal: install
 	$(BIN)/python benchmarks/multiseasonal.py
+
+# The serving rule on ETTh1/ETTh2's validation months only (needs ../shared).
+bench-serving: install
+	$(BIN)/python benchmarks/serving_rules.py
 
 # A registry model monitored over 28 replayed days of ETTh1/ETTh2 load (needs ../shared).
 bench-monitor: install
