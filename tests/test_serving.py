@@ -170,6 +170,16 @@ def mstl_direct(history: np.ndarray, h: int, seasons: list[int]) -> np.ndarray:
     return MSTL(season_length=seasons).forecast(y=history, h=h)["mean"]
 
 
+def test_each_window_reads_the_fit_at_the_earliest_origin_less_than_a_horizon_before_it():
+    origins = np.array([305, 300, 306, 302, 320, 311])
+    np.testing.assert_array_equal(classical.fit_origins(origins, 6), [300, 300, 306, 300, 320, 306])
+    # Series 0: origins 12, 13, 18 (fits at 12 and 18); series 1: 2 and 5 (one fit at 2).
+    fresh = classical.fitted_at_origin(
+        np.array([0, 0, 0, 1, 1]), np.array([10, 11, 16, 0, 3]), 2, 6
+    )
+    np.testing.assert_array_equal(fresh, [True, False, True, True, False])
+
+
 @needs_statsforecast
 def test_mstl_windows_refit_a_horizon_apart_and_read_the_last_fit_between():
     rng = np.random.default_rng(3)
@@ -221,19 +231,29 @@ def test_mstl_serves_where_it_beats_an_untrained_network(cycles_file, train_and_
         "model+mstl",
     ]
     steps = metrics["serving"]["steps"]
-    # The untrained network drags the mean down at most steps, where MSTL alone beats it.
-    assert set(steps) == {"mstl", "model+mstl"} and steps.count("mstl") > HORIZON // 2, steps
+    # Four windows a horizon apart decide (those MSTL was fitted at), so a few steps may go
+    # elsewhere by chance; most go to MSTL or the mean.
+    assert sum(method in ("mstl", "model+mstl") for method in steps) > HORIZON * 3 // 4, steps
     assert (
         metrics["mstl"]["mase"] < metrics["seasonal_naive_168"]["mase"] < metrics["model"]["mase"]
     )
     assert metrics["served"]["mase"] < metrics["model"]["mase"]
-    assert "served (24 steps): mstl at" in stderr
+    assert "served (24 steps): " in stderr and " mstl at " in stderr
     assert forecast["method"].tolist() == steps
-    # statsforecast's MSTL on the last 16 weeks (here the whole history, as read: float32),
-    # and the same network trained with --no-fallback.
-    mstl = mstl_direct(y.astype(np.float32).astype(np.float64), HORIZON, [24, 168])
+    # Each step against its own oracle: statsforecast's MSTL on the last 16 weeks (here the
+    # whole history, as read: float32), the same network trained with --no-fallback, last week.
+    history = y.astype(np.float32).astype(np.float64)
+    mstl = mstl_direct(history, HORIZON, [24, 168])
     _, _, network = train_and_predict(path, "--no-fallback")
-    expected = np.where(np.array(steps) == "mstl", mstl, (mstl + network["y_hat"].to_numpy()) / 2)
+    network = network["y_hat"].to_numpy()
+    oracles = {
+        "mstl": mstl,
+        "model+mstl": (mstl + network) / 2,
+        "model": network,
+        "seasonal_naive_168": history[-168 : -168 + HORIZON],
+        "seasonal_naive": history[-24:],
+    }
+    expected = [oracles[method][h] for h, method in enumerate(steps)]
     np.testing.assert_allclose(forecast["y_hat"], expected, rtol=1e-5)
 
 

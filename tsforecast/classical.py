@@ -72,13 +72,39 @@ def joins_serving(n_series: int, lookback: int, seasons: tuple[int, ...]) -> str
     """Why MSTL stays out of a model's serving check, or None when it joins: statsforecast
     is installed, the panel has at most MAX_SERIES series with validation windows, and every
     window's history (at least the lookback) holds two cycles of the primary season."""
-    if not available():
-        return "statsforecast is not installed (pip install 'tsforecast[baselines]')"
     if n_series > MAX_SERIES:
         return f"{n_series} series (MSTL joins for at most {MAX_SERIES})"
     if lookback < 2 * seasons[0]:
         return f"the lookback {lookback} holds less than two seasons of {seasons[0]}"
+    if not available():  # last: importing statsforecast takes seconds
+        return "statsforecast is not installed (pip install 'tsforecast[baselines]')"
     return None
+
+
+def fit_origins(origins: np.ndarray, horizon: int) -> np.ndarray:
+    """<int>[n]: the origin of the MSTL fit that each of one series' window `origins` (any
+    order) reads. In time order, the earliest origin not yet covered gets a fit, which covers
+    every origin less than a horizon after it."""
+    result = np.empty_like(origins)
+    fit_at = None
+    for j in np.argsort(origins, kind="stable"):
+        if fit_at is None or origins[j] >= fit_at + horizon:
+            fit_at = origins[j]
+        result[j] = fit_at
+    return result
+
+
+def fitted_at_origin(
+    series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int
+) -> np.ndarray:
+    """<bool>[n]: the windows (as `mstl_windows` takes them) whose MSTL forecast comes from a
+    fit at their own origin, not from an earlier window's."""
+    origins = starts + lookback
+    fresh = np.zeros(len(series), dtype=bool)
+    for i in np.unique(series):
+        mine = np.flatnonzero(series == i)
+        fresh[mine] = fit_origins(origins[mine], horizon) == origins[mine]
+    return fresh
 
 
 def mstl_windows(
@@ -95,10 +121,10 @@ def mstl_windows(
 
     Validation windows start at every step and a fit costs about a second, so windows less
     than a horizon after the origin of a series' last fit read that fit's longer forecast
-    instead of a fit of their own: such a forecast is up to horizon - 1 steps older than its
-    window's origin (never newer: nothing after the origin is read). A window a horizon or
-    more after the last fit gets a fresh one, as every forecast of `predict` and `backtest`
-    does."""
+    (`fit_origins`) instead of a fit of their own: such a forecast is up to horizon - 1 steps
+    older than its window's origin (never newer: nothing after the origin is read), and worse
+    for it, which is why the serving check weighs only the windows fitted at their own origin
+    (`fitted_at_origin`). Every forecast of `predict` and `backtest` has a fit of its own."""
     mstl = statsforecast_module("a model that serves MSTL at some horizon steps").models.MSTL
     history = HISTORY_SEASONS * max(seasons)
     result = np.empty((len(series), horizon))
@@ -106,22 +132,18 @@ def mstl_windows(
         values = panel.series(i).astype(np.float64)
         mine = np.flatnonzero(series == i)
         origins = starts[mine] + lookback
-        order = mine[np.argsort(origins, kind="stable")]
-        sorted_origins = np.sort(origins, kind="stable")
-        first = 0
-        while first < len(order):
-            fit_at = int(sorted_origins[first])
-            last = int(np.searchsorted(sorted_origins, fit_at + horizon))
-            reach = int(sorted_origins[last - 1]) - fit_at
+        fits = fit_origins(origins, horizon)
+        for fit_at in np.unique(fits):
+            members = np.flatnonzero(fits == fit_at)
             past = values[max(0, fit_at - history) : fit_at]
             # statsforecast's numerics warn on short or flat histories and still forecast; the
             # warning would reach the user's terminal.
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = mstl(season_length=mstl_periods(seasons, len(past)))
+                reach = int(origins[members].max() - fit_at)
                 path = model.forecast(y=past, h=horizon + reach)["mean"]
-            for j, origin in zip(order[first:last], sorted_origins[first:last], strict=True):
-                shift = int(origin) - fit_at
-                result[j] = path[shift : shift + horizon]
-            first = last
+            for k in members:
+                shift = int(origins[k] - fit_at)
+                result[mine[k]] = path[shift : shift + horizon]
     return result

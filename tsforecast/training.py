@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import transforms
 from .artifacts import ModelArtifact, Scaler, TrainingSummary
-from .classical import NETWORK_AND_MSTL, joins_serving
+from .classical import NETWORK_AND_MSTL, fitted_at_origin, joins_serving
 from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
@@ -242,7 +242,8 @@ def served_forecasts(
     naive at every period, and MSTL where it joins: `classical.joins_serving`), and how the
     serving was decided (metrics.json's "serving"). targets, scales: `validation_targets` and
     `mase_scales`."""
-    series = split.val_series
+    series, horizon = split.val_series, config.window.horizon
+    starts = split.val_starts - panel.offsets[series]
     without_mstl = (
         joins_serving(len(np.unique(series)), config.window.lookback, config.data.season_length)
         if config.train.fallback
@@ -251,20 +252,26 @@ def served_forecasts(
     if without_mstl is None:
         log.info("fitting MSTL on the validation windows (one fit per horizon of them)")
     alternatives = served_alternatives(
-        panel,
-        series,
-        split.val_starts - panel.offsets[series],
-        config,
-        network.original(),
-        with_mstl=without_mstl is None,
+        panel, series, starts, config, network.original(), with_mstl=without_mstl is None
     )
     if config.train.fallback:
         errors = scaled_errors({NETWORK: network.original(), **alternatives}, targets, scales)
-        incumbent = NETWORK if without_mstl else NETWORK_AND_MSTL
-        steps, decision = choose_served(errors, earlier_half(split), incumbent)
+        incumbent, weighed = NETWORK, np.ones(len(series), dtype=bool)
+        if without_mstl is None:
+            # Between its fits MSTL forecasts from up to a horizon before the origin, which
+            # would weigh it down unfairly: only the windows it was fitted at decide.
+            incumbent = NETWORK_AND_MSTL
+            weighed = fitted_at_origin(series, starts, config.window.lookback, horizon)
+        steps, decision = choose_served(
+            {name: e[weighed] for name, e in errors.items()},
+            earlier_half(split)[weighed],
+            incumbent,
+        )
         decision["candidates"] = list(errors)
+        if without_mstl is None:
+            decision["decided_on"] += " that MSTL was fitted at"
     else:
-        steps, decision = (NETWORK,) * config.window.horizon, {"decided_on": "--no-fallback"}
+        steps, decision = (NETWORK,) * horizon, {"decided_on": "--no-fallback"}
     if without_mstl is not None:
         decision["without_mstl"] = without_mstl
     modelled = {name: transforms.forward(network.transform, f) for name, f in alternatives.items()}
