@@ -111,8 +111,7 @@ def choose_served(
     mean of the network and MSTL). The `incumbent` (the network, or where MSTL joins the mean of
     the network and MSTL) serves a step unless another method's mean error is below its own on
     both the `earlier` windows and the later ones: a method that wins one half by chance seldom
-    wins the other too (on the sample data weekly seasonal naive won the earlier half, 0.545
-    against the network's 0.698, and lost the later, 0.703 against 0.658). Of the methods that
+    wins the other too (docs/defaults.md, "Serving against MSTL"). Of the methods that
     pass, the one with the lowest mean error over all the windows serves. The mean of two
     different forecasters is the incumbent where it can be, because on the validation months of
     ETTh1 and ETTh2 it beat the network and MSTL alike while the validation windows of training

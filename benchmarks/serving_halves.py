@@ -1,0 +1,112 @@
+"""Each method a trained model could serve, scored on the earlier and the later half of its own
+validation windows, and what the serving rule chooses from them (`training.choose_served`):
+the evidence behind the serving defaults in docs/defaults.md, from validation windows only.
+
+MSTL takes part where it would in training (at most 10 series, statsforecast installed), and
+then, as in training, only the windows MSTL was fitted at are weighed.
+
+    python benchmarks/serving_halves.py MODEL_DIR [--out FILE]
+
+Prints a table and writes benchmarks/results/serving_halves-<model dir name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tsforecast import artifacts, classical  # noqa: E402
+from tsforecast.data import load_panel  # noqa: E402
+from tsforecast.forecast import NETWORK, Forecaster, served_alternatives  # noqa: E402
+from tsforecast.training import (  # noqa: E402
+    choose_served,
+    earlier_half,
+    mase_scales,
+    scaled_errors,
+    validation_targets,
+)
+from tsforecast.windows import split_windows  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    artifact = artifacts.load(args.model)
+    config = artifact.config
+    lookback, horizon = config.window.lookback, config.window.horizon
+    seasons = config.data.season_length
+    panel, _ = load_panel(config.data)
+    split = split_windows(panel.offsets, lookback, horizon, config.window.val_size, panel.ids)
+    series = split.val_series
+    starts = split.val_starts - panel.offsets[series]
+    with_mstl = classical.joins_serving(len(np.unique(series)), lookback, seasons) is None
+    network = dataclasses.replace(Forecaster.of(artifact), served=())
+    forecasts = {NETWORK: network.forecast(panel, series, starts).original()}
+    forecasts.update(
+        served_alternatives(panel, series, starts, config, forecasts[NETWORK], with_mstl)
+    )
+    errors = scaled_errors(
+        forecasts,
+        validation_targets(panel, split, lookback, horizon),
+        mase_scales(panel, split, config.data.season),
+    )
+    # As training weighs them: with MSTL, only the windows it was fitted at.
+    weighed = (
+        classical.fitted_at_origin(series, starts, lookback, horizon)
+        if with_mstl
+        else np.ones(len(series), dtype=bool)
+    )
+    errors = {name: e[weighed] for name, e in errors.items()}
+    earlier = earlier_half(split)[weighed]
+    halves = {
+        name: {
+            "earlier": float(np.nanmean(e[earlier])),
+            "later": float(np.nanmean(e[~earlier])),
+            "all": float(np.nanmean(e)),
+        }
+        for name, e in errors.items()
+    }
+    rules = {}
+    for incumbent in (NETWORK, classical.NETWORK_AND_MSTL) if with_mstl else (NETWORK,):
+        steps, report = choose_served(errors, earlier, incumbent)
+        rules[incumbent] = {
+            "steps": {m: steps.count(m) for m in sorted(set(steps))},
+            "served": report["half_mase"]["served"],
+        }
+    print(f"\n{args.model}: {int(weighed.sum())} of {len(series)} validation windows weighed\n")
+    print("| method | earlier half | later half | all |")
+    print("|---|---:|---:|---:|")
+    for name, score in halves.items():
+        print(f"| {name} | {score['earlier']:.3f} | {score['later']:.3f} | {score['all']:.3f} |")
+    for incumbent, rule in rules.items():
+        print(f"\nincumbent {incumbent}: serves {rule['steps']}, MASE {rule['served']}")
+    out = args.out or REPO / "benchmarks" / "results" / f"serving_halves-{args.model.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "model": str(args.model),
+                "windows": int(len(series)),
+                "weighed": int(weighed.sum()),
+                "halves": halves,
+                "rules": rules,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
