@@ -530,11 +530,10 @@ training_options = option_group(
         "--fallback/--no-fallback",
         default=True,
         show_default=True,
-        help="Serve seasonal naive (at any of the seasonal periods) or, with statsforecast "
-        "installed and at most 10 series, MSTL or the mean of the network and MSTL at the "
-        "horizon steps where it beat the network on both halves of the validation windows; "
-        "predict's method column says what served each row. --no-fallback serves the network "
-        "alone.",
+        help="Serve the mean of the network and MSTL (with statsforecast installed and at most "
+        "10 series; else the network) at each horizon step unless another of them or seasonal "
+        "naive at a period beat it on both halves of the validation windows; predict's method "
+        "column says what served each row. --no-fallback serves the network alone.",
     ),
     click.option(
         "--forking",
@@ -984,10 +983,10 @@ def predict(
 
     Writes CSV `ds,y_hat,...,method` with real future timestamps, in the original units; with
     --level also the interval bounds; with several series `unique_id` first. method says what
-    made each row: `model` (the network), or at the horizon steps where it beat the network
-    on validation (see `train --no-fallback`) seasonal naive (`seasonal_naive`, or
-    `seasonal_naive_<period>` for a longer period), `mstl` or `model+mstl` (the mean of the
-    network and MSTL); seasonal naive also for a series shorter than the lookback.
+    made each row: `model` (the network), `model+mstl` (the mean of the network and MSTL),
+    `mstl`, or seasonal naive (`seasonal_naive`, or `seasonal_naive_<period>` for a longer
+    period), as training chose per horizon step on validation (see `train --no-fallback`);
+    seasonal naive also for a series shorter than the lookback.
 
     With --registry the forecast is also recorded in REGISTRY/forecasts/ (one Parquet file per
     call, for `tsforecast monitor`); with --model, --log-to DIR records it in DIR.
