@@ -1202,15 +1202,33 @@ def test_a_constant_series_trains_without_numpy_warnings(models, tmp_path):
     hours = pd.date_range("2024-01-01", periods=64, freq="h").strftime("%Y-%m-%d %H:%M:%S")
     path = write_lines(tmp_path / "data.csv", "ds,y", *[f"{stamp},7.5" for stamp in hours])
     # The shape of the single model (`models`), whose compiled programs it reuses.
-    options = ("--lookback", 8, "--horizon", 4, "--level", 80, "-q", "--out", tmp_path / "m")
+    options = ("--lookback", 8, "--horizon", 4, "--level", 80, "-q")
+    registry = tmp_path / "registry"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        result = invoke("train", path, *CHEAP, *options)
-    assert (result.exit_code, result.stderr) == (0, "")
-    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+        result = invoke("train", path, *CHEAP, *options, "--registry", registry)
+    assert result.exit_code == 0
+    assert re.fullmatch(r"tsforecast: version \S+ is now current\n", result.stderr)
+    metrics = strict_json(registry / "current" / "metrics.json")
     assert metrics["serving"]["steps"] == ["model"] * 4
     assert metrics["serving"]["decided_on"].startswith("nothing: MASE is undefined")
-    assert np.isnan(metrics["model"]["mase"])
+    # Undefined, and written as JSON's null: a bare NaN made the file unreadable to jq or a
+    # JavaScript dashboard.
+    assert metrics["model"]["mase"] is None
+    assert metrics["model"]["mae"] >= 0
+    strict_json(registry / "current" / "config.json")
+    listed = invoke("registry", "list", registry)
+    assert listed.exit_code == 0, listed.output
+    assert "nan" in listed.stdout  # the undefined MASE column, read back from the null
+
+
+def strict_json(path: Path):
+    """The file parsed as RFC 8259 JSON, which has no NaN or Infinity."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"{path.name} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
 
 
 def test_evaluate_says_a_constant_history_leaves_mase_undefined(tmp_path):

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, jsontext
 from .atomic import read_files, replaceable, staged_dir
 from .config import Config
 from .errors import ArtifactError
@@ -165,7 +165,7 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
         config["served"] = list(artifact.served)
     if artifact.registry is not None:
         config["registry"] = artifact.registry
-    _write(directory / CONFIG_FILE, json.dumps(config, indent=2, default=str).encode())
+    _write(directory / CONFIG_FILE, jsontext.dumps(config, indent=2, default=str).encode())
     params = jax.tree_util.tree_map(np.asarray, artifact.params)
     _write(directory / PARAMS_FILE, flax.serialization.msgpack_serialize(params))
     _write(
@@ -173,7 +173,7 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
         artifact.scaler.to_frame().to_csv(index=False, float_format="%.17g").encode(),
     )
     _write(directory / HISTORY_FILE, artifact.history.to_csv(index=False).encode())
-    _write(directory / METRICS_FILE, json.dumps(artifact.metrics, indent=2).encode())
+    _write(directory / METRICS_FILE, jsontext.dumps(artifact.metrics, indent=2).encode())
     if artifact.conformal_scores is not None:
         buffer = io.BytesIO()
         np.save(buffer, artifact.conformal_scores.astype(np.float32), allow_pickle=False)

@@ -10,7 +10,6 @@ forecast, and interval columns named `<method>-lo-<level>` / `<method>-hi-<level
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import jsontext
 from .baselines import naive2
 from .config import DataConfig
 from .data import (
@@ -386,11 +386,9 @@ def write_summary(summary: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
         rows = {
-            str(method): {
-                key: (None if np.isnan(value) else float(value)) for key, value in row.items()
-            }
+            str(method): {key: float(value) for key, value in row.items()}
             for method, row in summary.iterrows()
         }
-        path.write_text(json.dumps(rows, indent=2))
+        path.write_text(jsontext.dumps(rows, indent=2))
     else:
         summary.to_csv(path)

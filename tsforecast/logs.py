@@ -7,12 +7,12 @@ metrics, duration...), which the json format spreads into the object.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import sys
 from datetime import datetime, timezone
 from typing import Any
+
+from . import jsontext
 
 FORMATS = ("text", "json")
 events = logging.getLogger("tsforecast.events")
@@ -24,17 +24,6 @@ class _CurrentStderr(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
         super().emit(record)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or Infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def json_line(
@@ -53,7 +42,7 @@ def json_line(
         "message": message,
         **fields,
     }
-    return json.dumps(_finite(entry), default=str)
+    return jsontext.dumps(entry, default=str)
 
 
 class JsonFormatter(logging.Formatter):

@@ -13,7 +13,6 @@ version's validation scores. Pure functions on the log and panels; only `write_r
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import jsontext
 from .baselines import seasonal_naive
 from .data import Panel
 from .forecast_log import ForecastLog
@@ -380,7 +380,7 @@ def write_report(report: Report, decision: Decision, exit_code: int, path: Path)
     """The report as JSON (`summary`) for a .json path, else as CSV (`rows`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(summary(report, decision, exit_code), indent=2) + "\n")
+        path.write_text(jsontext.dumps(summary(report, decision, exit_code), indent=2) + "\n")
     else:
         rows(report).to_csv(path, index=False)
 

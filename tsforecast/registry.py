@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, atomic, training
+from . import artifacts, atomic, jsontext, training
 from .artifacts import ModelArtifact
 from .config import Config, RetrainOptions
 from .data import Panel
@@ -208,7 +208,7 @@ class Registry:
     def record_realised(self, recorded: dict[str, Any]) -> None:
         """Replace monitor.json in one rename (no lock: a training run never reads it, and of
         two monitors the later one wins). OSError when the registry cannot be written."""
-        text = json.dumps(recorded, indent=2) + "\n"
+        text = jsontext.dumps(recorded, indent=2) + "\n"
         atomic.write_file(self.root / MONITOR, lambda path: path.write_text(text))
 
     def data_hash_of(self, name: str) -> str | None:
@@ -313,7 +313,7 @@ class Registry:
         with open(self.root / PROMOTIONS, "a+b") as handle:
             # After a line torn by a crash, on a line of its own rather than glued to it.
             torn = handle.tell() > 0 and os.pread(handle.fileno(), 1, handle.tell() - 1) != b"\n"
-            handle.write(b"\n" * torn + json.dumps(entry).encode() + b"\n")
+            handle.write(b"\n" * torn + jsontext.dumps(entry).encode() + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -190,9 +190,12 @@ REALISED_COLUMNS = {
 
 
 def first_metric(metrics: dict, methods: tuple[str, ...], key: str) -> float:
+    """The score of the first of `methods` that metrics.json holds; NaN where it holds none or
+    an undefined one (null: MASE of a constant series)."""
     for method in methods:
         if method in metrics:
-            return metrics[method].get(key, float("nan"))
+            value = metrics[method].get(key)
+            return float("nan") if value is None else value
     return float("nan")
 
 
