@@ -9,7 +9,6 @@ the subprocesses share, holds the programs, and each run only traces.
 import fcntl
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -318,19 +317,22 @@ def test_full_disk_is_a_clear_error_and_current_stays(tmp_path, data):
     assert train(data["real"], reg).exit_code == 0
     (v1,) = versions(reg)
 
-    def small_disk():
-        # Files may grow to 1 KB: the new version's config.json cannot be written (EFBIG, as
-        # ENOSPC would be on a full disk). SIGXFSZ would kill the process instead.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
-
+    # Files may grow to 1 KB: the new version's config.json cannot be written (EFBIG, as ENOSPC
+    # would be on a full disk). SIGXFSZ would kill the process instead. Set in the child itself:
+    # a preexec_fn forks this multithreaded (JAX) process, which Python warns against.
+    small_disk = (
+        "import resource, runpy, signal, sys; "
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024)); "
+        "sys.argv[0] = 'tsforecast'; "
+        "runpy.run_module('tsforecast', run_name='__main__')"
+    )
     args = ["train", data["real"], *TINY, *LOOKBACK, "--registry", reg, "--seed", "1"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tsforecast", *map(str, args)],
+        [sys.executable, "-c", small_disk, *map(str, args)],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
-        preexec_fn=small_disk,
     )
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1
