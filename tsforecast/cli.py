@@ -358,9 +358,9 @@ model_options = option_group(
         help="Multi-step forecasting: all steps from one head (direct), or one step fed back "
         "`horizon` times (recursive; target-only input, no window framing, no fallback to "
         "seasonal naive inside the network). recursive compounds its own errors: on ETTh1 at "
-        "horizon 24 with the defaults it lost to seasonal naive with conv-lstm and lstm (test "
-        "MSE 0.0504 and 0.0504 against 0.0458) and beat it with gru and bilstm (0.0318, "
-        "0.0330), where every direct model scored 0.0289-0.0324; it is not measured on M4 "
+        "horizon 24 with the defaults it lost to seasonal naive with conv-lstm (test MSE "
+        "0.0504 against 0.0458) and beat it with gru, bilstm and lstm (0.0318-0.0340), where "
+        "every direct model scored 0.0289-0.0324; it is not measured on M4 "
         "Hourly (docs/accuracy.md). Use it only where a backtest shows it winning.",
     ),
     click.option(
