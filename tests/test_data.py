@@ -77,6 +77,29 @@ def test_several_numeric_columns_without_y_need_target(run_cli, expect_bad_input
     )
 
 
+def test_a_true_false_column_beside_the_series_is_a_flag_not_a_second_series(tmp_path):
+    # pandas types True/False as numeric; read as a wide table the holiday flag would be
+    # forecast as a series of its own.
+    holiday = np.arange(50) % 7 == 0
+    frame = _frame(50, holiday=holiday).rename(columns={"y": "demand"})
+    panel, cfg = _load(tmp_path, frame)
+    assert (cfg.wide, cfg.target, panel.ids) == (False, "demand", ("demand",))
+    np.testing.assert_array_equal(panel.values, np.arange(50.0))
+    panel, _ = _load(tmp_path, frame, covariates=("holiday",))
+    np.testing.assert_array_equal(panel.covariates[:, 0], holiday.astype(float))
+
+
+def test_a_true_false_target_is_read_only_when_named(run_cli, expect_bad_input, tmp_path):
+    frame = _frame(200).assign(y=np.arange(200) % 2 == 0).rename(columns={"y": "open"})
+    expect_bad_input(
+        _train(run_cli, tmp_path, frame),
+        "tsforecast: error: no numeric target column found among: open; name one with --target "
+        "(a true/false column is read as one only when named)",
+    )
+    panel, _ = _load(tmp_path, frame, target="open")
+    np.testing.assert_array_equal(panel.values, (np.arange(200) % 2 == 0).astype(float))
+
+
 def test_rows_are_sorted_by_time(tmp_path):
     panel, _ = _load(tmp_path, _frame(50).sample(frac=1.0, random_state=1))
     np.testing.assert_array_equal(panel.values, np.arange(50.0))

@@ -255,8 +255,8 @@ class Table:
     values: str = "float"  # the kind of values (series_values), for the reports of failures
     # One series beside an extra column: the last timestamp of each of the two read as the
     # series of a wide table, and whether the layout rules make the file that when no option
-    # says otherwise (its target is not `y` and a reader takes both columns for numbers; None
-    # where the generator cannot tell how the reader types them).
+    # says otherwise (its target is not `y` and a reader takes both columns for numbers other
+    # than true/false; None where the generator cannot tell how the reader types them).
     as_wide: dict[str, pd.Timestamp] | None = None
     wide_unasked: bool | None = False
 
@@ -378,12 +378,13 @@ def read_as_wide(table: Table, cells: list[list], positions: list, read: pd.Seri
     timed = [(line, p) for line, p in zip(cells, positions, strict=True) if p is not None]
     columns = {table.target: [read[p] for line, p in timed if holds(line[1])]}
     columns[table.extra] = [read[p] for _, p in timed]
-    # "-" is no empty cell to a reader: it makes the column text.
-    numbers = table.values in NUMBERS and na != "-"
+    # "-" is no empty cell to a reader: it makes the column text. A true/false column is never
+    # a series unless named (docs/data.md), so a `flag` beside the series keeps it one series.
+    numbers = table.values in NUMBERS and table.values != "bool" and na != "-"
     return dataclasses.replace(
         table,
         as_wide={name: max(times) for name, times in columns.items() if times},
-        wide_unasked=table.target != "y" and table.extra != "note" and (numbers or None),
+        wide_unasked=table.target != "y" and table.extra == "temp" and (numbers or None),
     )
 
 

@@ -174,8 +174,15 @@ def _looks_wide(df: pd.DataFrame, cfg: DataConfig, time_col: str, id_col: str | 
     if id_col is not None or cfg.target is not None or cfg.covariate_columns:
         return False
     rest = [c for c in df.columns if c != time_col]
-    numeric = [c for c in rest if pd.api.types.is_numeric_dtype(df[c])]
+    numeric = [c for c in rest if _holds_numbers(df[c])]
     return "y" not in rest and len(numeric) >= 2 and len(numeric) == len(rest)
+
+
+def _holds_numbers(column: pd.Series) -> bool:
+    """Whether a column can be a series when no option names it. pandas counts a column of
+    true/false as numeric, but in `ds,demand,holiday` such a column is a flag beside the
+    series, not a second series or the target."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
@@ -242,13 +249,13 @@ def resolve_schema(df: pd.DataFrame, cfg: DataConfig) -> DataConfig:
         if "y" in rest:
             target = "y"
         else:
-            numeric = [c for c in rest if pd.api.types.is_numeric_dtype(df[c])]
+            numeric = [c for c in rest if _holds_numbers(df[c])]
             if len(numeric) == 1:
                 target = numeric[0]
             elif not numeric:
                 raise DataError(
                     f"no numeric target column found among: {', '.join(rest) or '(none)'}; "
-                    "name one with --target"
+                    "name one with --target (a true/false column is read as one only when named)"
                 )
             else:
                 raise DataError(
