@@ -1,24 +1,33 @@
 """Single long series with a daily and a weekly cycle: tsforecast against MSTL and seasonal naive
 at both periods, through `tsforecast backtest --baselines mstl`, on rolling origins.
 
-The series are the high useful load (HUFL) of ETTh1 and ETTh2 (hourly; see
+The hourly series are the high useful load (HUFL) of ETTh1 and ETTh2 (see
 ../shared/data/etth1/README.md). Informer's borders split each into train [0, 8640), validation
-[8640, 11520) and test [11520, 14400). Two phases per series, each one backtest with the
-default settings (only the horizon given), trained once at the first cutoff:
+[8640, 11520) and test [11520, 14400). The half-hourly series is the electricity demand of
+Victoria, Australia, 2012-2014 (`vic_elec` of the R package tsibbledata, from AEMO; 52,608
+half-hours), given with `--vic-elec` as the package's `data/vic_elec.rda` (read with pyreadr,
+`pip install pyreadr`; its clock is UTC, so no daylight-saving gaps). It has no published split:
+its test phase is the last 100 days, its validation phase the 100 days before, and each phase's
+file holds 52 weeks of history before its first origin (a year of meter data, as a user would
+have; the whole three years would take about three times longer to train).
 
-- validation: the file holds the train and validation months; 100 daily origins over the last
-  100 days of the validation months. This is what defaults may be chosen on.
-- test: the file holds train, validation and test months; 100 daily origins over the test
-  months.
+Two phases per series, each one backtest with the default settings (only the horizon given: a
+day, 24 hours or 48 half-hours, so the seasonal periods are the frequency's defaults), trained
+once at the first cutoff:
 
-100 days of 24 forecasts each: 2,400 scored hours per stretch, so that a 90% interval's coverage
-is known to about ±1.5 points (the 20 origins of an earlier version scored 480 and moved by ±5).
+- validation: the file ends with the validation months; 100 daily origins over its last 100
+  days. This is what defaults may be chosen on.
+- test: the file ends with the test months; 100 daily origins over them.
 
-The data's licence (CC BY-ND 4.0) forbids sharing modified copies: the single-column CSVs are
+100 days of daily forecasts: 2,400 scored hours (4,800 half-hours) per stretch, so that a 90%
+interval's coverage is known to about ±1.5 points.
+
+Neither data set's licence (ETT: CC BY-ND 4.0) is the project's: the single-column CSVs are
 written to a temporary folder that is removed afterwards, never into the project.
 
     python benchmarks/multiseasonal.py [--series "ETTh1 HUFL,ETTh2 HUFL"] [--phases validation,test]
         [--out FILE] [-- extra backtest options]
+    python benchmarks/multiseasonal.py --series "vic_elec Demand" --vic-elec vic_elec.rda ...
 
 Prints a table and writes benchmarks/results/multiseasonal.json.
 """
@@ -32,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -39,15 +49,62 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "multiseasonal.json"
-TRAIN_END, VAL_END, TEST_END = 12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24
-HORIZON, WINDOWS, STEP = 24, 100, 24
-PHASES = {"validation": VAL_END, "test": TEST_END}
-SERIES = {"ETTh1 HUFL": ("etth1/ETTh1.csv", "HUFL"), "ETTh2 HUFL": ("etth2/ETTh2.csv", "HUFL")}
-# The backtest's method names: `evaluate` labels the model's y_hat column "model".
-METHODS = ("model", "mstl", "seasonal_naive", "seasonal_naive_168", "naive2")
+WINDOWS = 100
+VIC_ELEC_ROWS, VIC_ELEC_HISTORY = 52_608, 52 * 336
 
 
-def backtest(csv: Path, out: Path, extra: list[str]) -> float:
+@dataclass(frozen=True)
+class Series:
+    file: str | None  # under ../shared/data; None: the --vic-elec file
+    horizon: int  # one day; the origins are a day apart
+    weekly: int
+    phases: dict[str, slice]  # the rows each phase's file holds
+
+
+def etth(file: str) -> Series:
+    return Series(
+        file, 24, 168, {"validation": slice(0, 16 * 30 * 24), "test": slice(0, 20 * 30 * 24)}
+    )
+
+
+def last_year(end: int) -> slice:
+    return slice(end - WINDOWS * 48 - VIC_ELEC_HISTORY, end)
+
+
+SERIES = {
+    "ETTh1 HUFL": etth("etth1/ETTh1.csv"),
+    "ETTh2 HUFL": etth("etth2/ETTh2.csv"),
+    "vic_elec Demand": Series(
+        None,
+        48,
+        336,
+        {"validation": last_year(VIC_ELEC_ROWS - WINDOWS * 48), "test": last_year(VIC_ELEC_ROWS)},
+    ),
+}
+
+
+def read_series(series: Series, vic_elec: Path | None) -> pd.DataFrame:
+    """The series as `ds, y`."""
+    if series.file is not None:
+        frame = pd.read_csv(DATA / series.file, usecols=["date", "HUFL"])
+    elif vic_elec is None:
+        raise SystemExit("vic_elec Demand needs --vic-elec PATH (tsibbledata's data/vic_elec.rda)")
+    else:
+        import pyreadr  # only this series needs it
+
+        frame = next(iter(pyreadr.read_r(str(vic_elec)).values()))[["Time", "Demand"]]
+        if len(frame) != VIC_ELEC_ROWS:
+            raise SystemExit(f"{vic_elec}: {len(frame)} rows, expected {VIC_ELEC_ROWS}")
+    frame.columns = ["ds", "y"]
+    return frame
+
+
+def methods(series: Series) -> tuple[str, ...]:
+    """The backtest's method names: `evaluate` labels the model's y_hat column "model"."""
+    return ("model", "mstl", "seasonal_naive", f"seasonal_naive_{series.weekly}", "naive2")
+
+
+def backtest(csv: Path, out: Path, horizon: int, extra: list[str]) -> float:
     began = time.perf_counter()
     subprocess.run(
         [
@@ -57,11 +114,11 @@ def backtest(csv: Path, out: Path, extra: list[str]) -> float:
             "backtest",
             str(csv),
             "--horizon",
-            str(HORIZON),
+            str(horizon),
             "--windows",
             str(WINDOWS),
             "--step",
-            str(STEP),
+            str(horizon),
             "--baselines",
             "mstl",
             "--level",
@@ -79,44 +136,44 @@ def backtest(csv: Path, out: Path, extra: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=",".join(SERIES))
+    parser.add_argument("--series", default="ETTh1 HUFL,ETTh2 HUFL")
     parser.add_argument("--phases", default="validation,test")
+    parser.add_argument("--vic-elec", type=Path, help="tsibbledata's data/vic_elec.rda")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("extra", nargs="*", help="backtest options after --")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.series.split(","):
-            file, column = SERIES[name]
-            frame = pd.read_csv(DATA / file, usecols=["date", column])
-            frame.columns = ["ds", "y"]
+            series = SERIES[name]
+            frame = read_series(series, args.vic_elec)
             for phase in args.phases.split(","):
-                csv = Path(tmp) / f"{column}-{phase}.csv"
-                frame.iloc[: PHASES[phase]].to_csv(csv, index=False)
-                out = Path(tmp) / f"{name.replace(' ', '-')}-{phase}"
-                seconds = backtest(csv, out, args.extra)
+                stem = f"{name.replace(' ', '-')}-{phase}"
+                csv, out = Path(tmp) / f"{stem}.csv", Path(tmp) / stem
+                frame.iloc[series.phases[phase]].to_csv(csv, index=False)
+                seconds = backtest(csv, out, series.horizon, args.extra)
                 metrics = json.loads((out / "backtest_metrics.json").read_text())
                 row = {"series": name, "phase": phase, "seconds": round(seconds, 1)}
-                for method in METHODS:
+                for method in methods(series):
                     row[method] = {k: metrics[method][k] for k in ("MASE", "sMAPE")}
                 row["coverage_90"] = metrics["model"].get("coverage-90")
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    print(f"\n{WINDOWS} origins {STEP} h apart, horizon {HORIZON}; MASE (m = 24)\n")
+    print(f"\n{WINDOWS} daily origins, horizon one day; MASE scaled by the daily period\n")
     print(
-        "| series | phase | tsforecast | MSTL | seasonal naive 24 | seasonal naive 168 | Naive2 |"
+        "| series | phase | tsforecast | MSTL | seasonal naive day | seasonal naive week | Naive2 |"
     )
     print("|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
-        cells = " | ".join(f"{row[m]['MASE']:.3f}" for m in METHODS)
+        cells = " | ".join(f"{row[m]['MASE']:.3f}" for m in methods(SERIES[row["series"]]))
         print(f"| {row['series']} | {row['phase']} | {cells} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
-                "horizon": HORIZON,
+                "horizon": {name: SERIES[name].horizon for name in args.series.split(",")},
                 "origins": WINDOWS,
-                "step": STEP,
+                "step": "one horizon (a day)",
                 "backtest_options": args.extra,
                 "rows": rows,
             },
