@@ -18,15 +18,21 @@ once at the first cutoff:
 - validation: the file ends with the validation months; 100 daily origins over its last 100
   days. This is what defaults may be chosen on.
 - test: the file ends with the test months; 100 daily origins over them.
+- year-before-test (vic_elec only): the test phase's 100 calendar days one year earlier, with
+  its own 52 weeks of history. It ends before the validation phase's first origin, so it is
+  history, as the validation phase is, and may be read before any choice: it shows what the
+  season the test phase runs into does to a model calibrated in the months before it.
 
 100 days of daily forecasts: 2,400 scored hours (4,800 half-hours) per stretch, so that a 90%
 interval's coverage is known to about ±1.5 points.
 
 Neither data set's licence (ETT: CC BY-ND 4.0) is the project's: the single-column CSVs are
-written to a temporary folder that is removed afterwards, never into the project.
+written to a temporary folder that is removed afterwards, never into the project; `--work DIR`
+keeps them and each backtest's output (its forecasts, for a closer look) in DIR instead, which
+belongs outside git (`.bench/` is ignored).
 
     python benchmarks/multiseasonal.py [--series "ETTh1 HUFL,ETTh2 HUFL"] [--phases validation,test]
-        [--out FILE] [-- extra backtest options]
+        [--out FILE] [--work DIR] [-- extra backtest options]
     python benchmarks/multiseasonal.py --series "vic_elec Demand" --vic-elec vic_elec.rda ...
 
 Prints a table and writes benchmarks/results/multiseasonal.json.
@@ -78,7 +84,11 @@ SERIES = {
         None,
         48,
         336,
-        {"validation": last_year(VIC_ELEC_ROWS - WINDOWS * 48), "test": last_year(VIC_ELEC_ROWS)},
+        {
+            "validation": last_year(VIC_ELEC_ROWS - WINDOWS * 48),
+            "test": last_year(VIC_ELEC_ROWS),
+            "year-before-test": last_year(VIC_ELEC_ROWS - 365 * 48),
+        },
     ),
 }
 
@@ -140,16 +150,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", default="validation,test")
     parser.add_argument("--vic-elec", type=Path, help="tsibbledata's data/vic_elec.rda")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--work", type=Path, help="keep the CSVs and backtest outputs here")
     parser.add_argument("extra", nargs="*", help="backtest options after --")
     args = parser.parse_args(argv)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        work = args.work or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
         for name in args.series.split(","):
             series = SERIES[name]
             frame = read_series(series, args.vic_elec)
             for phase in args.phases.split(","):
+                if phase not in series.phases:
+                    print(f"{name} has no phase {phase}; skipped", flush=True)
+                    continue
                 stem = f"{name.replace(' ', '-')}-{phase}"
-                csv, out = Path(tmp) / f"{stem}.csv", Path(tmp) / stem
+                csv, out = work / f"{stem}.csv", work / stem
                 frame.iloc[series.phases[phase]].to_csv(csv, index=False)
                 seconds = backtest(csv, out, series.horizon, args.extra)
                 metrics = json.loads((out / "backtest_metrics.json").read_text())
