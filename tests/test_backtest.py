@@ -323,3 +323,37 @@ def test_out_over_a_folder_of_other_files_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "is a directory with other files in it, not a backtest" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_future_covariates_come_from_the_data_after_each_cutoff(tmp_path):
+    # backtest forecasts from a cutoff with the covariates the file records after it: the same
+    # forecast as train on the data up to the cutoff, then predict with those rows as --future.
+    frame = panel_frame()
+    promo = np.random.default_rng(5).integers(0, 2, len(frame)).astype(np.float64)
+    frame = frame.assign(y=frame["y"] + 6.0 * promo, promo=promo)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    options = [*MODEL[: MODEL.index("--windows")], "--future-covariates", "promo"]
+    result = run(
+        "backtest", tmp_path / "data.csv", *options, "--windows", 1, "--out", tmp_path / "bt"
+    )
+    assert result.exit_code == 0, result.output
+    backtest = pd.read_csv(tmp_path / "bt" / "backtest_forecasts.csv")
+
+    ends = frame.groupby("unique_id")["ds"].transform("size") - HORIZON
+    position = frame.groupby("unique_id").cumcount()
+    frame[position < ends].to_csv(tmp_path / "history.csv", index=False)
+    after = frame[position >= ends][["unique_id", "ds", "promo"]]
+    after.to_csv(tmp_path / "future.csv", index=False)
+    after.assign(promo=1.0 - after["promo"]).to_csv(tmp_path / "flipped.csv", index=False)
+    trained = run("train", tmp_path / "history.csv", *options, "--out", tmp_path / "model")
+    assert trained.exit_code == 0, trained.output
+    forecasts = {}
+    for name in ("future", "flipped"):
+        predicted = run(
+            "predict", "--model", tmp_path / "model", "--future", tmp_path / f"{name}.csv"
+        )
+        assert predicted.exit_code == 0, predicted.output
+        forecasts[name] = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
+    np.testing.assert_allclose(backtest["y_hat"], forecasts["future"]["y_hat"], rtol=1e-5)
+    # The covariate matters to this model, so the agreement above says which values it read.
+    assert not np.allclose(backtest["y_hat"], forecasts["flipped"]["y_hat"], rtol=1e-3)

@@ -23,7 +23,7 @@ from .atomic import replaceable, staged_dir
 from .baselines import naive, naive2, seasonal_naive
 from .classical import EXTRA_BASELINES, statsforecast_model, statsforecast_module
 from .config import Config
-from .data import Panel
+from .data import FutureTable, Panel
 from .errors import ConfigError, DataError
 from .evaluation import Evaluation, evaluate, write_summary
 from .forecast import Forecaster, forecast, naive_name
@@ -94,6 +94,25 @@ def _observed(panel: Panel) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
+
+
+def recorded_future(panel: Panel, names: tuple[str, ...], data: str) -> FutureTable | None:
+    """The future-known covariates `names` as the data records them (the last columns of the
+    panel's covariate matrix): what a --future file would have held at each cutoff, since a
+    backtest's cutoffs all lie a horizon or more before the end of each series."""
+    if not names:
+        return None
+    keys = pd.DataFrame(
+        {
+            "id": np.repeat(np.asarray(panel.ids, dtype=object), panel.lengths),
+            "ds": np.concatenate(
+                [panel.timestamps(i).as_unit("ns").asi8 for i in range(len(panel.ids))]
+            ),
+            "row": np.arange(int(panel.lengths.sum())),
+        }
+    )
+    values = panel.covariate_matrix()[:, -len(names) :].astype(np.float64)
+    return FutureTable(data, keys, values, has_ids=True)
 
 
 def baseline_forecasts(
@@ -179,6 +198,7 @@ def run_backtest(
             f"{horizon + step * (options.windows - 1) + 1} rows per series, the shortest has "
             f"{shortest}"
         )
+    future = recorded_future(panel, config.data.future_covariates, config.data.path)
     model_rows, cut_panels, artifact, forecaster = [], [], None, None
     for k in range(options.windows):
         cut = observed.until(positions[:, k]).filled(fill)
@@ -196,7 +216,7 @@ def run_backtest(
             artifact = training.train(cut, cut_config, report, init_params=previous).artifact
             forecaster = Forecaster.of(artifact)
         cut_panels.append(cut)
-        frame = forecast(forecaster, cut, options.levels)
+        frame = forecast(forecaster, cut, options.levels, future)
         frame["cutoff"] = frame["unique_id"].map(
             {sid: cut.last_timestamp(i) for i, sid in enumerate(cut.ids)}
         )
