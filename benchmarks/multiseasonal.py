@@ -93,20 +93,21 @@ SERIES = {
 }
 
 
-def read_series(series: Series, vic_elec: Path | None) -> pd.DataFrame:
-    """The series as `ds, y`."""
+def read_series(series: Series, vic_elec: Path | None, covariates: list[str]) -> pd.DataFrame:
+    """The series as `ds, y`, then the `covariates` columns (vic_elec only)."""
     if series.file is not None:
+        if covariates:
+            raise SystemExit("--vic-elec-covariates: only vic_elec Demand has them")
         frame = pd.read_csv(DATA / series.file, usecols=["date", "HUFL"])
     elif vic_elec is None:
         raise SystemExit("vic_elec Demand needs --vic-elec PATH (tsibbledata's data/vic_elec.rda)")
     else:
         import pyreadr  # only this series needs it
 
-        frame = next(iter(pyreadr.read_r(str(vic_elec)).values()))[["Time", "Demand"]]
+        frame = next(iter(pyreadr.read_r(str(vic_elec)).values()))[["Time", "Demand", *covariates]]
         if len(frame) != VIC_ELEC_ROWS:
             raise SystemExit(f"{vic_elec}: {len(frame)} rows, expected {VIC_ELEC_ROWS}")
-    frame.columns = ["ds", "y"]
-    return frame
+    return frame.rename(columns={frame.columns[0]: "ds", frame.columns[1]: "y"})
 
 
 def methods(series: Series) -> tuple[str, ...]:
@@ -149,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", default="ETTh1 HUFL,ETTh2 HUFL")
     parser.add_argument("--phases", default="validation,test")
     parser.add_argument("--vic-elec", type=Path, help="tsibbledata's data/vic_elec.rda")
+    parser.add_argument(
+        "--vic-elec-covariates",
+        default="",
+        help="vic_elec columns given to the backtest as --future-covariates (Temperature,Holiday: "
+        "the recorded temperature stands in for a perfect weather forecast)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work", type=Path, help="keep the CSVs and backtest outputs here")
     parser.add_argument("extra", nargs="*", help="backtest options after --")
@@ -159,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         for name in args.series.split(","):
             series = SERIES[name]
-            frame = read_series(series, args.vic_elec)
+            covariates = [c for c in args.vic_elec_covariates.split(",") if c]
+            frame = read_series(series, args.vic_elec, covariates)
+            extra = [
+                *args.extra,
+                *(["--future-covariates", ",".join(covariates)] * bool(covariates)),
+            ]
             for phase in args.phases.split(","):
                 if phase not in series.phases:
                     print(f"{name} has no phase {phase}; skipped", flush=True)
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 stem = f"{name.replace(' ', '-')}-{phase}"
                 csv, out = work / f"{stem}.csv", work / stem
                 frame.iloc[series.phases[phase]].to_csv(csv, index=False)
-                seconds = backtest(csv, out, series.horizon, args.extra)
+                seconds = backtest(csv, out, series.horizon, extra)
                 metrics = json.loads((out / "backtest_metrics.json").read_text())
                 row = {"series": name, "phase": phase, "seconds": round(seconds, 1)}
                 for method in methods(series):
@@ -191,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 "origins": WINDOWS,
                 "step": "one horizon (a day)",
                 "backtest_options": args.extra,
+                "vic_elec_covariates": args.vic_elec_covariates,
                 "rows": rows,
             },
             indent=2,
