@@ -1,0 +1,79 @@
+"""Where a backtest's intervals miss: coverage per fortnight of cutoffs and per band of the
+highest temperature over each forecast's day (its 48 half-hours), from a
+`backtest_forecasts.csv` of vic_elec Demand (kept by `multiseasonal.py --work DIR`) and the
+temperatures of tsibbledata's `data/vic_elec.rda`.
+
+    python benchmarks/coverage_by_day.py FORECASTS.csv --vic-elec vic_elec.rda [--level 90]
+        [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+BANDS = [-50, 25, 30, 35, 60]  # the day's highest temperature, °C
+
+
+def scored(forecasts: Path, vic_elec: Path, level: str) -> pd.DataFrame:
+    import pyreadr  # only this script needs it
+
+    frame = pd.read_csv(forecasts, parse_dates=["ds", "cutoff"])
+    lo, hi = frame[f"y_hat-lo-{level}"], frame[f"y_hat-hi-{level}"]
+    frame["inside"] = (frame["y"] >= lo) & (frame["y"] <= hi)
+    frame["relative_error"] = (frame["y"] - frame["y_hat"]).abs() / frame["y"]
+    weather = next(iter(pyreadr.read_r(str(vic_elec)).values()))[["Time", "Temperature"]]
+    weather = weather.rename(columns={"Time": "ds"}).assign(ds=lambda w: pd.to_datetime(w["ds"]))
+    return frame.merge(weather, on="ds", how="left")
+
+
+def summary(groups) -> list[dict]:
+    return [
+        {
+            "group": str(key),
+            "half_hours": int(len(rows)),
+            "coverage": round(float(rows["inside"].mean()), 3),
+            "mean_relative_error": round(float(rows["relative_error"].mean()), 4),
+        }
+        for key, rows in groups
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("forecasts", type=Path)
+    parser.add_argument("--vic-elec", type=Path, required=True)
+    parser.add_argument("--level", default="90")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    frame = scored(args.forecasts, args.vic_elec, args.level)
+    fortnight = (frame["cutoff"] - frame["cutoff"].min()).dt.days // 14
+    first = frame.groupby(fortnight)["cutoff"].transform("min").dt.date
+    hottest = frame.groupby(frame["cutoff"])["Temperature"].transform("max")
+    band = pd.cut(hottest, BANDS)
+    result = {
+        "forecasts": str(args.forecasts),
+        "level": args.level,
+        "coverage": round(float(frame["inside"].mean()), 3),
+        "by_fortnight": summary(frame.groupby(first)),
+        "by_highest_temperature": summary(frame.groupby(band, observed=True)),
+    }
+    for key in ("by_fortnight", "by_highest_temperature"):
+        print(f"\n| {key.replace('_', ' ')} | half-hours | coverage | mean relative error |")
+        print("|---|---:|---:|---:|")
+        for row in result[key]:
+            print(
+                f"| {row['group']} | {row['half_hours']} | {100 * row['coverage']:.1f}% | "
+                f"{100 * row['mean_relative_error']:.1f}% |"
+            )
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
