@@ -160,18 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep the CSVs and backtest outputs here")
     parser.add_argument("extra", nargs="*", help="backtest options after --")
     args = parser.parse_args(argv)
+    covariates = [c for c in args.vic_elec_covariates.split(",") if c]
+    extra = args.extra + (["--future-covariates", ",".join(covariates)] if covariates else [])
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
         for name in args.series.split(","):
             series = SERIES[name]
-            covariates = [c for c in args.vic_elec_covariates.split(",") if c]
             frame = read_series(series, args.vic_elec, covariates)
-            extra = [
-                *args.extra,
-                *(["--future-covariates", ",".join(covariates)] * bool(covariates)),
-            ]
             for phase in args.phases.split(","):
                 if phase not in series.phases:
                     print(f"{name} has no phase {phase}; skipped", flush=True)
