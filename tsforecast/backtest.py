@@ -96,19 +96,20 @@ def _observed(panel: Panel) -> pd.DataFrame:
     )
 
 
-def recorded_future(panel: Panel, names: tuple[str, ...], data: str) -> FutureTable | None:
+def recorded_future(
+    panel: Panel, actuals: pd.DataFrame, names: tuple[str, ...], data: str
+) -> FutureTable | None:
     """The future-known covariates `names` as the data records them (the last columns of the
-    panel's covariate matrix): what a --future file would have held at each cutoff, since a
-    backtest's cutoffs all lie a horizon or more before the end of each series."""
+    panel's covariate matrix, on the rows of `actuals`, `_observed(panel)`): what a --future
+    file would have held at each cutoff, since a backtest's cutoffs all lie a horizon or more
+    before the end of each series."""
     if not names:
         return None
     keys = pd.DataFrame(
         {
-            "id": np.repeat(np.asarray(panel.ids, dtype=object), panel.lengths),
-            "ds": np.concatenate(
-                [panel.timestamps(i).as_unit("ns").asi8 for i in range(len(panel.ids))]
-            ),
-            "row": np.arange(int(panel.lengths.sum())),
+            "id": actuals["unique_id"].to_numpy(object),
+            "ds": pd.DatetimeIndex(actuals["ds"]).as_unit("ns").asi8,
+            "row": np.arange(len(actuals)),
         }
     )
     values = panel.covariate_matrix()[:, -len(names) :].astype(np.float64)
@@ -198,7 +199,8 @@ def run_backtest(
             f"{horizon + step * (options.windows - 1) + 1} rows per series, the shortest has "
             f"{shortest}"
         )
-    future = recorded_future(panel, config.data.future_covariates, config.data.path)
+    actuals = _observed(panel)
+    future = recorded_future(panel, actuals, config.data.future_covariates, config.data.path)
     model_rows, cut_panels, artifact, forecaster = [], [], None, None
     for k in range(options.windows):
         cut = observed.until(positions[:, k]).filled(fill)
@@ -224,7 +226,6 @@ def run_backtest(
     if options.extra_baselines:
         extras = statsforecast_forecasts(options.extra_baselines, cut_panels, horizon, seasons)
 
-    actuals = _observed(panel)
     forecasts = pd.concat(model_rows, ignore_index=True)
     forecasts = forecasts.merge(
         baseline_forecasts(panel, positions, horizon, seasons),
