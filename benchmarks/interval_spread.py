@@ -39,7 +39,7 @@ from tsforecast.intervals import (
     validation_interval_metrics,
 )
 from tsforecast.metrics import mase_scale
-from tsforecast.training import mase_scales, validation_targets
+from tsforecast.serving import ValidationWindows, targets_of
 from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,10 +69,11 @@ def evaluate(model: Path, after: Path | None, every: int) -> dict:
     series = split.val_series
     result, by_spread = spreads(forecaster, panel, series, split.val_starts - panel.offsets[series])
     modelled = transforms.transform_panel(config.data.transform, panel)
-    targets = validation_targets(modelled, split, lookback, horizon)
+    targets = targets_of(modelled, split.val_starts, lookback, horizon)
     trained = np.flatnonzero(split.usable)
     shape = (len(trained), split.val_size, horizon)
-    scales = mase_scales(panel, split, config.data.season).reshape(shape[:2])[:, 0]
+    windows = ValidationWindows.of(panel, split, lookback, horizon, config.data.season)
+    scales = windows.scales.reshape(shape[:2])[:, 0]
     report: dict = {"model": str(model), "lookback": lookback, "horizon": horizon}
     for name, spread in by_spread.items():
         halves = validation_interval_metrics(

@@ -1,5 +1,5 @@
 """Each method a trained model could serve, scored on the earlier and the later half of its own
-validation windows, and what the serving rule chooses from them (`training.choose_served`):
+validation windows, and what the serving rule chooses from them (`serving.choose`):
 the evidence behind the serving defaults in docs/defaults.md, from validation windows only.
 
 MSTL takes part where it would in training (at most 10 series, statsforecast installed), and
@@ -23,16 +23,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tsforecast import artifacts, classical  # noqa: E402
+from tsforecast import artifacts, classical, serving  # noqa: E402
 from tsforecast.data import load_panel  # noqa: E402
-from tsforecast.forecast import NETWORK, Forecaster, served_alternatives  # noqa: E402
-from tsforecast.training import (  # noqa: E402
-    choose_served,
-    earlier_half,
-    mase_scales,
-    scaled_errors,
-    validation_targets,
-)
+from tsforecast.forecast import Forecaster  # noqa: E402
+from tsforecast.serving import NETWORK, ValidationWindows  # noqa: E402
 from tsforecast.windows import split_windows  # noqa: E402
 
 
@@ -47,19 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     seasons = config.data.season_length
     panel, _ = load_panel(config.data)
     split = split_windows(panel.offsets, lookback, horizon, config.window.val_size, panel.ids)
-    series = split.val_series
-    starts = split.val_starts - panel.offsets[series]
-    with_mstl = classical.joins_serving(len(np.unique(series)), lookback, seasons) is None
+    windows = ValidationWindows.of(panel, split, lookback, horizon, config.data.season)
+    series, starts = windows.series, windows.starts
+    with_mstl = serving.mstl_left_out(len(np.unique(series)), lookback, seasons) is None
     network = dataclasses.replace(Forecaster.of(artifact), served=())
-    forecasts = {NETWORK: network.forecast(panel, series, starts).original()}
-    forecasts.update(
-        served_alternatives(panel, series, starts, config, forecasts[NETWORK], with_mstl)
+    forecasts = serving.candidates(
+        panel, series, starts, config, network.forecast(panel, series, starts).original(), with_mstl
     )
-    errors = scaled_errors(
-        forecasts,
-        validation_targets(panel, split, lookback, horizon),
-        mase_scales(panel, split, config.data.season),
-    )
+    errors = serving.scaled_errors(forecasts, windows.targets, windows.scales)
     # As training weighs them: with MSTL, only the windows it was fitted at.
     weighed = (
         classical.fitted_at_origin(series, starts, lookback, horizon)
@@ -67,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         else np.ones(len(series), dtype=bool)
     )
     errors = {name: e[weighed] for name, e in errors.items()}
-    earlier = earlier_half(split)[weighed]
+    earlier = windows.earlier[weighed]
     halves = {
         name: {
             "earlier": float(np.nanmean(e[earlier])),
@@ -77,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, e in errors.items()
     }
     rules = {}
-    for incumbent in (NETWORK, classical.NETWORK_AND_MSTL) if with_mstl else (NETWORK,):
-        steps, report = choose_served(errors, earlier, incumbent)
+    for incumbent in (NETWORK, serving.NETWORK_AND_MSTL) if with_mstl else (NETWORK,):
+        steps, report = serving.choose(errors, earlier, incumbent)
         rules[incumbent] = {
             "steps": {m: steps.count(m) for m in sorted(set(steps))},
             "served": report["half_mase"]["served"],

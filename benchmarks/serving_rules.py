@@ -1,6 +1,6 @@
 """Which serving rule, judged on validation data only: the network or the mean of the network and
 MSTL as the incumbent that another method must beat on both halves of the training's
-validation windows (`training.choose_served`).
+validation windows (`serving.choose`).
 
 For ETTh1 and ETTh2 HUFL (see benchmarks/multiseasonal.py) a model is trained with the default
 settings on the rows before the validation phase's first backtest cutoff (row 9,120). Every
@@ -34,12 +34,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tsforecast import artifacts, classical  # noqa: E402
-from tsforecast.classical import NETWORK_AND_MSTL  # noqa: E402
+from tsforecast import artifacts, classical, serving  # noqa: E402
 from tsforecast.data import load_panel  # noqa: E402
-from tsforecast.forecast import NETWORK, Forecaster, served_alternatives  # noqa: E402
+from tsforecast.forecast import Forecaster  # noqa: E402
 from tsforecast.metrics import mase_scale  # noqa: E402
-from tsforecast.training import choose_served, earlier_half  # noqa: E402
+from tsforecast.serving import NETWORK, NETWORK_AND_MSTL, ValidationWindows  # noqa: E402
 from tsforecast.windows import split_windows  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
@@ -53,10 +52,7 @@ def forecasts(forecaster, panel, starts) -> dict[str, np.ndarray]:
     """Every method the model can serve, of the windows starting at `starts` of series 0."""
     series = np.zeros(len(starts), dtype=np.int64)
     network = forecaster.forecast(panel, series, starts).original()
-    alternatives = served_alternatives(
-        panel, series, starts, forecaster.config, network, with_mstl=True
-    )
-    return {NETWORK: network, **alternatives}
+    return serving.candidates(panel, series, starts, forecaster.config, network, with_mstl=True)
 
 
 def evaluate(name: str, tmp: Path) -> dict:
@@ -144,7 +140,8 @@ def evaluate(name: str, tmp: Path) -> dict:
         "rules": {},
     }
     for incumbent in INCUMBENTS:
-        steps, _ = choose_served(errors, earlier_half(split)[picked], incumbent)
+        earlier = ValidationWindows.of(panel, split, lookback, HORIZON, 1).earlier
+        steps, _ = serving.choose(errors, earlier[picked], incumbent)
         row["rules"][incumbent] = {
             "after_mase": after_mase(steps),
             "steps": {m: steps.count(m) for m in sorted(set(steps))},

@@ -50,6 +50,7 @@ def model_dir(tmp_path_factory):
             "32",
             "--ensemble",
             str(MEMBERS),
+            "--no-fallback",  # the network's forecast at every step: the members' median
             "--out",
             str(root / "model"),
             "-q",

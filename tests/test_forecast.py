@@ -117,8 +117,12 @@ def test_the_interval_columns_are_there_however_few_series_the_network_forecasts
     alone = Panel(("tiny",), tiny, np.array([0, 10]), (panel.starts[0],), panel.freq)
     frame = forecast(Forecaster.of(artifact), alone, (80,))
     assert list(frame.columns) == columns
-    assert frame[["y_hat-lo-80", "y_hat-hi-80"]].isna().all().all()
     np.testing.assert_array_equal(frame["y_hat"], np.full(HORIZON, 10.0))
+    # Seasonal naive's own interval: no two seasons of 24 in 10 values, so one-step changes
+    # (all 1: sigma 1) and a random walk's spread, z(0.9) x sqrt(steps ahead).
+    radius = 1.2815515655446004 * np.sqrt(np.arange(1, HORIZON + 1))
+    np.testing.assert_allclose(frame["y_hat-lo-80"], 10.0 - radius, rtol=1e-12)
+    np.testing.assert_allclose(frame["y_hat-hi-80"], 10.0 + radius, rtol=1e-12)
     first = Panel(
         ("tiny", "a"),
         np.concatenate([tiny, panel.series(0)]),
@@ -147,8 +151,15 @@ def test_a_model_written_before_the_refactor_forecasts_as_it_did(tmp_path, run_c
     future = read_future(str(FIXTURE / "future.csv"), artifact.config.data)
     frame = forecast(Forecaster.of(artifact), panel, (90,), future)
     assert list(frame["method"]) == list(expected["method"])
-    for column in ("y_hat", "y_hat-lo-90", "y_hat-hi-90"):
-        np.testing.assert_allclose(frame[column], expected[column], rtol=1e-5)
+    np.testing.assert_allclose(frame["y_hat"], expected["y_hat"], rtol=1e-5)
+    # The fixture's short series had no interval then; it has seasonal naive's own now.
+    network = expected["method"] == "model"
+    assert expected.loc[~network, "y_hat-lo-90"].isna().all()
+    for column in ("y_hat-lo-90", "y_hat-hi-90"):
+        np.testing.assert_allclose(frame[column][network], expected[column][network], rtol=1e-5)
+    short = frame[~network]
+    assert (short["y_hat-lo-90"] < short["y_hat"]).all()
+    assert (short["y_hat"] < short["y_hat-hi-90"]).all()
 
     result = run_cli(
         "predict",

@@ -27,6 +27,7 @@ import dataclasses
 import gzip
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -47,7 +48,7 @@ from tsforecast.config import DataConfig
 from tsforecast.data import load_panel, read_future
 from tsforecast.errors import Terminated
 from tsforecast.evaluation import evaluate
-from tsforecast.training import choose_served, scaled_errors
+from tsforecast.serving import choose, scaled_errors
 
 settings.register_profile(
     "fuzz-ci",
@@ -147,7 +148,7 @@ def utc_naive(values) -> pd.Series:
 
 # --- the files -----------------------------------------------------------------------------------
 
-FREQS = ("h", "30min", "D", "W-SUN", "MS")
+FREQS = ("h", "30min", "D", "W-SUN", "MS", "YS")  # yearly: period 1, no MSTL
 # Rows per series: too few to train on, or enough; from small sets, so that the programs
 # compiled for a size are reused (the short profile trains on one size, the single model's).
 TOO_SHORT = (0, 1, 2, 5)
@@ -625,7 +626,11 @@ def check_model(out: Path, table: Table, options: dict[str, object]) -> None:
     artifact = artifacts.load(out)
     for name in ("config.json", "params.msgpack", "scaler.csv", "metrics.json", "history.csv"):
         assert (out / name).is_file(), name
-    json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    # The validation table: MAE and RMSE are defined for every forecast (MASE may not be).
+    for method in ("model", "served"):
+        assert math.isfinite(metrics[method]["mae"]), metrics
+        assert math.isfinite(metrics[method]["rmse"]), metrics
     assert artifact.config.window.horizon == options["--horizon"]
     summary = artifact.summary.data_summary
     lasts = expected_lasts(table, options)
@@ -770,17 +775,14 @@ def draw_one(data, values):
 
 
 def check_forecast(text: str, model: Model, table: Table, options: dict[str, object]) -> None:
-    """The forecast parses, holds `horizon` finite steps per series with interval bounds around
-    the network's (a series too short for the network has none), at the timestamps after each
-    series' last."""
+    """The forecast parses, holds `horizon` steps per series, every value and bound finite with
+    the bounds around the point, at the timestamps after each series' last."""
     frame = forecast_frame(text)
     assert np.isfinite(frame["y_hat"]).all(), frame
     for level in options["--level"]:
         lo, hi = frame[f"y_hat-lo-{float(level):g}"], frame[f"y_hat-hi-{float(level):g}"]
-        bounded = lo.notna() & hi.notna()
-        assert bounded[frame["method"] == "model"].all(), frame
-        y_hat = frame["y_hat"][bounded]
-        assert (lo[bounded] <= y_hat).all() and (y_hat <= hi[bounded]).all(), frame
+        assert np.isfinite(lo).all() and np.isfinite(hi).all(), frame
+        assert (lo <= frame["y_hat"]).all() and (frame["y_hat"] <= hi).all(), frame
     ids = (
         frame["unique_id"] if "unique_id" in frame.columns else pd.Series(model.ids[0], frame.index)
     )
@@ -840,7 +842,8 @@ def check_backtest(out: Path, table: Table, options: dict[str, object]) -> None:
     per_window = forecasts.groupby(["unique_id", "cutoff"]).size()
     assert (per_window == horizon).all(), per_window
     assert (forecasts.groupby("unique_id")["cutoff"].nunique() == windows).all()
-    assert np.isfinite(forecasts["y_hat"]).all()
+    bounds = [c for c in forecasts.columns if c.startswith("y_hat")]
+    assert np.isfinite(forecasts[bounds].to_numpy(dtype=float)).all(), forecasts
     metrics = pd.read_csv(out / "backtest_metrics.csv", index_col=0)
     assert "model" in metrics.index
     assert "model" in json.loads((out / "backtest_metrics.json").read_text())
@@ -1186,11 +1189,11 @@ def test_a_constant_series_leaves_the_serving_choice_to_the_others():
     naive = targets + np.array([[0.0, 0.0], [0.0, 0.0], [4.0, 4.0], [-4.0, 4.0]])
     errors = scaled_errors({"model": network, "seasonal_naive": naive}, targets, scales)
     assert np.isnan(errors["model"][:2]).all() and np.isnan(errors["seasonal_naive"][:2]).all()
-    steps, report = choose_served(errors, np.array([True, False, True, False]))
+    steps, report = choose(errors, np.array([True, False, True, False]))
     # The other series' windows alone: the network 1 / 2 at every step, seasonal naive 4 / 2.
     assert steps == ("model", "model")
     assert report["half_mase"]["model"] == {"earlier": 0.5, "later": 0.5}
-    steps, report = choose_served(
+    steps, report = choose(
         scaled_errors({"model": network, "seasonal_naive": naive}, targets, scales * 0),
         np.array([True, False, True, False]),
     )

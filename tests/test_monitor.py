@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -23,6 +24,7 @@ from click.testing import CliRunner
 
 from tsforecast.cli import cli
 from tsforecast.forecast_log import METADATA_KEY
+from tsforecast.monitor import Decision, Report, decide, summary
 
 ROWS, HORIZON, DAYS, SHIFT_DAY, SEASON = 600, 24, 10, 6, 24
 TOTAL = ROWS + HORIZON * (DAYS + 1)
@@ -125,10 +127,17 @@ def test_a_stable_series_stays_within_tolerance_for_ten_days(stable):
     assert report["pending"] == {"forecasts": 0, "targets": 0}
     assert report["decision"] == {
         "degraded": False,
+        "conclusive": True,
         "reasons": [],
         "message": stable["results"][-1].stderr.removeprefix("tsforecast: ").strip(),
         "exit_code": 0,
     }
+    # Two issues are too few to say even that it is fine.
+    conclusive = [
+        json.loads((stable["root"] / f"day{day}.json").read_text())["decision"]["conclusive"]
+        for day in range(1, DAYS + 1)
+    ]
+    assert conclusive == [False, False] + [True] * (DAYS - 2)
     # The table on stdout: the window's seven issues, the version, the window.
     scopes = [line.split()[1] for line in stable["results"][-1].stdout.splitlines() if "│" in line]
     assert scopes == ["issue"] * 7 + ["version", "window"]
@@ -371,3 +380,186 @@ def test_csv_report_and_plot(stable, tmp_path):
         [issue["mase"] for issue in stable["report"]["issues"]]
     )
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def synthetic(issues, window=7, validation=0.8):
+    """A Report of version v whose scored issues are `(MASE, seasonal naive MASE, 90%
+    coverage)`, one forecast of 48 targets each, the window its last `window` of them."""
+    frame = pd.DataFrame(
+        [
+            {
+                "issue": f"{day}.parquet",
+                "version": "v",
+                "forecasts": 1,
+                "targets": 48,
+                "mase": mase,
+                "seasonal_naive_mase": naive,
+                "coverage-90": covered,
+            }
+            for day, (mase, naive, covered) in enumerate(issues, start=1)
+        ]
+    )
+    mine = frame.tail(window)
+    scores = mine[["mase", "seasonal_naive_mase", "coverage-90"]].mean()
+    forecasts = pd.DataFrame(
+        {"status": "scored", "unique_id": "a", "pending_targets": 0, "history_changed": False},
+        index=range(len(frame)),
+    )
+    return Report(
+        served="v",
+        window_size=window,
+        forecasts=forecasts,
+        issues=frame,
+        versions=frame.head(0),
+        window={"issues": len(mine), "forecasts": len(mine), **scores.to_dict()},
+        window_issues=tuple(mine["issue"]),
+        validation={"v": {"mase": validation}},
+        skipped=(),
+    )
+
+
+GOOD = (0.8, 1.0, 0.9)  # validation MASE 0.8, so the limit at tolerance 0.25 is 1.0
+
+
+def test_one_issue_slightly_below_the_coverage_floor_is_not_yet_conclusive():
+    decision = decide(synthetic([(0.7, 0.9, 0.792)]), 0.25)
+    assert decision == Decision(
+        degraded=False,
+        conclusive=False,
+        reasons=("90% interval coverage 79.2% is below 80%",),
+        message="not yet conclusive: version v over its last 1 scored issue: 90% interval "
+        "coverage 79.2% is below 80%; a verdict needs 3 scored issues (or each one off by a "
+        "factor 2)",
+    )
+    assert summary(synthetic([(0.7, 0.9, 0.792)]), decision, 0)["decision"] == {
+        "degraded": False,
+        "conclusive": False,
+        "reasons": ["90% interval coverage 79.2% is below 80%"],
+        "message": decision.message,
+        "exit_code": 0,
+    }
+
+
+def test_the_third_issue_below_the_floor_decides():
+    low = [(0.7, 0.9, 0.792), (0.7, 0.9, 0.79)]
+    assert not decide(synthetic(low), 0.25).conclusive
+    # (0.792 + 0.79 + 0.78) / 3 = 0.78733
+    decision = decide(synthetic([*low, (0.7, 0.9, 0.78)]), 0.25)
+    assert (decision.degraded, decision.conclusive) == (True, True)
+    assert decision.message == (
+        "degraded: version v over its last 3 scored issues: 90% interval coverage 78.7% is "
+        "below 80%"
+    )
+
+
+def test_a_within_tolerance_verdict_is_conclusive_from_the_third_issue():
+    for days, conclusive in ((1, False), (2, False), (3, True)):
+        decision = decide(synthetic([GOOD] * days), 0.25)
+        assert (decision.degraded, decision.conclusive) == (False, conclusive), days
+        assert decision.message.startswith(f"version v is within tolerance over its last {days}")
+
+
+def test_a_40_percent_shift_after_seven_good_issues_is_degraded_at_once():
+    # The shift moves the seasonal naive forecast as much as the model's.
+    decision = decide(synthetic([GOOD] * 7 + [(4.0, 4.2, 0.0)]), 0.25)
+    # Window of 7: MASE (6 x 0.8 + 4.0) / 7 = 1.2571, coverage 6 x 0.9 / 7 = 77.14%.
+    assert decision == Decision(
+        degraded=True,
+        conclusive=True,
+        reasons=(
+            "realised MASE 1.257 is above validation MASE 0.8 x 1.25 = 1",
+            "90% interval coverage 77.1% is below 80%",
+        ),
+        message="degraded: version v over its last 7 scored issues: realised MASE 1.257 is "
+        "above validation MASE 0.8 x 1.25 = 1; 90% interval coverage 77.1% is below 80%",
+    )
+
+
+def test_a_milder_shift_is_degraded_on_its_second_issue():
+    good, shifted = (0.8, 1.0, 0.95), (2.0, 2.2, 0.3)
+    # (6 x 0.8 + 2.0) / 7 = 0.971 <= 1.0 and (6 x 0.95 + 0.3) / 7 = 85.7% >= 80%.
+    first = decide(synthetic([good] * 7 + [shifted]), 0.25)
+    assert (first.degraded, first.conclusive) == (False, True)
+    # (5 x 0.8 + 2 x 2.0) / 7 = 1.143 and (5 x 0.95 + 2 x 0.3) / 7 = 76.4%.
+    second = decide(synthetic([good] * 7 + [shifted] * 2), 0.25)
+    assert second.degraded and second.reasons == (
+        "realised MASE 1.143 is above validation MASE 0.8 x 1.25 = 1",
+        "90% interval coverage 76.4% is below 80%",
+    )
+
+
+def test_a_gross_failure_on_the_first_issue_is_degraded():
+    decision = decide(synthetic([(4.0, 1.0, 0.0)]), 0.25)
+    assert (decision.degraded, decision.conclusive) == (True, True)
+    assert decision.message == (
+        "degraded: version v over its last 1 scored issue (fewer than 3, but each off by a "
+        "factor 2): realised MASE 4 is above validation MASE 0.8 x 1.25 = 1; it loses to "
+        "seasonal naive (MASE 4 vs 1); 90% interval coverage 0.0% is below 80%"
+    )
+
+
+@pytest.mark.parametrize(
+    "issues",
+    [
+        [(1.9, 2.0, 0.5)],  # MASE under 2 x 1.0, coverage over 80% / 2
+        [(0.5, 0.2, 0.9)],  # loses to seasonal naive by 2.5 x: never gross alone
+        [(4.0, 1.0, 0.0), GOOD],  # one gross issue of two
+    ],
+)
+def test_fewer_than_three_issues_not_off_by_a_factor_2_each_are_not_conclusive(issues):
+    decision = decide(synthetic(issues), 0.25)
+    assert decision.reasons and (decision.degraded, decision.conclusive) == (False, False)
+    assert decision.message.startswith("not yet conclusive: version v over its last ")
+
+
+def test_a_window_under_three_issues_lowers_what_a_verdict_needs_to_the_window():
+    decision = decide(synthetic([(0.7, 0.9, 0.792)], window=1), 0.25)
+    assert (decision.degraded, decision.conclusive) == (True, True)
+    assert decision.message == (
+        "degraded: version v over its last 1 scored issue: 90% interval coverage 79.2% is below 80%"
+    )
+    two = [GOOD, (0.7, 0.9, 0.6)]  # window coverage 75.0%
+    assert not decide(synthetic(two[1:], window=2), 0.25).conclusive
+    assert decide(synthetic(two, window=2), 0.25).degraded
+
+
+def test_the_cli_exits_0_on_one_issue_below_the_floor_and_4_on_one_gross_issue(stable, tmp_path):
+    """The stable run's first issue alone, its 90% bounds rewritten around the actuals: 6 of
+    each series' 24 targets outside (75.0%), then every forecast 40 too high and outside."""
+    registry = copy_registry(stable["registry"], tmp_path / "registry")
+    first, *rest = log_files(registry)
+    for path in rest:
+        path.unlink()
+    table = pq.read_table(first)
+    logged = table.to_pandas()
+    actuals = pd.read_csv(stable["data"], parse_dates=["ds"]).set_index(["unique_id", "ds"])
+    y = actuals.loc[pd.MultiIndex.from_frame(logged[["unique_id", "ds"]]), "y"].to_numpy()
+
+    def rewrite(columns):
+        changed = table
+        for name, values in columns.items():
+            column = pa.array(values, type=table.schema.field(name).type)
+            changed = changed.set_column(table.schema.get_field_index(name), name, column)
+        pq.write_table(changed, first)
+
+    outside = logged["step"].to_numpy() <= 6
+    rewrite({"y_hat-lo-90": np.where(outside, y + 1, y - 1), "y_hat-hi-90": y + 2})
+    out = tmp_path / "report.json"
+    result = invoke("monitor", stable["data"], "--registry", registry, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"tsforecast: not yet conclusive: version {stable['version']} over its last 1 scored "
+        "issue: 90% interval coverage 75.0% is below 80%; a verdict needs 3 scored issues (or "
+        "each one off by a factor 2)\n"
+    )
+    assert json.loads(out.read_text())["decision"]["conclusive"] is False
+
+    rewrite({"y_hat": y + 40, "y_hat-lo-90": y + 39, "y_hat-hi-90": y + 41})
+    result = invoke("monitor", stable["data"], "--registry", registry, "--out", out)
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith(
+        f"tsforecast: degraded: version {stable['version']} over its last 1 scored issue "
+        "(fewer than 3, but each off by a factor 2): realised MASE "
+    ), result.stderr
+    decision = json.loads(out.read_text())["decision"]
+    assert (decision["degraded"], decision["conclusive"], decision["exit_code"]) == (True, True, 4)

@@ -26,7 +26,8 @@ from .config import Config
 from .data import FutureTable, Panel
 from .errors import ConfigError, DataError
 from .evaluation import Evaluation, evaluate, write_summary
-from .forecast import Forecaster, forecast, naive_name
+from .forecast import Forecaster, forecast
+from .serving import naive_name
 from .train import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -184,13 +185,18 @@ def run_backtest(
     on the grid, with the gaps that --fill repairs still missing, so that each cut is filled from
     its own past only. on_epoch(cutoff_index, record) reports training progress.
     """
+    seasons = config.data.season_length
     if options.extra_baselines:
         statsforecast_module(NEEDS_EXTRA)  # fail before training, not after
+        if "mstl" in options.extra_baselines and seasons[0] < 2:
+            raise ConfigError(
+                "--baselines mstl needs a seasonal period above 1 and this data's is 1; "
+                "leave mstl out or give --season-length"
+            )
     fill = config.data.fill
     panel = observed.filled(fill)
     horizon = config.window.horizon
     step = options.step or horizon
-    seasons = config.data.season_length
     positions = cutoff_positions(panel.lengths, horizon, options.windows, step)
     if positions.min() < 2:
         shortest = int(panel.lengths.min())

@@ -1,6 +1,6 @@
 """Classical forecasts beside the network, from statsforecast (the optional `baselines` extra):
 the statsforecast models behind `backtest --baselines`, and MSTL's forecasts of a model's
-windows, which the serving check weighs against the network's (`training.choose_served`).
+windows, which the serving check weighs against the network's (tsforecast.serving).
 """
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ import numpy as np
 
 from .data import Panel
 from .errors import ConfigError
-
-# The methods besides the network and seasonal naive that a model can serve at a horizon step.
-MSTL = "mstl"
-NETWORK_AND_MSTL = "model+mstl"  # the mean of the network's forecast and MSTL's
-SERVED_WITH_MSTL = (MSTL, NETWORK_AND_MSTL)
 
 # Statsforecast model classes behind `backtest --baselines name`. MSTL decomposes every
 # seasonal period (trend by AutoETS, its default); ETS and Theta the primary.
@@ -63,22 +58,9 @@ def statsforecast_model(name: str, seasons: tuple[int, ...], shortest: int):
     """The statsforecast model behind `--baselines name`."""
     models = statsforecast_module(f"--baselines {name}").models
     kind = getattr(models, EXTRA_BASELINES[name])
-    if name == MSTL:
+    if name == "mstl":
         return kind(season_length=mstl_periods(seasons, shortest), alias=name)
     return kind(season_length=seasons[0], alias=name)
-
-
-def joins_serving(n_series: int, lookback: int, seasons: tuple[int, ...]) -> str | None:
-    """Why MSTL stays out of a model's serving check, or None when it joins: statsforecast
-    is installed, the panel has at most MAX_SERIES series with validation windows, and every
-    window's history (at least the lookback) holds two cycles of the primary season."""
-    if n_series > MAX_SERIES:
-        return f"{n_series} series (MSTL joins for at most {MAX_SERIES})"
-    if lookback < 2 * seasons[0]:
-        return f"the lookback {lookback} holds less than two seasons of {seasons[0]}"
-    if not available():  # last: importing statsforecast takes seconds
-        return "statsforecast is not installed (pip install 'tsforecast[baselines]')"
-    return None
 
 
 def fit_origins(origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -124,7 +106,8 @@ def mstl_windows(
     (`fit_origins`) instead of a fit of their own: such a forecast is up to horizon - 1 steps
     older than its window's origin (never newer: nothing after the origin is read), and worse
     for it, which is why the serving check weighs only the windows fitted at their own origin
-    (`fitted_at_origin`). Every forecast of `predict` and `backtest` has a fit of its own."""
+    (`fitted_at_origin`). Every forecast of `predict` and `backtest` has a fit of its own.
+    A fit that fails leaves its windows NaN, for serving to fall back from."""
     mstl = statsforecast_module("a model that serves MSTL at some horizon steps").models.MSTL
     history = HISTORY_SEASONS * max(seasons)
     result = np.empty((len(series), horizon))
@@ -138,11 +121,14 @@ def mstl_windows(
             past = values[max(0, fit_at - history) : fit_at]
             # statsforecast's numerics warn on short or flat histories and still forecast; the
             # warning would reach the user's terminal.
+            reach = int(origins[members].max() - fit_at)
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = mstl(season_length=mstl_periods(seasons, len(past)))
-                reach = int(origins[members].max() - fit_at)
-                path = model.forecast(y=past, h=horizon + reach)["mean"]
+                try:
+                    path = model.forecast(y=past, h=horizon + reach)["mean"]
+                except Exception:  # noqa: BLE001  (a third party's numerics on odd data)
+                    path = np.full(horizon + reach, np.nan)
             for k in members:
                 shift = int(origins[k] - fit_at)
                 result[mine[k]] = path[shift : shift + horizon]

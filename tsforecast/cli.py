@@ -970,6 +970,14 @@ def report_training(
     show_default=True,
     help="--registry or --log-to: days of recorded forecasts to keep; older log files are removed.",
 )
+@click.option(
+    "--recalibrate/--no-recalibrate",
+    default=True,
+    show_default=True,
+    help="--registry: widen or narrow each --level's interval at each step by how often the "
+    "current version's logged intervals missed the actuals now in DATA (online quantile "
+    "tracking; docs/intervals.md). --no-recalibrate serves the calibrated widths.",
+)
 def predict(
     data,
     model_dir,
@@ -982,6 +990,7 @@ def predict(
     future_path,
     log_dir,
     keep_forecasts,
+    recalibrate,
     **reading,
 ):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
@@ -994,7 +1003,11 @@ def predict(
     seasonal naive also for a series shorter than the lookback.
 
     With --registry the forecast is also recorded in REGISTRY/forecasts/ (one Parquet file per
-    call, for `tsforecast monitor`); with --model, --log-to DIR records it in DIR.
+    call, for `tsforecast monitor`); with --model, --log-to DIR records it in DIR. With
+    --registry the intervals are recalibrated from that log: per level and step, wider after
+    the current version's intervals missed the actuals DATA now holds, narrower after they held
+    them (as calibrated until it has logged forecasts whose actuals arrived); the multipliers
+    are kept in REGISTRY/recalibration.json.
     """
     began = time.monotonic()
     if registry_dir:
@@ -1013,10 +1026,19 @@ def predict(
     else:
         if given("keep_forecasts") and not log_dir:
             raise click.UsageError("--keep-forecasts needs --registry or --log-to")
+        if given("recalibrate"):
+            raise click.UsageError(
+                "--recalibrate and --no-recalibrate need --registry: the recalibration is "
+                "replayed from the registry's forecast log"
+            )
         from . import artifacts
 
         artifact = artifacts.load(model_dir)
-    panel, frame = forecast_file(artifact, data, levels, ids, future_path, reading)
+    state = None
+    if registry_dir and recalibrate and levels:
+        state = recalibration_state(registry, version, artifact, data, reading)
+    multipliers = state.multipliers(levels) if state is not None else None
+    panel, frame = forecast_file(artifact, data, levels, ids, future_path, reading, multipliers)
     from .runtime import is_primary
 
     if not is_primary():
@@ -1037,13 +1059,58 @@ def predict(
         logged = record_forecast(
             artifact, panel, frame, model_dir, registry_dir, log_dir, keep_forecasts
         )
+    if state is not None:
+        record_recalibration(registry, state, logged)
     if registry_dir:
         emit(
             "predicted",
             f"forecast by version {Path(model_dir).name}",
             version=Path(model_dir).name,
             forecast_log=logged,
+            recalibration=None if state is None else state.to_dict(),
             duration=time.monotonic() - began,
+        )
+
+
+def recalibration_state(registry, version, artifact, data, reading):
+    """The recalibration of `version`'s intervals, replayed from the registry's forecast log
+    and the actuals in DATA (read with the model's schema, gaps left NaN); its calibrated
+    widths while the log holds nothing of it, or cannot be read (said on stderr)."""
+    from . import forecast_log, recalibration
+    from .data import load_panel
+    from .errors import DataError
+
+    lookback = artifact.config.window.lookback
+    try:
+        log = forecast_log.read(registry.root / forecast_log.LOG_DIR).of_version(version)
+    except DataError:
+        log = None  # no forecast logged yet
+    except OSError as exc:
+        emit(
+            "not_recalibrated",
+            f"intervals not recalibrated: cannot read the forecast log: {exc.strerror or exc}",
+        )
+        log = None
+    if log is None:
+        return recalibration.fit(None, None, version, lookback)
+    observed, _ = load_panel(reading_config(artifact, data, reading), fill=False)
+    return recalibration.fit(log, observed, version, lookback)
+
+
+def record_recalibration(registry, state, logged) -> None:
+    """Keep what this predict applied in REGISTRY/recalibration.json, for `registry list`; a
+    registry that cannot be written is a warning (the forecast was served)."""
+    recorded = {
+        "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "forecast_log": None if logged is None else Path(logged).name,
+        **state.to_dict(),
+    }
+    try:
+        registry.record_recalibration(recorded)
+    except OSError as exc:
+        emit(
+            "not_recorded",
+            f"the recalibration was not recorded in {registry.root}: {exc.strerror or exc}",
         )
 
 
@@ -1084,10 +1151,19 @@ def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, ke
     return str(path)
 
 
-def forecast_file(artifact, data, levels, ids, future_path, reading):
+def reading_config(artifact, data, reading):
+    """How DATA (default: the file `artifact` was trained on) is read: the training schema,
+    with the --encoding and --date-format given (`reading`) in place of the model's."""
+    given = {name: value for name, value in reading.items() if value is not None}
+    saved = dataclasses.replace(artifact.config.data, **given)
+    return dataclasses.replace(saved, path=data or saved.path)
+
+
+def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers=None):
     """Read DATA (default: the file `artifact` was trained on) with the training schema, keep
     the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
-    the --encoding and --date-format given, which replace the model's."""
+    the --encoding and --date-format given, which replace the model's; `multipliers`: the
+    recalibration of the intervals (forecast.forecast)."""
     from .data import load_panel, read_future
     from .forecast import Forecaster, forecast
     from .intervals import resolve_levels
@@ -1095,13 +1171,12 @@ def forecast_file(artifact, data, levels, ids, future_path, reading):
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
     scores = artifact.conformal_scores
     resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
-    given = {name: value for name, value in reading.items() if value is not None}
-    saved = dataclasses.replace(artifact.config.data, **given)
-    panel, _ = load_panel(dataclasses.replace(saved, path=data or saved.path))
+    cfg = reading_config(artifact, data, reading)
+    panel, _ = load_panel(cfg)
     if ids:
         panel = panel.select(list(dict.fromkeys(ids)))
-    future = read_future(future_path, saved) if future_path and saved.future_covariates else None
-    return panel, forecast(Forecaster.of(artifact), panel, levels, future)
+    future = read_future(future_path, cfg) if future_path and cfg.future_covariates else None
+    return panel, forecast(Forecaster.of(artifact), panel, levels, future, multipliers)
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -1255,8 +1330,11 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
     still waiting for targets are counted as pending. Exit 4 when, over the served version's
     last --window scored issues, its MASE is above its validation MASE x (1 + --tolerance),
     or above seasonal naive's, or its 90% intervals (if predicted with --level 90) cover under
-    80%; the reason is one line on stderr. A log file that cannot be read is skipped with a
-    warning; one from a model of another horizon or frequency is refused (exit 2).
+    80%; the reason is one line on stderr. A forecast's steps count as one observation: on
+    fewer than 3 scored issues (or --window, if smaller) a failed check is "not yet conclusive"
+    (exit 0) unless each issue's MASE is above twice the limit or its coverage under 40%. A log
+    file that cannot be read is skipped with a warning; one from a model of another horizon or
+    frequency is refused (exit 2).
     """
     from . import forecast_log
     from . import monitor as monitoring
@@ -1283,6 +1361,14 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
     report = monitoring.monitor(
         log, observed, observed.filled(data_cfg.fill), reference.version, window
     )
+    recalibrated = None
+    if registry_dir:
+        from . import recalibration
+
+        # What the next `predict --registry` applies, from the actuals that have arrived.
+        lookback = reference.lookback or 0
+        recalibrated = recalibration.fit(log, observed, reference.version, lookback)
+        report = dataclasses.replace(report, recalibration=recalibrated.to_dict())
     decision = monitoring.decide(report, tolerance)
     code = DEGRADED if decision.degraded else 0
     from .runtime import is_primary
@@ -1315,6 +1401,8 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
             emit("not_recorded", f"realised scores not recorded in the registry: {exc}")
     if not report.issues.empty:
         print_monitor(table, report, f"monitor: {log.directory} against {data}")
+    if recalibrated is not None:
+        click.echo(f"interval recalibration for the next predict: {recalibrated.describe()}")
     emit(
         "degraded" if decision.degraded else "monitored",
         decision.message,

@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh
 
-from . import transforms
+from . import serving, transforms
 from .artifacts import ModelArtifact, Scaler
 from .baselines import seasonal_naive
-from .classical import MSTL, NETWORK_AND_MSTL, SERVED_WITH_MSTL, mstl_windows
 from .config import Config
 from .data import FutureTable, Panel
 from .errors import DataError
@@ -33,107 +32,13 @@ from .intervals import (
     quantile_levels,
     recent_spread,
     resolve_levels,
+    seasonal_naive_bounds,
 )
+from .serving import WindowForecasts
 from .train import Params, build_predict, local_mesh, replicate
-from .windows import scale_rows, seasonal_naive_windows
+from .windows import scale_rows
 
 log = logging.getLogger(__name__)
-
-# The name of the network's own forecast among the methods a model can serve.
-NETWORK = "model"
-
-
-def naive_name(season: int, primary: int) -> str:
-    """`seasonal_naive` at the primary period (as metrics.json always named it), else
-    `seasonal_naive_<season>`."""
-    return "seasonal_naive" if season == primary else f"seasonal_naive_{season}"
-
-
-def naive_forecasts(
-    panel: Panel,
-    series: np.ndarray,
-    starts: np.ndarray,
-    lookback: int,
-    horizon: int,
-    seasons: tuple[int, ...],
-) -> dict[str, np.ndarray]:
-    """Seasonal naive at each period, {naive_name: <float64>[n, horizon]}, for the windows that
-    `Forecaster.forecast` takes (series `series[j]`, first input row `starts[j]`), in the
-    panel's units."""
-    result = {}
-    for season in seasons:
-        forecasts = np.empty((len(series), horizon))
-        for i in np.unique(series):
-            mine = series == i
-            forecasts[mine] = seasonal_naive_windows(
-                panel.series(i).astype(np.float64), starts[mine], lookback, horizon, season
-            )
-        result[naive_name(season, seasons[0])] = forecasts
-    return result
-
-
-def served_alternatives(
-    panel: Panel,
-    series: np.ndarray,
-    starts: np.ndarray,
-    config: Config,
-    network: np.ndarray,
-    with_mstl: bool,
-) -> dict[str, np.ndarray]:
-    """The forecasts besides the network's (`network`, <float64>[n, horizon]) that a model can
-    serve at a horizon step, of the windows `Forecaster.forecast` takes, in the panel's units:
-    seasonal naive at every period and, `with_mstl`, MSTL and the mean of the network and MSTL
-    (a combination often beats both: the network reads a short window, MSTL the long history)."""
-    lookback, horizon = config.window.lookback, config.window.horizon
-    seasons = config.data.season_length
-    result = naive_forecasts(panel, series, starts, lookback, horizon, seasons)
-    if with_mstl:
-        mstl = mstl_windows(panel, series, starts, lookback, horizon, seasons)
-        result[MSTL] = mstl
-        result[NETWORK_AND_MSTL] = (network + mstl) / 2
-    return result
-
-
-def serve(
-    network: WindowForecasts, steps: tuple[str, ...], alternatives: dict[str, np.ndarray]
-) -> WindowForecasts:
-    """The forecasts a model serves: at each horizon step the method `steps` names, the
-    network's forecast or one of `alternatives` (`served_alternatives`, in the model's units),
-    as training chose on validation windows (`training.choose_served`). A quantile model's
-    quantiles move with its median."""
-    if all(name == NETWORK for name in steps):
-        return network
-    point = network.point.copy()
-    for step, name in enumerate(steps):
-        if name != NETWORK:
-            point[:, step] = alternatives[name][:, step]
-    quantiles = network.quantiles
-    if quantiles is not None:
-        quantiles = quantiles + (point - network.point)[..., None]
-    return dataclasses.replace(network, point=point, quantiles=quantiles, steps=tuple(steps))
-
-
-@dataclass(frozen=True)
-class WindowForecasts:
-    """Forecasts of n windows in the model's units (transformed, not standardised; see
-    tsforecast.transforms): `point` <float64>[n, horizon], the median of `quantiles`
-    <float64>[n, horizon, Q] for a quantile model; `spread` <float64>[n] is what each window's
-    conformal radii are multiples of (its recent movement or its series' standardisation, as
-    the config's `intervals.spread` says). `steps` names the method served at
-    each horizon step (see `serve`); empty when the network serves every step."""
-
-    point: np.ndarray
-    quantiles: np.ndarray | None
-    spread: np.ndarray
-    transform: str
-    steps: tuple[str, ...] = ()
-
-    def method(self, step: int) -> str:
-        return self.steps[step] if self.steps else NETWORK
-
-    def original(self, values: np.ndarray | None = None) -> np.ndarray:
-        """`values` (default: the point forecasts) in the original units of the data."""
-        return transforms.inverse(self.transform, self.point if values is None else values)
 
 
 @dataclass(frozen=True)
@@ -230,14 +135,12 @@ class Forecaster:
         network = self.forecast_inputs(self.inputs(panel, future), series, starts)
         if not self.served:
             return network
-        with_mstl = not set(self.served).isdisjoint(SERVED_WITH_MSTL)
-        alternatives = served_alternatives(
+        with_mstl = not set(self.served).isdisjoint(serving.SERVED_WITH_MSTL)
+        forecasts = serving.candidates(
             panel, series, starts, self.config, network.original(), with_mstl
         )
-        modelled = {
-            name: transforms.forward(network.transform, f) for name, f in alternatives.items()
-        }
-        return serve(network, self.served, modelled)
+        modelled = serving.in_model_units(network.transform, forecasts)
+        return serving.serve(network, self.served, modelled)
 
     def forecast_inputs(
         self, inputs: DeviceInputs, series: np.ndarray, starts: np.ndarray
@@ -291,14 +194,20 @@ def forecast(
     panel: Panel,
     levels: tuple[float, ...] = (),
     future: FutureTable | None = None,
+    multipliers: dict[float, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The next `horizon` steps after the end of each series: rows `unique_id, ds, y_hat, method`
     in the original units, and `y_hat-lo-<level>, y_hat-hi-<level>` for each of `levels`
     (percent). `method` says what made each row: `model` (the network) or, at the horizon steps
-    where training found it better on validation, `seasonal_naive[_<period>]`. In a panel,
-    series with fewer rows than the lookback get seasonal naive (method `seasonal_naive`, no
-    interval) unless the model was trained with --strict. `future`: the future-known
-    covariates, for a model trained with them."""
+    where training chose it on validation (tsforecast.serving), `seasonal_naive[_<period>]`,
+    `mstl` or `model+mstl`; the network where the chosen one gave no finite value. In a panel,
+    series with fewer rows than the lookback get seasonal naive (method `seasonal_naive`, with
+    its textbook interval) unless the model was trained with --strict. Where a series was never
+    negative, nothing it is forecast is either. `future`: the future-known
+    covariates, for a model trained with them. `multipliers`: per level (percent), how much
+    wider (above 1) or narrower than calibrated its interval is at each horizon step,
+    `<float>[horizon]`, in the model's units around the point forecast
+    (tsforecast.recalibration); not for the series given seasonal naive."""
     config = forecaster.config
     if config.data.id_col is None and len(panel.ids) > 1:
         # Its forecast has no id column to tell the series apart.
@@ -322,16 +231,7 @@ def forecast(
         )
     # One frame per series, in the panel's order.
     frames: list[pd.DataFrame | None] = [
-        pd.DataFrame(
-            {
-                "unique_id": panel.ids[i],
-                "ds": panel.future_timestamps(i, horizon),
-                "y_hat": seasonal_naive(panel.series(i), horizon, season),
-                "method": "seasonal_naive",
-            }
-        )
-        if is_short
-        else None
+        _short_forecast(panel, i, horizon, season, levels) if is_short else None
         for i, is_short in enumerate(short)
     ]
     if short.all():
@@ -360,6 +260,10 @@ def forecast(
             lo, hi = result.quantiles[..., lo_index], result.quantiles[..., hi_index]
         else:
             lo, hi = conformal_bounds(result.point, scores, result.spread, level)
+        if multipliers and level in multipliers:
+            from .recalibration import rescale  # here: the rest of this module never needs it
+
+            lo, hi = rescale(result.point, lo, hi, multipliers[level])
         columns.update(zip(interval_columns(level), (lo, hi), strict=True))
     columns = {name: result.original(values) for name, values in columns.items()}
     for i, (row, series_id) in enumerate(zip(modelled, panel.ids, strict=True)):
@@ -367,17 +271,46 @@ def forecast(
             {
                 "unique_id": series_id,
                 "ds": panel.future_timestamps(i, horizon),
-                **{k: v[i] for k, v in columns.items()},
-                "method": [result.method(step) for step in range(horizon)],
+                **_floored(panel.series(i), {k: v[i] for k, v in columns.items()}),
+                "method": [result.method(i, step) for step in range(horizon)],
             }
         )
     return in_column_order(frames, levels)
 
 
+def _floored(history: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A forecast's columns, at least 0 where the series was never negative: a count or a load
+    cannot go below it, and an additive component (MSTL's) or a symmetric interval can."""
+    if history.size and history.min() >= 0:
+        return {name: np.maximum(values, 0.0) for name, values in columns.items()}
+    return columns
+
+
+def _short_forecast(
+    panel: Panel, i: int, horizon: int, season: int, levels: tuple[float, ...]
+) -> pd.DataFrame:
+    """Series `i`'s forecast when it is too short for the network: seasonal naive, with its own
+    interval (`seasonal_naive_bounds`)."""
+    history = panel.series(i).astype(np.float64)
+    point = seasonal_naive(history, horizon, season)
+    columns = {"y_hat": point}
+    for level in levels:
+        bounds = seasonal_naive_bounds(history, point, season, level)
+        columns.update(zip(interval_columns(level), bounds, strict=True))
+    return pd.DataFrame(
+        {
+            "unique_id": panel.ids[i],
+            "ds": panel.future_timestamps(i, horizon),
+            **_floored(history, columns),
+            "method": "seasonal_naive",
+        }
+    )
+
+
 def in_column_order(frames: list[pd.DataFrame], levels: tuple[float, ...]) -> pd.DataFrame:
-    """The series' frames as one forecast, `unique_id, ds, y_hat`, the bounds of every level
-    (empty for a series without an interval), `method`: the same columns whichever series come
-    first and whether any is long enough for the network."""
+    """The series' frames as one forecast, `unique_id, ds, y_hat`, the bounds of every level,
+    `method`: the same columns whichever series come first and whether any is long enough for
+    the network."""
     bounds = [name for level in levels for name in interval_columns(level)]
     columns = ["unique_id", "ds", "y_hat", *bounds, "method"]
     return pd.concat(frames, ignore_index=True).reindex(columns=columns)

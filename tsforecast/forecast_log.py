@@ -212,6 +212,14 @@ class ForecastLog:
     def newest(self) -> Header:
         return list(self.headers.values())[-1]
 
+    def of_version(self, version: str) -> ForecastLog | None:
+        """The files `version` wrote, in issue order; None when it wrote none."""
+        headers = {name: h for name, h in self.headers.items() if h.version == version}
+        if not headers:
+            return None
+        rows = self.rows[self.rows["issue"].isin(list(headers))].reset_index(drop=True)
+        return dataclasses.replace(self, headers=headers, rows=rows)
+
 
 def _read_file(path: Path) -> tuple[Header, pd.DataFrame]:
     """One log file, checked to be whole: its header, and `horizon` rows per series with steps
@@ -277,13 +285,15 @@ def read(directory: str | Path) -> ForecastLog:
 @dataclass(frozen=True)
 class Reference:
     """What a log is monitored against: the served version, its horizon and frequency, and the
-    schema DATA is read with. `described` names it in messages."""
+    schema DATA is read with. `described` names it in messages; `lookback`: the model's, when
+    its config was read (a series with fewer rows gets seasonal naive, not recalibrated)."""
 
     version: str
     horizon: int
     freq: str
     data: DataConfig
     described: str
+    lookback: int | None = None
 
     @classmethod
     def of_model(cls, model_dir: Path, version: str, described: str) -> Reference:
@@ -294,7 +304,14 @@ class Reference:
             raise ArtifactError(
                 f"cannot read the model's configuration in {model_dir}: {exc}"
             ) from None
-        return cls(version, config.window.horizon, config.data.freq, config.data, described)
+        return cls(
+            version,
+            config.window.horizon,
+            config.data.freq,
+            config.data,
+            described,
+            config.window.lookback,
+        )
 
     @classmethod
     def of_log(cls, forecast_log: ForecastLog) -> Reference:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 
 import jax
 import jax.numpy as jnp
@@ -181,6 +182,24 @@ def conformal_bounds(
     """Bounds <float>[..., H] around point forecasts <float>[..., H], from scores <float>[n, H]
     (errors in units of their window's spread) and each forecast's spread <float>[...]."""
     radius = conformal_quantile(scores, level) * spread[..., None]
+    return point - radius, point + radius
+
+
+def seasonal_naive_bounds(
+    history: np.ndarray, point: np.ndarray, season: int, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds <float64>[H] around seasonal naive's forecast `point` of a series too short for
+    the network: normal with the spread of the series' own seasonal differences (one-step ones
+    when it holds no two seasons), growing with the square root of the seasons ahead (steps
+    ahead for one-step differences), the textbook seasonal naive interval (Hyndman &
+    Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed., 5.5). A series of one row
+    has no differences; its interval is its value's magnitude on either side."""
+    values = np.asarray(history, dtype=np.float64)
+    lag = season if values.size > season else 1
+    changes = values[lag:] - values[:-lag]
+    sigma = math.sqrt(float(np.mean(changes**2))) if changes.size else abs(float(values[-1]))
+    ahead = np.arange(len(point)) // lag + 1
+    radius = NormalDist().inv_cdf(0.5 + level / 200.0) * sigma * np.sqrt(ahead)
     return point - radius, point + radius
 
 

@@ -7,8 +7,8 @@ history DATA holds up to the forecast's origin, at the model's primary period), 
 coverage and MSIS per level, next to seasonal naive issued at the same origin from that same
 history. Scores are averaged over forecasts per issue, per version and over the served
 version's last `window` scored issues, and `decide` compares that last average with the
-version's validation scores. Pure functions on the log and panels; only `write_report` and
-`realised` (for the registry's file) are about files.
+version's validation scores once the window holds enough issues to say. Pure functions on the
+log and panels; only `write_report` and `realised` (for the registry's file) are about files.
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ NAIVE = "seasonal_naive"
 POINT = ("mae", "smape", "mase")
 # The coverage every degraded check wants of a 90% interval: below it, the intervals lie.
 COVERAGE_FLOOR = {"90": 0.8}
+# The steps of one forecast share its origin, its level error and the day's weather, so an
+# issue is one observation, not `horizon` of them: one or two are one bad day as often as a
+# stale model (a stable series' first issue covered 79.2% of 48 half-hours). A verdict waits
+# for this many scored issues in the window...
+MIN_ISSUES = 3
+# ...unless each of them misses by this factor (MASE above GROSS x the limit, coverage below
+# the floor / GROSS): that far off, the model is broken, not unlucky, and waiting for the third
+# issue serves two more such forecasts.
+GROSS = 2.0
 
 
 def point_scores(y: np.ndarray, y_hat: np.ndarray, scale: float) -> dict[str, float]:
@@ -87,34 +96,36 @@ def score_forecast(
     return result
 
 
-def score(forecast_log: ForecastLog, observed: Panel, filled: Panel) -> pd.DataFrame:
-    """One row per logged forecast, in the log's order: `issue, version, issued_at, origin,
-    unique_id`, its `status` (`scored`: every target is in DATA; `pending`: some are after
-    the end of its series in DATA; `disappeared`: DATA no longer has the series),
-    `pending_targets`, `history_changed` (DATA's series starts elsewhere than the history it
-    was made from), and for scored ones the scores of `score_forecast`.
+@dataclass(frozen=True)
+class Matched:
+    """The logged forecasts matched with DATA, in the log's order. `records`: one dict per
+    forecast, `issue, version, issued_at, origin, unique_id, pending_targets, history_changed,
+    status` (see `score`); `series` <int>[forecasts]: its series' position in DATA, -1 when
+    gone; `history` <int>[forecasts]: how many of that series' rows DATA holds up to the
+    forecast's origin; `y` <float64>[forecasts, horizon]: the actual of each target, NaN where
+    DATA has none (not arrived yet, a gap, a series gone)."""
 
-    `observed`: DATA with its gaps as NaN (`load_panel(..., fill=False)`), the actuals;
-    `filled`: the same repaired as the model's --fill does, the history."""
+    records: list[dict[str, Any]]
+    series: np.ndarray
+    history: np.ndarray
+    y: np.ndarray
+
+
+def match(forecast_log: ForecastLog, observed: Panel) -> Matched:
+    """Each logged forecast's targets looked up in `observed` (DATA with its gaps as NaN, as
+    `load_panel(..., fill=False)` reads it): what `score` scores and what
+    tsforecast.recalibration counts."""
     rows = forecast_log.rows
     horizon = forecast_log.newest.horizon
     ds = pd.DatetimeIndex(rows["ds"])
-    y_hat = rows["y_hat"].to_numpy(np.float64).reshape(-1, horizon)
-    levels = sorted(
-        {level for header in forecast_log.headers.values() for level in header.levels}, key=float
-    )
-    bounds = {
-        level: tuple(
-            rows[f"y_hat-{side}-{level}"].to_numpy(np.float64).reshape(-1, horizon)
-            for side in ("lo", "hi")
-        )
-        for level in levels
-    }
     keys = rows.iloc[::horizon][["issue", "unique_id", "origin", "history_start"]]
     position = {series_id: i for i, series_id in enumerate(observed.ids)}
-    # Per series of DATA: its timestamps, actuals and history in float64, made once.
-    series: dict[int, tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]] = {}
+    # Per series of DATA: its timestamps and actuals in float64, made once.
+    grids: dict[int, tuple[pd.DatetimeIndex, np.ndarray]] = {}
     records = []
+    at = np.full(len(keys), -1)
+    history = np.zeros(len(keys), dtype=np.int64)
+    y = np.full((len(keys), horizon), np.nan)
     for j, (issue, series_id, origin, start) in enumerate(keys.itertuples(index=False)):
         header = forecast_log.headers[issue]
         record: dict[str, Any] = {
@@ -131,33 +142,60 @@ def score(forecast_log: ForecastLog, observed: Panel, filled: Panel) -> pd.DataF
         if i is None:
             record["status"] = "disappeared"
             continue
-        if i not in series:
-            series[i] = (
-                observed.timestamps(i),
-                observed.series(i).astype(np.float64),
-                filled.series(i).astype(np.float64),
-            )
-        grid, values, past = series[i]
+        if i not in grids:
+            grids[i] = (observed.timestamps(i), observed.series(i).astype(np.float64))
+        grid, values = grids[i]
         targets = ds[j * horizon : (j + 1) * horizon]
         record["history_changed"] = bool(grid[0] != start)
         record["pending_targets"] = int((targets > grid[-1]).sum())
-        if record["pending_targets"]:
-            record["status"] = "pending"
-            continue
-        record["status"] = "scored"
+        record["status"] = "pending" if record["pending_targets"] else "scored"
         found = grid.get_indexer(targets)
-        y = np.where(found >= 0, values[np.maximum(found, 0)], np.nan)
-        history = past[: grid.searchsorted(origin, side="right")]
+        y[j] = np.where(found >= 0, values[np.maximum(found, 0)], np.nan)
+        at[j] = i
+        history[j] = grid.searchsorted(origin, side="right")
+    return Matched(records, at, history, y)
+
+
+def score(forecast_log: ForecastLog, observed: Panel, filled: Panel) -> pd.DataFrame:
+    """One row per logged forecast, in the log's order: `issue, version, issued_at, origin,
+    unique_id`, its `status` (`scored`: every target is in DATA; `pending`: some are after
+    the end of its series in DATA; `disappeared`: DATA no longer has the series),
+    `pending_targets`, `history_changed` (DATA's series starts elsewhere than the history it
+    was made from), and for scored ones the scores of `score_forecast`.
+
+    `observed`: DATA with its gaps as NaN (`load_panel(..., fill=False)`), the actuals;
+    `filled`: the same repaired as the model's --fill does, the history."""
+    rows = forecast_log.rows
+    horizon = forecast_log.newest.horizon
+    y_hat = rows["y_hat"].to_numpy(np.float64).reshape(-1, horizon)
+    levels = sorted(
+        {level for header in forecast_log.headers.values() for level in header.levels}, key=float
+    )
+    bounds = {
+        level: tuple(
+            rows[f"y_hat-{side}-{level}"].to_numpy(np.float64).reshape(-1, horizon)
+            for side in ("lo", "hi")
+        )
+        for level in levels
+    }
+    matched = match(forecast_log, observed)
+    pasts: dict[int, np.ndarray] = {}
+    for j, record in enumerate(matched.records):
+        if record["status"] != "scored":
+            continue
+        i = int(matched.series[j])
+        if i not in pasts:
+            pasts[i] = filled.series(i).astype(np.float64)
         record.update(
             score_forecast(
-                y,
+                matched.y[j],
                 y_hat[j],
                 {level: (lo[j], hi[j]) for level, (lo, hi) in bounds.items()},
-                history,
-                header.season,
+                pasts[i][: matched.history[j]],
+                forecast_log.headers[record["issue"]].season,
             )
         )
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(matched.records)
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
@@ -187,7 +225,9 @@ class Report:
     (issue order) with its version, issue time and latest origin; `versions`: one row per
     version over all its scored issues; `window`: the served version's last `window_size`
     scored issues together (None when it has none yet), `window_issues` their file names;
-    `validation`: each version's validation scores (forecast_log.validation_scores)."""
+    `validation`: each version's validation scores (forecast_log.validation_scores);
+    `recalibration`: the served version's interval recalibration
+    (tsforecast.recalibration.State.to_dict; None when not computed, as for a --log log)."""
 
     served: str
     window_size: int
@@ -198,6 +238,7 @@ class Report:
     window_issues: tuple[str, ...]
     validation: dict[str, dict[str, Any]]
     skipped: tuple[tuple[str, str], ...]
+    recalibration: dict[str, Any] | None = None
 
     @property
     def pending(self) -> pd.DataFrame:
@@ -258,10 +299,12 @@ def monitor(
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether the served version is degraded, why (one reason per failed check) and the one
-    line that says so."""
+    """Whether the served version is degraded, whether the window held enough evidence to say
+    (`conclusive`), the checks it fails (one reason each; failed but not conclusive is not
+    degraded) and the one line that says so."""
 
     degraded: bool
+    conclusive: bool
     reasons: tuple[str, ...]
     message: str
 
@@ -269,20 +312,26 @@ class Decision:
 def decide(report: Report, tolerance: float) -> Decision:
     """Degraded when, over the served version's last `window` scored issues, its MASE is above
     its validation MASE times 1 + `tolerance`, or above seasonal naive's at the same origins,
-    or its 90% intervals (when logged) cover under 80% of the targets."""
+    or its 90% intervals (when logged) cover under 80% of the targets; and the window holds
+    MIN_ISSUES scored issues (`window` of them when it is smaller), or every issue in it is
+    GROSS times beyond the validation limit or the coverage floor. Checks failed on fewer
+    issues are reported as not yet conclusive."""
     window, served = report.window, report.served
     if window is None:
         return Decision(
+            False,
             False,
             (),
             f"nothing to judge yet: no forecast of version {served} has all its targets in DATA",
         )
     issues = int(window["issues"])
+    needed = min(MIN_ISSUES, report.window_size)
+    each = report.issues[report.issues["issue"].isin(report.window_issues)]
     over = f"over its last {issues} scored issue{'s' if issues != 1 else ''}"
     realised = float(window["mase"])
     naive = float(window.get(f"{NAIVE}_mase", math.nan))
     validation = report.validation.get(served, {}).get("mase")
-    reasons, facts = [], [f"MASE {realised:.4g}"]
+    reasons, facts, gross = [], [f"MASE {realised:.4g}"], []
     if validation is not None and math.isfinite(validation):
         limit = validation * (1 + tolerance)
         facts.append(f"validation {validation:.4g}, limit {limit:.4g}")
@@ -291,8 +340,11 @@ def decide(report: Report, tolerance: float) -> Decision:
                 f"realised MASE {realised:.4g} is above validation MASE {validation:.4g} "
                 f"x {1 + tolerance:g} = {limit:.4g}"
             )
+            gross.append(bool((each["mase"] > GROSS * limit).all()))
     if math.isfinite(naive):
         facts.append(f"seasonal naive {naive:.4g}")
+        # Never gross alone: both sides are a day or two of noisy scores, and a very regular day
+        # makes seasonal naive's tiny.
         if realised > naive:
             reasons.append(f"it loses to seasonal naive (MASE {realised:.4g} vs {naive:.4g})")
     for level, floor in COVERAGE_FLOOR.items():
@@ -304,10 +356,24 @@ def decide(report: Report, tolerance: float) -> Decision:
             reasons.append(
                 f"{level}% interval coverage {100 * covered:.1f}% is below {100 * floor:g}%"
             )
+            gross.append(bool((each[f"coverage-{level}"] < floor / GROSS).all()))
+    conclusive = issues >= needed or any(gross)
+    if reasons and conclusive:
+        few = (
+            ""
+            if issues >= needed
+            else f" (fewer than {needed}, but each off by a factor {GROSS:g})"
+        )
+        message = f"degraded: version {served} {over}{few}: " + "; ".join(reasons)
+        return Decision(True, True, tuple(reasons), message)
     if reasons:
-        message = f"degraded: version {served} {over}: " + "; ".join(reasons)
-        return Decision(True, tuple(reasons), message)
-    return Decision(False, (), f"version {served} is within tolerance {over}: " + ", ".join(facts))
+        message = (
+            f"not yet conclusive: version {served} {over}: " + "; ".join(reasons) + f"; a "
+            f"verdict needs {needed} scored issues (or each one off by a factor {GROSS:g})"
+        )
+        return Decision(False, False, tuple(reasons), message)
+    message = f"version {served} is within tolerance {over}: " + ", ".join(facts)
+    return Decision(False, conclusive, (), message)
 
 
 def rows(report: Report) -> pd.DataFrame:
@@ -355,6 +421,7 @@ def summary(report: Report, decision: Decision, exit_code: int) -> dict[str, Any
         "window": report.window_size,
         "decision": {
             "degraded": decision.degraded,
+            "conclusive": decision.conclusive,
             "reasons": list(decision.reasons),
             "message": decision.message,
             "exit_code": exit_code,
@@ -373,6 +440,7 @@ def summary(report: Report, decision: Decision, exit_code: int) -> dict[str, Any
         "disappeared_series": report.disappeared,
         "history_changed_series": report.history_changed,
         "skipped_files": [{"file": name, "reason": why} for name, why in report.skipped],
+        "recalibration": report.recalibration,
     }
 
 

@@ -7,6 +7,7 @@ Layout of a registry directory:
     promotions.jsonl                        one line per promotion or rollback
     forecasts/                              what `predict --registry` served (forecast_log)
     monitor.json                            the last `tsforecast monitor`'s realised scores
+    recalibration.json                      the interval multipliers the last predict applied
     .lock                                   flock'ed for the whole of a run
 
 `current` is a symlink rather than a pointer file because a symlink is replaced by one
@@ -53,6 +54,7 @@ CURRENT = "current"
 LOCK = ".lock"
 PROMOTIONS = "promotions.jsonl"
 MONITOR = "monitor.json"
+RECALIBRATION = "recalibration.json"
 
 
 def data_hash(panel: Panel) -> str:
@@ -82,6 +84,9 @@ class VersionInfo:
     current: bool
     # Its realised scores as the last `tsforecast monitor` found them (Registry.realised).
     realised: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The recalibration of its intervals the last `predict --registry` applied, when that was
+    # this version (Registry.recalibration).
+    recalibration: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _storage_error(action: str, exc: OSError) -> StorageError:
@@ -175,6 +180,7 @@ class Registry:
     def describe(self) -> list[VersionInfo]:
         current = self.require().current()
         realised = self.realised().get("versions", {})
+        recalibration = self.recalibration()
         rows = []
         for name in self.names():
             path = self.versions / name
@@ -192,6 +198,7 @@ class Registry:
                     metrics=metrics,
                     current=name == current,
                     realised=realised.get(name, {}),
+                    recalibration=recalibration if recalibration.get("version") == name else {},
                 )
             )
         return rows
@@ -210,6 +217,22 @@ class Registry:
         two monitors the later one wins). OSError when the registry cannot be written."""
         text = jsontext.dumps(recorded, indent=2) + "\n"
         atomic.write_file(self.root / MONITOR, lambda path: path.write_text(text))
+
+    def recalibration(self) -> dict[str, Any]:
+        """The recalibration the last `predict --registry` applied (`record_recalibration`);
+        {} when none has or its file cannot be read."""
+        try:
+            recorded = json.loads((self.root / RECALIBRATION).read_text())
+        except (OSError, ValueError):
+            return {}
+        return recorded if isinstance(recorded, dict) else {}
+
+    def record_recalibration(self, recorded: dict[str, Any]) -> None:
+        """Replace recalibration.json in one rename (no lock, as monitor.json: the state is
+        replayed from the forecast log each time, so the file only reports it). OSError when
+        the registry cannot be written."""
+        text = jsontext.dumps(recorded, indent=2) + "\n"
+        atomic.write_file(self.root / RECALIBRATION, lambda path: path.write_text(text))
 
     def data_hash_of(self, name: str) -> str | None:
         try:

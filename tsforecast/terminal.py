@@ -8,6 +8,7 @@ text for people or, with `--log-format json`, as one JSON object per line.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections import Counter
@@ -18,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .classical import MSTL
 from .logs import emit
+from .serving import MSTL, NETWORK
 
 stderr = Console(stderr=True, highlight=False)
 # The group callback sets the format; failures before it (bad group options) use the environment's.
@@ -87,10 +88,73 @@ class EpochProgress:
 def serving_line(steps: list[str]) -> str:
     """`what serves: the network at 40 of 48 steps, seasonal_naive_168 at 8`."""
     counts = Counter(steps)
-    if set(counts) == {"model"}:
+    if set(counts) == {NETWORK}:
         return f"served: the network at all {len(steps)} steps"
     parts = [f"{name} at {count}" for name, count in counts.most_common()]
     return f"served ({len(steps)} steps): " + ", ".join(parts).replace("model at", "the network at")
+
+
+def serving_lines(serving: dict) -> list[str]:
+    """What is served and why, and why MSTL was left out, if it was and the user did not ask
+    for it (`--no-fallback`)."""
+    lines = [serving_line(serving["steps"])]
+    if "why" in serving:
+        lines[0] += f" ({serving['why']})"
+    left_out = serving.get("without_mstl")
+    if left_out and left_out != "--no-fallback":
+        lines.append(f"mstl is not a candidate: {left_out}")
+    return lines
+
+
+# Validation coverage this far (percentage points) below its level is flagged: the intervals
+# will not hold what they say.
+COVERAGE_SHORTFALL = 5.0
+
+
+def interval_lines(
+    intervals: dict, levels: tuple[float, ...], calibration: int | None
+) -> list[str]:
+    """Each level's validation coverage, flagged where it falls far short, and which levels
+    `predict` can serve (`calibration`: the conformal scores per step; None for a quantile
+    model, which serves the levels it was trained for)."""
+    lines = []
+    for level, scores in intervals.get("served", {}).items():
+        naive_scores = intervals["seasonal_naive"].get(level)
+        if scores is None:
+            lines.append(f"{level}% intervals: too few validation windows to score them")
+            continue
+        covered = 100 * scores["coverage"]
+        line = (
+            f"{level}% intervals ({intervals['method']}): "
+            f"coverage {covered:.1f}%, MSIS {scores['msis']:.3g}"
+        )
+        if naive_scores is not None:
+            line += (
+                f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, "
+                f"MSIS {naive_scores['msis']:.3g})"
+            )
+        if covered < float(level) - COVERAGE_SHORTFALL:
+            line = f"warning: {line}: below its level, the intervals are too narrow for this data"
+        lines.append(line)
+    if calibration is None:
+        named = ", ".join(f"{level:g}%" for level in levels)
+        lines.append(f"predict can serve the {named} intervals this quantile model learned")
+    else:
+        widest = math.floor(1000 * calibration / (calibration + 1)) / 10
+        lines.append(
+            f"predict can serve intervals up to {widest:g}% ({calibration} calibration windows; "
+            "a larger --val-size allows wider)"
+        )
+    return lines
+
+
+def scored_windows(metrics: dict) -> str:
+    """`193 windows`, or where MSTL took part `9 of 193 windows, those MSTL was fitted at`."""
+    total = metrics["validation_windows"]
+    scored = metrics.get("scored_windows", total)
+    if scored == total:
+        return f"{total} windows"
+    return f"{scored} of {total} windows, those MSTL was fitted at"
 
 
 def print_summary(outcome, path: Path) -> None:
@@ -105,9 +169,7 @@ def print_summary(outcome, path: Path) -> None:
     if set(steps) != {"model"}:
         methods.append("served")
     table = Table(
-        title=(
-            f"validation ({metrics['validation_windows']} windows, best epoch {outcome.best_epoch})"
-        ),
+        title=f"validation ({scored_windows(metrics)}, best epoch {outcome.best_epoch})",
         title_justify="left",
     )
     table.add_column("method")
@@ -119,7 +181,8 @@ def print_summary(outcome, path: Path) -> None:
         table.add_row(label, *(f"{row[k]:.4g}" for k in ("mae", "rmse", "smape", "mase")))
     stderr.print(table)
     # soft_wrap: off a terminal rich folds lines at 80 columns, which would split the path.
-    stderr.print(serving_line(steps), soft_wrap=True)
+    for line in serving_lines(metrics["serving"]):
+        stderr.print(line, soft_wrap=True)
     served = metrics["served"]
     naive = min(
         (name for name in methods if name.startswith("seasonal_naive")),
@@ -132,23 +195,13 @@ def print_summary(outcome, path: Path) -> None:
     else:
         verdict = f"the forecast does NOT beat {label}: {mase}"
     stderr.print(verdict, soft_wrap=True)
-    intervals = metrics["intervals"]
-    for level, scores in intervals.get("served", {}).items():
-        naive_scores = intervals["seasonal_naive"].get(level)
-        if scores is None:
-            stderr.print(
-                f"{level}% intervals: too few validation windows to score them", soft_wrap=True
-            )
-            continue
-        line = (
-            f"{level}% intervals ({intervals['method']}): "
-            f"coverage {100 * scores['coverage']:.1f}%, MSIS {scores['msis']:.3g}"
-        )
-        if naive_scores is not None:
-            line += (
-                f" (seasonal naive, conformal: {100 * naive_scores['coverage']:.1f}%, "
-                f"MSIS {naive_scores['msis']:.3g})"
-            )
+    artifact = outcome.artifact
+    scores = artifact.conformal_scores
+    for line in interval_lines(
+        metrics["intervals"],
+        artifact.config.intervals.levels,
+        None if scores is None else scores.shape[0],
+    ):
         stderr.print(line, soft_wrap=True)
     stderr.print(f"model written to {path}", soft_wrap=True)
 
@@ -199,12 +252,22 @@ def first_metric(metrics: dict, methods: tuple[str, ...], key: str) -> float:
     return float("nan")
 
 
+def recalibrated_widths(recalibration: dict) -> str:
+    """`90%: 1.13, 80%: 1.02`: per level, the mean of the width multipliers over the horizon
+    steps that `predict --registry` applied; '-' for none."""
+    levels = recalibration.get("levels", {})
+    if not levels:
+        return "-"
+    means = {name: sum(s["multipliers"]) / len(s["multipliers"]) for name, s in levels.items()}
+    return ", ".join(f"{name}%: {mean:.3g}" for name, mean in means.items())
+
+
 def registry_table(registry_dir, rows) -> Table:
     """The versions of a registry (`Registry.describe()` rows), oldest first, * on the current."""
     table = Table(title=f"registry {Path(registry_dir).absolute()}", title_justify="left")
     for column in REGISTRY_COLUMNS:
         table.add_column(column, justify="left")
-    for column in (*REGISTRY_METRICS, *REALISED_COLUMNS):
+    for column in (*REGISTRY_METRICS, "interval width x", *REALISED_COLUMNS):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -217,6 +280,7 @@ def registry_table(registry_dir, rows) -> Table:
                 f"{first_metric(row.metrics, methods, key):.4g}"
                 for methods, key in REGISTRY_METRICS.values()
             ),
+            recalibrated_widths(row.recalibration),
             *(_cell(row.realised.get(key)) for key in REALISED_COLUMNS.values()),
         )
     return table
@@ -240,6 +304,20 @@ def print_registry(registry_dir, rows, monitored: dict) -> None:
         )
     else:
         click.echo("realised: no `tsforecast monitor --registry` run recorded yet")
+    for row in rows:
+        recalibration = row.recalibration
+        if not recalibration.get("levels"):
+            continue
+        fitted = "; ".join(
+            f"{name}%: {s['origins']} origins, {s['targets']} targets, served coverage "
+            + ("-" if s.get("coverage") is None else f"{100 * s['coverage']:.1f}%")
+            for name, s in recalibration["levels"].items()
+        )
+        click.echo(
+            "interval width x: the mean over the horizon steps of the multipliers the last "
+            f"`predict --registry` applied to the intervals, at {recalibration.get('computed_at')}"
+            f" (data until {recalibration.get('data_until')}), fitted on {fitted}"
+        )
 
 
 def monitor_table(table, report, title: str) -> Table:

@@ -17,26 +17,17 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from . import transforms
+from . import classical, serving, transforms
 from .artifacts import ModelArtifact, Scaler, TrainingSummary
-from .classical import NETWORK_AND_MSTL, fitted_at_origin, joins_serving
 from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
 from .features import calendar_names, device_matrix, layout, static_levels
-from .forecast import (
-    NETWORK,
-    DeviceInputs,
-    Forecaster,
-    WindowForecasts,
-    naive_name,
-    quantiles_of,
-    serve,
-    served_alternatives,
-)
+from .forecast import DeviceInputs, Forecaster, quantiles_of
 from .intervals import quantile_index, validation_interval_metrics
-from .metrics import mase_scale, mean_defined, point_metrics
+from .metrics import mean_defined, point_metrics
 from .models import count_params
+from .serving import NETWORK, ValidationWindows, WindowForecasts, naive_name
 from .strategies import require_supported
 from .train import EpochRecord, Params, build_trainer
 from .windows import (
@@ -67,118 +58,23 @@ def default_lookback(seasons: tuple[int, ...], shortest: int, horizon: int) -> i
     return usual  # too short for any: split_windows reports how many rows are needed
 
 
-def validation_targets(panel: Panel, split: WindowSplit, lookback: int, horizon: int) -> np.ndarray:
-    """<float64>[n_val, horizon]: the values the validation windows forecast, in `panel`'s
-    units."""
-    rows = split.val_starts[:, None] + lookback + np.arange(horizon)[None, :]
-    return panel.values[rows].astype(np.float64)
-
-
-def mase_scales(panel: Panel, split: WindowSplit, season: int) -> np.ndarray:
-    """<float64>[n_val]: the MASE scale (in-sample seasonal-naive error of the training part) of
-    each validation window's series."""
-    scales = {
-        i: mase_scale(panel.series(i)[: split.train_part[i]], season)
-        for i in np.unique(split.val_series)
-    }
-    return np.asarray([scales[i] for i in split.val_series])
-
-
-def earlier_half(split: WindowSplit) -> np.ndarray:
-    """<bool>[n_val]: the earlier half of every series' validation windows, where choices are
-    fitted (the serving choice, conformal radii in metrics.json) to be checked on the later."""
-    return np.arange(len(split.val_starts)) % split.val_size < split.val_size // 2
-
-
-def scaled_errors(
-    forecasts: dict[str, np.ndarray], targets: np.ndarray, scales: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Each method's absolute errors <float64>[n_val, H] on the validation windows over their
-    MASE scales (`mase_scales`). A window whose series is constant in its training part has no
-    scale: its errors are undefined (NaN) for every method, not infinite for the one that missed
-    the constant by a rounding error, which made seasonal naive serve every step of a panel
-    holding one constant series."""
-    defined = np.where(scales > 0, scales, np.nan)[:, None]
-    return {name: np.abs(f - targets) / defined for name, f in forecasts.items()}
-
-
-def choose_served(
-    errors: dict[str, np.ndarray], earlier: np.ndarray, incumbent: str = NETWORK
-) -> tuple[tuple[str, ...], dict]:
-    """What a model serves at each horizon step, from scaled absolute errors <float>[n_val, H]
-    on the validation windows of the network (`NETWORK`) and each alternative it can serve
-    (`forecast.served_alternatives`: each seasonal naive, and where MSTL joins, MSTL and the
-    mean of the network and MSTL). The `incumbent` (the network, or where MSTL joins the mean of
-    the network and MSTL) serves a step unless another method's mean error is below its own on
-    both the `earlier` windows and the later ones: a method that wins one half by chance seldom
-    wins the other too (docs/defaults.md, "Serving against MSTL"). Of the methods that
-    pass, the one with the lowest mean error over all the windows serves. The mean of two
-    different forecasters is the incumbent where it can be, because on the validation months of
-    ETTh1 and ETTh2 it beat the network and MSTL alike while the validation windows of training
-    could not tell them apart (docs/defaults.md). Returns (method per step, how it was
-    decided)."""
-    horizon = errors[NETWORK].shape[1]
-    everywhere = (NETWORK,) * horizon
-    if not earlier.any() or earlier.all():
-        return everywhere, {"decided_on": "nothing: one validation window per series is too few"}
-    if np.isnan(errors[NETWORK]).all():
-        return everywhere, {
-            "decided_on": "nothing: MASE is undefined on every validation window (every series "
-            "is constant in its training part)"
-        }
-
-    def per_step(values: np.ndarray) -> np.ndarray:  # <float>[3, H]: earlier, later, all
-        return np.stack(
-            [mean_defined(values[part], axis=0) for part in (earlier, ~earlier)]
-            + [mean_defined(values, axis=0)]
-        )
-
-    scores = {name: per_step(values) for name, values in errors.items()}
-    network = scores[NETWORK]
-    steps = []
-    for h in range(horizon):
-        passing = [
-            name
-            for name, score in scores.items()
-            if name != incumbent and (score[:2, h] < scores[incumbent][:2, h]).all()
-        ]
-        steps.append(min(passing, key=lambda name: scores[name][2, h]) if passing else incumbent)
-    served = per_step(np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1))
-    halves = {
-        name: {"earlier": float(mean_defined(score[0])), "later": float(mean_defined(score[1]))}
-        for name, score in (("served", served), (NETWORK, network), (incumbent, scores[incumbent]))
-    }
-    report = {
-        "decided_on": (
-            f"the earlier {int(earlier.sum())} and the later {int((~earlier).sum())} "
-            f"validation windows, against {incumbent}"
-        ),
-        "half_mase": halves,
-    }
-    return tuple(steps), report
-
-
 def validation_metrics(
-    panel: Panel,
-    split: WindowSplit,
-    forecasts: dict[str, np.ndarray],
-    targets: np.ndarray,
-    scales: np.ndarray,
+    panel: Panel, windows: ValidationWindows, forecasts: dict[str, np.ndarray]
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
-    """Per-series point metrics of each method's forecasts on the validation windows
-    (`forecasts`: {method: <float>[n_val, horizon]} in the original units, in the order of the
-    split's validation windows, like `validation_targets`) and their means over series (as M4
-    does). MASE is scaled by `scales` (`mase_scales`). Returns (means, one row per series and
+    """Per-series point metrics of each method's forecasts of the validation `windows`
+    (`forecasts`: {method: <float>[n_val, horizon]} in the original units, in the windows'
+    order) and their means over series (as M4 does). Returns (means, one row per series and
     method)."""
     rows = []
-    for i in np.unique(split.val_series):
-        mine = split.val_series == i
+    for i in np.unique(windows.series):
+        mine = windows.series == i
+        scale = float(windows.scales[mine][0])
         for method, forecast in forecasts.items():
             rows.append(
                 {
                     "unique_id": panel.ids[i],
                     "method": method,
-                    **point_metrics(targets[mine], forecast[mine], float(scales[mine][0])),
+                    **point_metrics(windows.targets[mine], forecast[mine], scale),
                 }
             )
     by_series = pd.DataFrame(rows)
@@ -191,19 +87,18 @@ def validation_metrics(
 
 
 def interval_metrics(
-    split: WindowSplit,
+    windows: ValidationWindows,
     targets: np.ndarray,
     points: dict[str, np.ndarray],
     served: WindowForecasts,
-    scales: np.ndarray,
     config: Config,
 ) -> dict:
     """metrics.json's "intervals": conformal intervals around each of `points` ({method:
-    <float>[n_val, H]} in the model's units, like `targets`), except that the served forecasts
-    of a quantile model keep their own quantiles, per level, on the validation windows, scored
-    in the original units, each conformal radius a multiple of its window's `served.spread`.
-    scales: <float>[n_val], each window's MASE scale."""
-    horizon = config.window.horizon
+    <float>[n_val, H]} in the model's units, like `targets`, the windows' targets in the
+    model's units), except that the served forecasts of a quantile model keep their own
+    quantiles, per level, on the validation windows, scored in the original units, each
+    conformal radius a multiple of its window's `served.spread`."""
+    split, horizon = windows.split, config.window.horizon
     trained = np.flatnonzero(split.usable)  # the series with validation windows, in window order
     shape = (len(trained), split.val_size, horizon)
     levels = config.intervals.levels
@@ -220,62 +115,12 @@ def interval_metrics(
         targets.reshape(shape),
         {name: point.reshape(shape) for name, point in points.items()},
         served.spread.reshape(shape[:2]),
-        scales.reshape(shape[:2])[:, 0],
+        windows.scales.reshape(shape[:2])[:, 0],
         levels,
         bounds,
         served.original,
     )
     return {"method": config.intervals.method, **scored}
-
-
-def served_forecasts(
-    panel: Panel,
-    split: WindowSplit,
-    network: WindowForecasts,
-    targets: np.ndarray,
-    scales: np.ndarray,
-    config: Config,
-) -> tuple[WindowForecasts, dict[str, np.ndarray], dict]:
-    """What the model serves on the validation windows (see `choose_served`; the network alone
-    with --no-fallback), the baselines it was weighed against in the original units (seasonal
-    naive at every period, and MSTL where it joins: `classical.joins_serving`), and how the
-    serving was decided (metrics.json's "serving"). targets, scales: `validation_targets` and
-    `mase_scales`."""
-    series, horizon = split.val_series, config.window.horizon
-    starts = split.val_starts - panel.offsets[series]
-    without_mstl = (
-        joins_serving(len(np.unique(series)), config.window.lookback, config.data.season_length)
-        if config.train.fallback
-        else "--no-fallback"
-    )
-    if without_mstl is None:
-        log.info("fitting MSTL on the validation windows (one fit per horizon of them)")
-    alternatives = served_alternatives(
-        panel, series, starts, config, network.original(), with_mstl=without_mstl is None
-    )
-    if config.train.fallback:
-        errors = scaled_errors({NETWORK: network.original(), **alternatives}, targets, scales)
-        incumbent, weighed = NETWORK, np.ones(len(series), dtype=bool)
-        if without_mstl is None:
-            # Between its fits MSTL forecasts from up to a horizon before the origin, which
-            # would weigh it down unfairly: only the windows it was fitted at decide.
-            incumbent = NETWORK_AND_MSTL
-            weighed = fitted_at_origin(series, starts, config.window.lookback, horizon)
-        steps, decision = choose_served(
-            {name: e[weighed] for name, e in errors.items()},
-            earlier_half(split)[weighed],
-            incumbent,
-        )
-        decision["candidates"] = list(errors)
-        if without_mstl is None:
-            decision["decided_on"] += " that MSTL was fitted at"
-    else:
-        steps, decision = (NETWORK,) * horizon, {"decided_on": "--no-fallback"}
-    if without_mstl is not None:
-        decision["without_mstl"] = without_mstl
-    modelled = {name: transforms.forward(network.transform, f) for name, f in alternatives.items()}
-    baselines = {name: f for name, f in alternatives.items() if name != NETWORK_AND_MSTL}
-    return serve(network, steps, modelled), baselines, {"steps": list(steps), **decision}
 
 
 @dataclass(frozen=True)
@@ -365,35 +210,32 @@ def train(
     # trained on.
     forecaster = Forecaster(config, result.params, scaler, features, trainer.predict, trainer.mesh)
     inputs = DeviceInputs(values, panel.offsets, mean[:, 0], std[:, 0], modelled.values)
-    series = split.val_series
-    network = forecaster.forecast_inputs(inputs, series, split.val_starts - panel.offsets[series])
-    targets = validation_targets(panel, split, lookback, horizon)
-    scales = mase_scales(panel, split, data_cfg.season)
-    served, naive, serving = served_forecasts(panel, split, network, targets, scales, config)
+    windows = ValidationWindows.of(panel, split, lookback, horizon, data_cfg.season)
+    network = forecaster.forecast_inputs(inputs, windows.series, windows.starts)
+    served, naive, decision, decided = serving.on_validation(panel, windows, network, config)
+    forecasts = {NETWORK: network.original(), "served": served.original(), **naive}
     metrics, by_series = validation_metrics(
         panel,
-        split,
-        {NETWORK: network.original(), "served": served.original(), **naive},
-        targets,
-        scales,
+        serving.take(windows, decided),
+        {name: forecast[decided] for name, forecast in forecasts.items()},
     )
-    metrics["serving"] = serving
+    metrics["serving"] = decision
     trained = np.flatnonzero(split.usable)
     metrics["best_epoch"] = result.best_epoch
     metrics["validation_windows"] = int(len(split.val_starts))
+    metrics["scored_windows"] = int(decided.sum())
     metrics["series"] = int(len(trained))
     metrics["skipped_series"] = skipped
-    modelled_targets = validation_targets(modelled, split, lookback, horizon)
+    modelled_targets = serving.targets_of(modelled, split.val_starts, lookback, horizon)
     primary = naive_name(data_cfg.season, data_cfg.season)
     metrics["intervals"] = interval_metrics(
-        split,
+        windows,
         modelled_targets,
         {
             "served": served.point,
             primary: transforms.forward(data_cfg.transform, naive[primary]),
         },
         served,
-        scales,
         config,
     )
     scores = None if quantiles else np.abs(served.point - modelled_targets) / served.spread[:, None]
@@ -420,7 +262,7 @@ def train(
         summary,
         scores,
         by_series,
-        served=served.steps,
+        served=tuple(decision["steps"]),
     )
     return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
 
@@ -454,13 +296,18 @@ def score_on_validation(
         raise DataError(
             f"the validation windows start too early for a model with lookback {mine.lookback}"
         )
-    series = split.val_series
-    val = Forecaster.of(artifact).forecast(panel, series, own_starts - panel.offsets[series])
-    means, _ = validation_metrics(
-        panel,
-        split,
-        {"served": val.original()},
-        validation_targets(panel, split, theirs.lookback, theirs.horizon),
-        mase_scales(panel, split, run.config.data.season),
+    windows = ValidationWindows.of(
+        panel, split, theirs.lookback, theirs.horizon, run.config.data.season
     )
+    # The run's own table scored only the windows MSTL was fitted at when MSTL was weighed.
+    scored = np.ones(len(windows.series), dtype=bool)
+    if "without_mstl" not in run.metrics["serving"]:
+        scored = classical.fitted_at_origin(
+            windows.series, windows.starts, theirs.lookback, theirs.horizon
+        )
+    windows = serving.take(windows, scored)
+    series = windows.series
+    starts = own_starts[scored] - panel.offsets[series]
+    val = Forecaster.of(artifact).forecast(panel, series, starts)
+    means, _ = validation_metrics(panel, windows, {"served": val.original()})
     return means

@@ -1,0 +1,357 @@
+"""PJM hourly load, cron-style: train once with the defaults on the three years before a stretch
+of 8 weeks, then forecast from every midnight of those weeks without retraining, as a nightly
+`predict` does; beside it MSTL refitted at each origin and seasonal naive a day and a week back.
+
+Each series alone (a user with one region's file) and, with --panel, the seven as one panel.
+Phases: `validation` (the 8 weeks a year, 52 weeks, before the test weeks, with only the data
+before them: where the serving rule is chosen) and `test` (the 8 weeks before the last week of
+each file, so that every origin's 168 steps are in the data). Besides what tsforecast serves,
+each candidate serving rule is replayed from the same validation windows of training (`rules`),
+and the 90% interval's coverage is recorded.
+
+The files are read as published: the duplicated autumn hour averaged, rows sorted, missing hours
+interpolated (the tool itself refuses duplicates until it has an option for them).
+
+    python benchmarks/pjm.py --phases validation --horizons 24 \
+        --out benchmarks/results/pjm-validation-24.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.stamp import stamp  # noqa: E402
+from tsforecast import artifacts, classical, serving, transforms  # noqa: E402
+from tsforecast.data import load_panel  # noqa: E402
+from tsforecast.forecast import Forecaster  # noqa: E402
+from tsforecast.intervals import conformal_bounds  # noqa: E402
+from tsforecast.metrics import mase_scale  # noqa: E402
+from tsforecast.serving import NETWORK, NETWORK_AND_MSTL, ValidationWindows  # noqa: E402
+from tsforecast.windows import split_windows  # noqa: E402
+
+DATA = Path(os.environ.get("PJM_DATA", REPO.parent / "shared" / "data" / "pjm"))
+REGIONS = ("AEP", "COMED", "DAYTON", "DEOK", "FE", "PJME", "PJM_Load")
+WEEKS, YEARS, DAY = 8, 3, 24
+LEVEL = 90.0
+
+
+def read(region: str) -> pd.Series:
+    frame = pd.read_csv(DATA / f"{region}_hourly.csv")
+    frame.columns = ["ds", "y"]
+    frame["ds"] = pd.to_datetime(frame["ds"])
+    series = frame.groupby("ds")["y"].mean().sort_index()
+    return series.asfreq("h").interpolate(limit_direction="both")
+
+
+def stretch(series: pd.Series, phase: str) -> pd.Timestamp:
+    """The first origin (a midnight) of the phase's 8 weeks."""
+    last = series.index[-1].normalize() - pd.Timedelta(days=7)
+    start = last - pd.Timedelta(weeks=WEEKS)
+    return start - pd.Timedelta(weeks=52) if phase == "validation" else start
+
+
+def halves(errors, earlier, incumbent, series, stat, guard: bool) -> tuple[str, ...]:
+    """The per-step rule on both halves against `incumbent`, with the per-window statistic
+    `stat` (np.nanmean: tsforecast's; np.nanmedian: robust to a few unusual windows), with or
+    without the check against every candidate alone."""
+    horizon = errors[NETWORK].shape[1]
+    scores = {
+        name: np.stack([stat(e[part], axis=0) for part in (earlier, ~earlier)] + [stat(e, axis=0)])
+        for name, e in errors.items()
+    }
+    steps = []
+    for h in range(horizon):
+        passing = [
+            name
+            for name, s in scores.items()
+            if name != incumbent and (s[:2, h] < scores[incumbent][:2, h]).all()
+        ]
+        steps.append(min(passing, key=lambda name: scores[name][2, h]) if passing else incumbent)
+    if guard:
+        overall = {name: float(stat(e)) for name, e in errors.items()}
+        best = min(overall, key=overall.get)
+        chosen = np.stack([errors[s][:, h] for h, s in enumerate(steps)], axis=1)
+        if float(stat(chosen)) > overall[best]:
+            steps = [best] * horizon
+    return tuple(steps)
+
+
+def best_single(errors, earlier, incumbent, series) -> tuple[str, ...]:
+    """The best candidate over the validation windows, at every step."""
+    overall = {name: serving.table_mase(e, series) for name, e in errors.items()}
+    return (min(overall, key=overall.get),) * errors[NETWORK].shape[1]
+
+
+def recent_third(errors, earlier, incumbent, series) -> tuple[str, ...]:
+    """The best single candidate over the latest third of each series' validation windows."""
+    recent = np.zeros(len(series), dtype=bool)
+    for i in np.unique(series):
+        mine = np.flatnonzero(series == i)
+        recent[mine[-max(1, len(mine) // 3) :]] = True
+    picked = {name: e[recent] for name, e in errors.items()}
+    return best_single(picked, earlier[recent], incumbent, series[recent])
+
+
+TSFORECAST = "halves + check against each alone (tsforecast)"
+RULES = {
+    "halves (before)": lambda *a: halves(*a, np.nanmean, guard=False),
+    TSFORECAST: lambda *a: serving.choose(*a)[0],
+    "median halves + check": lambda *a: halves(*a, np.nanmedian, guard=True),
+    "best single": best_single,
+    "best single, latest third": recent_third,
+}
+
+
+def candidates_at(forecaster, panel, series, starts, with_mstl: bool, fresh_fits: bool):
+    """Every candidate's forecasts (original units) of the windows, and the network's
+    WindowForecasts; `fresh_fits`: MSTL fitted at each window's own origin."""
+    config = forecaster.config
+    network = forecaster.forecast(panel, series, starts)
+    result = serving.candidates(panel, series, starts, config, network.original(), False)
+    if with_mstl:
+        lookback, horizon = config.window.lookback, config.window.horizon
+        seasons = config.data.season_length
+        if fresh_fits:
+            mstl = np.stack(
+                [
+                    classical.mstl_windows(
+                        panel, series[j : j + 1], starts[j : j + 1], lookback, horizon, seasons
+                    )[0]
+                    for j in range(len(series))
+                ]
+            )
+        else:
+            mstl = classical.mstl_windows(panel, series, starts, lookback, horizon, seasons)
+        result[serving.MSTL] = mstl
+        result[NETWORK_AND_MSTL] = (network.original() + mstl) / 2
+    return result, network
+
+
+def served_values(steps, forecasts, transform: str) -> np.ndarray:
+    """The forecasts of per-step picks `steps`, with serving's fallback to the network."""
+    modelled = serving.in_model_units(transform, forecasts)
+    picked = np.stack([modelled[name][:, h] for h, name in enumerate(steps)], axis=1)
+    picked = np.where(np.isnan(picked), modelled[NETWORK], picked)
+    return transforms.inverse(transform, picked)
+
+
+def evaluate(model: Path, full_csv: Path, origins: dict[str, list[int]]) -> list[dict]:
+    """One trained model (`model`) scored at `origins` ({series id: positions in the full
+    data}) and its rules replayed from its own validation windows."""
+    artifact = artifacts.load(model)
+    config = artifact.config
+    lookback, horizon = config.window.lookback, config.window.horizon
+    forecaster = dataclasses.replace(Forecaster.of(artifact), served=())
+    train_panel, _ = load_panel(config.data)
+    panel, _ = load_panel(dataclasses.replace(config.data, path=str(full_csv)))
+    with_mstl = any(
+        name in serving.SERVED_WITH_MSTL for name in artifact.metrics["serving"]["candidates"]
+    )
+    incumbent = NETWORK_AND_MSTL if with_mstl else NETWORK
+
+    split = split_windows(
+        train_panel.offsets, lookback, horizon, config.window.val_size, train_panel.ids
+    )
+    windows = ValidationWindows.of(train_panel, split, lookback, horizon, config.data.season)
+    weighed = (
+        classical.fitted_at_origin(windows.series, windows.starts, lookback, horizon)
+        if with_mstl
+        else np.ones(len(windows.series), dtype=bool)
+    )
+    val, _ = candidates_at(
+        forecaster, train_panel, windows.series, windows.starts, with_mstl, fresh_fits=False
+    )
+    transform = config.data.transform
+    modelled = serving.in_model_units(transform, val)
+    served_as = {
+        name: np.where(np.isnan(modelled[name]), val[NETWORK], f) for name, f in val.items()
+    }
+    errors = serving.scaled_errors(served_as, windows.targets, windows.scales)
+    decide = [{name: e[weighed] for name, e in errors.items()}, windows.earlier[weighed]]
+    rules = {
+        name: rule(*decide, incumbent, windows.series[weighed]) for name, rule in RULES.items()
+    }
+    replayed = rules[TSFORECAST]
+    matches = replayed == (artifact.served or (NETWORK,) * horizon)
+
+    rows = []
+    for i, sid in enumerate(panel.ids):
+        at = np.asarray(origins[sid])
+        series = np.full(len(at), i)
+        after, network = candidates_at(
+            forecaster, panel, series, at - lookback, with_mstl, fresh_fits=True
+        )
+        history = panel.series(i).astype(np.float64)
+        actual = history[at[:, None] + np.arange(horizon)]
+        scale = mase_scale(history[: at[0]], DAY)
+
+        def mase(forecast, actual=actual, scale=scale) -> float:
+            return float(np.mean(np.abs(forecast - actual)) / scale)
+
+        row = {"series": sid, "origins": len(at), "mase": {}, "rules": {}}
+        row["replay_matches_training"] = matches
+        for name, forecast in after.items():
+            row["mase"][name] = mase(forecast)
+        for name, steps in rules.items():
+            row["rules"][name] = {
+                "mase": mase(served_values(steps, after, transform)),
+                "steps": {m: steps.count(m) for m in sorted(set(steps))},
+            }
+        served_steps = artifact.served or (NETWORK,) * horizon
+        point = serving.in_model_units(
+            transform, {"s": served_values(served_steps, after, transform)}
+        )["s"]
+        lo, hi = conformal_bounds(point, artifact.conformal_scores, network.spread, LEVEL)
+        lo, hi = transforms.inverse(transform, lo), transforms.inverse(transform, hi)
+        lo = np.maximum(lo, 0.0)
+        row["served"] = mase(transforms.inverse(transform, point))
+        row["coverage_90"] = float(np.mean((actual >= lo) & (actual <= hi)))
+        row["width_90"] = float(np.mean(hi - lo) / scale)
+        rows.append(row)
+    return rows
+
+
+def train(csv: Path, model: Path, horizon: int) -> float:
+    began = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "tsforecast", "train", str(csv), "--horizon", str(horizon)]
+        + ["--out", str(model), "--quiet"],
+        check=True,
+        cwd=REPO,
+    )
+    return time.perf_counter() - began
+
+
+def one_series(phase: str, horizon: int, region: str, tmp: Path) -> dict:
+    """One region's file alone: train on its three years before the phase's weeks, score."""
+    series = read(region)
+    start = stretch(series, phase)
+    history = series[start - pd.Timedelta(days=365 * YEARS) : start - pd.Timedelta(hours=1)]
+    full = series[history.index[0] : start + pd.Timedelta(weeks=WEEKS, hours=horizon)]
+    at = [int(full.index.get_loc(start + pd.Timedelta(days=d))) for d in range(7 * WEEKS)]
+    csv, full_csv = tmp / f"{region}-{phase}.csv", tmp / f"{region}-{phase}-full.csv"
+    history.rename("y").reset_index().to_csv(csv, index=False)
+    full.rename("y").reset_index().to_csv(full_csv, index=False)
+    model = tmp / f"{region}-{phase}-{horizon}"
+    seconds = train(csv, model, horizon)
+    (row,) = evaluate(model, full_csv, {"y": at})
+    row = {
+        **row,
+        "series": region,
+        "phase": phase,
+        "horizon": horizon,
+        "seconds": round(seconds, 1),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def panel_of_all(phase: str, horizon: int, regions: list[str], tmp: Path) -> list[dict]:
+    """The regions as one panel (long layout), trained once."""
+    frames, full_frames, origins = [], [], {}
+    for region in regions:
+        series = read(region)
+        start = stretch(series, phase)
+        history = series[start - pd.Timedelta(days=365 * YEARS) : start - pd.Timedelta(hours=1)]
+        full = series[history.index[0] : start + pd.Timedelta(weeks=WEEKS, hours=horizon)]
+        origins[region] = [
+            int(full.index.get_loc(start + pd.Timedelta(days=d))) for d in range(7 * WEEKS)
+        ]
+        frames.append(history.rename("y").reset_index().assign(unique_id=region))
+        full_frames.append(full.rename("y").reset_index().assign(unique_id=region))
+    csv, full_csv = tmp / f"panel-{phase}.csv", tmp / f"panel-{phase}-full.csv"
+    pd.concat(frames)[["unique_id", "ds", "y"]].to_csv(csv, index=False)
+    pd.concat(full_frames)[["unique_id", "ds", "y"]].to_csv(full_csv, index=False)
+    model = tmp / f"panel-{phase}-{horizon}"
+    seconds = train(csv, model, horizon)
+    rows = []
+    for row in evaluate(model, full_csv, origins):
+        rows.append(
+            {**row, "phase": phase, "horizon": horizon, "panel": True, "seconds": round(seconds, 1)}
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> None:
+    print(
+        "\n| series | phase | h | served | network | MSTL | naive day | naive week | 90% coverage |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        m = row["mase"]
+        name = row["series"] + (" (panel)" if row.get("panel") else "")
+        print(
+            f"| {name} | {row['phase']} | {row['horizon']} | {row['served']:.3f} | "
+            f"{m[NETWORK]:.3f} | {m.get('mstl', float('nan')):.3f} | {m['seasonal_naive']:.3f} | "
+            f"{m['seasonal_naive_168']:.3f} | {100 * row['coverage_90']:.1f}% |"
+        )
+    print("\nRules replayed (mean MASE over the rows above):")
+    for name in RULES:
+        print(f"- {name}: {np.mean([row['rules'][name]['mase'] for row in rows]):.4f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phases", default="validation,test")
+    parser.add_argument("--horizons", default="24,168")
+    parser.add_argument("--regions", default=",".join(REGIONS))
+    parser.add_argument("--panel", action="store_true", help="the regions as one panel")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="series at once (a training holds about one core)"
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    regions = args.regions.split(",")
+    runs = [
+        (phase, horizon)
+        for phase in args.phases.split(",")
+        for horizon in map(int, args.horizons.split(","))
+    ]
+    rows = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(more: list[dict]) -> None:
+        # After every run, so that a long benchmark cut off keeps the runs that finished.
+        rows.extend(more)
+        args.out.write_text(
+            json.dumps({**stamp(), "weeks": WEEKS, "years": YEARS, "rows": rows}, indent=2) + "\n"
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.panel:
+            for phase, horizon in runs:
+                save(panel_of_all(phase, horizon, regions, Path(tmp)))
+        else:
+            context = multiprocessing.get_context("spawn")  # JAX does not survive a fork
+            with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+                # Region by region, so that a run cut off holds both phases of its first regions.
+                jobs = [
+                    pool.submit(one_series, phase, horizon, region, Path(tmp))
+                    for region in regions
+                    for phase, horizon in runs
+                ]
+                for job in as_completed(jobs):
+                    save([job.result()])
+    table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
