@@ -324,14 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         for phase in args.phases.split(",")
         for horizon in map(int, args.horizons.split(","))
     ]
-    rows = []
+    rows, began = [], stamp()  # the code as it was when the run began
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(more: list[dict]) -> None:
         # After every run, so that a long benchmark cut off keeps the runs that finished.
         rows.extend(more)
         args.out.write_text(
-            json.dumps({**stamp(), "weeks": WEEKS, "years": YEARS, "rows": rows}, indent=2) + "\n"
+            json.dumps({**began, "weeks": WEEKS, "years": YEARS, "rows": rows}, indent=2) + "\n"
         )
 
     with tempfile.TemporaryDirectory() as tmp:
