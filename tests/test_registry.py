@@ -164,6 +164,11 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     assert_serves(v3, v1)
     result = invoke("registry", "promote", reg, "nope")
     assert result.exit_code == 2 and "no version 'nope'" in result.stderr
+    # A path, even to a model, is not a version name: `current` would leave the registry.
+    for outside in (reg / "versions" / v1, f"../versions/{v1}", f"versions/{v1}", ".."):
+        result = invoke("registry", "promote", reg, outside)
+        assert result.exit_code == 2 and "is not a version name" in result.stderr, outside
+        assert os.readlink(reg / "current") == f"versions/{v3}"
 
     result = train(data["shifted"], reg, "--keep", "2")
     assert result.exit_code == 0, result.output

@@ -365,8 +365,13 @@ class Registry:
 
     def promote(self, name: str) -> str | None:
         """Make `name` current (after checking it loads); returns the previous current."""
+        if not _is_version_name(name):
+            raise ArtifactError(
+                f"{name!r} is not a version name: give the name of a directory in "
+                f"{self.versions} (as `tsforecast registry list` shows), not a path"
+            )
         path = self.versions / name
-        if name.startswith(".") or not path.is_dir():
+        if not path.is_dir():
             known = ", ".join(self.names()[-5:]) or "none"
             raise ArtifactError(f"no version {name!r} in {self.root}; recent versions: {known}")
         artifacts.load(path)
@@ -629,3 +634,9 @@ def _finish(
         raise
     removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
     return RetrainResult(status, name, previous, start.digest, reason, None, champion, removed)
+
+
+def _is_version_name(name: str) -> bool:
+    """A plain name of a directory under versions/: joined with pathlib, an absolute path or
+    `..` would point `current` outside the registry, and dot-names are versions being removed."""
+    return bool(name) and Path(name).name == name and not name.startswith(".") and "\\" not in name
