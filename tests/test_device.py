@@ -11,7 +11,7 @@ import subprocess
 import jax
 import numpy as np
 
-from tsforecast.train import make_mesh, replicate
+from tsforecast.placement import make_mesh, replicate
 
 # The session model's shapes (conftest.TRAIN_ARGS): in the whole suite its programs are compiled
 # already, in the session's compilation cache.

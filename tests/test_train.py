@@ -19,6 +19,7 @@ from tsforecast import artifacts
 from tsforecast.config import TrainConfig
 from tsforecast.data import load_panel
 from tsforecast.models import build_model
+from tsforecast.placement import make_mesh
 from tsforecast.train import (
     Network,
     early_stopping_init,
@@ -26,7 +27,6 @@ from tsforecast.train import (
     make_evaluate,
     make_forecast,
     make_loss,
-    make_mesh,
     make_optimizer,
     with_learning_rate_scaled,
 )

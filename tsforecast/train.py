@@ -33,6 +33,7 @@ from .config import Config, TrainConfig
 from .errors import ConfigError
 from .intervals import pinball_loss
 from .models import apply_model, build_model
+from .placement import make_mesh, put, replicate
 from .runtime import test_pause
 from .strategies import multi_step, target_steps
 from .windows import Framing, fork_rows, future_part, gather, split_inputs_targets
@@ -67,51 +68,8 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
 def with_learning_rate_scaled(opt_state: Any, factor: float) -> Any:
     """A `make_optimizer` state whose learning rate (each member's, for an ensemble) is
     `factor` times the given one's, placed where the compiled epoch expects it."""
-    clip, adam, *rest = opt_state
-    rate = adam.hyperparams["learning_rate"]
-    hyperparams = {
-        **adam.hyperparams,
-        "learning_rate": put(rate * factor, rate.sharding),
-    }
-    return (clip, adam._replace(hyperparams=hyperparams), *rest)
-
-
-def make_mesh(batch_size: int) -> Mesh:
-    """A 1-D mesh over as many devices as divide the batch evenly (in a multi-host run, the
-    devices of every host: all processes then run its programs together)."""
-    devices = jax.devices()
-    n = max(d for d in range(1, len(devices) + 1) if batch_size % d == 0)
-    return Mesh(np.asarray(devices[:n]), ("batch",))
-
-
-def local_mesh() -> Mesh:
-    """A mesh of this process's first device: a program on it runs in this process alone, also
-    in a multi-host run, where jax.devices()[0] may be another host's."""
-    return Mesh(np.asarray(jax.local_devices()[:1]), ("batch",))
-
-
-def put(tree: Any, sharding: jax.sharding.Sharding) -> Any:
-    """The arrays of `tree` placed with `sharding`. In a multi-host run each process builds them
-    from its own copy, the same on every process (read from the same file, drawn from the same
-    seeds): jax.device_put would first check that with an all-gather of every array, the whole
-    series among them."""
-    if jax.process_count() == 1:
-        return jax.device_put(tree, sharding)
-
-    def build(x):
-        x = np.asarray(x)
-        x = x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False)
-        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-
-    return jax.tree_util.tree_map(build, tree)
-
-
-def replicate(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
-    """Put arrays (or pytrees of them) on every device of the mesh. The series and window
-    offsets are small next to the activations and every device gathers from them; parameters
-    must start where the compiled epoch leaves them, or the second epoch compiles again."""
-    sharding = NamedSharding(mesh, P())
-    return tuple(put(tree, sharding) for tree in trees)
+    rate = optax.tree_utils.tree_get(opt_state, "learning_rate")
+    return optax.tree_utils.tree_set(opt_state, learning_rate=put(rate * factor, rate.sharding))
 
 
 class EarlyStopping(NamedTuple):
@@ -132,7 +90,6 @@ def early_stopping_init(params: Params) -> EarlyStopping:
     )
 
 
-@jax.jit
 def early_stopping_update(
     state: EarlyStopping, params: Params, val_loss: jax.Array, epoch: int, min_delta: float = 0.0
 ) -> EarlyStopping:
@@ -531,6 +488,8 @@ class Trainer:
         opt_state, rng = self.start_state(params)
         placement = jax.tree_util.tree_leaves(params)[0].sharding
         stopping = put(early_stopping_init(jax.tree_util.tree_map(jnp.copy, params)), placement)
+        # One small program per epoch rather than a dispatch per parameter array.
+        update_stopping = jax.jit(early_stopping_update)
         history: list[EpochRecord] = []
         stopped_early = False
         rate = cfg.lr
@@ -540,7 +499,7 @@ class Trainer:
                 params, opt_state, rng, values, train_starts
             )
             val_loss = self.evaluate(params, values, val_starts)
-            stopping = early_stopping_update(stopping, params, val_loss, epoch, cfg.min_delta)
+            stopping = update_stopping(stopping, params, val_loss, epoch, cfg.min_delta)
             record = EpochRecord(
                 epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate
             )
