@@ -17,7 +17,7 @@ from tsforecast import artifacts, training
 from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.data import Panel, load_panel, read_future
 from tsforecast.forecast import Forecaster, forecast
-from tsforecast.train import network_for
+from tsforecast.network import network_for
 
 FIXTURE = Path(__file__).parent / "fixtures" / "format2-covariates"
 LOOKBACK, HORIZON = 24, 6

@@ -24,8 +24,8 @@ from tsforecast.data import load_panel
 from tsforecast.errors import ConfigError
 from tsforecast.forecast import Forecaster, forecast
 from tsforecast.models import CELLS, BiLSTMEncoder, RNNStack, build_model, count_params, init_params
+from tsforecast.network import network_for
 from tsforecast.strategies import multi_step
-from tsforecast.train import network_for
 
 LOOKBACK, HORIZON, HIDDEN = 24, 6, 8
 CASES = [(name, strategy) for name in MODEL_NAMES for strategy in STRATEGIES]

@@ -476,9 +476,9 @@ def test_epoch_windows_draws_that_many_windows_per_epoch():
     import optax
 
     from tsforecast.config import TrainConfig
+    from tsforecast.network import Network
     from tsforecast.placement import make_mesh
     from tsforecast.train import (
-        Network,
         make_epoch,
         make_grad_fn,
         make_loss,

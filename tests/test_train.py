@@ -19,13 +19,12 @@ from tsforecast import artifacts
 from tsforecast.config import TrainConfig
 from tsforecast.data import load_panel
 from tsforecast.models import build_model
+from tsforecast.network import Network, make_forecast
 from tsforecast.placement import make_mesh
 from tsforecast.train import (
-    Network,
     early_stopping_init,
     early_stopping_update,
     make_evaluate,
-    make_forecast,
     make_loss,
     make_optimizer,
     with_learning_rate_scaled,

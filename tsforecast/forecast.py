@@ -34,9 +34,9 @@ from .intervals import (
     resolve_levels,
     seasonal_naive_bounds,
 )
+from .network import Params, build_predict
 from .placement import local_mesh, replicate
 from .serving import WindowForecasts
-from .train import Params, build_predict
 from .windows import scale_rows
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,10 @@ from .forecast import DeviceInputs, Forecaster, quantiles_of
 from .intervals import quantile_index, validation_interval_metrics
 from .metrics import mean_defined, point_metrics
 from .models import count_params
+from .network import Params
 from .serving import NETWORK, ValidationWindows, WindowForecasts, naive_name
 from .strategies import require_supported
-from .train import EpochRecord, Params, build_trainer
+from .train import EpochRecord, build_trainer
 from .windows import (
     WindowSplit,
     default_val_size,
