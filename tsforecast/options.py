@@ -1,0 +1,608 @@
+"""The command-line options `train`, `backtest` and the other commands share, declared once as
+decorators, one group per section of the Config (`data_options`, `window_options`,
+`model_options`, `training_options`, `interval_options`), and the builder of each section
+(`data_config`, ...) from the options its group declared."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import (
+    DEFAULT_FRAMING,
+    DEFAULT_LEVELS,
+    FILL_METHODS,
+    INTERVAL_METHODS,
+    INTERVAL_SPREADS,
+    LOSSES,
+    MERGES,
+    MODEL_NAMES,
+    NORMALIZATIONS,
+    PROMOTE_METRICS,
+    PROMOTE_RULES,
+    RESIDUALS,
+    STRATEGIES,
+    TRANSFORMS,
+    Config,
+    DataConfig,
+    IntervalConfig,
+    ModelConfig,
+    RetrainOptions,
+    TrainConfig,
+    WindowConfig,
+)
+
+# The click keyword arguments of a command, by parameter name.
+Options = Mapping[str, Any]
+
+
+# --- option groups: the options `train` and `backtest` share, one group per Config section ------
+
+
+def option_group(*decorators: Callable) -> Callable:
+    """One decorator applying `decorators` (options, or other groups) in the order given, so the
+    options appear in the help in that order."""
+
+    def decorate(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+class Periods(click.ParamType):
+    """Comma-separated whole numbers of at least 1, e.g. `48,336`."""
+
+    name = "PERIODS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            periods = tuple(int(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of whole numbers", param, ctx)
+        if min(periods) < 1:
+            self.fail(f"{value!r}: every period must be at least 1", param, ctx)
+        return periods
+
+
+SEASONS = Periods()
+
+
+def columns(ctx, param, value) -> tuple[str, ...]:
+    """A comma-separated list of column names."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+# The argument `data_config` reads the data path from.
+data_argument = click.argument("data", type=click.Path(exists=True, dir_okay=False))
+
+
+def reading_options(files: str, saved_by: str | None = None) -> Callable:
+    """--date-format and --encoding for reading `files`; `saved_by`: the model whose reading
+    options are the default (None: ISO 8601 or the one format that fits, and UTF-8)."""
+    if saved_by:
+        formats = f"Default: {saved_by}'s (as given to train), else inferred."
+        encodings = {"help": f"Text encoding of {files}, e.g. latin-1. Default: {saved_by}'s."}
+    else:
+        formats = "Default: ISO 8601, else the one format (day-first or month-first) that fits."
+        encodings = {
+            "default": DataConfig.encoding,
+            "show_default": True,
+            "help": f"Text encoding of {files}, e.g. latin-1 or cp1252 (UTF-8 may start with a "
+            "byte order mark).",
+        }
+    return option_group(
+        click.option(
+            "--date-format",
+            help=f"strftime format of the time column of {files}, e.g. %d/%m/%Y. {formats}",
+        ),
+        click.option("--encoding", **encodings),
+    )
+
+
+# DataConfig: how to read the data file and which of its columns the model sees.
+data_options = option_group(
+    click.option(
+        "--time-col",
+        help="Time column. Default: ds, date, time, timestamp or datetime, else the first date "
+        "column.",
+    ),
+    reading_options("DATA"),
+    click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
+    click.option(
+        "--id-col",
+        help="Series id column for several series in long layout. Default: unique_id, id, "
+        "series or item_id if present.",
+    ),
+    click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
+    click.option(
+        "--fill",
+        type=click.Choice(FILL_METHODS),
+        default=DataConfig.fill,
+        show_default=True,
+        help="Repair gaps and missing values (per series) instead of refusing them.",
+    ),
+    click.option(
+        "--wide/--long",
+        default=None,
+        help="Layout: one column per series (wide) or id, time, value rows (long). Default: "
+        "wide when there are several numeric columns, no id column and no --target.",
+    ),
+    click.option(
+        "--covariates",
+        callback=columns,
+        help="Comma-separated past-observed numeric columns fed alongside the target over the "
+        "lookback.",
+    ),
+    click.option(
+        "--future-covariates",
+        callback=columns,
+        help="Comma-separated columns known in advance (prices, holidays); the model sees their "
+        "horizon values; predict needs --future FILE.",
+    ),
+    click.option(
+        "--static",
+        callback=columns,
+        help="Comma-separated per-series constant columns (region, store type), one-hot encoded.",
+    ),
+    click.option(
+        "--calendar",
+        is_flag=True,
+        help="Add hour-of-day, day-of-week, day-of-month and month-of-year features (as the "
+        "frequency allows), for the horizon too.",
+    ),
+    click.option(
+        "--strict",
+        is_flag=True,
+        help="Refuse series too short to train on instead of skipping them (and, at predict, "
+        "instead of seasonal naive).",
+    ),
+    click.option(
+        "--season-length",
+        type=SEASONS,
+        help="Seasonal periods, comma-separated, the primary first (MASE's scale): e.g. 48,336 "
+        "for half-hourly data with a daily and a weekly cycle. The seasonal blend and the "
+        "fallback use every one. Default: from the frequency: sub-daily a day and a week "
+        "(24,168 hourly; 48,336 half-hourly; 96,672 15-minute), daily 7 (and 365 with two "
+        "years of data), weekly 52, monthly 12, quarterly 4; the longer period only when the "
+        "series hold two cycles of it.",
+    ),
+    click.option(
+        "--transform",
+        type=click.Choice(TRANSFORMS),
+        default=DataConfig.transform,
+        show_default=True,
+        help="What the network models: log(y) (relative errors, multiplicative seasonality; "
+        "needs values > 0) or y itself. auto: log when every training value is positive.",
+    ),
+)
+
+# WindowConfig: how the series are cut into windows.
+window_options = option_group(
+    click.option(
+        "--lookback",
+        type=click.IntRange(min=1),
+        help="Input steps per window. Default: 7 seasons if at most 336 steps (a week of hourly "
+        "data), else 2 seasons if at most 336; never under 96; fewer whole seasons on short "
+        "data.",
+    ),
+    click.option(
+        "--horizon",
+        type=click.IntRange(min=1),
+        default=WindowConfig.horizon,
+        show_default=True,
+        help="Steps to forecast.",
+    ),
+    click.option(
+        "--val-size",
+        type=click.IntRange(min=1),
+        help="Validation windows per series (the last ones). Default: targets covering "
+        "max(horizon, 10%) of the series.",
+    ),
+)
+
+# ModelConfig: the network and how it frames a window.
+model_options = option_group(
+    click.option(
+        "--model",
+        "model_name",
+        type=click.Choice(MODEL_NAMES),
+        default=ModelConfig.name,
+        show_default=True,
+        help="Model family (see `tsforecast models`).",
+    ),
+    click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default=ModelConfig.strategy,
+        show_default=True,
+        help="Multi-step forecasting: all steps from one head (direct), or one step fed back "
+        "`horizon` times (recursive; target-only input, no window framing, no fallback to "
+        "seasonal naive inside the network). recursive compounds its own errors: on ETTh1 at "
+        "horizon 24 with the defaults it lost to seasonal naive with conv-lstm (test MSE "
+        "0.0504 against 0.0458) and beat it with gru, bilstm and lstm (0.0318-0.0340), where "
+        "every direct model scored 0.0289-0.0324. On M4 Hourly (horizon 48) every model "
+        "recursive, trained 10 epochs (1.5-6 min each on 2 cores: validation rolls 48 steps; the "
+        "default up to 50 was not run), lost to seasonal naive on validation (MASE 1.74-2.26 "
+        "against 1.34), so seasonal naive was served at 44 to 47 of 48 steps: test OWA "
+        "0.621-0.626 against seasonal naive's 0.628 and direct lstm's 0.427, and with bilstm a "
+        "test MASE of 1.194 against seasonal naive's 1.193 (docs/accuracy.md). Use it only where "
+        "a backtest shows it winning.",
+    ),
+    click.option(
+        "--hidden",
+        type=click.IntRange(min=1),
+        default=ModelConfig.hidden,
+        show_default=True,
+        help="Recurrent units per layer (per direction for bilstm).",
+    ),
+    click.option(
+        "--layers",
+        type=click.IntRange(min=1),
+        default=ModelConfig.layers,
+        show_default=True,
+        help="Stacked recurrent layers.",
+    ),
+    click.option(
+        "--dropout",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=ModelConfig.dropout,
+        show_default=True,
+        help="Dropout between layers and before the head.",
+    ),
+    click.option(
+        "--merge",
+        type=click.Choice(MERGES),
+        default=ModelConfig.merge,
+        show_default=True,
+        help="bilstm: how forward and backward outputs are combined.",
+    ),
+    click.option(
+        "--dense-between",
+        is_flag=True,
+        help="bilstm: a Dense layer between stacked bidirectional layers (as in CRNN).",
+    ),
+    click.option(
+        "--filters",
+        type=click.IntRange(min=1),
+        default=ModelConfig.filters,
+        show_default=True,
+        help="conv-lstm: Conv1D filters.",
+    ),
+    click.option(
+        "--conv-layers",
+        type=click.IntRange(min=1),
+        default=ModelConfig.conv_layers,
+        show_default=True,
+        help="conv-lstm: Conv1D layers, each followed by pooling.",
+    ),
+    click.option(
+        "--kernel-size",
+        type=click.IntRange(min=1),
+        default=ModelConfig.kernel_size,
+        show_default=True,
+        help="conv-lstm: Conv1D kernel width.",
+    ),
+    click.option(
+        "--pool-size",
+        type=click.IntRange(min=1),
+        default=ModelConfig.pool_size,
+        show_default=True,
+        help="conv-lstm: max-pooling width (1 = none).",
+    ),
+    click.option(
+        "--normalize",
+        type=click.Choice(NORMALIZATIONS),
+        help="series: per-series z-scores; window: also centre and scale each input window by "
+        "its own mean and std.  "
+        f"[default: {DEFAULT_FRAMING['direct'][0]}; "
+        f"{DEFAULT_FRAMING['recursive'][0]} for --strategy recursive or --forking]",
+    ),
+    click.option(
+        "--residual",
+        type=click.Choice(RESIDUALS),
+        help="blend: add a learned share of each window's seasonal-naive forecast; seasonal: "
+        "learn only the correction of that forecast.  "
+        f"[default: {DEFAULT_FRAMING['direct'][1]}; "
+        f"{DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]",
+    ),
+)
+
+# TrainConfig: the optimisation.
+training_options = option_group(
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=TrainConfig.epochs,
+        show_default=True,
+        help="Most epochs to train.",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=TrainConfig.batch_size,
+        show_default=True,
+        help="Windows per minibatch.",
+    ),
+    click.option(
+        "--epoch-windows",
+        type=click.IntRange(min=1),
+        default=TrainConfig.epoch_windows,
+        show_default=True,
+        help="Train each epoch on this many training windows drawn at random (fresh each "
+        "epoch); all of them when there are fewer.",
+    ),
+    click.option(
+        "--lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=TrainConfig.lr,
+        show_default=True,
+        help="Adam learning rate.",
+    ),
+    click.option(
+        "--clip-norm",
+        type=click.FloatRange(min=0, min_open=True),
+        default=TrainConfig.clip_norm,
+        show_default=True,
+        help="Clip gradients to this global norm.",
+    ),
+    click.option(
+        "--loss",
+        type=click.Choice(LOSSES),
+        default=TrainConfig.loss,
+        show_default=True,
+        help="Training loss on standardised values.",
+    ),
+    click.option(
+        "--patience",
+        type=click.IntRange(min=1),
+        default=TrainConfig.patience,
+        show_default=True,
+        help="Stop after this many epochs without a better validation loss (the best epoch is "
+        "kept).",
+    ),
+    click.option(
+        "--lr-patience",
+        type=click.IntRange(min=0),
+        default=TrainConfig.lr_patience,
+        show_default=True,
+        help="Halve the learning rate after this many epochs without a better validation loss "
+        "(0: never).",
+    ),
+    click.option(
+        "--min-delta",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=TrainConfig.min_delta,
+        show_default=True,
+        help="A validation loss is better only when it is this fraction below the best so far "
+        "(0.001: 0.1%); for --patience, --lr-patience and the epoch kept.",
+    ),
+    click.option(
+        "--seed",
+        type=int,
+        default=TrainConfig.seed,
+        show_default=True,
+        help="Seed for initialisation and shuffling: same data and seed, same model.",
+    ),
+    click.option(
+        "--ensemble",
+        type=click.IntRange(min=1),
+        default=TrainConfig.ensemble,
+        show_default=True,
+        help="Train this many copies (seeds seed, seed+1, ...) in one compiled program; forecast "
+        "their median.",
+    ),
+    click.option(
+        "--fallback/--no-fallback",
+        default=TrainConfig.fallback,
+        show_default=True,
+        help="Serve the mean of the network and MSTL (with statsforecast installed and at most "
+        "10 series; else the network) at each horizon step unless another of them or seasonal "
+        "naive at a period beat it on both halves of the validation windows; predict's method "
+        "column says what served each row. --no-fallback serves the network alone.",
+    ),
+    click.option(
+        "--forking",
+        is_flag=True,
+        help="Forking sequences (MQ-RNN): train the forecast after every step of each window, "
+        "not only after its last; forecasts are made as without it. lstm and gru only (bilstm "
+        "and conv-lstm read later steps), --strategy direct, --normalize series (its default "
+        "here); with --residual blend or seasonal, only the forks that have read its longest "
+        "period. Off by default.",
+    ),
+)
+
+# IntervalConfig: prediction intervals.
+interval_options = option_group(
+    click.option(
+        "--interval-method",
+        type=click.Choice(INTERVAL_METHODS),
+        default=IntervalConfig.method,
+        show_default=True,
+        help="conformal: calibrate on the validation errors, any --level at predict time. "
+        "quantile: train quantile heads (pinball loss, replaces --loss) for the --level values "
+        "given here.",
+    ),
+    click.option(
+        "--interval-spread",
+        type=click.Choice(INTERVAL_SPREADS),
+        default=IntervalConfig.spread,
+        show_default=True,
+        help="What a conformal interval's half-width is a multiple of: recent, how much the "
+        "series moved over the lookback the forecast reads (mean absolute change over one "
+        "season), so intervals widen when a series turns volatile; series, its standard "
+        "deviation over the training part, one width per series.",
+    ),
+    click.option(
+        "--level",
+        "levels",
+        type=float,
+        multiple=True,
+        help="Interval level in percent, repeatable: the levels scored in metrics.json, and the "
+        "only ones a quantile model can predict. Default: "
+        f"{', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.",
+    ),
+)
+
+# Everything a Config is built from (but DATA): `train` and `backtest` take all of it.
+config_options = option_group(
+    data_options, window_options, model_options, training_options, interval_options
+)
+
+# Run behaviour around the registry lock: `train --registry`, `registry promote` and `rollback`.
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=RetrainOptions.lock_timeout,
+    show_default=True,
+    help="Seconds to wait while another run holds the registry, then exit 75.",
+)
+
+# RetrainOptions: `train --registry`, and what only makes sense with it.
+registry_options = option_group(
+    click.option(
+        "--registry",
+        "registry_dir",
+        type=click.Path(file_okay=False),
+        help="Write a new version into this model registry instead of --out (see `tsforecast "
+        "registry -h`).",
+    ),
+    click.option(
+        "--keep",
+        type=click.IntRange(min=1),
+        help="--registry: keep at most N versions; the oldest that are not current are removed.",
+    ),
+    click.option(
+        "--warm-start",
+        is_flag=True,
+        help="--registry: start from the current version's weights (the architecture options "
+        "must match).",
+    ),
+    click.option(
+        "--promote",
+        type=click.Choice(PROMOTE_RULES),
+        default=RetrainOptions.promote,
+        show_default=True,
+        help="--registry: make the new version current always, or only if it is better than the "
+        "current one on the same validation windows (else exit 3, kept as candidate).",
+    ),
+    click.option(
+        "--promote-metric",
+        type=click.Choice(PROMOTE_METRICS),
+        default=RetrainOptions.promote_metric,
+        show_default=True,
+        help="--registry: the validation metric --promote if-better compares (lower is better).",
+    ),
+    click.option(
+        "--skip-unchanged",
+        is_flag=True,
+        help="--registry: do nothing (exit 0) if the data is the same as the current version's.",
+    ),
+    lock_timeout_option,
+)
+# The options of registry_options that need --registry: RetrainOptions' fields, named alike.
+REGISTRY_ONLY = tuple(field.name for field in dataclasses.fields(RetrainOptions))
+
+
+# --- the Config, section by section from the option groups --------------------------------------
+
+
+def data_config(options: Options) -> DataConfig:
+    """DATA and data_options."""
+    return DataConfig(
+        path=str(Path(options["data"]).absolute()),
+        time_col=options["time_col"],
+        target=options["target"],
+        id_col=options["id_col"],
+        freq=options["freq"],
+        fill=options["fill"],
+        season_length=options["season_length"],
+        wide=options["wide"],
+        covariates=options["covariates"],
+        future_covariates=options["future_covariates"],
+        static=options["static"],
+        calendar=options["calendar"],
+        strict=options["strict"],
+        transform=options["transform"],
+        encoding=options["encoding"],
+        date_format=options["date_format"],
+    )
+
+
+def window_config(options: Options) -> WindowConfig:
+    """window_options."""
+    return WindowConfig(
+        lookback=options["lookback"], horizon=options["horizon"], val_size=options["val_size"]
+    )
+
+
+def model_config(options: Options) -> ModelConfig:
+    """model_options."""
+    return ModelConfig(
+        name=options["model_name"],
+        hidden=options["hidden"],
+        layers=options["layers"],
+        dropout=options["dropout"],
+        filters=options["filters"],
+        kernel_size=options["kernel_size"],
+        pool_size=options["pool_size"],
+        conv_layers=options["conv_layers"],
+        merge=options["merge"],
+        dense_between=options["dense_between"],
+        strategy=options["strategy"],
+        # Forking frames every fork of a window alike, which RevIN cannot (config._check_forking).
+        normalize=options["normalize"] or ("series" if options["forking"] else None),
+        residual=options["residual"],
+    )
+
+
+def train_config(options: Options) -> TrainConfig:
+    """training_options."""
+    return TrainConfig(
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        epoch_windows=options["epoch_windows"],
+        lr=options["lr"],
+        clip_norm=options["clip_norm"],
+        loss=options["loss"],
+        patience=options["patience"],
+        lr_patience=options["lr_patience"],
+        min_delta=options["min_delta"],
+        seed=options["seed"],
+        ensemble=options["ensemble"],
+        fallback=options["fallback"],
+        forking=options["forking"],
+    )
+
+
+def interval_config(options: Options) -> IntervalConfig:
+    """interval_options; no --level: DEFAULT_LEVELS."""
+    return IntervalConfig(
+        method=options["interval_method"],
+        levels=options["levels"] or DEFAULT_LEVELS,
+        spread=options["interval_spread"],
+    )
+
+
+def build_config(options: Options) -> Config:
+    """The configuration from DATA and config_options, the options `train` and `backtest`
+    share."""
+    return Config(
+        data=data_config(options),
+        window=window_config(options),
+        model=model_config(options),
+        train=train_config(options),
+        intervals=interval_config(options),
+    )
+
+
+def retrain_options(options: Options) -> RetrainOptions:
+    """registry_options but --registry itself."""
+    return RetrainOptions(**{name: options[name] for name in REGISTRY_ONLY})
