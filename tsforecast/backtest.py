@@ -22,7 +22,7 @@ from . import training
 from .atomic import replaceable, staged_dir
 from .baselines import naive, naive2, seasonal_naive
 from .classical import EXTRA_BASELINES, statsforecast_model, statsforecast_module
-from .config import Config
+from .config import REFITS, Config
 from .data import FutureTable, Panel
 from .errors import ConfigError, DataError
 from .evaluation import Evaluation, evaluate, write_summary
@@ -33,8 +33,6 @@ from .train import EpochRecord
 log = logging.getLogger(__name__)
 
 NEEDS_EXTRA = "--baselines mstl,ets,theta"
-
-REFITS = ("once", "each")
 
 
 def baseline_names(seasons: tuple[int, ...]) -> tuple[str, ...]:

@@ -1,15 +1,7 @@
-"""The command line: a thin click shell over the library.
-
-This module parses options, builds the Config, reads the data file (once per command) and
-hands the panel to the library, and turns typed library errors into one line on stderr and an
-exit code (see EXIT_CODES). How results look on the terminal is
-`tsforecast.terminal`'s business.
-
-The options `train` and `backtest` share are declared once, as decorators, one per section of
-the Config (`data_options`, `window_options`, `model_options`, `training_options`,
-`interval_options`), and each section is built by its own function (`data_config`, ...) from
-the options it declared.
-"""
+"""The command line: a thin click shell over the library. It parses options (the shared groups
+are tsforecast.options'), reads the data file once per command, hands the panel to the library,
+and turns typed library errors into one line on stderr and an exit code (EXIT_CODES); how
+results look on the terminal is tsforecast.terminal's business."""
 
 from __future__ import annotations
 
@@ -26,11 +18,13 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from .config import REFITS
 from .errors import Terminated, TsforecastError
 from .logs import FORMATS, configure, emit, json_line
 from .options import (
     REGISTRY_ONLY,
     build_config,
+    column_options,
     config_options,
     data_argument,
     lock_timeout_option,
@@ -44,7 +38,9 @@ from .terminal import (
     print_metrics,
     print_monitor,
     print_registry,
-    print_summary,
+    report_monitoring,
+    report_retrain,
+    report_training,
     settings,
     stderr,
 )
@@ -216,17 +212,15 @@ def train(out, quiet, **options):
     from .data import load_panel
     from .runtime import is_primary, on_primary, test_pause
 
-    if registry_dir:
-        panel, data_cfg = load_panel(config.data)
-        test_pause("read")
-        config = dataclasses.replace(config, data=data_cfg)
-        train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
-        return
-    # Before training, not after it; and what killed runs left. Only process 0 writes there.
-    on_primary(lambda: sweep(artifacts.check_out(out)))
+    if not registry_dir:
+        # Before training, not after it; and what killed runs left. Only process 0 writes there.
+        on_primary(lambda: sweep(artifacts.check_out(out)))
     panel, data_cfg = load_panel(config.data)
     test_pause("read")
     config = dataclasses.replace(config, data=data_cfg)
+    if registry_dir:
+        train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
+        return
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
         outcome = training.train(panel, config, on_epoch=progress.update)
     # Every host trained the same model; process 0 writes it, the others end as it does.
@@ -245,71 +239,6 @@ def train_into_registry(root, panel, config, options, quiet, began) -> None:
         report_retrain(root, result, quiet, began)
     if result.status == "candidate":
         click.get_current_context().exit(3)
-
-
-def report_retrain(root, result, quiet: bool, began: float) -> None:
-    """What a registry run did, as events (and the training summary unless --quiet)."""
-    fields = {"version": result.version, "data_hash": result.data_hash[:12]}
-    if result.status == "skipped":
-        emit(
-            "skipped",
-            f"nothing to do: {result.reason}",
-            **fields,
-            duration=time.monotonic() - began,
-        )
-        return
-    path = Path(root).absolute() / "versions" / result.version
-    report_training(result.outcome, path, quiet, began, version=result.version)
-    metrics = result.outcome.artifact.metrics
-    champion = result.champion_metrics
-    if result.status == "promoted":
-        was = f" (was {result.previous})" if result.previous else ""
-        emit(
-            "promoted",
-            f"version {result.version} is now current{was}",
-            **fields,
-            previous=result.previous,
-            metrics=metrics,
-            current_metrics=champion,
-            duration=time.monotonic() - began,
-        )
-    else:
-        emit(
-            "not_promoted",
-            result.reason,
-            **fields,
-            previous=result.previous,
-            metrics=metrics,
-            current_metrics=champion,
-            duration=time.monotonic() - began,
-        )
-    if result.removed:
-        emit(
-            "removed",
-            f"removed old versions: {', '.join(result.removed)}",
-            versions=list(result.removed),
-        )
-
-
-def report_training(
-    outcome, path: Path, quiet: bool, began: float, version: str | None = None
-) -> None:
-    """A `trained` event for log collectors, else the summary for people (unless --quiet)."""
-    metrics = outcome.artifact.metrics
-    if settings["log_format"] == "json":
-        served, naive = metrics["served"], metrics["seasonal_naive"]
-        emit(
-            "trained",
-            f"model written to {path}: MASE {served['mase']:.3f}, "
-            f"seasonal naive {naive['mase']:.3f}",
-            version=version,
-            path=str(path),
-            metrics=metrics,
-            best_epoch=outcome.best_epoch,
-            duration=time.monotonic() - began,
-        )
-    elif not quiet:
-        print_summary(outcome, path)
 
 
 # --- predict ------------------------------------------------------------------------------------
@@ -427,6 +356,8 @@ def predict(
     them (as calibrated until it has logged forecasts whose actuals arrived); the multipliers
     are kept in REGISTRY/recalibration.json.
     """
+    from . import predicting
+
     began = time.monotonic()
     if registry_dir:
         if given("model_dir"):
@@ -454,16 +385,16 @@ def predict(
         artifact = artifacts.load(model_dir)
     state = None
     if registry_dir and recalibrate and levels:
-        state = recalibration_state(registry, version, artifact, data, reading)
+        state = predicting.recalibration_state(registry, version, artifact, data, reading)
     multipliers = state.multipliers(levels) if state is not None else None
-    panel, frame = forecast_file(artifact, data, levels, ids, future_path, reading, multipliers)
+    panel, frame = predicting.forecast_file(
+        artifact, data, levels, ids, future_path, reading, multipliers
+    )
     from .runtime import is_primary
 
     if not is_primary():
         return  # every process of a multi-host run forecast by itself; process 0 writes
-    keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
-    columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
-    text = frame[columns].to_csv(index=False, float_format="%.7g")
+    text = predicting.csv_text(artifact, frame)
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
@@ -474,11 +405,11 @@ def predict(
     else:
         click.echo(text, nl=False)
     if registry_dir or log_dir:
-        logged = record_forecast(
+        logged = predicting.record_forecast(
             artifact, panel, frame, model_dir, registry_dir, log_dir, keep_forecasts
         )
     if state is not None:
-        record_recalibration(registry, state, logged)
+        predicting.record_recalibration(registry, state, logged)
     if registry_dir:
         emit(
             "predicted",
@@ -488,113 +419,6 @@ def predict(
             recalibration=None if state is None else state.to_dict(),
             duration=time.monotonic() - began,
         )
-
-
-def recalibration_state(registry, version, artifact, data, reading):
-    """The recalibration of `version`'s intervals, replayed from the registry's forecast log
-    and the actuals in DATA (read with the model's schema, gaps left NaN); its calibrated
-    widths while the log holds nothing of it, or cannot be read (said on stderr)."""
-    from . import forecast_log, recalibration
-    from .data import load_panel
-    from .errors import DataError
-
-    lookback = artifact.config.window.lookback
-    try:
-        log = forecast_log.read(registry.root / forecast_log.LOG_DIR).of_version(version)
-    except DataError:
-        log = None  # no forecast logged yet
-    except OSError as exc:
-        emit(
-            "not_recalibrated",
-            f"intervals not recalibrated: cannot read the forecast log: {exc.strerror or exc}",
-        )
-        log = None
-    if log is None:
-        return recalibration.fit(None, None, version, lookback)
-    observed, _ = load_panel(reading_config(artifact, data, reading), fill=False)
-    return recalibration.fit(log, observed, version, lookback)
-
-
-def record_recalibration(registry, state, logged) -> None:
-    """Keep what this predict applied in REGISTRY/recalibration.json, for `registry list`; a
-    registry that cannot be written is a warning (the forecast was served)."""
-    recorded = {
-        "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "forecast_log": None if logged is None else Path(logged).name,
-        **state.to_dict(),
-    }
-    try:
-        registry.record_recalibration(recorded)
-    except OSError as exc:
-        emit(
-            "not_recorded",
-            f"the recalibration was not recorded in {registry.root}: {exc.strerror or exc}",
-        )
-
-
-def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, keep_days):
-    """Record what was served in the forecast log (after it was written: the log holds what a
-    user got). A log that cannot be written is a warning, not a lost forecast: the path of
-    the new file, or None."""
-    from . import forecast_log
-
-    if registry_dir:
-        directory = Path(registry_dir) / forecast_log.LOG_DIR
-        version = Path(model_dir).name
-    else:
-        directory, version = Path(log_dir), forecast_log.plain_model_version(model_dir)
-    try:
-        path, removed = forecast_log.record(
-            directory,
-            frame,
-            panel,
-            version,
-            model_dir,
-            artifact.config,
-            artifact.metrics,
-            keep_days,
-        )
-    except OSError as exc:
-        emit(
-            "not_logged",
-            f"the forecast was not recorded in {directory.absolute()}: {exc.strerror or exc}",
-        )
-        return None
-    if removed:
-        emit(
-            "log_pruned",
-            f"removed {len(removed)} forecast log file(s) older than {keep_days} days",
-            files=[p.name for p in removed],
-        )
-    return str(path)
-
-
-def reading_config(artifact, data, reading):
-    """How DATA (default: the file `artifact` was trained on) is read: the training schema,
-    with the --encoding and --date-format given (`reading`) in place of the model's."""
-    given = {name: value for name, value in reading.items() if value is not None}
-    saved = dataclasses.replace(artifact.config.data, **given)
-    return dataclasses.replace(saved, path=data or saved.path)
-
-
-def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers=None):
-    """Read DATA (default: the file `artifact` was trained on) with the training schema, keep
-    the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
-    the --encoding and --date-format given, which replace the model's; `multipliers`: the
-    recalibration of the intervals (forecast.forecast)."""
-    from .data import load_panel, read_future
-    from .forecast import Forecaster, forecast
-    from .intervals import resolve_levels
-
-    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
-    scores = artifact.conformal_scores
-    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
-    cfg = reading_config(artifact, data, reading)
-    panel, _ = load_panel(cfg)
-    if ids:
-        panel = panel.select(list(dict.fromkeys(ids)))
-    future = read_future(future_path, cfg) if future_path and cfg.future_covariates else None
-    return panel, forecast(Forecaster.of(artifact), panel, levels, future, multipliers)
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -642,14 +466,10 @@ def registry_promote(registry_dir, version, lock_timeout):
     from .registry import Registry
     from .runtime import is_primary, on_primary
 
-    def promote():
-        registry = Registry(registry_dir).require()
-        with registry.locked(lock_timeout):
-            registry.sweep()
-            return registry.promote(version)
-
     # Run on every host of a multi-host job, the registry still changes once.
-    previous = on_primary(promote)
+    previous = on_primary(
+        lambda: Registry(registry_dir).change(lock_timeout, lambda r: r.promote(version))
+    )
     if is_primary():
         emit(
             "promoted",
@@ -669,14 +489,10 @@ def registry_rollback(registry_dir, lock_timeout):
     from .registry import Registry
     from .runtime import is_primary, on_primary
 
-    def rollback():
-        registry = Registry(registry_dir).require()
-        with registry.locked(lock_timeout):
-            registry.sweep()
-            return registry.rollback()
-
     # Run on every host of a multi-host job, it still goes back one version, not one per host.
-    before, after = on_primary(rollback)
+    before, after = on_primary(
+        lambda: Registry(registry_dir).change(lock_timeout, Registry.rollback)
+    )
     if is_primary():
         emit("rolled_back", f"rolled back from {before} to {after}", version=after, previous=before)
 
@@ -750,39 +566,13 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
     file that cannot be read is skipped with a warning; one from a model of another horizon or
     frequency is refused (exit 2).
     """
-    from . import forecast_log
     from . import monitor as monitoring
-    from .data import load_panel
+    from . import watching
 
     if bool(registry_dir) == bool(log_dir):
         raise click.UsageError("give one of --registry or --log")
-    if registry_dir:
-        from .registry import Registry
-
-        registry = Registry(registry_dir)
-        current = registry.current_path()
-        log = forecast_log.read(registry.root / forecast_log.LOG_DIR)
-        reference = forecast_log.Reference.of_model(
-            current, current.name, f"the registry's current version {current.name}"
-        )
-    else:
-        log = forecast_log.read(log_dir)
-        reference = forecast_log.Reference.of_log(log)
-    forecast_log.check_compatible(log, reference)
-    given_reading = {name: value for name, value in reading.items() if value is not None}
-    data_cfg = dataclasses.replace(reference.data, path=data, **given_reading)
-    observed, data_cfg = load_panel(data_cfg, fill=False)
-    report = monitoring.monitor(
-        log, observed, observed.filled(data_cfg.fill), reference.version, window
-    )
-    recalibrated = None
-    if registry_dir:
-        from . import recalibration
-
-        # What the next `predict --registry` applies, from the actuals that have arrived.
-        lookback = reference.lookback or 0
-        recalibrated = recalibration.fit(log, observed, reference.version, lookback)
-        report = dataclasses.replace(report, recalibration=recalibrated.to_dict())
+    watched = watching.watch(data, registry_dir, log_dir, window, reading)
+    report, recalibrated = watched.report, watched.recalibrated
     decision = monitoring.decide(report, tolerance)
     code = DEGRADED if decision.degraded else 0
     from .runtime import is_primary
@@ -801,20 +591,9 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
         validation = {v: s.get("mase") for v, s in report.validation.items()}
         plot_monitor(report.issues, validation, tolerance, Path(plot))
     if registry_dir:
-        until = max(observed.last_timestamp(i) for i in range(len(observed.ids)))
-        try:
-            registry.record_realised(
-                {
-                    "monitored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "data_until": str(until),
-                    "window": window,
-                    "versions": monitoring.realised(report),
-                }
-            )
-        except OSError as exc:
-            emit("not_recorded", f"realised scores not recorded in the registry: {exc}")
+        watched.record_realised()
     if not report.issues.empty:
-        print_monitor(table, report, f"monitor: {log.directory} against {data}")
+        print_monitor(table, report, f"monitor: {watched.log.directory} against {data}")
     if recalibrated is not None:
         click.echo(f"interval recalibration for the next predict: {recalibrated.describe()}")
     emit(
@@ -828,38 +607,6 @@ def monitor(data, registry_dir, log_dir, window, tolerance, out, plot, **reading
     )
     if code:
         click.get_current_context().exit(code)
-
-
-def report_monitoring(report) -> None:
-    """What was not scored, one line each: pending targets, series gone from DATA, series
-    whose history changed."""
-    pending = report.pending
-    if len(pending):
-        emit(
-            "pending",
-            f"{int(pending['pending_targets'].sum())} targets of {len(pending)} forecast(s) not "
-            "in DATA yet: those forecasts are not scored",
-            forecasts=len(pending),
-            targets=int(pending["pending_targets"].sum()),
-        )
-    if report.disappeared:
-        gone = report.disappeared
-        emit(
-            "disappeared",
-            f"{len(gone)} series no longer in DATA, their forecasts not scored: "
-            f"{', '.join(map(repr, gone[:5]))}{' ...' if len(gone) > 5 else ''}",
-            series=gone,
-        )
-    if report.history_changed:
-        changed = report.history_changed
-        emit(
-            "history_changed",
-            f"the history of {len(changed)} series in DATA starts elsewhere than when "
-            f"{'it was' if len(changed) == 1 else 'they were'} forecast (MASE is scaled by the "
-            f"history DATA holds now): {', '.join(map(repr, changed[:5]))}"
-            f"{' ...' if len(changed) > 5 else ''}",
-            series=changed,
-        )
 
 
 # --- backtest -----------------------------------------------------------------------------------
@@ -883,8 +630,8 @@ def report_monitoring(report) -> None:
 )
 @click.option(
     "--refit",
-    type=click.Choice(["once", "each"]),
-    default="once",
+    type=click.Choice(REFITS),
+    default=REFITS[0],
     show_default=True,
     help="Train once before the first cutoff, or again at each cutoff (warm-started from the "
     "previous fit).",
@@ -977,16 +724,7 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     type=click.IntRange(min=1),
     help="Seasonal period for MASE and Naive2. Default: from the frequency of the data.",
 )
-@click.option("--time-col", help="Time column of ACTUALS and --train. Default: as for train.")
-@click.option(
-    "--target",
-    help="Value column of ACTUALS and --train. Default: y, else the only numeric column.",
-)
-@click.option(
-    "--id-col",
-    help="Series id column of ACTUALS and --train. Default: unique_id, id, series or item_id if "
-    "present.",
-)
+@column_options("ACTUALS and --train")
 @reading_options("ACTUALS and --train (FORECASTS is read as tsforecast writes it)")
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json)."
@@ -996,19 +734,7 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     type=click.Path(dir_okay=False),
     help="Also write the metrics of every series and cutoff to this CSV.",
 )
-def evaluate(
-    forecasts,
-    actuals,
-    train_path,
-    season_length,
-    time_col,
-    target,
-    id_col,
-    date_format,
-    encoding,
-    out,
-    by_window,
-):
+def evaluate(forecasts, actuals, train_path, season_length, out, by_window, **columns):
     """Score FORECASTS against ACTUALS: MAE, RMSE, sMAPE, MASE and OWA per method.
 
     FORECASTS is in tsforecast's output format (`[unique_id,] [cutoff,] ds, y_hat`); every other
@@ -1018,17 +744,7 @@ def evaluate(
     """
     from .evaluation import evaluate_files, write_summary
 
-    result = evaluate_files(
-        forecasts,
-        actuals,
-        season_length,
-        train_path,
-        time_col,
-        target,
-        id_col,
-        encoding,
-        date_format,
-    )
+    result = evaluate_files(forecasts, actuals, season_length, train_path, **columns)
     from .runtime import is_primary
 
     if not is_primary():

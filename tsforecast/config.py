@@ -30,6 +30,8 @@ INTERVAL_METHODS = ("conformal", "quantile")
 INTERVAL_SPREADS = ("recent", "series")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
+# backtest --refit: train once before the first cutoff, or again at each.
+REFITS = ("once", "each")
 PROMOTE_METRICS = ("mase", "smape", "mae", "rmse")
 # The names of tsforecast.models.MODELS, here so the CLI can offer them without importing flax.
 MODEL_NAMES = ("lstm", "gru", "bilstm", "conv-lstm")

@@ -107,20 +107,31 @@ def reading_options(files: str, saved_by: str | None = None) -> Callable:
     )
 
 
+def column_options(files: str) -> Callable:
+    """--time-col, --target and --id-col: the columns of `files` that hold the time, the values
+    and the series ids."""
+    return option_group(
+        click.option(
+            "--time-col",
+            help=f"Time column of {files}. Default: ds, date, time, timestamp or datetime, else "
+            "the first date column.",
+        ),
+        click.option(
+            "--target",
+            help=f"Column of {files} to forecast. Default: y, else the only numeric column.",
+        ),
+        click.option(
+            "--id-col",
+            help=f"Series id column of {files} (several series in long layout). Default: "
+            "unique_id, id, series or item_id if present.",
+        ),
+    )
+
+
 # DataConfig: how to read the data file and which of its columns the model sees.
 data_options = option_group(
-    click.option(
-        "--time-col",
-        help="Time column. Default: ds, date, time, timestamp or datetime, else the first date "
-        "column.",
-    ),
+    column_options("DATA"),
     reading_options("DATA"),
-    click.option("--target", help="Column to forecast. Default: y, else the only numeric column."),
-    click.option(
-        "--id-col",
-        help="Series id column for several series in long layout. Default: unique_id, id, "
-        "series or item_id if present.",
-    ),
     click.option("--freq", help="Pandas frequency (h, 15min, D, W, MS...). Default: inferred."),
     click.option(
         "--fill",

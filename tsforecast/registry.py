@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -55,6 +55,8 @@ LOCK = ".lock"
 PROMOTIONS = "promotions.jsonl"
 MONITOR = "monitor.json"
 RECALIBRATION = "recalibration.json"
+
+T = TypeVar("T")
 
 
 def data_hash(panel: Panel) -> str:
@@ -273,6 +275,14 @@ class Registry:
             yield
         finally:
             os.close(fd)
+
+    def change(self, timeout: float, step: Callable[[Registry], T]) -> T:
+        """`step(self)` under the lock (waiting up to `timeout` seconds), after finishing what
+        killed runs left: how `registry promote` and `rollback` change an existing registry."""
+        self.require()
+        with self.locked(timeout):
+            self.sweep()
+            return step(self)
 
     def sweep(self) -> None:
         """Finish what killed runs left: remove staging directories, half-deleted versions and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -378,3 +379,100 @@ def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
         for i, series_id in enumerate(panel.ids[:max_series])
     }
     plot_forecast(histories, frame, Path(path), max_series)
+
+
+def report_retrain(root, result, quiet: bool, began: float) -> None:
+    """What a registry run did, as events (and the training summary unless --quiet)."""
+    fields = {"version": result.version, "data_hash": result.data_hash[:12]}
+    if result.status == "skipped":
+        emit(
+            "skipped",
+            f"nothing to do: {result.reason}",
+            **fields,
+            duration=time.monotonic() - began,
+        )
+        return
+    path = Path(root).absolute() / "versions" / result.version
+    report_training(result.outcome, path, quiet, began, version=result.version)
+    metrics = result.outcome.artifact.metrics
+    champion = result.champion_metrics
+    if result.status == "promoted":
+        was = f" (was {result.previous})" if result.previous else ""
+        emit(
+            "promoted",
+            f"version {result.version} is now current{was}",
+            **fields,
+            previous=result.previous,
+            metrics=metrics,
+            current_metrics=champion,
+            duration=time.monotonic() - began,
+        )
+    else:
+        emit(
+            "not_promoted",
+            result.reason,
+            **fields,
+            previous=result.previous,
+            metrics=metrics,
+            current_metrics=champion,
+            duration=time.monotonic() - began,
+        )
+    if result.removed:
+        emit(
+            "removed",
+            f"removed old versions: {', '.join(result.removed)}",
+            versions=list(result.removed),
+        )
+
+
+def report_training(
+    outcome, path: Path, quiet: bool, began: float, version: str | None = None
+) -> None:
+    """A `trained` event for log collectors, else the summary for people (unless --quiet)."""
+    metrics = outcome.artifact.metrics
+    if settings["log_format"] == "json":
+        served, naive = metrics["served"], metrics["seasonal_naive"]
+        emit(
+            "trained",
+            f"model written to {path}: MASE {served['mase']:.3f}, "
+            f"seasonal naive {naive['mase']:.3f}",
+            version=version,
+            path=str(path),
+            metrics=metrics,
+            best_epoch=outcome.best_epoch,
+            duration=time.monotonic() - began,
+        )
+    elif not quiet:
+        print_summary(outcome, path)
+
+
+def report_monitoring(report) -> None:
+    """What was not scored, one line each: pending targets, series gone from DATA, series
+    whose history changed."""
+    pending = report.pending
+    if len(pending):
+        emit(
+            "pending",
+            f"{int(pending['pending_targets'].sum())} targets of {len(pending)} forecast(s) not "
+            "in DATA yet: those forecasts are not scored",
+            forecasts=len(pending),
+            targets=int(pending["pending_targets"].sum()),
+        )
+    if report.disappeared:
+        gone = report.disappeared
+        emit(
+            "disappeared",
+            f"{len(gone)} series no longer in DATA, their forecasts not scored: "
+            f"{', '.join(map(repr, gone[:5]))}{' ...' if len(gone) > 5 else ''}",
+            series=gone,
+        )
+    if report.history_changed:
+        changed = report.history_changed
+        emit(
+            "history_changed",
+            f"the history of {len(changed)} series in DATA starts elsewhere than when "
+            f"{'it was' if len(changed) == 1 else 'they were'} forecast (MASE is scaled by the "
+            f"history DATA holds now): {', '.join(map(repr, changed[:5]))}"
+            f"{' ...' if len(changed) > 5 else ''}",
+            series=changed,
+        )

@@ -1,0 +1,126 @@
+"""`predict`'s work at the file edge: DATA read with a model's saved schema, the forecast as
+CSV text, what was served recorded in the forecast log, and the recalibration of the intervals
+replayed from that log. A log or registry that cannot be written is a warning: the forecast
+was served."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from .logs import emit
+
+
+def recalibration_state(registry, version, artifact, data, reading):
+    """The recalibration of `version`'s intervals, replayed from the registry's forecast log
+    and the actuals in DATA (read with the model's schema, gaps left NaN); its calibrated
+    widths while the log holds nothing of it, or cannot be read (said on stderr)."""
+    from . import forecast_log, recalibration
+    from .data import load_panel
+    from .errors import DataError
+
+    lookback = artifact.config.window.lookback
+    try:
+        log = forecast_log.read(registry.root / forecast_log.LOG_DIR).of_version(version)
+    except DataError:
+        log = None  # no forecast logged yet
+    except OSError as exc:
+        emit(
+            "not_recalibrated",
+            f"intervals not recalibrated: cannot read the forecast log: {exc.strerror or exc}",
+        )
+        log = None
+    if log is None:
+        return recalibration.fit(None, None, version, lookback)
+    observed, _ = load_panel(reading_config(artifact, data, reading), fill=False)
+    return recalibration.fit(log, observed, version, lookback)
+
+
+def record_recalibration(registry, state, logged) -> None:
+    """Keep what this predict applied in REGISTRY/recalibration.json, for `registry list`; a
+    registry that cannot be written is a warning (the forecast was served)."""
+    recorded = {
+        "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "forecast_log": None if logged is None else Path(logged).name,
+        **state.to_dict(),
+    }
+    try:
+        registry.record_recalibration(recorded)
+    except OSError as exc:
+        emit(
+            "not_recorded",
+            f"the recalibration was not recorded in {registry.root}: {exc.strerror or exc}",
+        )
+
+
+def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, keep_days):
+    """Record what was served in the forecast log (after it was written: the log holds what a
+    user got). A log that cannot be written is a warning, not a lost forecast: the path of
+    the new file, or None."""
+    from . import forecast_log
+
+    if registry_dir:
+        directory = Path(registry_dir) / forecast_log.LOG_DIR
+        version = Path(model_dir).name
+    else:
+        directory, version = Path(log_dir), forecast_log.plain_model_version(model_dir)
+    try:
+        path, removed = forecast_log.record(
+            directory,
+            frame,
+            panel,
+            version,
+            model_dir,
+            artifact.config,
+            artifact.metrics,
+            keep_days,
+        )
+    except OSError as exc:
+        emit(
+            "not_logged",
+            f"the forecast was not recorded in {directory.absolute()}: {exc.strerror or exc}",
+        )
+        return None
+    if removed:
+        emit(
+            "log_pruned",
+            f"removed {len(removed)} forecast log file(s) older than {keep_days} days",
+            files=[p.name for p in removed],
+        )
+    return str(path)
+
+
+def reading_config(artifact, data, reading):
+    """How DATA (default: the file `artifact` was trained on) is read: the training schema,
+    with the --encoding and --date-format given (`reading`) in place of the model's."""
+    given = {name: value for name, value in reading.items() if value is not None}
+    saved = dataclasses.replace(artifact.config.data, **given)
+    return dataclasses.replace(saved, path=data or saved.path)
+
+
+def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers=None):
+    """Read DATA (default: the file `artifact` was trained on) with the training schema, keep
+    the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
+    the --encoding and --date-format given, which replace the model's; `multipliers`: the
+    recalibration of the intervals (forecast.forecast)."""
+    from .data import load_panel, read_future
+    from .forecast import Forecaster, forecast
+    from .intervals import resolve_levels
+
+    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
+    scores = artifact.conformal_scores
+    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
+    cfg = reading_config(artifact, data, reading)
+    panel, _ = load_panel(cfg)
+    if ids:
+        panel = panel.select(list(dict.fromkeys(ids)))
+    future = read_future(future_path, cfg) if future_path and cfg.future_covariates else None
+    return panel, forecast(Forecaster.of(artifact), panel, levels, future, multipliers)
+
+
+def csv_text(artifact, frame) -> str:
+    """The forecast as predict writes it: keys, the point and interval columns, `method`."""
+    keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
+    columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
+    return frame[columns].to_csv(index=False, float_format="%.7g")
