@@ -88,15 +88,20 @@ class Scaler:
             frame[[f"std:{c}" for c in columns]].to_numpy(np.float64).reshape(len(frame), -1),
         )
 
-    def lookup(self, ids: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        index = {name: i for i, name in enumerate(self.ids)}
-        unknown = [name for name in ids if name not in index]
+    def require_known(self, ids: tuple[str, ...]) -> None:
+        """An ArtifactError naming the series of `ids` the model was not trained on."""
+        known = set(self.ids)
+        unknown = [name for name in ids if name not in known]
         if unknown:
             raise ArtifactError(
                 f"series {', '.join(map(repr, unknown[:5]))} not seen in training; the model "
                 "knows: "
                 f"{', '.join(map(repr, self.ids[:5]))}{' ...' if len(self.ids) > 5 else ''}"
             )
+
+    def lookup(self, ids: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        self.require_known(ids)
+        index = {name: i for i, name in enumerate(self.ids)}
         picks = [index[name] for name in ids]
         return self.mean[picks], self.std[picks]
 
@@ -185,6 +190,44 @@ def write_into(directory: Path, artifact: ModelArtifact) -> None:
         )
     plot_history(artifact.history, directory / HISTORY_PLOT)
     test_pause(f"write:{HISTORY_PLOT}")
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a model directory says of itself, read without its weights: when it was written,
+    the last timestamp of its training data, the registry's record of it (data hash, decision,
+    warm start, champion) and its validation metrics."""
+
+    created_at: str
+    last_timestamp: str
+    registry: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @property
+    def data_hash(self) -> str | None:
+        return self.registry.get("data_hash")
+
+    @property
+    def decision(self) -> str | None:
+        return self.registry.get("decision")
+
+
+def read_record(directory: Path) -> Record | None:
+    """The `Record` of a model directory; None when its config.json or metrics.json cannot be
+    read (not a model directory, or one being written)."""
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text())
+        metrics = json.loads((directory / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or not isinstance(metrics, dict):
+        return None
+    return Record(
+        created_at=config.get("created_at", ""),
+        last_timestamp=config.get("data_summary", {}).get("last_timestamp", ""),
+        registry=config.get("registry") or {},
+        metrics=metrics,
+    )
 
 
 def _is_model_dir(path: Path) -> bool:

@@ -230,7 +230,7 @@ def train(out, quiet, **options):
 
 
 def train_into_registry(root, panel, config, options, quiet, began) -> None:
-    from .registry import retrain
+    from .retraining import retrain
     from .runtime import is_primary
 
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:

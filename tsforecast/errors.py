@@ -25,6 +25,13 @@ class ArtifactError(TsforecastError):
     exit_code = 2
 
 
+class StateError(TsforecastError):
+    """What was asked cannot be done in the state things are in: nothing to roll back to, a
+    training run that diverged. Nothing was changed."""
+
+    exit_code = 2
+
+
 class StorageError(TsforecastError):
     """The registry or model directory cannot be written (disk full, read-only, permissions).
     Nothing that was there before has been changed."""

@@ -24,28 +24,21 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
-from . import artifacts, atomic, jsontext, training
+from . import artifacts, atomic, jsontext
 from .artifacts import ModelArtifact
-from .config import Config, RetrainOptions
-from .data import Panel
-from .errors import ArtifactError, ConfigError, LockBusy, StorageError
-from .models import MODELS
-from .runtime import on_primary, test_pause
+from .errors import ArtifactError, LockBusy, StateError, StorageError
+from .runtime import test_pause
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +50,6 @@ MONITOR = "monitor.json"
 RECALIBRATION = "recalibration.json"
 
 T = TypeVar("T")
-
-
-def data_hash(panel: Panel) -> str:
-    """SHA-256 of what training reads: every field of the validated panel (series ids, start
-    times, frequency, values). Row order, unrelated columns and formatting do not change it."""
-    digest = hashlib.sha256()
-    for field in dataclasses.fields(panel):
-        value = getattr(panel, field.name)
-        digest.update(field.name.encode())
-        if isinstance(value, np.ndarray):
-            digest.update(str(value.dtype).encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        else:
-            digest.update(repr(value).encode())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -91,7 +69,7 @@ class VersionInfo:
     recalibration: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _storage_error(action: str, exc: OSError) -> StorageError:
+def storage_error(action: str, exc: OSError) -> StorageError:
     return StorageError(
         f"cannot {action}: {exc.strerror or exc} ({exc.filename or ''}); current is unchanged"
     )
@@ -174,10 +152,10 @@ class Registry:
             written = (self.versions / newest).stat().st_mtime_ns
             if entries and written <= (self.root / PROMOTIONS).stat().st_mtime_ns:
                 return None
-            config = json.loads((self.versions / newest / artifacts.CONFIG_FILE).read_text())
-        except (OSError, ValueError):
+        except OSError:
             return None
-        return newest if config.get("registry", {}).get("decision") == "promote" else None
+        record = artifacts.read_record(self.versions / newest)
+        return newest if record is not None and record.decision == "promote" else None
 
     def describe(self) -> list[VersionInfo]:
         current = self.require().current()
@@ -185,19 +163,16 @@ class Registry:
         recalibration = self.recalibration()
         rows = []
         for name in self.names():
-            path = self.versions / name
-            try:
-                config = json.loads((path / artifacts.CONFIG_FILE).read_text())
-                metrics = json.loads((path / artifacts.METRICS_FILE).read_text())
-            except (OSError, ValueError):
+            record = artifacts.read_record(self.versions / name)
+            if record is None:
                 continue  # not a model directory: somebody else's file, ignored
             rows.append(
                 VersionInfo(
                     name=name,
-                    created_at=config.get("created_at", ""),
-                    data_hash=config.get("registry", {}).get("data_hash", ""),
-                    last_timestamp=config.get("data_summary", {}).get("last_timestamp", ""),
-                    metrics=metrics,
+                    created_at=record.created_at,
+                    data_hash=record.data_hash or "",
+                    last_timestamp=record.last_timestamp,
+                    metrics=record.metrics,
                     current=name == current,
                     realised=realised.get(name, {}),
                     recalibration=recalibration if recalibration.get("version") == name else {},
@@ -208,11 +183,7 @@ class Registry:
     def realised(self) -> dict[str, Any]:
         """What the last `tsforecast monitor --registry` recorded (`record_realised`); {} when
         none has run or its file cannot be read."""
-        try:
-            recorded = json.loads((self.root / MONITOR).read_text())
-        except (OSError, ValueError):
-            return {}
-        return recorded if isinstance(recorded, dict) else {}
+        return _json_object(self.root / MONITOR)
 
     def record_realised(self, recorded: dict[str, Any]) -> None:
         """Replace monitor.json in one rename (no lock: a training run never reads it, and of
@@ -223,11 +194,7 @@ class Registry:
     def recalibration(self) -> dict[str, Any]:
         """The recalibration the last `predict --registry` applied (`record_recalibration`);
         {} when none has or its file cannot be read."""
-        try:
-            recorded = json.loads((self.root / RECALIBRATION).read_text())
-        except (OSError, ValueError):
-            return {}
-        return recorded if isinstance(recorded, dict) else {}
+        return _json_object(self.root / RECALIBRATION)
 
     def record_recalibration(self, recorded: dict[str, Any]) -> None:
         """Replace recalibration.json in one rename (no lock, as monitor.json: the state is
@@ -237,11 +204,8 @@ class Registry:
         atomic.write_file(self.root / RECALIBRATION, lambda path: path.write_text(text))
 
     def data_hash_of(self, name: str) -> str | None:
-        try:
-            config = json.loads((self.versions / name / artifacts.CONFIG_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-        return config.get("registry", {}).get("data_hash")
+        record = artifacts.read_record(self.versions / name)
+        return None if record is None else record.data_hash
 
     # Writing: only while holding the lock.
 
@@ -254,7 +218,7 @@ class Registry:
             self.versions.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise _storage_error(f"use registry {self.root}", exc) from None
+            raise storage_error(f"use registry {self.root}", exc) from None
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -314,7 +278,7 @@ class Registry:
             try:
                 self._append(entry)
             except OSError as exc:
-                raise _storage_error(
+                raise storage_error(
                     f"record the promotion of {current} in {PROMOTIONS}", exc
                 ) from None
 
@@ -337,7 +301,7 @@ class Registry:
             atomic.fsync_dir(self.root)
         except OSError as exc:
             link.unlink(missing_ok=True)
-            raise _storage_error(f"switch {self.root / CURRENT} to {name}", exc) from None
+            raise storage_error(f"switch {self.root / CURRENT} to {name}", exc) from None
         except BaseException:
             link.unlink(missing_ok=True)
             raise
@@ -413,7 +377,7 @@ class Registry:
         while stack and (stack[-1] == current or not (self.versions / stack[-1]).is_dir()):
             stack.pop()
         if not stack:
-            raise ConfigError(
+            raise StateError(
                 f"nothing to roll back to: no version promoted before {current} is left in "
                 f"{self.root}"
             )
@@ -445,208 +409,17 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass(frozen=True)
-class RetrainResult:
-    """What a registry run did. status: `skipped` (data unchanged), `promoted`, or
-    `candidate` (trained and kept, but not better than the current version)."""
-
-    status: str
-    version: str | None
-    previous: str | None
-    data_hash: str
-    reason: str = ""
-    outcome: training.TrainOutcome | None = None
-    champion_metrics: dict[str, Any] | None = None
-    removed: tuple[str, ...] = ()
-
-
-def _warm_start_config(config: Config, current: ModelArtifact, name: str) -> Config:
-    """The run's config with the current version's lookback when none was given, or a
-    ConfigError naming every option that changes the architecture."""
-    saved = current.config
-    window = config.window
-    if window.lookback is None:
-        window = dataclasses.replace(window, lookback=saved.window.lookback)
-    changed = []
-    if config.model.name != saved.model.name:
-        changed.append(f"--model {saved.model.name} -> {config.model.name}")
-    else:
-        # Dropout has no weights, so it may change between runs.
-        for option in (o for o in MODELS[saved.model.name].options if o != "dropout"):
-            old, new = getattr(saved.model, option), getattr(config.model, option)
-            if old != new:
-                changed.append(f"--{option.replace('_', '-')} {old} -> {new}")
-    for option in ("lookback", "horizon"):
-        old, new = getattr(saved.window, option), getattr(window, option)
-        if old != new:
-            changed.append(f"--{option} {old} -> {new}")
-    if changed:
-        raise ConfigError(
-            f"--warm-start: these options change the architecture of current version {name}: "
-            f"{'; '.join(changed)}; use the current values or drop --warm-start"
-        )
-    return dataclasses.replace(config, window=window)
-
-
-def _better(new: float, old: float) -> bool:
-    return math.isfinite(new) and (not math.isfinite(old) or new < old)
-
-
-@dataclass(frozen=True)
-class _Start:
-    """What a registry run decided under the lock before training: the config (with a warm
-    start's lookback), the weights to start from, and the current version and data hash it
-    found."""
-
-    config: Config
-    initial: Any
-    previous: str | None
-    digest: str
-
-
-def retrain(
-    root: str | Path,
-    panel: Panel,
-    config: Config,
-    options: RetrainOptions,
-    on_epoch: Callable[[Any], None] | None = None,
-) -> RetrainResult:
-    """Train a new version on `panel` (with `config.data` as `data.load_panel` resolved it)
-    into the registry at `root` and decide whether it becomes current.
-
-    Holds the registry lock for the whole run. Whatever stops the run early (an error,
-    SIGTERM, Ctrl-C) removes the new version unless it has already been promoted; `current`
-    only ever moves by one atomic rename. In a multi-host run process 0 alone takes the lock,
-    sweeps, reads and writes the registry and decides; every process trains (the training
-    programs span them all), and the others follow its decisions and end with its outcome
-    (`runtime.on_primary`)."""
-    registry = Registry(root)
-    with ExitStack() as lock:
-        start = on_primary(lambda: _start(registry, panel, config, options, lock))
-        if isinstance(start, RetrainResult):
-            return start
-        outcome = training.train(panel, start.config, on_epoch, start.initial)
-        result = on_primary(lambda: _finish(registry, panel, start, outcome.artifact, options))
-        return dataclasses.replace(result, outcome=outcome)
-
-
-def _start(
-    registry: Registry,
-    panel: Panel,
-    config: Config,
-    options: RetrainOptions,
-    lock: ExitStack,
-) -> _Start | RetrainResult:
-    """Take the lock (into `lock`, which holds it for the rest of the run), sweep leftovers,
-    then decide: skip (a `skipped` result), or what to train from."""
-    if registry.root.exists() and not registry.root.is_dir():
-        raise ConfigError(f"--registry {registry.root} is a file, not a directory")
-    if registry.root.is_dir() and any(registry.root.iterdir()) and not registry.versions.is_dir():
-        raise ConfigError(
-            f"--registry {registry.root} exists and is not a tsforecast registry "
-            f"(no {VERSIONS}/ inside)"
-        )
-    lock.enter_context(registry.locked(options.lock_timeout))
-    registry.sweep()
-    previous = registry.current()
-    digest = data_hash(panel)
-    if (
-        options.skip_unchanged
-        and previous is not None
-        and registry.data_hash_of(previous) == digest
-    ):
-        return RetrainResult(
-            "skipped",
-            previous,
-            previous,
-            digest,
-            reason=f"data unchanged since current version {previous}",
-        )
-    current = artifacts.load(registry.versions / previous) if previous else None
-    initial = None
-    if options.warm_start and current is not None:
-        config = _warm_start_config(config, current, previous)
-        initial = current.params
-    elif options.warm_start:
-        log.warning(
-            "--warm-start: registry %s has no current version yet; training from scratch",
-            registry.root,
-        )
-    if options.promote == "if-better" and current is not None:
-        if current.config.window.horizon != config.window.horizon:
-            raise ConfigError(
-                f"--promote if-better: current version {previous} forecasts "
-                f"{current.config.window.horizon} steps, this run {config.window.horizon}; "
-                "they cannot be compared (use --promote always)"
-            )
-        current.scaler.lookup(panel.ids)
-    return _Start(config, initial, previous, digest)
-
-
-def _finish(
-    registry: Registry,
-    panel: Panel,
-    start: _Start,
-    new: ModelArtifact,
-    options: RetrainOptions,
-) -> RetrainResult:
-    """Score the trained model `new` against the current version (--promote if-better), save it
-    as a new version, promote it or keep it as a candidate, prune. Called with the lock held.
-    The result leaves out the training outcome, which every process of the run has."""
-    previous = start.previous
-    champion = challenger = None
-    if options.promote == "if-better" and previous is not None:
-        # Both through the same code on the same device, so that identical models tie
-        # exactly (the training run's own scores come from a differently sharded program).
-        # Read again rather than carried from _start: the lock kept it as it was.
-        current = artifacts.load(registry.versions / previous)
-        champion = training.score_on_validation(current, new, panel)
-        challenger = training.score_on_validation(new, new, panel)
-    metric = options.promote_metric
-    promote = champion is None or _better(challenger["served"][metric], champion["served"][metric])
-    # Saved with the version, so that a run killed before `current` points at it leaves a
-    # version the next run knows to remove (Registry.unfinished), not a candidate.
-    record = {
-        "data_hash": start.digest,
-        "warm_start_from": previous if start.initial is not None else None,
-        "decision": "promote" if promote else "candidate",
-    }
-    if champion is not None:
-        record["champion"] = {
-            "version": previous,
-            "metrics": champion,
-            "challenger_metrics": challenger,
-        }
-    new = dataclasses.replace(new, registry=record)
-
-    name = registry.new_name(start.digest)
-    path = registry.versions / name
-    try:
-        try:
-            artifacts.save(new, path)
-        except OSError as exc:
-            raise _storage_error(f"write version {name}", exc) from None
-        if promote:
-            registry.switch(name)
-            registry.record("promote", name, previous)
-            status, reason = "promoted", ""
-        else:
-            reason = (
-                f"not promoted: {metric} {challenger['served'][metric]:.4g} is not better than "
-                f"current version {previous}'s {champion['served'][metric]:.4g} on the same "
-                f"{new.metrics['validation_windows']} validation windows; kept as candidate "
-                f"{name}"
-            )
-            status = "candidate"
-    except BaseException:
-        if registry.current() != name:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-    removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
-    return RetrainResult(status, name, previous, start.digest, reason, None, champion, removed)
-
-
 def _is_version_name(name: str) -> bool:
     """A plain name of a directory under versions/: joined with pathlib, an absolute path or
     `..` would point `current` outside the registry, and dot-names are versions being removed."""
     return bool(name) and Path(name).name == name and not name.startswith(".") and "\\" not in name
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`; {} when there is none or it cannot be read: these files only
+    report, and a lost report must not stop a run."""
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}

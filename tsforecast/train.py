@@ -29,7 +29,7 @@ from jax.sharding import PartitionSpec as P
 
 from . import models
 from .config import Config, TrainConfig
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 from .intervals import pinball_loss
 from .network import (
     EVAL_CHUNK,
@@ -366,7 +366,7 @@ class Trainer:
                 epoch, float(train_loss), float(val_loss), time.perf_counter() - began, rate
             )
             if not np.isfinite(record.train_loss):
-                raise ConfigError(
+                raise StateError(
                     f"training diverged (loss {record.train_loss} at epoch {epoch}); lower --lr"
                 )
             history.append(record)
