@@ -21,11 +21,12 @@ benchmarks/results/cell_ab-lookback<L>-batch<B>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from functools import partial
 from pathlib import Path
+
+from common import markdown_table, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,16 +110,12 @@ def main() -> None:
         }
         for name, s in seconds.items()
     ]
-    print(f"| cell | epoch s (median of {args.repeats}) | vs flax |")
-    print("|---|---:|---:|")
-    for row in rows:
-        print(f"| {row['variant']} | {row['epoch_s']:.3f} | {row['speedup']:.2f}x |")
+    cells = [[r["variant"], f"{r['epoch_s']:.3f}", f"{r['speedup']:.2f}x"] for r in rows]
+    print(markdown_table(["cell", f"epoch s (median of {args.repeats})", "vs flax"], "lrr", cells))
     out = (
         ROOT / "benchmarks" / "results" / f"cell_ab-lookback{args.lookback}-batch{args.batch}.json"
     )
-    out.write_text(
-        json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2)
-    )
+    write_result(out, {"settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows})
 
 
 if __name__ == "__main__":

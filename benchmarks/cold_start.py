@@ -12,30 +12,16 @@ average is recorded too). The issue's goal: a warm `predict` on the sample data 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
+import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from common import markdown_table, run_cli, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def timed(args: list[str]) -> tuple[float, float]:
-    """Wall and CPU (user + system of the child) seconds of one CLI run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "tsforecast", *args], check=True, stdout=subprocess.DEVNULL
-    )
-    wall = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -66,39 +52,46 @@ def main() -> None:
         for command, args in (("train", train), ("predict", predict)):
             if command == "predict":
                 # Predict's programs differ from train's: start it from an empty cache too.
-                subprocess.run(["rm", "-rf", str(cache)], check=True)
-            cold = timed(args)
-            warm = [timed(args) for _ in range(opts.repeats)]
-            rows.append({"command": command, "cache": "cold", "wall_s": cold[0], "cpu_s": cold[1]})
+                if cache.exists():
+                    shutil.rmtree(cache)
+            cold = run_cli(*args, discard_stdout=True)
+            warm = [run_cli(*args, discard_stdout=True) for _ in range(opts.repeats)]
+            rows.append(
+                {"command": command, "cache": "cold", "wall_s": cold.wall_s, "cpu_s": cold.cpu_s}
+            )
             rows.append(
                 {
                     "command": command,
                     "cache": "warm",
-                    "wall_s": statistics.median(w for w, _ in warm),
-                    "cpu_s": statistics.median(c for _, c in warm),
+                    "wall_s": statistics.median(run.wall_s for run in warm),
+                    "cpu_s": statistics.median(run.cpu_s for run in warm),
                 }
             )
 
     print(
-        f"| command | cache | wall s | CPU s |  (data {Path(opts.data).name}, "
-        f"{opts.epochs} epochs; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        f"data {Path(opts.data).name}, {opts.epochs} epochs; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
     )
-    print("|---|---|---:|---:|")
-    for row in rows:
-        print(f"| {row['command']} | {row['cache']} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} |")
+    print(
+        markdown_table(
+            ["command", "cache", "wall s", "CPU s"],
+            "llrr",
+            [
+                [row["command"], row["cache"], f"{row['wall_s']:.2f}", f"{row['cpu_s']:.2f}"]
+                for row in rows
+            ],
+        )
+    )
     result = {
         "data": opts.data,
         "epochs": opts.epochs,
         "repeats": opts.repeats,
         "rows": rows,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-        },
+        # Beside the stamp's machine: the system, and how busy the neighbours kept it.
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
     }
-    Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(opts.out).write_text(json.dumps(result, indent=2))
+    write_result(Path(opts.out), result)
     print(f"written to {opts.out}")
 
 

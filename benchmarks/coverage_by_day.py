@@ -10,11 +10,11 @@ temperatures of tsibbledata's `data/vic_elec.rda`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
+from common import markdown_table, write_result
 
 BANDS = [-50, 25, 30, 35, 60]  # the day's highest temperature, °C
 
@@ -63,15 +63,19 @@ def main(argv: list[str] | None = None) -> int:
         "by_highest_temperature": summary(frame.groupby(band, observed=True)),
     }
     for key in ("by_fortnight", "by_highest_temperature"):
-        print(f"\n| {key.replace('_', ' ')} | half-hours | coverage | mean relative error |")
-        print("|---|---:|---:|---:|")
-        for row in result[key]:
-            print(
-                f"| {row['group']} | {row['half_hours']} | {100 * row['coverage']:.1f}% | "
-                f"{100 * row['mean_relative_error']:.1f}% |"
-            )
+        cells = [
+            [
+                row["group"],
+                row["half_hours"],
+                f"{100 * row['coverage']:.1f}%",
+                f"{100 * row['mean_relative_error']:.1f}%",
+            ]
+            for row in result[key]
+        ]
+        headers = [key.replace("_", " "), "half-hours", "coverage", "mean relative error"]
+        print("\n" + markdown_table(headers, "lrrr", cells))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(args.out, result)
     return 0
 
 

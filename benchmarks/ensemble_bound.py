@@ -19,10 +19,11 @@ Prints a table and writes benchmarks/results/ensemble_bound-hidden<H>-batch<B>.j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
+
+from common import markdown_table, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,17 +91,20 @@ def main() -> None:
         {"case": name, "us_per_step": round(us, 1), "ratio": round(us / base, 2)}
         for name, us in best.items()
     ]
-    print(f"| case (hidden {args.hidden}, one device) | µs per step, forward + backward | ratio |")
-    print("|---|---:|---:|")
-    for row in rows:
-        print(f"| {row['case']} | {row['us_per_step']:.1f} | {row['ratio']:.2f}x |")
+    headers = [
+        f"case (hidden {args.hidden}, one device)",
+        "µs per step, forward + backward",
+        "ratio",
+    ]
+    cells = [[r["case"], f"{r['us_per_step']:.1f}", f"{r['ratio']:.2f}x"] for r in rows]
+    print(markdown_table(headers, "lrr", cells))
     out = (
         ROOT
         / "benchmarks"
         / "results"
         / f"ensemble_bound-hidden{args.hidden}-batch{args.batch}.json"
     )
-    out.write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
+    write_result(out, {"settings": vars(args), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import time
 from pathlib import Path
+
+from common import markdown_table, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,11 +67,6 @@ def main() -> None:
     runs = [one_run(args.data, k, args) for _ in range(args.repeats) for k in sizes]
     baseline = statistics.median(r["epoch_s"] for r in runs if r["members"] == sizes[0])
     rows = []
-    print(
-        f"| members | epoch s (median of {args.repeats} runs) | runs' epoch s | ratio to "
-        f"K={sizes[0]} | first epoch s | val MASE |"
-    )
-    print("|---|---|---|---|---|---|")
     for k in sizes:
         mine = [r for r in runs if r["members"] == k]
         epoch = statistics.median(r["epoch_s"] for r in mine)
@@ -83,23 +79,35 @@ def main() -> None:
             "val_mase": statistics.median(r["val_mase"] for r in mine),
         }
         rows.append(row)
-        print(
-            f"| {k} | {epoch:.3f} | {', '.join(f'{s:.3f}' for s in row['runs_epoch_s'])} | "
-            f"{row['ratio']:.2f} | {row['first_epoch_s']:.1f} | {row['val_mase']:.3f} |"
-        )
+    headers = [
+        "members",
+        f"epoch s (median of {args.repeats} runs)",
+        "runs' epoch s",
+        f"ratio to K={sizes[0]}",
+        "first epoch s",
+        "val MASE",
+    ]
+    cells = [
+        [
+            row["members"],
+            f"{row['epoch_s']:.3f}",
+            ", ".join(f"{s:.3f}" for s in row["runs_epoch_s"]),
+            f"{row['ratio']:.2f}",
+            f"{row['first_epoch_s']:.1f}",
+            f"{row['val_mase']:.3f}",
+        ]
+        for row in rows
+    ]
+    print(markdown_table(headers, "llllll", cells))
     out = (
         ROOT
         / "benchmarks"
         / "results"
         / f"ensemble_cost-hidden{args.hidden}-batch{args.batch_size}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items()}
-    out.write_text(
-        json.dumps(
-            {"settings": settings, "cpu_count": os.cpu_count(), "rows": rows, "runs": runs},
-            indent=2,
-        )
+    write_result(
+        out, {"settings": settings, "cpu_count": os.cpu_count(), "rows": rows, "runs": runs}
     )
 
 

@@ -25,23 +25,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+from common import markdown_table, run_cli, stamp, write_result
+
+from tsforecast import artifacts
+from tsforecast.config import MODEL_NAMES, STRATEGIES
+from tsforecast.data import load_panel
+from tsforecast.forecast import Forecaster
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from tsforecast import artifacts  # noqa: E402
-from tsforecast.config import MODEL_NAMES, STRATEGIES  # noqa: E402
-from tsforecast.data import load_panel  # noqa: E402
-from tsforecast.forecast import Forecaster  # noqa: E402
 
 TRAIN_END, VAL_END, TEST_END = 12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24
 
@@ -61,28 +59,19 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def train(csv: Path, out: Path, horizon: int, model: str, strategy: str) -> float:
-    began = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tsforecast",
-            "train",
-            str(csv),
-            "--horizon",
-            str(horizon),
-            "--model",
-            model,
-            "--strategy",
-            strategy,
-            "--quiet",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    return time.perf_counter() - began
+    return run_cli(
+        "train",
+        str(csv),
+        "--horizon",
+        str(horizon),
+        "--model",
+        model,
+        "--strategy",
+        strategy,
+        "--quiet",
+        "--out",
+        str(out),
+    ).wall_s
 
 
 def run(
@@ -133,11 +122,18 @@ def seasonal_naive(series: np.ndarray, horizon: int, season: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        "| horizon | model | strategy | test MSE | test MAE | validation MASE (seasonal naive) "
-        "| served | epochs (best) | train s |",
-        "|---:|---|---|---:|---:|---:|---|---:|---:|",
+    headers = [
+        "horizon",
+        "model",
+        "strategy",
+        "test MSE",
+        "test MAE",
+        "validation MASE (seasonal naive)",
+        "served",
+        "epochs (best)",
+        "train s",
     ]
+    cells = []
     for row in rows:
         validation = (
             f"{row['validation_mase']:.3f} ({row['validation_seasonal_naive_mase']:.3f})"
@@ -145,12 +141,20 @@ def table(rows: list[dict]) -> str:
             else ""
         )
         epochs = f"{row['epochs']} ({row['best_epoch']})" if "epochs" in row else ""
-        lines.append(
-            f"| {row['horizon']} | {row['model']} | {row['strategy']} | {row['test_mse']:.4f} | "
-            f"{row['test_mae']:.4f} | {validation} | {', '.join(row.get('served', []))} | "
-            f"{epochs} | {row.get('train_s', '')} |"
+        cells.append(
+            [
+                row["horizon"],
+                row["model"],
+                row["strategy"],
+                f"{row['test_mse']:.4f}",
+                f"{row['test_mae']:.4f}",
+                validation,
+                ", ".join(row.get("served", [])),
+                epochs,
+                row.get("train_s", ""),
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(headers, "rllrrrlrr", cells)
 
 
 def main() -> None:
@@ -171,9 +175,8 @@ def main() -> None:
     series = (raw - z[0]) / z[1]
 
     rows: list[dict] = []
-    began = time.perf_counter()
+    began, at_start = time.perf_counter(), stamp()  # the code as it was when the run began
     settings = {k: str(v) for k, v in vars(args).items()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def record(row: dict, complete: bool = False) -> None:
         # Written after every row: a long run that is stopped keeps what it measured.
@@ -185,7 +188,7 @@ def main() -> None:
             "total_s": round(time.perf_counter() - began, 1),
             "rows": rows,
         }
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(args.out, result, at_start)
 
     runs = [
         (h, n, s)

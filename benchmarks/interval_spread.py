@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import markdown_table, write_result
 
 from tsforecast import artifacts, transforms
 from tsforecast.data import load_panel
@@ -59,7 +60,9 @@ def spreads(forecaster: Forecaster, panel, series, starts) -> tuple[object, dict
     return result, {"series": std, "recent": recent}
 
 
-def evaluate(model: Path, after: Path | None, every: int) -> dict:
+def compare_spreads(model: Path, after: Path | None, every: int) -> dict:
+    """Coverage and MSIS of both spreads' intervals per level, on the validation halves and,
+    with `after`, at origins every `every` rows after the training data."""
     artifact = artifacts.load(model)
     config = artifact.config
     lookback, horizon = config.window.lookback, config.window.horizon
@@ -119,19 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.models:
         name, rest = spec.split("=", 1)
         model, _, after = rest.partition("@")
-        reports[name] = evaluate(Path(model), Path(after) if after else None, args.every)
+        reports[name] = compare_spreads(Path(model), Path(after) if after else None, args.every)
         print(json.dumps({name: reports[name]}), flush=True)
-    print("\n| data | scored on | spread | cov. 80 | cov. 90 | cov. 95 | MSIS 90 |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    cells = []
     for name, report in reports.items():
         for key, per_level in report.items():
             if not isinstance(per_level, dict):
                 continue
             where, spread = key.split(", ")
-            cells = " | ".join(f"{per_level[f'{v:g}']['coverage']:.1%}" for v in LEVELS)
-            print(f"| {name} | {where} | {spread} | {cells} | {per_level['90']['msis']:.2f} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"levels": LEVELS, "every": args.every, **reports}, indent=2))
+            coverages = [f"{per_level[f'{v:g}']['coverage']:.1%}" for v in LEVELS]
+            cells.append([name, where, spread, *coverages, f"{per_level['90']['msis']:.2f}"])
+    headers = ["data", "scored on", "spread", "cov. 80", "cov. 90", "cov. 95", "MSIS 90"]
+    print("\n" + markdown_table(headers, "lllrrrr", cells))
+    write_result(args.out, {"levels": LEVELS, "every": args.every, **reports})
     return 0
 
 

@@ -24,13 +24,22 @@ import json
 import sys
 from pathlib import Path
 
-from m4 import DEFAULT_DATA, H, long_frame, read_wide  # (benchmarks/ is on sys.path)
-from m4_hourly import cli, evaluate
+from common import markdown_table, run_cli, write_result
+from m4 import DEFAULT_DATA, H, long_frame, read_wide
+from m4_hourly import scores_from_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "intervals_m4.json"
 WORK = REPO / ".bench" / "intervals_m4"
 LEVELS = (80, 90, 95)
+
+
+def interval_cells(row: dict) -> list[str]:
+    """The row's coverage and MSIS at each level, in the table's order."""
+    cells = []
+    for level in LEVELS:
+        cells += [f"{100 * row[f'coverage-{level}']:.1f}%", f"{row[f'MSIS-{level}']:.2f}"]
+    return cells
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         options = ["--horizon", str(H), "--interval-method", method]
         model, train_s = Path(given.get(method, work / f"model-{method}")), None
         if method not in given:
-            train_s, _ = cli("train", str(data), *options, "--out", str(model))
+            train_s = run_cli("train", str(data), *options, "--out", str(model)).wall_s
         config = json.loads((model / "config.json").read_text())["config"]
         forecast, scores = work / f"forecast-{method}.csv", work / f"scores-{method}.json"
-        predict_s, _ = cli(
+        predict_s = run_cli(
             "predict", str(data), "--model", str(model), *levels, "--out", str(forecast)
-        )
-        scored = evaluate(forecast, actuals, data, scores)["model"]
+        ).wall_s
+        scored = scores_from_cli(forecast, actuals, data, scores)["model"]
         row = {
             "method": method,
             "train_options": options,
@@ -82,16 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row), flush=True)
 
     print(f"\nM4 Hourly, 414 series, h={H}, default settings\n")
-    header = " | ".join(f"{level}% coverage | {level}% MSIS" for level in LEVELS)
-    print(f"| method | {header} |\n|---|" + "---:|" * (2 * len(LEVELS)))
-    for row in rows:
-        cells = " | ".join(
-            f"{100 * row[f'coverage-{level}']:.1f}% | {row[f'MSIS-{level}']:.2f}"
-            for level in LEVELS
-        )
-        print(f"| {row['method']} | {cells} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"dataset": "M4 Hourly", "rows": rows}, indent=2) + "\n")
+    headers = [f"{level}% {name}" for level in LEVELS for name in ("coverage", "MSIS")]
+    cells = [[row["method"], *interval_cells(row)] for row in rows]
+    print(markdown_table(["method", *headers], "l" + "r" * len(headers), cells))
+    write_result(args.out, {"dataset": "M4 Hourly", "rows": rows})
     return 0
 
 

@@ -16,27 +16,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import markdown_table, write_result
+from m4 import DEFAULT_DATA, H, M, long_frame, read_wide
 
-try:
-    from tsforecast import baselines, training
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tsforecast import baselines, training
+from tsforecast import baselines, training
 from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.data import load_panel
 from tsforecast.evaluation import evaluate
 from tsforecast.forecast import Forecaster, forecast
 
 REPO = Path(__file__).resolve().parents[1]
-from m4 import DEFAULT_DATA, H, M, long_frame, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
-
 PUBLISHED_NAIVE2 = {"sMAPE": 18.383, "MASE": 2.395}
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_accuracy.json"
 
@@ -104,34 +99,37 @@ def main() -> None:
         assert abs(ours - published) < 5e-4, (
             f"our Naive2 {key} {ours:.4f} differs from the published {published}"
         )
-    print("| method | sMAPE | MASE | OWA | wall s |")
-    print("|---|---|---|---|---|")
-    for method, row in summary.iterrows():
-        wall = f"{seconds[method]:.0f}" if method in seconds else ""
-        print(f"| {method} | {row['sMAPE']:.3f} | {row['MASE']:.3f} | {row['OWA']:.3f} | {wall} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "settings": {
-                    "models": args.models,
-                    "ensembles": args.ensembles,
-                    "epochs": args.epochs,
-                    "hidden": args.hidden,
-                    "horizon": H,
-                    "season": M,
-                },
-                "results": {
-                    m: {
-                        **{k: float(v) for k, v in row.items()},
-                        "seconds": seconds.get(m),
-                        "validation_mase": validation.get(m),
-                    }
-                    for m, row in summary.iterrows()
-                },
+    cells = [
+        [
+            method,
+            f"{row['sMAPE']:.3f}",
+            f"{row['MASE']:.3f}",
+            f"{row['OWA']:.3f}",
+            f"{seconds[method]:.0f}" if method in seconds else "",
+        ]
+        for method, row in summary.iterrows()
+    ]
+    print(markdown_table(["method", "sMAPE", "MASE", "OWA", "wall s"], "lllll", cells))
+    write_result(
+        args.out,
+        {
+            "settings": {
+                "models": args.models,
+                "ensembles": args.ensembles,
+                "epochs": args.epochs,
+                "hidden": args.hidden,
+                "horizon": H,
+                "season": M,
             },
-            indent=2,
-        )
+            "results": {
+                m: {
+                    **{k: float(v) for k, v in row.items()},
+                    "seconds": seconds.get(m),
+                    "validation_mase": validation.get(m),
+                }
+                for m, row in summary.iterrows()
+            },
+        },
     )
 
 

@@ -1,7 +1,8 @@
 """Reproduce the published M4 Hourly scores of Naive, seasonal naive and Naive2.
 
-Checks `tsforecast.metrics` and `tsforecast.baselines` against the organisers' numbers:
-414 series, h = 48, m = 24, sMAPE and MASE averaged per series and then over the set.
+Checks `tsforecast.baselines` and the scoring of `tsforecast evaluate`
+(`tsforecast.evaluation.evaluate`) against the organisers' numbers: 414 series, h = 48,
+m = 24, sMAPE and MASE averaged per series and then over the set.
 
     python benchmarks/m4_baselines.py [--data DIR] [--out FILE]
 
@@ -11,22 +12,18 @@ Exits 1 if any score differs from the published one at 3 decimals.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from common import markdown_table, write_result
+from m4 import DEFAULT_DATA, H, M, long_frame, read_wide
 
-try:
-    from tsforecast import baselines, metrics
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tsforecast import baselines, metrics
+from tsforecast import baselines
+from tsforecast.evaluation import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-from m4 import DEFAULT_DATA, H, M, read_wide  # noqa: E402  (benchmarks/ is on sys.path)
-
 N_SERIES = 414
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "m4_baselines.json"
 
@@ -44,45 +41,48 @@ METHODS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Per-method set-wide means of per-series sMAPE and MASE."""
+def baseline_scores(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Per-method set-wide means of per-series sMAPE and MASE, and OWA, as `tsforecast evaluate`
+    scores them."""
     if list(train) != list(test):
         raise ValueError("train and test files list different series ids or orders")
-    per_series: dict[str, dict[str, list[float]]] = {
-        name: {"smape": [], "mase": []} for name in METHODS
-    }
-    for sid, history in train.items():
-        actual = test[sid]
+    for sid, actual in test.items():
         if actual.size != H:
             raise ValueError(f"series {sid} has {actual.size} test values, expected {H}")
-        scale = metrics.mase_scale(history, M)
-        for name, forecast in METHODS.items():
-            scores = metrics.point_metrics(actual, forecast(history), scale)
-            per_series[name]["smape"].append(scores["smape"])
-            per_series[name]["mase"].append(scores["mase"])
-    results = {
-        name: {"smape": float(np.mean(v["smape"])), "mase": float(np.mean(v["mase"]))}
-        for name, v in per_series.items()
+    actuals = long_frame(test, test=True)
+    forecasts = actuals[["unique_id", "ds"]].copy()
+    for name, method in METHODS.items():
+        forecasts[name] = np.concatenate([method(history) for history in train.values()])
+    # OWA is taken against the naive2 that evaluate computes from the same training series.
+    summary = evaluate(forecasts, actuals, M, long_frame(train)).summary
+    return {
+        name: {
+            "smape": float(summary.loc[name, "sMAPE"]),
+            "mase": float(summary.loc[name, "MASE"]),
+            "owa": float(summary.loc[name, "OWA"]),
+        }
+        for name in METHODS
     }
-    ref = results["Naive2"]
-    for r in results.values():
-        r["owa"] = metrics.owa(r["smape"], r["mase"], ref["smape"], ref["mase"])
-    return results
 
 
 def table(results: dict[str, dict]) -> str:
-    lines = [
-        "| method | sMAPE | published | MASE | published | OWA | match |",
-        "|---|---:|---:|---:|---:|---:|:---:|",
-    ]
+    cells = []
     for name, r in results.items():
         pub_s, pub_m = PUBLISHED[name]
         ok = round(r["smape"], 3) == pub_s and round(r["mase"], 3) == pub_m
-        lines.append(
-            f"| {name} | {r['smape']:.3f} | {pub_s:.3f} | {r['mase']:.3f} | {pub_m:.3f} "
-            f"| {r['owa']:.3f} | {'yes' if ok else 'NO'} |"
+        cells.append(
+            [
+                name,
+                f"{r['smape']:.3f}",
+                f"{pub_s:.3f}",
+                f"{r['mase']:.3f}",
+                f"{pub_m:.3f}",
+                f"{r['owa']:.3f}",
+                "yes" if ok else "NO",
+            ]
         )
-    return "\n".join(lines)
+    headers = ["method", "sMAPE", "published", "MASE", "published", "OWA", "match"]
+    return markdown_table(headers, "lrrrrrc", cells)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     test = read_wide(args.data / "Hourly-test.csv")
     if len(train) != N_SERIES:
         print(f"warning: expected {N_SERIES} series, found {len(train)}", file=sys.stderr)
-    results = evaluate(train, test)
+    results = baseline_scores(train, test)
 
     print(f"M4 Hourly, {len(train)} series, h={H}, m={M}\n")
     print(table(results))
@@ -105,7 +105,6 @@ def main(argv: list[str] | None = None) -> int:
         and round(r["mase"], 3) == PUBLISHED[name][1]
         for name, r in results.items()
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "dataset": "M4 Hourly",
         "n_series": len(train),
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, r in results.items()
         },
     }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    write_result(args.out, payload)
     print(f"\nwrote {args.out}")
     return 0 if all(matches.values()) else 1
 

@@ -29,13 +29,13 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv
+from common import export_revision, markdown_table, run_cli, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "memory.json"
@@ -54,18 +54,6 @@ def write_panel(path: Path, series: int, steps: int) -> None:
     pyarrow.csv.write_csv(pa.table({"unique_id": ids, "ds": ds, "y": y}), path)
 
 
-def rss_mb(pid: int) -> float:
-    """The resident memory of process `pid` now, 0 once it has gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def first_epoch_end(log: Path) -> float | None:
     """When the run logged in `log` (--log-format json) ended its first epoch (Unix time)."""
     for line in log.read_text().splitlines():
@@ -82,34 +70,25 @@ def measured(args: list[str], package: Path, log: Path) -> dict:
     """One CLI run with tsforecast from `package`: its peak RSS in MB (the kernel's ru_maxrss),
     the largest RSS sampled every 0.1 s until its first epoch ended (reading, placing the data,
     the epoch with its validation loss; None without an epoch), wall and CPU seconds."""
-    env = dict(os.environ, PYTHONPATH=str(package))
-    began = time.perf_counter()
-    samples = []
     with open(log, "w") as err:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tsforecast", "--log-format", "json", *args],
+        run = run_cli(
+            "--log-format",
+            "json",
+            *args,
+            source=package,
             cwd=log.parent,  # not the checkout: `-m` puts the working folder first on the path
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
+            discard_stdout=True,
+            stderr_to=err,
+            sample_rss_every=0.1,
         )
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            samples.append((time.time(), rss_mb(child.pid)))
-            time.sleep(0.1)
-        child.returncode = code = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    if code:
-        raise SystemExit(f"{' '.join(args[2:4])} exited {code}: {log.read_text()[-2000:]}")
     epoch = first_epoch_end(log)
     return {
-        "peak_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+        "peak_mb": run.peak_mb,
         "until_first_epoch_mb": None
         if epoch is None
-        else max(rss for when, rss in samples if when <= epoch),
-        "wall_s": time.perf_counter() - began,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        else max(rss for when, rss in run.rss_samples if when <= epoch),
+        "wall_s": run.wall_s,
+        "cpu_s": run.cpu_s,
     }
 
 
@@ -148,16 +127,6 @@ def validation_scratch_mb(package: Path, lookback: int, horizon: int, rows: int,
         text=True,
     )
     return int(done.stdout.split()[-1]) / 1e6
-
-
-def checkout(rev: str, into: Path) -> Path:
-    """The tsforecast package as of git revision `rev`, extracted under `into`."""
-    into.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "tsforecast"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def run_size(csv: Path, rows: int, work: Path, package: Path, label: str) -> dict:
@@ -219,7 +188,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="tsforecast-memory-") as tmp:
         work = Path(tmp)
-        old = checkout(opts.before, work / "before") if opts.before else None
+        old = export_revision(opts.before, work / "before", "tsforecast") if opts.before else None
         for steps in lengths:
             csv = work / "panel.csv"
             write_panel(csv, opts.series, steps)
@@ -246,23 +215,43 @@ def main() -> None:
 
     now = [r for r in runs if r["code"] == "now"]
     fits = {command: fit(now, command) for command in ("train", "predict")}
-    print(
-        f"\n| rows | raw values MB | CSV MB | validation windows | code | validation scratch MB | "
-        f"train peak MB | x raw | until first epoch MB | predict peak MB | x raw | train s | "
-        f"predict s |  (load average "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
-    )
-    print("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    headers = [
+        "rows",
+        "raw values MB",
+        "CSV MB",
+        "validation windows",
+        "code",
+        "validation scratch MB",
+        "train peak MB",
+        "x raw",
+        "until first epoch MB",
+        "predict peak MB",
+        "x raw",
+        "train s",
+        "predict s",
+    ]
+    cells = []
     for r in runs:
         train, predict = r["train"], r["predict"]
-        print(
-            f"| {r['rows']:,} | {r['raw_mb']:.0f} | {r['csv_mb']:.0f} | "
-            f"{r['validation_windows']:,} | {r['code']} | {r['validation_scratch_mb']:.0f} | "
-            f"{train['peak_mb']:.0f} | "
-            f"{train['peak_mb'] / r['raw_mb']:.1f} | {train['until_first_epoch_mb']:.0f} | "
-            f"{predict['peak_mb']:.0f} | {predict['peak_mb'] / r['raw_mb']:.1f} | "
-            f"{train['wall_s']:.0f} | {predict['wall_s']:.0f} |"
+        cells.append(
+            [
+                f"{r['rows']:,}",
+                f"{r['raw_mb']:.0f}",
+                f"{r['csv_mb']:.0f}",
+                f"{r['validation_windows']:,}",
+                r["code"],
+                f"{r['validation_scratch_mb']:.0f}",
+                f"{train['peak_mb']:.0f}",
+                f"{train['peak_mb'] / r['raw_mb']:.1f}",
+                f"{train['until_first_epoch_mb']:.0f}",
+                f"{predict['peak_mb']:.0f}",
+                f"{predict['peak_mb'] / r['raw_mb']:.1f}",
+                f"{train['wall_s']:.0f}",
+                f"{predict['wall_s']:.0f}",
+            ]
         )
+    print(markdown_table(headers, "rrrrlrrrrrrrr", cells))
     for command, line in fits.items():
         print(
             f"{command}: peak = {line['a']:.2f} x raw values + {line['b_mb']:.0f} MB "
@@ -273,14 +262,11 @@ def main() -> None:
         "before": opts.before,
         "runs": runs,
         "fit": fits,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-        },
+        # Beside the stamp's machine: the system, and how busy the neighbours kept it.
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
     }
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(opts.out, result)
     print(f"written to {opts.out}")
 
 

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from common import markdown_table, run_cli, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -40,19 +38,6 @@ VAL_END = 16 * 30 * 24
 HORIZON = 24
 STATIONS = {"ETTh1": "etth1/ETTh1.csv", "ETTh2": "etth2/ETTh2.csv"}
 LOADS = ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL")
-
-
-def tsforecast(*args: str, check: bool = True) -> tuple[int, float]:
-    """Run the CLI; its exit code and wall seconds."""
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "tsforecast", *args],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-    )
-    if check and done.returncode != 0:
-        raise SystemExit(f"tsforecast {' '.join(args)} exited {done.returncode}")
-    return done.returncode, time.perf_counter() - began
 
 
 def load_panel() -> pd.DataFrame:
@@ -83,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             panel.groupby("unique_id", sort=False).head(rows).to_csv(data, index=False)
 
         write(VAL_END)
-        _, train_seconds = tsforecast(
+        train_seconds = run_cli(
             "train",
             str(data),
             "--horizon",
@@ -92,12 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             str(registry),
             "-q",
             *args.extra,
-        )
+            discard_stdout=True,
+        ).wall_s
         metrics = json.loads((registry / "current" / "metrics.json").read_text())
         rows, predict_seconds, monitor_seconds = [], [], []
         for day in range(1, args.days + 1):
             write(VAL_END + HORIZON * (day - 1))
-            _, seconds = tsforecast(
+            predicted = run_cli(
                 "predict",
                 str(data),
                 "--registry",
@@ -108,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
                 "90",
                 "--out",
                 str(work / "forecast.csv"),
+                discard_stdout=True,
             )
-            predict_seconds.append(seconds)
+            predict_seconds.append(predicted.wall_s)
             write(VAL_END + HORIZON * day)
             report_path = work / f"monitor-day{day}.json"
             extra = ["--plot", str(PLOT)] if day == args.days else []
-            code, seconds = tsforecast(
+            monitored = run_cli(
                 "monitor",
                 str(data),
                 "--registry",
@@ -122,10 +109,15 @@ def main(argv: list[str] | None = None) -> int:
                 str(report_path),
                 *extra,
                 check=False,
+                discard_stdout=True,
             )
-            if code not in (0, 4):
-                raise SystemExit(f"monitor exited {code} on day {day}")
-            monitor_seconds.append(seconds)
+            code = monitored.exit_code
+            if code not in (0, 4):  # 4: degraded, which the replay is there to see
+                raise SystemExit(
+                    f"monitor exited {code} on day {day}; its stderr ended:\n"
+                    f"{monitored.stderr_tail}"
+                )
+            monitor_seconds.append(monitored.wall_s)
             report = json.loads(report_path.read_text())
             issue, window = report["issues"][-1], report["window_scores"]
             row = {
@@ -146,14 +138,28 @@ def main(argv: list[str] | None = None) -> int:
         final = json.loads((work / f"monitor-day{args.days}.json").read_text())
     validation = final["validation"][final["served_version"]]
     print(f"\nvalidation MASE {validation['mase']:.3f} (degraded above x 1.25)\n")
-    print("| day | origin | MASE | seasonal naive | window MASE | window naive | exit |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(
-            f"| {row['day']} | {row['origin'][:16]} | {row['mase']:.3f} | "
-            f"{row['seasonal_naive_mase']:.3f} | {row['window_mase']:.3f} | "
-            f"{row['window_seasonal_naive_mase']:.3f} | {row['exit_code']} |"
-        )
+    days_table = [
+        [
+            row["day"],
+            row["origin"][:16],
+            f"{row['mase']:.3f}",
+            f"{row['seasonal_naive_mase']:.3f}",
+            f"{row['window_mase']:.3f}",
+            f"{row['window_seasonal_naive_mase']:.3f}",
+            row["exit_code"],
+        ]
+        for row in rows
+    ]
+    days_headers = [
+        "day",
+        "origin",
+        "MASE",
+        "seasonal naive",
+        "window MASE",
+        "window naive",
+        "exit",
+    ]
+    print(markdown_table(days_headers, "rlrrrrr", days_table))
     weeks = []
     for first in range(0, len(rows), 7):
         week = rows[first : first + 7]
@@ -167,37 +173,38 @@ def main(argv: list[str] | None = None) -> int:
                 "degraded_days": sum(row["exit_code"] == 4 for row in week),
             }
         )
-    print("\n| days | realised MASE | seasonal naive | 90% coverage | days with exit 4 |")
-    print("|---|---:|---:|---:|---:|")
-    for week in weeks:
-        print(
-            f"| {week['days']} | {week['mase']:.3f} | {week['seasonal_naive_mase']:.3f} | "
-            f"{100 * week['coverage_90']:.1f}% | {week['degraded_days']} |"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "series": sorted(panel["unique_id"].unique()),
-                "train_rows_per_series": VAL_END,
-                "horizon": HORIZON,
-                "train_options": args.extra,
-                "days": args.days,
-                "validation": validation,
-                "validation_metrics": {
-                    key: metrics[key]
-                    for key in metrics
-                    if key in ("model", "served") or key.startswith("seasonal_naive")
-                },
-                "train_seconds": round(train_seconds, 1),
-                "predict_seconds_mean": round(sum(predict_seconds) / len(predict_seconds), 1),
-                "monitor_seconds_mean": round(sum(monitor_seconds) / len(monitor_seconds), 1),
-                "rows": rows,
-                "weeks": weeks,
+    weeks_table = [
+        [
+            week["days"],
+            f"{week['mase']:.3f}",
+            f"{week['seasonal_naive_mase']:.3f}",
+            f"{100 * week['coverage_90']:.1f}%",
+            week["degraded_days"],
+        ]
+        for week in weeks
+    ]
+    weeks_headers = ["days", "realised MASE", "seasonal naive", "90% coverage", "days with exit 4"]
+    print("\n" + markdown_table(weeks_headers, "lrrrr", weeks_table))
+    write_result(
+        args.out,
+        {
+            "series": sorted(panel["unique_id"].unique()),
+            "train_rows_per_series": VAL_END,
+            "horizon": HORIZON,
+            "train_options": args.extra,
+            "days": args.days,
+            "validation": validation,
+            "validation_metrics": {
+                key: metrics[key]
+                for key in metrics
+                if key in ("model", "served") or key.startswith("seasonal_naive")
             },
-            indent=2,
-        )
-        + "\n"
+            "train_seconds": round(train_seconds, 1),
+            "predict_seconds_mean": round(sum(predict_seconds) / len(predict_seconds), 1),
+            "monitor_seconds_mean": round(sum(monitor_seconds) / len(monitor_seconds), 1),
+            "rows": rows,
+            "weeks": weeks,
+        },
     )
     return 0
 

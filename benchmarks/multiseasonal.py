@@ -42,15 +42,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from common import markdown_table, run_cli, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -116,33 +114,24 @@ def methods(series: Series) -> tuple[str, ...]:
 
 
 def backtest(csv: Path, out: Path, horizon: int, extra: list[str]) -> float:
-    began = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tsforecast",
-            "backtest",
-            str(csv),
-            "--horizon",
-            str(horizon),
-            "--windows",
-            str(WINDOWS),
-            "--step",
-            str(horizon),
-            "--baselines",
-            "mstl",
-            "--level",
-            "90",
-            "--quiet",
-            "--out",
-            str(out),
-            *extra,
-        ],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    return time.perf_counter() - began
+    return run_cli(
+        "backtest",
+        str(csv),
+        "--horizon",
+        str(horizon),
+        "--windows",
+        str(WINDOWS),
+        "--step",
+        str(horizon),
+        "--baselines",
+        "mstl",
+        "--level",
+        "90",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ).wall_s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,27 +174,23 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     print(f"\n{WINDOWS} daily origins, horizon one day; MASE scaled by the daily period\n")
-    print(
-        "| series | phase | tsforecast | MSTL | seasonal naive day | seasonal naive week | Naive2 |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        cells = " | ".join(f"{row[m]['MASE']:.3f}" for m in methods(SERIES[row["series"]]))
-        print(f"| {row['series']} | {row['phase']} | {cells} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "horizon": {name: SERIES[name].horizon for name in args.series.split(",")},
-                "origins": WINDOWS,
-                "step": "one horizon (a day)",
-                "backtest_options": args.extra,
-                "vic_elec_covariates": args.vic_elec_covariates,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    methods_header = ["tsforecast", "MSTL", "seasonal naive day", "seasonal naive week", "Naive2"]
+    cells = [
+        [row["series"], row["phase"]]
+        + [f"{row[m]['MASE']:.3f}" for m in methods(SERIES[row["series"]])]
+        for row in rows
+    ]
+    print(markdown_table(["series", "phase", *methods_header], "llrrrrr", cells))
+    write_result(
+        args.out,
+        {
+            "horizon": {name: SERIES[name].horizon for name in args.series.split(",")},
+            "origins": WINDOWS,
+            "step": "one horizon (a day)",
+            "backtest_options": args.extra,
+            "vic_elec_covariates": args.vic_elec_covariates,
+            "rows": rows,
+        },
     )
     return 0
 

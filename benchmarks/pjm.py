@@ -23,28 +23,24 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import markdown_table, run_cli, stamp, write_result
+
+from tsforecast import artifacts, classical, serving, transforms
+from tsforecast.data import load_panel
+from tsforecast.forecast import Forecaster
+from tsforecast.intervals import conformal_bounds
+from tsforecast.metrics import mase_scale
+from tsforecast.serving import NETWORK, NETWORK_AND_MSTL, ValidationWindows
+from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.stamp import stamp  # noqa: E402
-from tsforecast import artifacts, classical, serving, transforms  # noqa: E402
-from tsforecast.data import load_panel  # noqa: E402
-from tsforecast.forecast import Forecaster  # noqa: E402
-from tsforecast.intervals import conformal_bounds  # noqa: E402
-from tsforecast.metrics import mase_scale  # noqa: E402
-from tsforecast.serving import NETWORK, NETWORK_AND_MSTL, ValidationWindows  # noqa: E402
-from tsforecast.windows import split_windows  # noqa: E402
-
 DATA = Path(os.environ.get("PJM_DATA", REPO.parent / "shared" / "data" / "pjm"))
 REGIONS = ("AEP", "COMED", "DAYTON", "DEOK", "FE", "PJME", "PJM_Load")
 WEEKS, YEARS, DAY = 8, 3, 24
@@ -151,7 +147,7 @@ def served_values(steps, forecasts, transform: str) -> np.ndarray:
     return transforms.inverse(transform, picked)
 
 
-def evaluate(model: Path, full_csv: Path, origins: dict[str, list[int]]) -> list[dict]:
+def score_at_origins(model: Path, full_csv: Path, origins: dict[str, list[int]]) -> list[dict]:
     """One trained model (`model`) scored at `origins` ({series id: positions in the full
     data}) and its rules replayed from its own validation windows."""
     artifact = artifacts.load(model)
@@ -228,14 +224,9 @@ def evaluate(model: Path, full_csv: Path, origins: dict[str, list[int]]) -> list
 
 
 def train(csv: Path, model: Path, horizon: int) -> float:
-    began = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "tsforecast", "train", str(csv), "--horizon", str(horizon)]
-        + ["--out", str(model), "--quiet"],
-        check=True,
-        cwd=REPO,
-    )
-    return time.perf_counter() - began
+    return run_cli(
+        "train", str(csv), "--horizon", str(horizon), "--out", str(model), "--quiet"
+    ).wall_s
 
 
 def one_series(phase: str, horizon: int, region: str, tmp: Path) -> dict:
@@ -250,7 +241,7 @@ def one_series(phase: str, horizon: int, region: str, tmp: Path) -> dict:
     full.rename("y").reset_index().to_csv(full_csv, index=False)
     model = tmp / f"{region}-{phase}-{horizon}"
     seconds = train(csv, model, horizon)
-    (row,) = evaluate(model, full_csv, {"y": at})
+    (row,) = score_at_origins(model, full_csv, {"y": at})
     row = {
         **row,
         "series": region,
@@ -281,7 +272,7 @@ def panel_of_all(phase: str, horizon: int, regions: list[str], tmp: Path) -> lis
     model = tmp / f"panel-{phase}-{horizon}"
     seconds = train(csv, model, horizon)
     rows = []
-    for row in evaluate(model, full_csv, origins):
+    for row in score_at_origins(model, full_csv, origins):
         rows.append(
             {**row, "phase": phase, "horizon": horizon, "panel": True, "seconds": round(seconds, 1)}
         )
@@ -290,18 +281,34 @@ def panel_of_all(phase: str, horizon: int, regions: list[str], tmp: Path) -> lis
 
 
 def table(rows: list[dict]) -> None:
-    print(
-        "\n| series | phase | h | served | network | MSTL | naive day | naive week | 90% coverage |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    headers = [
+        "series",
+        "phase",
+        "h",
+        "served",
+        "network",
+        "MSTL",
+        "naive day",
+        "naive week",
+        "90% coverage",
+    ]
+    cells = []
     for row in rows:
         m = row["mase"]
-        name = row["series"] + (" (panel)" if row.get("panel") else "")
-        print(
-            f"| {name} | {row['phase']} | {row['horizon']} | {row['served']:.3f} | "
-            f"{m[NETWORK]:.3f} | {m.get('mstl', float('nan')):.3f} | {m['seasonal_naive']:.3f} | "
-            f"{m['seasonal_naive_168']:.3f} | {100 * row['coverage_90']:.1f}% |"
+        cells.append(
+            [
+                row["series"] + (" (panel)" if row.get("panel") else ""),
+                row["phase"],
+                row["horizon"],
+                f"{row['served']:.3f}",
+                f"{m[NETWORK]:.3f}",
+                f"{m.get('mstl', float('nan')):.3f}",
+                f"{m['seasonal_naive']:.3f}",
+                f"{m['seasonal_naive_168']:.3f}",
+                f"{100 * row['coverage_90']:.1f}%",
+            ]
         )
+    print("\n" + markdown_table(headers, "llrrrrrrr", cells))
     print("\nRules replayed (mean MASE over the rows above):")
     for name in RULES:
         print(f"- {name}: {np.mean([row['rules'][name]['mase'] for row in rows]):.4f}")
@@ -325,14 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         for horizon in map(int, args.horizons.split(","))
     ]
     rows, began = [], stamp()  # the code as it was when the run began
-    args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(more: list[dict]) -> None:
         # After every run, so that a long benchmark cut off keeps the runs that finished.
         rows.extend(more)
-        args.out.write_text(
-            json.dumps({**began, "weeks": WEEKS, "years": YEARS, "rows": rows}, indent=2) + "\n"
-        )
+        write_result(args.out, {"weeks": WEEKS, "years": YEARS, "rows": rows}, began)
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.panel:

@@ -10,7 +10,6 @@ table (pandas with the pyarrow engine) and validating and regularising it into t
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -19,12 +18,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv
+from common import markdown_table, write_result
 
-try:
-    from tsforecast import data
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use its own package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tsforecast import data
+from tsforecast import data
 from tsforecast.config import DataConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,19 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(peak_mb),
     }
     print(f"long CSV, {rows:,} rows, {len(panel.ids):,} series, {result['file_mb']} MB\n")
-    print("| step | wall s | CPU s | rows/s (wall) |\n|---|---:|---:|---:|")
-    print(f"| read CSV (pyarrow engine) | {read_s:.2f} | {read_cpu:.2f} | {rows / read_s:,.0f} |")
-    print(
-        "| validate + regularise (to_panel) | "
-        f"{panel_s:.2f} | {panel_cpu:.2f} | {rows / panel_s:,.0f} |"
-    )
-    print(
-        f"| total | {read_s + panel_s:.2f} | {read_cpu + panel_cpu:.2f} | "
-        f"{result['total_rows_per_s']:,} |"
-    )
+    steps = [
+        ["read CSV (pyarrow engine)", read_s, read_cpu, f"{rows / read_s:,.0f}"],
+        ["validate + regularise (to_panel)", panel_s, panel_cpu, f"{rows / panel_s:,.0f}"],
+        ["total", read_s + panel_s, read_cpu + panel_cpu, f"{result['total_rows_per_s']:,}"],
+    ]
+    cells = [[step, f"{wall:.2f}", f"{cpu:.2f}", speed] for step, wall, cpu, speed in steps]
+    print(markdown_table(["step", "wall s", "CPU s", "rows/s (wall)"], "lrrr", cells))
     print(f"\npeak RSS {peak_mb:,.0f} MB")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     return 0
 
 

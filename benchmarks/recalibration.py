@@ -41,23 +41,16 @@ Prints a table and writes benchmarks/results/recalibration.json. How eta was cho
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import markdown_table, run_cli, write_result
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 DATA = REPO.parent / "shared" / "data"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "recalibration.json"
 ORIGINS = 100
@@ -87,21 +80,6 @@ STRETCHES = {
 }
 
 
-def git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
-    return done.stdout.strip()
-
-
-def stamp() -> dict[str, object]:
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '?'}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def stretch_file(stretch: Stretch, vic_elec_path: Path | None) -> pd.DataFrame:
     """The stretch's file as `ds, y`: its history and its origins' targets."""
     if stretch.source == "vic_elec":
@@ -125,30 +103,22 @@ def stretch_file(stretch: Stretch, vic_elec_path: Path | None) -> pd.DataFrame:
 
 
 def backtest(csv: Path, out: Path, stretch: Stretch, source: Path) -> float:
-    began = time.perf_counter()
     levels = [arg for level in LEVELS for arg in ("--level", level)]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tsforecast",
-            "backtest",
-            str(csv),
-            "--horizon",
-            str(stretch.horizon),
-            "--windows",
-            str(stretch.origins),
-            "--step",
-            str(stretch.horizon),
-            *levels,
-            "--quiet",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(source)},
-    )
-    return time.perf_counter() - began
+    return run_cli(
+        "backtest",
+        str(csv),
+        "--horizon",
+        str(stretch.horizon),
+        "--windows",
+        str(stretch.origins),
+        "--step",
+        str(stretch.horizon),
+        *levels,
+        "--quiet",
+        "--out",
+        str(out),
+        source=source,
+    ).wall_s
 
 
 def forecasts_of(
@@ -300,41 +270,35 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
     key = f"after_{args.settle}_days"
     print(f"\nbefore -> after recalibration; 'after day {args.settle}': the origins after it")
-    print(
-        f"\n| stretch | level | eta | multipliers | coverage | mean width | coverage after day "
-        f"{args.settle} | mean width after day {args.settle} | interval score after day "
-        f"{args.settle} |"
-    )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    settled = f"after day {args.settle}"
+    headers = ["stretch", "level", "eta", "multipliers", "coverage", "mean width"]
+    headers += [f"coverage {settled}", f"mean width {settled}", f"interval score {settled}"]
+    cells = []
     for row in rows:
         a, s = row["all"], row[key]
-        cells = [
-            f"{100 * a['before']['coverage']:.1f}% -> {100 * a['after']['coverage']:.1f}%",
-            f"{a['before']['mean_width']:.0f} -> {a['after']['mean_width']:.0f}",
-            f"{100 * s['before']['coverage']:.1f}% -> {100 * s['after']['coverage']:.1f}%",
-            f"{s['before']['mean_width']:.0f} -> {s['after']['mean_width']:.0f}",
-            f"{s['before']['interval_score']:.0f} -> {s['after']['interval_score']:.0f}",
-        ]
-        steps = "one for all steps" if row["pooled"] else "one per step"
-        print(
-            f"| {row['stretch']} | {row['level']}% | {row['eta']:g} | {steps} | "
-            + " | ".join(cells)
-            + " |"
+        cells.append(
+            [
+                row["stretch"],
+                f"{row['level']}%",
+                f"{row['eta']:g}",
+                "one for all steps" if row["pooled"] else "one per step",
+                f"{100 * a['before']['coverage']:.1f}% -> {100 * a['after']['coverage']:.1f}%",
+                f"{a['before']['mean_width']:.0f} -> {a['after']['mean_width']:.0f}",
+                f"{100 * s['before']['coverage']:.1f}% -> {100 * s['after']['coverage']:.1f}%",
+                f"{s['before']['mean_width']:.0f} -> {s['after']['mean_width']:.0f}",
+                f"{s['before']['interval_score']:.0f} -> {s['after']['interval_score']:.0f}",
+            ]
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                **stamp(),
-                "backtests_ran": str(args.source),
-                "backtest_seconds": seconds,
-                "bounds": list(BOUNDS),
-                "settle_days": args.settle,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    print("\n" + markdown_table(headers, "lrrlrrrrr", cells))
+    write_result(
+        args.out,
+        {
+            "backtests_ran": str(args.source),
+            "backtest_seconds": seconds,
+            "bounds": list(BOUNDS),
+            "settle_days": args.settle,
+            "rows": rows,
+        },
     )
     return 0
 

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from common import markdown_table, write_result
+
+from tsforecast import artifacts, classical, serving
+from tsforecast.data import load_panel
+from tsforecast.forecast import Forecaster
+from tsforecast.serving import NETWORK, ValidationWindows
+from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tsforecast import artifacts, classical, serving  # noqa: E402
-from tsforecast.data import load_panel  # noqa: E402
-from tsforecast.forecast import Forecaster  # noqa: E402
-from tsforecast.serving import NETWORK, ValidationWindows  # noqa: E402
-from tsforecast.windows import split_windows  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,26 +72,28 @@ def main(argv: list[str] | None = None) -> int:
             "served": report["half_mase"]["served"],
         }
     print(f"\n{args.model}: {int(weighed.sum())} of {len(series)} validation windows weighed\n")
-    print("| method | earlier half | later half | all |")
-    print("|---|---:|---:|---:|")
-    for name, score in halves.items():
-        print(f"| {name} | {score['earlier']:.3f} | {score['later']:.3f} | {score['all']:.3f} |")
+    print(
+        markdown_table(
+            ["method", "earlier half", "later half", "all"],
+            "lrrr",
+            [
+                [name, f"{score['earlier']:.3f}", f"{score['later']:.3f}", f"{score['all']:.3f}"]
+                for name, score in halves.items()
+            ],
+        )
+    )
     for incumbent, rule in rules.items():
         print(f"\nincumbent {incumbent}: serves {rule['steps']}, MASE {rule['served']}")
     out = args.out or REPO / "benchmarks" / "results" / f"serving_halves-{args.model.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "model": str(args.model),
-                "windows": int(len(series)),
-                "weighed": int(weighed.sum()),
-                "halves": halves,
-                "rules": rules,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        out,
+        {
+            "model": str(args.model),
+            "windows": int(len(series)),
+            "weighed": int(weighed.sum()),
+            "halves": halves,
+            "rules": rules,
+        },
     )
     return 0
 

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,17 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import markdown_table, run_cli, write_result
+
+from tsforecast import artifacts, classical, serving
+from tsforecast.data import load_panel
+from tsforecast.forecast import Forecaster
+from tsforecast.metrics import mase_scale
+from tsforecast.serving import NETWORK, NETWORK_AND_MSTL, ValidationWindows
+from tsforecast.windows import split_windows
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tsforecast import artifacts, classical, serving  # noqa: E402
-from tsforecast.data import load_panel  # noqa: E402
-from tsforecast.forecast import Forecaster  # noqa: E402
-from tsforecast.metrics import mase_scale  # noqa: E402
-from tsforecast.serving import NETWORK, NETWORK_AND_MSTL, ValidationWindows  # noqa: E402
-from tsforecast.windows import split_windows  # noqa: E402
-
 DATA = REPO.parent / "shared" / "data"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "serving_rules.json"
 SERIES = {"ETTh1 HUFL": ("etth1/ETTh1.csv", "HUFL"), "ETTh2 HUFL": ("etth2/ETTh2.csv", "HUFL")}
@@ -55,7 +51,10 @@ def forecasts(forecaster, panel, starts) -> dict[str, np.ndarray]:
     return serving.candidates(panel, series, starts, forecaster.config, network, with_mstl=True)
 
 
-def evaluate(name: str, tmp: Path) -> dict:
+def score_rules(name: str, tmp: Path) -> dict:
+    """Train on the series' rows before the first cutoff, let each rule choose on the
+    training's validation windows, and score every method and rule at the validation months'
+    origins, with MSTL on the whole history beside MSTL on the recent seasons."""
     file, column = SERIES[name]
     frame = pd.read_csv(DATA / file, usecols=["date", column])
     frame.columns = ["ds", "y"]
@@ -63,14 +62,9 @@ def evaluate(name: str, tmp: Path) -> dict:
     frame.iloc[:FIRST_CUTOFF].to_csv(train_csv, index=False)
     frame.iloc[:VAL_END].to_csv(later_csv, index=False)
     model = tmp / f"{column}-model"
-    began = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "tsforecast", "train", str(train_csv), "--horizon", str(HORIZON)]
-        + ["--out", str(model), "--quiet"],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    trained = time.perf_counter() - began
+    trained = run_cli(
+        "train", str(train_csv), "--horizon", str(HORIZON), "--out", str(model), "--quiet"
+    ).wall_s
     artifact = artifacts.load(model)
     config = artifact.config
     lookback = config.window.lookback
@@ -154,28 +148,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:  # the data's licence: no copies kept
-        rows = [evaluate(name, Path(tmp)) for name in SERIES]
+        rows = [score_rules(name, Path(tmp)) for name in SERIES]
     print("\nMASE (m = 24) over the 100 daily origins of the validation months\n")
-    print("| series | network | MSTL | mean | rule: network incumbent | rule: mean incumbent |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        alone, rules = row["methods_after"], row["rules"]
-        print(
-            f"| {row['series']} | {alone[NETWORK]:.3f} | {alone['mstl']:.3f} | "
-            f"{alone[NETWORK_AND_MSTL]:.3f} | {rules[NETWORK]['after_mase']:.3f} | "
-            f"{rules[NETWORK_AND_MSTL]['after_mase']:.3f} |"
-        )
+    rules_table = [
+        [
+            row["series"],
+            *(f"{row['methods_after'][m]:.3f}" for m in (NETWORK, "mstl", NETWORK_AND_MSTL)),
+            *(f"{row['rules'][m]['after_mase']:.3f}" for m in (NETWORK, NETWORK_AND_MSTL)),
+        ]
+        for row in rows
+    ]
+    rules_headers = ["network", "MSTL", "mean", "rule: network incumbent", "rule: mean incumbent"]
+    print(markdown_table(["series", *rules_headers], "lrrrrr", rules_table))
     print("\nMSTL reading the last 16 weeks or the whole history (MASE; seconds per fit)\n")
-    print("| series | history | MSTL | mean with the network | s per fit |")
-    print("|---|---|---:|---:|---:|")
-    for row in rows:
-        for history, scores in row["mstl_history"].items():
-            print(
-                f"| {row['series']} | {history} | {scores['mstl']:.3f} | {scores['mean']:.3f} | "
-                f"{scores['seconds_per_fit']:.2f} |"
-            )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"horizon": HORIZON, "rows": rows}, indent=2) + "\n")
+    history_table = [
+        [
+            row["series"],
+            history,
+            f"{scores['mstl']:.3f}",
+            f"{scores['mean']:.3f}",
+            f"{scores['seconds_per_fit']:.2f}",
+        ]
+        for row in rows
+        for history, scores in row["mstl_history"].items()
+    ]
+    print(
+        markdown_table(
+            ["series", "history", "MSTL", "mean with the network", "s per fit"],
+            "llrrr",
+            history_table,
+        )
+    )
+    write_result(args.out, {"horizon": HORIZON, "rows": rows})
     return 0
 
 

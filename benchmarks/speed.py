@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import markdown_table, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 BENCH = ROOT / ".bench"
@@ -193,18 +195,24 @@ def run_peers(args: argparse.Namespace) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    header = "| run | epoch s | compile s | windows/s | GFLOP/s | val MSE | params |"
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|"]
+    headers = ["run", "epoch s", "compile s", "windows/s", "GFLOP/s", "val MSE", "params"]
+    cells = []
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['peer']} | failed: {row['error']} | | | | | |")
+            cells.append([row["peer"], f"failed: {row['error']}", "", "", "", "", ""])
             continue
-        lines.append(
-            f"| {row['peer']} | {row['epoch_s_median']:.2f} | {row['compile_s']:.2f} | "
-            f"{row['windows_per_s']:,.0f} | "
-            f"{row.get('gflop_per_s', 0):.1f} | {row['val_mse']:.4f} | {row['params']:,} |"
+        cells.append(
+            [
+                row["peer"],
+                f"{row['epoch_s_median']:.2f}",
+                f"{row['compile_s']:.2f}",
+                f"{row['windows_per_s']:,.0f}",
+                f"{row.get('gflop_per_s', 0):.1f}",
+                f"{row['val_mse']:.4f}",
+                f"{row['params']:,}",
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(headers, "lrrrrrr", cells)
 
 
 def ratios(rows: list[dict]) -> str:
@@ -290,13 +298,9 @@ def main() -> None:
     print(table(rows))
     print()
     print(ratios(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"workload": vars(args) | {"csv": str(args.csv), "out": str(args.out)}, "rows": rows},
-            indent=2,
-            default=str,
-        )
+    write_result(
+        args.out,
+        {"workload": vars(args) | {"csv": str(args.csv), "out": str(args.out)}, "rows": rows},
     )
 
 

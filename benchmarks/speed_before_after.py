@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import export_revision, markdown_table, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,27 +62,24 @@ def main() -> None:
     if not args.csv.exists():
         raise SystemExit(f"no {args.csv}: run `make bench-speed` once to make the series")
     with tempfile.TemporaryDirectory(prefix="tsforecast-before-") as scratch:
-        before = Path(scratch) / "tree"
-        before.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        before = export_revision(args.before, Path(scratch) / "tree")
         rows = []
         for round_ in range(1, args.rounds + 1):
             for label, tree in ((args.before, before), ("today", ROOT)):
                 row = run(tree, args.csv, args.epochs, Path(scratch) / "speed.json")
                 rows.append({"code": label, "round": round_, **row})
                 print(json.dumps(rows[-1]), file=sys.stderr)
-    print("| code | round | epoch s (median of 2..E) | val MSE |")
-    print("|---|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['code']} | {row['round']} | {row['epoch_s_median']} | {row['val_mse']} |")
+    print(
+        markdown_table(
+            ["code", "round", "epoch s (median of 2..E)", "val MSE"],
+            "lrrr",
+            [[row["code"], row["round"], row["epoch_s_median"], row["val_mse"]] for row in rows],
+        )
+    )
     for label in (args.before, "today"):
         times = [r["epoch_s_median"] for r in rows if r["code"] == label]
         print(f"{label}: median {statistics.median(times):.3f} s per epoch")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"workload": vars(args), "rows": rows}, indent=2, default=str))
+    write_result(args.out, {"workload": vars(args), "rows": rows})
 
 
 if __name__ == "__main__":
