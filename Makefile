@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test fuzz lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-serving bench-monitor bench-cold-start bench-memory bench-gpu clean
+.PHONY: install demo test test-fast fuzz lint bench bench-speed bench-accuracy bench-intervals bench-multiseasonal bench-serving bench-monitor bench-cold-start bench-memory bench-gpu clean
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ WORKERS ?= 2
 
 test: install lint
 	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
+
+# The suite without the tests marked slow (those that train networks of their own): the library
+# on hand-made inputs, the CLI's refusals, and what conftest's one session model supports. Under
+# 2 minutes on 2 cores; CI runs `make test`.
+test-fast: install lint
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile -m "not slow"
 
 # The property tests of tests/test_fuzz.py at length (2,250 examples; about 20 minutes on 2 cores).
 fuzz: install

@@ -16,6 +16,9 @@ from tsforecast.backtest import statsforecast_forecasts
 from tsforecast.cli import cli
 from tsforecast.panel import Panel
 
+# Trains networks of its own (through the CLI): left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 HORIZON, STEP, WINDOWS, SEASON = 12, 12, 2, 24
 LENGTHS = {"a": 200, "b": 180}
 MODEL = [

@@ -215,6 +215,7 @@ def test_predict_on_grown_data_forecasts_after_its_last_timestamp(
     assert not np.allclose(forecast["y_hat"], original["y_hat"])
 
 
+@pytest.mark.slow
 def test_several_series_in_long_layout(make_series, run_cli, forecast_of, tmp_path):
     north = make_series(600, seed=3).assign(unique_id="north")
     # A different level and scale, starting a day later and ending 16 hours earlier.

@@ -4,14 +4,19 @@ TSFORECAST_<COMMAND>_<OPTION> environment variables (click's auto_envvar_prefix)
 from __future__ import annotations
 
 import fcntl
+import re
 import shlex
+from pathlib import Path
 
 import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tsforecast.cli import cli
+from tsforecast import errors
+from tsforecast.cli import DEGRADED, EXIT_CODES, cli
+
+README = Path(__file__).parent.parent / "README.md"
 
 # Every command and group, as typed after `tsforecast`.
 COMMANDS = [
@@ -92,6 +97,62 @@ def test_the_group_help_keeps_the_exit_codes():
     assert "TSFORECAST_<COMMAND>_<OPTION>" in text
 
 
+def _readme_exit_codes() -> dict[int, str]:
+    """README's "## Exit codes" table: each code (a row may hold `130 / 143`) with its row's
+    meaning."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    codes = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 2 and re.fullmatch(r"\d+( / \d+)*", cells[0]):
+            for code in cells[0].split(" / "):
+                codes[int(code)] = cells[1]
+    return codes
+
+
+def _help_exit_codes() -> dict[int, str]:
+    """cli.EXIT_CODES, the `tsforecast -h` text: each code with the words after it up to the
+    next code of its line (`130  interrupted (Ctrl-C); 143 terminated (SIGTERM): ...`)."""
+    lines = EXIT_CODES.split("Exit codes:\n", 1)[1].splitlines()
+    codes = {}
+    for line in lines:
+        if not re.match(r"^\s+\d+\s", line):
+            continue
+        for code, meaning in re.findall(r"(?:^|; )\s*(\d+)\s+(.*?)(?=; \d+\s|$)", line):
+            codes[int(code)] = meaning
+    return codes
+
+
+# What each exit code means, in words that both the README's table and `tsforecast -h` use.
+EXIT_CODE_WORDS = {
+    0: "ok",
+    1: "internal error",
+    2: "bad input",
+    3: "not promoted",
+    4: "degraded",
+    75: "locked",
+    130: "Ctrl-C",
+    143: "SIGTERM",
+}
+
+
+def test_the_readme_exit_code_table_matches_the_help_and_the_errors():
+    readme, help_text = _readme_exit_codes(), _help_exit_codes()
+    assert sorted(readme) == sorted(EXIT_CODE_WORDS)
+    assert sorted(help_text) == sorted(EXIT_CODE_WORDS)
+    for code, words in EXIT_CODE_WORDS.items():
+        assert words in readme[code], (code, readme[code])
+        assert words in help_text[code], (code, help_text[code])
+    # Every code the library exits with is documented.
+    raised = {
+        kind.exit_code
+        for kind in vars(errors).values()
+        if isinstance(kind, type) and isinstance(getattr(kind, "exit_code", None), int)
+    }
+    assert raised | {DEGRADED, 130} <= set(readme), raised
+
+
 # --- TSFORECAST_<COMMAND>_<OPTION> ----------------------------------------------------------------
 
 
@@ -155,6 +216,7 @@ def test_registry_promote_takes_its_lock_timeout_from_the_environment(
     )
 
 
+@pytest.mark.slow
 def test_train_epochs_from_the_environment(run_cli, write_series, tmp_path, monkeypatch):
     data = write_series(n=200)
     monkeypatch.setenv("TSFORECAST_TRAIN_EPOCHS", "1")

@@ -10,6 +10,7 @@ import subprocess
 
 import jax
 import numpy as np
+import pytest
 
 from tsforecast.placement import make_mesh, replicate
 
@@ -49,6 +50,7 @@ def test_the_mesh_spans_every_local_device():
     assert {d.platform for d in local} == {jax.default_backend()}
 
 
+@pytest.mark.slow
 def test_training_runs_on_the_mesh_and_the_model_predicts(
     run_cli, write_series, forecast_of, tmp_path, monkeypatch
 ):

@@ -65,6 +65,7 @@ def members_of(params):
     return [jax.tree_util.tree_map(lambda leaf, k=k: leaf[k], params) for k in range(MEMBERS)]
 
 
+@pytest.mark.slow
 def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
     artifact = artifacts.load(model_dir / "model")
     assert artifact.config.train.ensemble == MEMBERS
@@ -77,6 +78,7 @@ def test_members_are_saved_on_a_leading_axis_and_differ(model_dir):
     assert not np.allclose(heads[0], heads[1]) and not np.allclose(heads[1], heads[2])
 
 
+@pytest.mark.slow
 def test_forecast_is_the_median_of_the_members(model_dir):
     artifact = artifacts.load(model_dir / "model")
     panel, _ = load_panel(artifact.config.data)
@@ -103,6 +105,7 @@ def test_forecast_is_the_median_of_the_members(model_dir):
     np.testing.assert_allclose(printed["y_hat"], ensemble, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_all_members_train_in_one_compiled_epoch(model_dir):
     # The fixture's data and settings, so the programs are the ones its run compiled (and cached).
     panel, data = load_panel(DataConfig(path=str(model_dir / "data.csv")))

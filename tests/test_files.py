@@ -276,6 +276,7 @@ def test_the_future_file_is_read_like_the_data_file(tmp_path):
 # --- the options through the commands -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_predict_reads_with_the_encoding_and_date_format_of_training(
     run_cli, expect_bad_input, forecast_of, tmp_path
 ):

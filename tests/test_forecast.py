@@ -62,6 +62,7 @@ def by_hand(artifact, series: np.ndarray, mean: float, std: float) -> np.ndarray
     return np.exp(np.asarray(out, np.float64)[0] * std + mean)
 
 
+@pytest.mark.slow
 def test_window_forecasts_are_the_network_applied_by_hand(trained):
     panel, artifact = trained
     assert artifact.config.data.transform == "log"
@@ -74,6 +75,7 @@ def test_window_forecasts_are_the_network_applied_by_hand(trained):
         np.testing.assert_allclose(got[row], by_hand(artifact, window, mean, std), rtol=2e-5)
 
 
+@pytest.mark.slow
 def test_a_series_not_seen_in_training_is_scaled_by_its_own_history(trained):
     panel, artifact = trained
     values = panel.series(1)[:100] * 1.5
@@ -84,6 +86,7 @@ def test_a_series_not_seen_in_training_is_scaled_by_its_own_history(trained):
     np.testing.assert_allclose(got.original()[0], expected, rtol=2e-5)
 
 
+@pytest.mark.slow
 def test_short_series_get_seasonal_naive_and_the_rest_the_model(trained):
     panel, artifact = trained
     short = Panel(
@@ -108,6 +111,7 @@ def test_short_series_get_seasonal_naive_and_the_rest_the_model(trained):
     )
 
 
+@pytest.mark.slow
 def test_the_interval_columns_are_there_however_few_series_the_network_forecasts(trained):
     # With every series shorter than the lookback the forecast had no bound columns at all, and
     # with a short series first they came after `method` (found by fuzzing predict).

@@ -76,6 +76,7 @@ def _network(case: Case):
     return network, params, values, loss
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_the_forking_loss_is_the_mean_of_the_ordinary_loss_at_every_fork(case):
     network, params, values, loss = _network(case)
@@ -102,6 +103,7 @@ def test_the_forking_loss_is_the_mean_of_the_ordinary_loss_at_every_fork(case):
     np.testing.assert_allclose(total, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_the_last_fork_is_the_ordinary_forecast(case):
     network, params, values, _ = _network(case)
@@ -135,6 +137,7 @@ def _first_train_loss(directory) -> float:
     return float(pd.read_csv(directory / "history.csv")["train_loss"].iloc[0])
 
 
+@pytest.mark.slow
 def test_train_forking_saves_it_and_the_model_predicts(run_cli, forecast_of, tmp_path):
     csv = write_csv(seasonal_ar_series(300, seed=4), tmp_path / "series.csv")
     forking = tmp_path / "forking"
@@ -161,6 +164,7 @@ def test_train_forking_saves_it_and_the_model_predicts(run_cli, forecast_of, tmp
     assert abs(forecast["y_hat"].mean() - 1000.0) < 50.0
 
 
+@pytest.mark.slow
 def test_a_residual_period_as_long_as_the_lookback_leaves_one_fork(run_cli, tmp_path):
     csv = write_csv(seasonal_ar_series(200), tmp_path / "series.csv")
     args = (*TRAIN, "--lookback", "24", "--season-length", "24", "--epochs", "1", "--forking")

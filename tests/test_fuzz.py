@@ -604,6 +604,7 @@ def example_folder(workspace: Path) -> tempfile.TemporaryDirectory:
 # --- train ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @fuzzed("train")
 @given(data=st.data())
 def test_train_writes_a_model_or_refuses_in_one_line(workspace, data):
@@ -735,6 +736,7 @@ def future_file(draw, folder: Path, model: Model, table: Table) -> Path:
     return path
 
 
+@pytest.mark.slow
 @fuzzed("predict")
 @given(data=st.data())
 def test_predict_forecasts_the_horizon_or_refuses_in_one_line(workspace, models, data):
@@ -804,6 +806,7 @@ BASELINES = ("bogus", "mstl", "ets,theta") if LONG else ("bogus",)
 WINDOWS = (1, 2, 3) if LONG else (1,)
 
 
+@pytest.mark.slow
 @fuzzed("backtest")
 @given(data=st.data())
 def test_backtest_scores_every_cutoff_or_refuses_in_one_line(workspace, data):
@@ -1134,6 +1137,7 @@ def test_a_date_format_pandas_cannot_read_is_refused(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_single_series_model_refuses_data_of_several_series(models, tmp_path):
     # It forecast both series, and wrote their rows without the ids that tell them apart.
     hours = pd.date_range("2024-01-01", periods=10, freq="h").strftime("%Y-%m-%d %H:%M:%S")
@@ -1201,6 +1205,7 @@ def test_a_constant_series_leaves_the_serving_choice_to_the_others():
     assert report["decided_on"].startswith("nothing: MASE is undefined")
 
 
+@pytest.mark.slow
 def test_a_constant_series_trains_without_numpy_warnings(models, tmp_path):
     # numpy's "Mean of empty slice" reached stderr, six lines of warnings and source.
     hours = pd.date_range("2024-01-01", periods=64, freq="h").strftime("%Y-%m-%d %H:%M:%S")

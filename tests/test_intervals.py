@@ -207,6 +207,7 @@ def assert_close_to_the_oracle(fresh: pd.DataFrame, level: float) -> None:
         assert score < 1.2, (sid, level, score)
 
 
+@pytest.mark.slow
 def test_conformal_intervals_cover_their_level_on_fresh_data(conformal_model, data):
     fresh = fresh_forecasts(conformal_model, data[1], (80.0, 95.0))
     assert len(fresh) == 2 * FRESH_ROWS
@@ -230,6 +231,7 @@ def recent_spread_by_hand(inputs: np.ndarray, std: float) -> float:
     return max(float(np.mean(np.abs(np.diff(inputs.astype(np.float64))))), 0.1 * std)
 
 
+@pytest.mark.slow
 def test_pooled_scores_are_rescaled_by_each_windows_recent_spread(conformal_model, data):
     fresh = fresh_forecasts(conformal_model, data[1], (95.0,))
     lo, hi = interval_columns(95.0)
@@ -255,6 +257,7 @@ def test_pooled_scores_are_rescaled_by_each_windows_recent_spread(conformal_mode
     assert 2 * 1.96 * SIGMA * 0.9 < width[0].mean() < 2 * 1.96 * SIGMA * 1.6
 
 
+@pytest.mark.slow
 def test_series_spread_gives_each_series_one_width_per_step(data):
     model_dir = train(data, "series-spread", "--interval-spread", "series", "--epochs", "1")
     config = json.loads((model_dir / "config.json").read_text())["config"]
@@ -267,6 +270,7 @@ def test_series_spread_gives_each_series_one_width_per_step(data):
     np.testing.assert_allclose(width[1] / width[0], scaler["large"] / scaler["small"], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_quantile_heads_never_cross_and_cover(quantile_model, data):
     fresh = fresh_forecasts(quantile_model, data[1], (50.0, 80.0, 95.0))
     order = [
@@ -351,6 +355,7 @@ def test_recent_spread_is_the_mean_seasonal_change_of_each_windows_inputs():
     )
 
 
+@pytest.mark.slow
 def test_predict_writes_interval_columns_in_original_units(conformal_model, data):
     result = invoke("predict", "--model", conformal_model, "--level", "95", "--level", "80")
     assert result.exit_code == 0, result.output
@@ -376,6 +381,7 @@ def test_predict_writes_interval_columns_in_original_units(conformal_model, data
     assert large["y_hat"].between(4000, 6000).all()
 
 
+@pytest.mark.slow
 def test_metrics_json_scores_intervals_out_of_sample(conformal_model, quantile_model):
     for model_dir, method in ((conformal_model, "conformal"), (quantile_model, "quantile")):
         intervals = json.loads((model_dir / "metrics.json").read_text())["intervals"]
@@ -466,6 +472,7 @@ def own_validation_forecasts(model_dir: Path, frame: pd.DataFrame, levels) -> pd
 EARLIER, LATER = slice(None, VAL_SIZE // 2), slice(VAL_SIZE // 2, None)
 
 
+@pytest.mark.slow
 def test_metrics_json_conformal_scores_are_calibrated_on_earlier_windows_scored_on_later(
     conformal_model, quantile_model, data
 ):
@@ -498,6 +505,7 @@ def test_metrics_json_conformal_scores_are_calibrated_on_earlier_windows_scored_
             )
 
 
+@pytest.mark.slow
 def test_metrics_json_scores_a_quantile_model_by_its_own_bounds_on_later_windows(
     quantile_model, data
 ):
@@ -518,6 +526,7 @@ def test_metrics_json_scores_a_quantile_model_by_its_own_bounds_on_later_windows
         assert reported["msis"] != pytest.approx(earlier["msis"], rel=1e-3), earlier
 
 
+@pytest.mark.slow
 def test_plot_shades_intervals(conformal_model, tmp_path):
     plain, shaded = tmp_path / "plain.png", tmp_path / "shaded.png"
     assert (
@@ -540,6 +549,7 @@ def one_error_line(result: Result) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", ["0", "100", "-5", "150"])
 def test_level_outside_0_100_exits_2(conformal_model, level):
     assert one_error_line(invoke("predict", "--model", conformal_model, "--level", level)) == (
@@ -548,6 +558,7 @@ def test_level_outside_0_100_exits_2(conformal_model, level):
     )
 
 
+@pytest.mark.slow
 def test_level_a_quantile_model_was_not_trained_for_exits_2(quantile_model):
     assert one_error_line(invoke("predict", "--model", quantile_model, "--level", "90")) == (
         "tsforecast: error: --level 90 is not one this quantile model was trained for; "
@@ -555,6 +566,7 @@ def test_level_a_quantile_model_was_not_trained_for_exits_2(quantile_model):
     )
 
 
+@pytest.mark.slow
 def test_level_beyond_the_calibration_windows_exits_2(conformal_model):
     # 2 series x 800 windows = 1600 scores per step: 99.9% needs 999, 99.99% needs 9999.
     assert invoke("predict", "--model", conformal_model, "--level", "99.9").exit_code == 0

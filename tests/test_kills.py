@@ -35,6 +35,9 @@ from click.testing import CliRunner
 from tsforecast import artifacts
 from tsforecast.cli import cli
 
+# Trains networks of its own (through the CLI): left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 # The session model's shapes (conftest TRAIN_ARGS), so that the compilation cache has them.
 ARGS = (
     "--hidden 16 --lookback 48 --horizon 12 --batch-size 32 --lr 0.003 --epochs 2 --ensemble 1"

@@ -357,12 +357,14 @@ def trained(request, seasonal_csv, tmp_path_factory):
     return out, kept["artifact"]
 
 
+@pytest.mark.slow
 def test_trains_and_beats_seasonal_naive(trained):
     out, _ = trained
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"]["mase"] < metrics["seasonal_naive"]["mase"], metrics
 
 
+@pytest.mark.slow
 def test_training_changes_every_parameter(trained):
     """Adam leaves a weight whose gradient is always zero exactly where it started, so a weight
     the loss does not reach shows up as one equal to its initial value."""
@@ -383,6 +385,7 @@ def test_training_changes_every_parameter(trained):
     assert not unchanged, f"weights training never changed: {unchanged}"
 
 
+@pytest.mark.slow
 def test_config_records_strategy_and_parameter_count(trained):
     out, artifact = trained
     saved = json.loads((out / "config.json").read_text())
@@ -399,6 +402,7 @@ def forecast_of(artifact, path):
     return forecast(Forecaster.of(artifact), panel)
 
 
+@pytest.mark.slow
 def test_saved_model_forecasts_exactly_like_the_one_in_memory(trained, seasonal_csv):
     out, artifact = trained
     in_memory = forecast_of(artifact, seasonal_csv)
@@ -420,6 +424,7 @@ OLD_FORMAT_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "trained", OLD_FORMAT_CASES, indirect=True, ids=[f"{n}-{s}" for n, s in OLD_FORMAT_CASES]
 )

@@ -110,6 +110,7 @@ def stable(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_a_stable_series_stays_within_tolerance_for_ten_days(stable):
     version = stable["version"]
     for day, result in enumerate(stable["results"], start=1):
@@ -143,6 +144,7 @@ def test_a_stable_series_stays_within_tolerance_for_ten_days(stable):
     assert scopes == ["issue"] * 7 + ["version", "window"]
 
 
+@pytest.mark.slow
 def test_a_level_shift_on_day_6_is_degraded_by_day_8(stable, tmp_path):
     registry = copy_registry(stable["before_shift"], tmp_path / "registry")
     data = tmp_path / "data.csv"
@@ -203,6 +205,7 @@ def numpy_scores(registry: Path, data: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_scores_match_numpy_and_registry_list_shows_them(stable):
     expected = numpy_scores(stable["registry"], stable["data"])
     report = stable["report"]
@@ -231,6 +234,7 @@ def test_scores_match_numpy_and_registry_list_shows_them(stable):
     assert "realised: as `tsforecast monitor` scored the logged forecasts at" in listing.stdout
 
 
+@pytest.mark.slow
 def test_the_log_holds_what_predict_printed_and_log_to_records_a_plain_model(stable, tmp_path):
     version = stable["version"]
     model = stable["registry"] / "versions" / version
@@ -267,6 +271,7 @@ def test_the_log_holds_what_predict_printed_and_log_to_records_a_plain_model(sta
     assert report["issues"][0]["mase"] == pytest.approx(expected["mase"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_pending_targets_are_counted_not_scored(stable, tmp_path):
     registry = copy_registry(stable["registry"], tmp_path / "registry")
     data = day_data(tmp_path / "data.csv", DAYS, arrived=True)
@@ -289,6 +294,7 @@ def test_pending_targets_are_counted_not_scored(stable, tmp_path):
     assert len(json.loads(out.read_text())["issues"]) == DAYS
 
 
+@pytest.mark.slow
 def test_a_removed_series_and_a_changed_history_are_reported_not_fatal(stable, tmp_path):
     full = pd.read_csv(stable["data"])
     only_a = full[full["unique_id"] == "a"].iloc[SEASON:]  # b gone, a's first day cut
@@ -308,6 +314,7 @@ def test_a_removed_series_and_a_changed_history_are_reported_not_fatal(stable, t
     assert [issue["forecasts"] for issue in report["issues"]] == [1] * DAYS
 
 
+@pytest.mark.slow
 def test_a_corrupted_log_file_is_skipped_and_a_half_written_one_never_read(stable, tmp_path):
     registry = copy_registry(stable["registry"], tmp_path / "registry")
     whole = log_files(registry)[0].read_bytes()
@@ -328,6 +335,7 @@ def test_a_corrupted_log_file_is_skipped_and_a_half_written_one_never_read(stabl
     assert report["issues"] == stable["report"]["issues"]
 
 
+@pytest.mark.slow
 def test_a_log_of_another_horizon_is_refused(stable, tmp_path):
     registry = copy_registry(stable["registry"], tmp_path / "registry")
     # What a version trained with --horizon 12 would have logged: its file, 12 steps long.
@@ -348,6 +356,7 @@ def test_a_log_of_another_horizon_is_refused(stable, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_bad_monitor_and_log_options_are_one_line(stable, tmp_path, expect_bad_input):
     data, registry = stable["data"], stable["registry"]
     expect_bad_input(invoke("monitor", data), "tsforecast: error: give one of --registry or --log")
@@ -367,6 +376,7 @@ def test_bad_monitor_and_log_options_are_one_line(stable, tmp_path, expect_bad_i
     )
 
 
+@pytest.mark.slow
 def test_csv_report_and_plot(stable, tmp_path):
     out, plot = tmp_path / "report.csv", tmp_path / "plots" / "monitor.png"
     result = invoke(
@@ -523,6 +533,7 @@ def test_a_window_under_three_issues_lowers_what_a_verdict_needs_to_the_window()
     assert decide(synthetic(two, window=2), 0.25).degraded
 
 
+@pytest.mark.slow
 def test_the_cli_exits_0_on_one_issue_below_the_floor_and_4_on_one_gross_issue(stable, tmp_path):
     """The stable run's first issue alone, its 90% bounds rewritten around the actuals: 6 of
     each series' 24 targets outside (75.0%), then every forecast 40 too high and outside."""

@@ -30,6 +30,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# Trains networks of its own (through the CLI): left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROWS, HORIZON = 300, 6
 TINY = (
     f"--hidden 8 --lookback 24 --horizon {HORIZON} --batch-size 16 --epoch-windows 16 "

@@ -10,6 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# Trains networks of its own (through the CLI): left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 TINY = ("--hidden", "4", "--lookback", "24", "--horizon", "6", "--epochs", "1", "-q")
 
 

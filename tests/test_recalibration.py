@@ -204,6 +204,7 @@ def tracked(issues: list[pd.DataFrame], actuals: pd.Series, level: str) -> np.nd
     return np.exp(state)
 
 
+@pytest.mark.slow
 def test_predict_recalibrates_from_the_logged_misses(tmp_path):
     registry, data, base = tmp_path / "registry", tmp_path / "data.csv", tmp_path / "base"
     result = invoke("train", write_rows(data, ROWS), *TRAIN, "--registry", registry)

@@ -22,6 +22,9 @@ from click.testing import CliRunner
 
 from tsforecast.cli import cli
 
+# Trains networks of its own (through the CLI): left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 # The model and series length of conftest's session model (only fewer epochs), so that this
 # module reuses its compiled programs from the session's compilation cache.
 TINY = [

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforecast import classical, serving
+from tsforecast import serving
 from tsforecast.config import Config, DataConfig, WindowConfig
 from tsforecast.data import Panel
 from tsforecast.serving import WindowForecasts, choose, serve
@@ -179,6 +179,7 @@ def train_and_predict(run_cli, forecast_of, tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_an_untrained_network_gives_way_to_weekly_seasonal_naive(weekly_file, train_and_predict):
     path, y = weekly_file
     stderr, metrics, forecast = train_and_predict(path)
@@ -194,6 +195,7 @@ def test_an_untrained_network_gives_way_to_weekly_seasonal_naive(weekly_file, tr
     assert (width > 0).all() and (width < 0.2).all()
 
 
+@pytest.mark.slow
 def test_no_fallback_serves_the_network(weekly_file, train_and_predict):
     path, y = weekly_file
     _, metrics, forecast = train_and_predict(path, "--no-fallback")
@@ -226,35 +228,6 @@ def mstl_direct(history: np.ndarray, h: int, seasons: list[int]) -> np.ndarray:
     return MSTL(season_length=seasons).forecast(y=history, h=h)["mean"]
 
 
-def test_each_window_reads_the_fit_at_the_earliest_origin_less_than_a_horizon_before_it():
-    origins = np.array([305, 300, 306, 302, 320, 311])
-    np.testing.assert_array_equal(classical.fit_origins(origins, 6), [300, 300, 306, 300, 320, 306])
-    # Series 0: origins 12, 13, 18 (fits at 12 and 18); series 1: 2 and 5 (one fit at 2).
-    fresh = classical.fitted_at_origin(
-        np.array([0, 0, 0, 1, 1]), np.array([10, 11, 16, 0, 3]), 2, 6
-    )
-    np.testing.assert_array_equal(fresh, [True, False, True, True, False])
-
-
-@needs_statsforecast
-def test_mstl_windows_refit_a_horizon_apart_and_read_the_last_fit_between():
-    rng = np.random.default_rng(3)
-    n = 400
-    t = np.arange(n)
-    values = 10 + np.sin(2 * np.pi * t / 24) + np.cumsum(rng.normal(0, 0.1, n))
-    panel = Panel(("a",), values.astype(np.float32), np.array([0, n]), (pd.Timestamp(0),), "h")
-    y = values.astype(np.float32).astype(np.float64)
-    lookback, horizon = 48, 6
-    # Origins 300, 302, 305 share the fit at 300; 306 is a horizon later and refits.
-    starts = np.array([305, 300, 306, 302]) - lookback
-    got = classical.mstl_windows(panel, np.zeros(4, int), starts, lookback, horizon, (24,))
-    at_300 = mstl_direct(y[:300], horizon + 5, [24])
-    np.testing.assert_allclose(got[1], at_300[:6], rtol=1e-9)
-    np.testing.assert_allclose(got[3], at_300[2:8], rtol=1e-9)
-    np.testing.assert_allclose(got[0], at_300[5:11], rtol=1e-9)
-    np.testing.assert_allclose(got[2], mstl_direct(y[:306], horizon, [24]), rtol=1e-9)
-
-
 @pytest.fixture(scope="module")
 def cycles_file(tmp_path_factory):
     """Six weeks of hourly data: a smooth daily and weekly cycle on a wandering level, which
@@ -275,6 +248,7 @@ def cycles_file(tmp_path_factory):
     return path, frame["y"].to_numpy()
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_mstl_serves_where_it_beats_an_untrained_network(cycles_file, train_and_predict):
     path, y = cycles_file
@@ -333,6 +307,7 @@ def test_the_combination_is_the_mean_of_network_and_mstl(cycles_file):
     np.testing.assert_allclose(got["seasonal_naive_168"][1], history[768:772])
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_a_model_serving_mstl_without_statsforecast_says_how_to_install(
     cycles_file, train_and_predict, run_cli, expect_bad_input, monkeypatch, tmp_path
@@ -341,11 +316,12 @@ def test_a_model_serving_mstl_without_statsforecast_says_how_to_install(
     monkeypatch.setitem(sys.modules, "statsforecast", None)
     expect_bad_input(
         run_cli("predict", "--model", tmp_path / "model"),
-        "tsforecast: error: a model that serves MSTL at some horizon steps need statsforecast: "
+        "tsforecast: error: a model that serves MSTL at some horizon steps: needs statsforecast: "
         "pip install 'tsforecast[baselines]'",
     )
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_a_mean_with_mstl_below_zero_under_log_serves_the_network_there_never_a_blank(
     run_cli, forecast_of, tmp_path
@@ -385,6 +361,7 @@ def test_a_mean_with_mstl_below_zero_under_log_serves_the_network_there_never_a_
     assert np.isfinite(values).all() and (values > 0).all()
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_a_yearly_series_trains_and_predicts_without_mstl(run_cli, forecast_of, tmp_path):
     """The sunspots case: yearly values have no seasonal period (1), which MSTL cannot take;
@@ -412,6 +389,7 @@ def test_a_yearly_series_trains_and_predicts_without_mstl(run_cli, forecast_of, 
     assert np.isfinite(forecast[["y_hat", "y_hat-lo-80", "y_hat-hi-80"]].to_numpy()).all()
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_an_mstl_fit_that_raises_leaves_mstl_out_and_predict_serves_the_network_there(
     cycles_file, run_cli, forecast_of, monkeypatch, tmp_path
@@ -444,6 +422,7 @@ def test_an_mstl_fit_that_raises_leaves_mstl_out_and_predict_serves_the_network_
     np.testing.assert_allclose(forecast["y_hat"], network["y_hat"], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_series_never_negative_gets_no_negative_forecast_or_bound(run_cli, forecast_of, tmp_path):
     """Intermittent counts (zeros most hours, so no log transform): symmetric conformal bounds
     around a small forecast reach below zero, and are floored there."""

@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 
 from tsforecast import artifacts
-from tsforecast.config import TrainConfig
+from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.data import load_panel
 from tsforecast.models import build_model
 from tsforecast.network import Network, make_forecast
 from tsforecast.placement import make_mesh
 from tsforecast.train import (
+    build_trainer,
     early_stopping_init,
     early_stopping_update,
     make_evaluate,
@@ -44,6 +45,7 @@ def test_lstm_beats_seasonal_naive(trained_model):
     assert metrics["model"]["mae"] < metrics["seasonal_naive"]["mae"]
 
 
+@pytest.mark.slow
 def test_conv_lstm_beats_seasonal_naive(trained_model, run_cli, tmp_path):
     out = tmp_path / "conv"
     result = run_cli(
@@ -68,6 +70,7 @@ def test_conv_lstm_beats_seasonal_naive(trained_model, run_cli, tmp_path):
     assert metrics["model"]["mase"] < 0.9 * metrics["seasonal_naive"]["mase"]
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli, tmp_path):
     # A learning rate far too high: validation loss jumps about after a few epochs.
     out = tmp_path / "model"
@@ -142,6 +145,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(trained_model, run_cli
     assert mae == pytest.approx(artifact.metrics["model"]["mae"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_learning_rate_halves_after_epochs_without_improvement(trained_model, run_cli, tmp_path):
     out = tmp_path / "model"
     result = run_cli(
@@ -190,6 +194,7 @@ def test_a_halved_learning_rate_halves_adams_step():
     assert float(halved[1].hyperparams["learning_rate"]) == pytest.approx(0.005)
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_identical_metrics_and_weights(trained_model, run_cli, tmp_path):
     out = tmp_path / "again"
     result = run_cli("train", trained_model.csv, *trained_model.args, "-q", "--out", out)
@@ -274,3 +279,63 @@ def test_validation_memory_does_not_grow_with_the_windows():
     few, many = scratch(2_000), scratch(20_000)
     assert many < 1.2 * few, (few, many)
     assert many < 20_000 * (lookback + horizon) * width * 4, many
+
+
+# What jax records each time it lowers a jitted function to a program to compile (compiled or
+# read from the persistent cache): one per entry the jit cache misses.
+LOWERED = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+
+
+def test_one_model_trains_every_epoch_in_the_program_compiled_for_the_first(write_series):
+    # The session model's shapes (conftest.TRAIN_ARGS), on its data. min_delta 0.99: no later
+    # epoch counts as better, so lr_patience 1 halves the learning rate after epochs 2 and 3,
+    # and epoch 3 runs with an optimiser state rebuilt between epochs.
+    panel, data = load_panel(DataConfig(path=str(write_series())))
+    config = Config(
+        data=data,
+        window=WindowConfig(lookback=48, horizon=12),
+        model=ModelConfig(hidden=16),
+        train=TrainConfig(
+            epochs=3,
+            batch_size=32,
+            lr=0.003,
+            ensemble=1,
+            patience=10,
+            lr_patience=1,
+            min_delta=0.99,
+        ),
+    )
+    split = split_windows(panel.offsets, 48, 12, None)
+    scaled, _, _ = standardise(panel.values, panel.offsets, split.train_part)
+    trainer = build_trainer(config)
+    params, values, train_starts, val_starts = trainer.place(
+        trainer.initial_params(), scaled[:, None], split.train_starts, split.val_starts
+    )
+    lowered, per_epoch = [], []
+
+    def listen(event: str, duration: float, **fields) -> None:
+        if event == LOWERED:
+            lowered.append(fields.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        result = trainer.fit(
+            params,
+            values,
+            train_starts,
+            val_starts,
+            on_epoch=lambda record: per_epoch.append(lowered.copy()) or lowered.clear(),
+        )
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert [record.lr for record in result.history] == pytest.approx([0.003, 0.003, 0.0015])
+    # The epoch and the validation loss are lowered once, in epoch 1 (which shows the listener
+    # hears them), and never again.
+    programs = ("jit(train_epoch)", "jit(evaluate)")
+    assert [[name for name in names if name in programs] for names in per_epoch] == [
+        list(programs),
+        [],
+        [],
+    ], per_epoch
+    assert trainer.train_epoch._cache_size() == 1
+    assert trainer.evaluate._cache_size() == 1

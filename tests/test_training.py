@@ -44,6 +44,7 @@ def run(tmp_path_factory):
     return panel, config, training.train(panel, config).artifact
 
 
+@pytest.mark.slow
 def test_seasonal_naive_on_the_validation_windows_by_hand(run):
     panel, _, artifact = run
     maes, mases = [], []
@@ -67,6 +68,7 @@ def test_seasonal_naive_on_the_validation_windows_by_hand(run):
     assert artifact.summary.data_summary["skipped_series"] == ["c"]
 
 
+@pytest.mark.slow
 def test_conformal_scores_are_the_validation_errors_over_each_windows_recent_spread(run):
     panel, _, artifact = run
     assert artifact.conformal_scores.shape == (2 * VAL, HORIZON)
@@ -111,6 +113,7 @@ def test_default_lookback(seasons, length, horizon, lookback):
     assert training.default_lookback(seasons, length, horizon) == lookback
 
 
+@pytest.mark.slow
 def test_weights_of_another_architecture_are_refused(run):
     panel, config, artifact = run
     wider = Config(

@@ -44,6 +44,7 @@ def saved_config(model_dir) -> dict:
     return json.loads((model_dir / "config.json").read_text())["config"]
 
 
+@pytest.mark.slow
 def test_auto_picks_log_for_positive_data_and_none_when_a_value_is_not(
     log_model, run_cli, make_series, tmp_path
 ):
@@ -57,6 +58,7 @@ def test_auto_picks_log_for_positive_data_and_none_when_a_value_is_not(
     assert saved_config(tmp_path / "model")["data"]["transform"] == "none"
 
 
+@pytest.mark.slow
 def test_log_forecasts_and_intervals_are_in_original_units(log_model, run_cli, forecast_of):
     csv, model = log_model
     result = run_cli("predict", csv, "--model", model, "--level", "80")
@@ -71,6 +73,7 @@ def test_log_forecasts_and_intervals_are_in_original_units(log_model, run_cli, f
     np.testing.assert_allclose(lo * hi, point**2, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_metrics_are_in_original_units_whatever_the_transform(log_model, run_cli, tmp_path):
     csv, model = log_model
     result = run_cli("train", csv, *SMALL, "--transform", "none", "--out", tmp_path / "plain")
@@ -87,6 +90,7 @@ def test_metrics_are_in_original_units_whatever_the_transform(log_model, run_cli
     assert saved_config(tmp_path / "plain")["data"]["transform"] == "none"
 
 
+@pytest.mark.slow
 def test_log_refuses_values_at_or_below_zero(log_model, run_cli, expect_bad_input, tmp_path):
     csv, model = log_model
     frame = pd.read_csv(csv)

@@ -46,6 +46,7 @@ def test_gather_equals_plain_slicing():
     np.testing.assert_array_equal(np.asarray(targets), _reference(values[:, 0], starts + 30, 10))
 
 
+@pytest.mark.slow
 def test_the_compiled_programs_see_the_sliced_windows():
     """The training step, the validation loss and the forecasts, on a tiny LSTM, against the same
     model applied to windows cut out with numpy."""

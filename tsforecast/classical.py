@@ -35,7 +35,7 @@ def statsforecast_module(needs: str):
         import statsforecast.models  # noqa: F401  (a submodule the package does not load)
     except ImportError:
         raise ConfigError(
-            f"{needs} need statsforecast: pip install 'tsforecast[baselines]'"
+            f"{needs}: needs statsforecast: pip install 'tsforecast[baselines]'"
         ) from None
     return statsforecast
 

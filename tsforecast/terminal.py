@@ -278,7 +278,7 @@ def registry_table(registry_dir, rows) -> Table:
             row.data_hash[:12],
             row.last_timestamp,
             *(
-                f"{first_metric(row.metrics, methods, key):.4g}"
+                _cell(first_metric(row.metrics, methods, key))
                 for methods, key in REGISTRY_METRICS.values()
             ),
             recalibrated_widths(row.recalibration),
