@@ -52,12 +52,14 @@ def run_cli(
     source: Path | None = None,
     cwd: Path | None = None,
     discard_stdout: bool = False,
+    stdout_to: IO | None = None,
     stderr_to: TextIO | None = None,
     sample_rss_every: float | None = None,
 ) -> CliRun:
     """`python -m tsforecast ARGS` in a child process, measured.
 
-    Its stderr still reaches `stderr_to` (default: this process's stderr) as it is written; the
+    Its stdout goes to `stdout_to` (an open file; default: this process's stdout). Its stderr
+    still reaches `stderr_to` (default: this process's stderr) as it is written; the
     end of it is kept for the error raised when `check` and the exit code is not 0. `source`: a
     tree whose tsforecast package runs instead of the installed one (a `git archive` of another
     commit). `sample_rss_every` seconds the child's resident memory is sampled; that polling
@@ -69,7 +71,7 @@ def run_cli(
         [sys.executable, "-m", "tsforecast", *args],
         cwd=cwd,
         env=env,
-        stdout=subprocess.DEVNULL if discard_stdout else None,
+        stdout=subprocess.DEVNULL if discard_stdout else stdout_to,
         stderr=subprocess.PIPE,
     )
     tail = _StderrTee(child.stderr, stderr_to or sys.stderr)
