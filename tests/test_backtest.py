@@ -360,3 +360,33 @@ def test_future_covariates_come_from_the_data_after_each_cutoff(tmp_path):
     np.testing.assert_allclose(backtest["y_hat"], forecasts["future"]["y_hat"], rtol=1e-5)
     # The covariate matters to this model, so the agreement above says which values it read.
     assert not np.allclose(backtest["y_hat"], forecasts["flipped"]["y_hat"], rtol=1e-3)
+
+
+def test_evaluate_with_the_backtests_fill_scores_a_gapped_series_as_the_backtest(tmp_path):
+    frame = panel_frame()
+    gaps = frame.index[frame["unique_id"] == "a"][[30, 31, 32, 90, 140]]
+    frame.loc[gaps, "y"] = np.nan  # empty cells, before the first cutoff
+    frame.to_csv(tmp_path / "gapped.csv", index=False)
+    out = tmp_path / "bt"
+    options = [*MODEL, "--refit", "once", "--level", 80, "--fill", "interpolate"]
+    result = run("backtest", tmp_path / "gapped.csv", *options, "--out", out)
+    assert result.exit_code == 0, result.output
+    backtested = json.loads((out / "backtest_metrics.json").read_text())
+
+    def evaluated(*fill):
+        result = run(
+            "evaluate", out / "backtest_forecasts.csv", tmp_path / "gapped.csv", *fill,
+            "--out", tmp_path / "ev.json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / "ev.json").read_text()), result.stderr
+
+    same, _ = evaluated("--fill", "interpolate")
+    for method in ("model", "seasonal_naive", "naive2"):
+        for metric in ("MASE", "sMAPE", "OWA"):
+            assert same[method][metric] == pytest.approx(backtested[method][metric], rel=1e-9)
+    assert same["model"]["MSIS-80"] == pytest.approx(backtested["model"]["MSIS-80"], rel=1e-9)
+    # Without --fill the history's gaps are left out of the scale (series a's), and it says so.
+    apart, stderr = evaluated()
+    assert apart["model"]["MASE"] != pytest.approx(backtested["model"]["MASE"], rel=1e-6)
+    assert "5 values of" in stderr and "give --fill" in stderr

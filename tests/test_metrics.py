@@ -92,15 +92,30 @@ def test_msis_at_95_percent():
     assert metrics.msis([0.0], [1.0], [2.0], scale=1.0, level=95) == pytest.approx(41.0)
 
 
-def test_point_metrics_keys_and_values():
+def test_forecast_scores_keys_and_values():
     y = np.array([[1.0, 2.0], [3.0, 4.0]])
     y_hat = np.array([[1.0, 2.0], [3.0, 6.0]])
-    out = metrics.point_metrics(y, y_hat, scale=0.25)
+    out = metrics.forecast_scores(y, y_hat, scale=0.25)
     assert set(out) == {"mae", "rmse", "smape", "mase"}
     assert out["mae"] == pytest.approx(0.5)
     assert out["rmse"] == pytest.approx(1.0)
     assert out["smape"] == pytest.approx(200.0 * 2.0 / 10.0 / 4.0)
     assert out["mase"] == pytest.approx(2.0)
+
+
+def test_forecast_scores_of_intervals_leave_out_steps_without_bounds():
+    y = np.array([1.0, 5.0, 3.0, 9.0])
+    lo = np.array([0.0, 2.0, np.nan, 2.0])
+    hi = np.array([2.0, 4.0, np.nan, 4.0])
+    out = metrics.forecast_scores(y, y, scale=2.0, bounds={"80": (lo, hi)})
+    # Steps 1, 2 and 4 have bounds: 1 inside; 5 and 9 above by 1 and 5.
+    assert out["coverage-80"] == pytest.approx(1 / 3)
+    assert out["width-80"] == pytest.approx(2.0)
+    # MSIS: (width + 2 / alpha * excess) / scale per step, alpha 0.2: (2 + 0) (2 + 10) (2 + 50)
+    assert out["msis-80"] == pytest.approx((2 + 12 + 52) / 3 / 2.0)
+    # Without a scale MASE and MSIS are undefined; a level without bounds is left out.
+    none = metrics.forecast_scores(y, y, None, {"80": (lo, hi), "95": (lo * np.nan, hi)})
+    assert np.isnan(none["mase"]) and np.isnan(none["msis-80"]) and "coverage-95" not in none
 
 
 def test_shape_mismatch_is_rejected():

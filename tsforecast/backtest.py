@@ -79,27 +79,11 @@ def cutoff_positions(lengths: np.ndarray, horizon: int, windows: int, step: int)
     return lengths[:, None] - back[None, :]
 
 
-def _observed(panel: Panel) -> pd.DataFrame:
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "unique_id": sid,
-                    "ds": panel.timestamps(i),
-                    "y": panel.series(i).astype(np.float64),
-                }
-            )
-            for i, sid in enumerate(panel.ids)
-        ],
-        ignore_index=True,
-    )
-
-
 def recorded_future(
     panel: Panel, actuals: pd.DataFrame, names: tuple[str, ...], data: str
 ) -> FutureTable | None:
     """The future-known covariates `names` as the data records them (the last columns of the
-    panel's covariate matrix, on the rows of `actuals`, `_observed(panel)`): what a --future
+    panel's covariate matrix, on the rows of `actuals`, `panel.to_frame()`): what a --future
     file would have held at each cutoff, since a backtest's cutoffs all lie a horizon or more
     before the end of each series."""
     if not names:
@@ -152,7 +136,7 @@ def statsforecast_forecasts(
 
     frames = []
     for panel in cut_panels:
-        history = _observed(panel)
+        history = panel.to_frame()
         shortest = int(panel.lengths.min())
         models = [statsforecast_model(name, seasons, shortest) for name in names]
         # On a short history statsforecast's numerics divide by zero (ETS by its residual
@@ -203,7 +187,7 @@ def run_backtest(
             f"{horizon + step * (options.windows - 1) + 1} rows per series, the shortest has "
             f"{shortest}"
         )
-    actuals = _observed(panel)
+    actuals = panel.to_frame()
     future = recorded_future(panel, actuals, config.data.future_covariates, config.data.path)
     model_rows, cut_panels, artifact, forecaster = [], [], None, None
     for k in range(options.windows):

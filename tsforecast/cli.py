@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from .config import REFITS
+from .config import FILL_METHODS, REFITS, DataConfig
 from .errors import Terminated, TsforecastError
 from .logs import FORMATS, configure, emit, json_line
 from .options import (
@@ -726,6 +726,15 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
 )
 @column_options("ACTUALS and --train")
 @reading_options("ACTUALS and --train (FORECASTS is read as tsforecast writes it)")
+@click.option(
+    "--fill",
+    type=click.Choice(FILL_METHODS),
+    default=DataConfig.fill,
+    show_default=True,
+    help="Read ACTUALS and --train as train does, on each series' grid with the gaps filled "
+    "this way: give the --fill the forecasts were made with, and a backtest's forecasts score "
+    "as the backtest scored them. none: the values as they are, missing ones left out.",
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Also write the table here (.csv or .json)."
 )

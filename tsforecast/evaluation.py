@@ -10,6 +10,7 @@ forecast, and interval columns named `<method>-lo-<level>` / `<method>-hi-<level
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .config import DataConfig
 from .data import (
     as_written,
     infer_freq,
+    load_panel,
     parse_time,
     read_table,
     resolve_schema,
@@ -32,21 +34,15 @@ from .data import (
 )
 from .errors import DataError
 from .metrics import (
-    coverage,
-    interval_width,
-    mae,
+    forecast_scores,
     mase_scale,
-    msis,
     owa,
-    point_metrics,
-    rmse,
-    smape,
 )
 
 log = logging.getLogger(__name__)
 
 INTERVAL_COLUMN = re.compile(r"^(?P<method>.+)-(?P<side>lo|hi)-(?P<level>\d+(?:\.\d+)?)$")
-POINT_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "mase": "MASE"}
+SCORE_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "mase": "MASE"}
 NOT_METHODS = ("unique_id", "ds", "cutoff", "y")
 # tsforecast writes its model's forecast as y_hat.
 METHOD_LABELS = {"y_hat": "model"}
@@ -189,24 +185,12 @@ def evaluate(
             predictions["naive2"] = naive2(past, len(y), season_length)
         for method, y_hat in predictions.items():
             row = {"unique_id": sid, "cutoff": cutoff, "method": METHOD_LABELS.get(method, method)}
-            if scale is None:
-                scores = {
-                    "mae": mae(y, y_hat),
-                    "rmse": rmse(y, y_hat),
-                    "smape": smape(y, y_hat),
-                    "mase": np.nan,
-                }
-            else:
-                scores = point_metrics(y, y_hat, scale)
-            for key, value in scores.items():
-                row[POINT_NAMES[key]] = value
-            for level, lo_col, hi_col in intervals.get(method, []):
-                lo, hi = window[lo_col].to_numpy(np.float64), window[hi_col].to_numpy(np.float64)
-                row[f"coverage-{level}"] = coverage(y, lo, hi)
-                row[f"width-{level}"] = interval_width(lo, hi)
-                row[f"MSIS-{level}"] = (
-                    np.nan if scale is None else msis(y, lo, hi, scale, float(level))
-                )
+            bounds = {
+                level: (window[lo].to_numpy(np.float64), window[hi].to_numpy(np.float64))
+                for level, lo, hi in intervals.get(method, [])
+            }
+            for key, value in forecast_scores(y, y_hat, scale, bounds).items():
+                row[SCORE_NAMES.get(key) or key.replace("msis-", "MSIS-")] = value
             rows.append(row)
     by_window = pd.DataFrame(rows)
     known = [scale for scale in scales if scale is not None]
@@ -364,19 +348,60 @@ def evaluate_files(
     id_col: str | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
+    fill: str = "none",
 ) -> Evaluation:
     """`evaluate` on files. Without a training file, the actuals also serve as the history, so
     ACTUALS may be the whole data file the forecasts were cut from. The column options,
     `encoding` and `date_format` are those of ACTUALS and the training file; the forecasts are
-    in tsforecast's output format."""
+    in tsforecast's output format. With a `fill` other than none, ACTUALS and the training file
+    are read as `train` and `backtest` read them (on the series' grid, gaps filled by `fill`),
+    so that the forecasts of a backtest made with that --fill score as the backtest scored
+    them."""
     columns = (time_col, target, id_col, encoding, date_format)
+    read = read_observations if fill == "none" else functools.partial(read_filled, fill=fill)
     forecasts = read_forecasts(forecasts_path)
-    actuals = read_observations(actuals_path, *columns)
-    history = read_observations(train_path, *columns) if train_path else None
+    actuals = read(actuals_path, *columns)
+    history = read(train_path, *columns) if train_path else None
     align_ids(forecasts, actuals, history)
     observed = actuals if history is None else history
+    missing = int(observed["y"].isna().sum())
+    if missing:
+        log.warning(
+            "%d values of %s are missing: MASE and MSIS are scaled by the history without them; "
+            "give --fill (as the forecasts were made with) to score as train and backtest do",
+            missing,
+            train_path or actuals_path,
+        )
     season = season_length or infer_season_length(observed)
     return evaluate(forecasts, actuals, season, observed)
+
+
+def read_filled(
+    path: str,
+    time_col: str | None,
+    target: str | None,
+    id_col: str | None,
+    encoding: str,
+    date_format: str | None,
+    fill: str,
+) -> pd.DataFrame:
+    """Observations as `unique_id, ds, y`, read through `data.load_panel` as `train` reads
+    them, with the gaps `fill` repairs filled; timestamps in UTC without a zone, as
+    `read_forecasts` gives them."""
+    asked = DataConfig(
+        path=path,
+        time_col=time_col,
+        target=target,
+        id_col=id_col,
+        encoding=encoding,
+        date_format=date_format,
+        fill=fill,
+    )
+    panel, _ = load_panel(asked)
+    frame = panel.to_frame()
+    stamps = pd.DatetimeIndex(frame["ds"])
+    frame["ds"] = (stamps if stamps.tz is None else stamps.tz_convert(None)).to_numpy()
+    return frame
 
 
 def write_summary(summary: pd.DataFrame, path: Path) -> None:

@@ -2,24 +2,28 @@
 
 Point metrics take actuals `y` and forecasts `y_hat` of the same shape `<float>[..., h]` and
 return one float: the mean over all elements. To score a panel the M4 way, compute the metrics
-per series and average the per-series values (`point_metrics` does the per-series part).
+per series and average the per-series values (`forecast_scores` does the per-series part: every
+score of one forecast or one series' windows, the one function `evaluate`, `backtest`,
+`monitor` and training's validation table score with).
 Inputs must be finite; NaN handling is the caller's job.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
     "coverage",
+    "forecast_scores",
     "interval_width",
     "mae",
     "mase",
     "mase_scale",
     "msis",
     "owa",
-    "point_metrics",
     "rmse",
     "smape",
 ]
@@ -230,22 +234,42 @@ def mean_defined(values: ArrayLike, axis: int | None = None) -> np.ndarray:
         return np.where(defined, x, 0.0).sum(axis=axis) / defined.sum(axis=axis)
 
 
-def point_metrics(y: ArrayLike, y_hat: ArrayLike, scale: float) -> dict[str, float]:
-    """All point metrics for one series, so that callers can average per series.
+def forecast_scores(
+    y: np.ndarray,
+    y_hat: np.ndarray,
+    scale: float | None,
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, float]:
+    """Every score of one forecast (or of one series' windows, each metric the mean over all of
+    them), as `evaluate`, `backtest`, `monitor` and the validation table report it.
 
     Args:
-        y: actuals of one series, `<float>[n_windows, h]` or `<float>[h]`.
-        y_hat: forecasts, same shape as `y`.
-        scale: the series' `mase_scale`.
+        y, y_hat: the actuals and the forecast, `<float64>[h]` (or `[n_windows, h]`).
+        scale: the series' `mase_scale` up to the forecast's origin; None or NaN where there is
+            no history to scale by (MASE and MSIS are then NaN).
+        bounds: (lo, hi) `<float64>[h]` per interval level (the level as its column names
+            write it, e.g. "90"); steps whose bounds are not finite are left out of that
+            level's scores, and a level with none is left out.
 
     Returns:
-        {"mae", "rmse", "smape", "mase"}, each the mean over all windows and steps.
-
-    References: Makridakis, Spiliotis & Assimakopoulos (2020), "The M4 Competition", IJF 36(1).
+        `mae, rmse, smape, mase` and per level `coverage-<level>, width-<level>,
+        msis-<level>`.
     """
-    return {
+    usable = scale is not None and math.isfinite(scale)
+    scores = {
         "mae": mae(y, y_hat),
         "rmse": rmse(y, y_hat),
         "smape": smape(y, y_hat),
-        "mase": mase(y, y_hat, scale),
+        "mase": mase(y, y_hat, scale) if usable else math.nan,
     }
+    for level, (lo, hi) in (bounds or {}).items():
+        inside = np.isfinite(lo) & np.isfinite(hi)
+        if not inside.any():
+            continue
+        y_in, lo_in, hi_in = y[inside], lo[inside], hi[inside]
+        scores[f"coverage-{level}"] = coverage(y_in, lo_in, hi_in)
+        scores[f"width-{level}"] = interval_width(lo_in, hi_in)
+        scores[f"msis-{level}"] = (
+            msis(y_in, lo_in, hi_in, scale, float(level)) if usable else math.nan
+        )
+    return scores

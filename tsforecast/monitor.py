@@ -25,7 +25,7 @@ from . import jsontext
 from .baselines import seasonal_naive
 from .data import Panel
 from .forecast_log import ForecastLog
-from .metrics import coverage, mae, mase, mase_scale, msis, smape
+from .metrics import forecast_scores, mase_scale
 
 NAIVE = "seasonal_naive"
 POINT = ("mae", "smape", "mase")
@@ -41,14 +41,9 @@ MIN_ISSUES = 3
 # issue serves two more such forecasts.
 GROSS = 2.0
 
-
-def point_scores(y: np.ndarray, y_hat: np.ndarray, scale: float) -> dict[str, float]:
-    """MAE, sMAPE and MASE of one forecast; MASE is NaN without a usable scale."""
-    return {
-        "mae": mae(y, y_hat),
-        "smape": smape(y, y_hat),
-        "mase": mase(y, y_hat, scale) if math.isfinite(scale) else math.nan,
-    }
+# What monitor reports of each issue (RMSE and interval width are evaluate's).
+POINT_REPORTED = ("mae", "smape", "mase")
+INTERVALS = ("coverage", "msis")
 
 
 def score_forecast(
@@ -78,21 +73,14 @@ def score_forecast(
     if not arrived.any():
         return result
     scale = mase_scale(history, season) if history.size >= 2 else math.nan
-    result.update(point_scores(y[arrived], y_hat[arrived], scale))
+    y = y[arrived]
+    levels = {level: (lo[arrived], hi[arrived]) for level, (lo, hi) in bounds.items()}
+    scores = forecast_scores(y, y_hat[arrived], scale, levels)
+    result.update({key: scores[key] for key in POINT_REPORTED})
     if history.size:
-        naive = seasonal_naive(history, len(y), season)[arrived]
-        scores = point_scores(y[arrived], naive, scale)
-        result.update({f"{NAIVE}_{key}": value for key, value in scores.items()})
-    for level, (lo, hi) in bounds.items():
-        inside = arrived & np.isfinite(lo) & np.isfinite(hi)
-        if not inside.any():
-            continue
-        result[f"coverage-{level}"] = coverage(y[inside], lo[inside], hi[inside])
-        result[f"msis-{level}"] = (
-            msis(y[inside], lo[inside], hi[inside], scale, float(level))
-            if math.isfinite(scale)
-            else math.nan
-        )
+        naive = forecast_scores(y, seasonal_naive(history, len(arrived), season)[arrived], scale)
+        result.update({f"{NAIVE}_{key}": naive[key] for key in POINT_REPORTED})
+    result.update({key: value for key, value in scores.items() if key.split("-")[0] in INTERVALS})
     return result
 
 

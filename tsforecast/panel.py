@@ -98,6 +98,22 @@ class Panel:
             static_names=self.static_names,
         )
 
+    def to_frame(self) -> pd.DataFrame:
+        """The target as a long table `unique_id, ds, y` (float64), series after series."""
+        return pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "unique_id": sid,
+                        "ds": self.timestamps(i),
+                        "y": self.series(i).astype(np.float64),
+                    }
+                )
+                for i, sid in enumerate(self.ids)
+            ],
+            ignore_index=True,
+        )
+
     def filled(self, method: str) -> Panel:
         """The panel with its missing values (NaN, from `to_panel(..., fill=False)`) filled per
         series by `method` (see --fill); itself when nothing is missing."""

@@ -25,7 +25,7 @@ from .errors import ConfigError, DataError
 from .features import calendar_names, device_matrix, layout, static_levels
 from .forecast import DeviceInputs, Forecaster, quantiles_of
 from .intervals import quantile_index, validation_interval_metrics
-from .metrics import mean_defined, point_metrics
+from .metrics import forecast_scores, mean_defined
 from .models import count_params
 from .network import Params
 from .serving import NETWORK, ValidationWindows, WindowForecasts, naive_name
@@ -75,7 +75,7 @@ def validation_metrics(
                 {
                     "unique_id": panel.ids[i],
                     "method": method,
-                    **point_metrics(windows.targets[mine], forecast[mine], scale),
+                    **forecast_scores(windows.targets[mine], forecast[mine], scale),
                 }
             )
     by_series = pd.DataFrame(rows)
