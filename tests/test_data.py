@@ -212,8 +212,55 @@ def test_duplicated_timestamps_are_refused(run_cli, expect_bad_input, tmp_path):
     expect_bad_input(
         _train(run_cli, tmp_path, frame),
         "tsforecast: error: 2 duplicated timestamps, first at 2024-01-01 05:00:00; "
-        "aggregate them before training",
+        "combine them with --duplicates mean (or sum, first, last)",
     )
+
+
+def _autumn_export(tmp_path) -> str:
+    """Local wall-clock hours as utilities publish them, unsorted: 01:00 of 2024-11-03 occurs
+    twice (US daylight saving ends), once per series, with a covariate."""
+    rows = ["unique_id,ds,y,temp"]
+    for sid, base in (("east", 100.0), ("west", 10.0)):
+        for h in range(48):
+            rows.append(f"{sid},2024-11-02 {h % 24:02d}:00:00,{base + h},{h}" if h < 24 else
+                        f"{sid},2024-11-03 {h - 24:02d}:00:00,{base + h},{h}")  # fmt: skip
+        rows.append(f"{sid},2024-11-03 01:00:00,{base + 1000},99")  # the repeated hour
+    path = tmp_path / "local.csv"
+    path.write_text("\n".join(rows[:1] + rows[1:][::-1]) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "rule, east, west, temp",
+    [
+        # 01:00 of 2024-11-03 is row 25 of each series: first written 125 / 35, then 1100 / 1010.
+        ("mean", (125 + 1100) / 2, (35 + 1010) / 2, (25 + 99) / 2),
+        ("sum", 125 + 1100, 35 + 1010, 25 + 99),
+        # The file is written in reverse, so the repeated row comes first in it.
+        ("first", 1100, 1010, 99),
+        ("last", 125, 35, 25),
+    ],
+)
+def test_duplicates_combines_the_repeated_autumn_hour(tmp_path, rule, east, west, temp):
+    panel, cfg = load_panel(
+        DataConfig(path=_autumn_export(tmp_path), covariates=("temp",), duplicates=rule)
+    )
+    assert panel.ids == ("east", "west") and list(panel.lengths) == [48, 48]
+    at = 25  # hours after 2024-11-02 00:00
+    assert panel.series(0)[at] == pytest.approx(east)
+    assert panel.series(1)[at] == pytest.approx(west)
+    assert panel.covariates[at, 0] == pytest.approx(temp)
+    # Every other hour keeps its own value, in time order.
+    hours = np.delete(np.arange(48), at)
+    np.testing.assert_array_equal(panel.series(0)[hours], 100.0 + hours)
+    assert cfg.duplicates == rule
+
+
+def test_duplicates_option_reaches_training(run_cli, tmp_path):
+    frame = _frame(200)
+    frame = pd.concat([frame, frame.iloc[[40]].assign(y=1000.0)])
+    result = _train(run_cli, tmp_path, frame, "--duplicates", "mean", "--ensemble", "1")
+    assert result.exit_code == 0, result.output
 
 
 def test_missing_target_values_are_refused(run_cli, expect_bad_input, tmp_path):

@@ -13,6 +13,8 @@ from typing import Any
 from .errors import ConfigError
 
 FILL_METHODS = ("none", "interpolate", "ffill")
+# --duplicates: what one value of several rows at the same timestamp of a series is.
+DUPLICATE_RULES = ("error", "mean", "sum", "first", "last")
 TRANSFORMS = ("auto", "none", "log")
 LOSSES = ("mse", "mae", "huber")
 NORMALIZATIONS = ("series", "window")
@@ -62,6 +64,9 @@ class DataConfig:
     id_col: str | None = None
     freq: str | None = None
     fill: str = "none"
+    # Rows of a series at one timestamp (the autumn hour a local-time export repeats): refused,
+    # or combined into one value.
+    duplicates: str = "error"
     # Seasonal periods, the primary (MASE's scale, Naive2's test) first; None: from the frequency.
     season_length: tuple[int, ...] | None = None
     # None: wide when the table has several numeric columns, no id column and no --target.
@@ -92,6 +97,10 @@ class DataConfig:
         _check(
             self.fill in FILL_METHODS,
             f"--fill must be one of {', '.join(FILL_METHODS)}, got {self.fill!r}",
+        )
+        _check(
+            self.duplicates in DUPLICATE_RULES,
+            f"--duplicates must be one of {', '.join(DUPLICATE_RULES)}, got {self.duplicates!r}",
         )
         _check(
             self.transform in TRANSFORMS,

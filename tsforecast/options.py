@@ -15,6 +15,7 @@ import click
 from .config import (
     DEFAULT_FRAMING,
     DEFAULT_LEVELS,
+    DUPLICATE_RULES,
     FILL_METHODS,
     INTERVAL_METHODS,
     INTERVAL_SPREADS,
@@ -139,6 +140,14 @@ data_options = option_group(
         default=DataConfig.fill,
         show_default=True,
         help="Repair gaps and missing values (per series) instead of refusing them.",
+    ),
+    click.option(
+        "--duplicates",
+        type=click.Choice(DUPLICATE_RULES),
+        default=DataConfig.duplicates,
+        show_default=True,
+        help="Rows of a series at one timestamp (the autumn hour that a local-time export "
+        "repeats): refuse them, or keep their mean, sum, first or last value.",
     ),
     click.option(
         "--wide/--long",
@@ -534,6 +543,7 @@ def data_config(options: Options) -> DataConfig:
         id_col=options["id_col"],
         freq=options["freq"],
         fill=options["fill"],
+        duplicates=options["duplicates"],
         season_length=options["season_length"],
         wide=options["wide"],
         covariates=options["covariates"],

@@ -8,6 +8,7 @@ vectorised over rows (no Python loop over series), so millions of rows take seco
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ import pandas as pd
 from .config import DataConfig
 from .dates import parse_timestamps
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -414,13 +417,21 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     time_sorted = time
 
     same = np.concatenate([[False], (codes[1:] == codes[:-1]) & (ns[1:] == ns[:-1])])
-    if same.any():
+    if same.any() and cfg.duplicates == "error":
         row = int(np.argmax(same))
         raise DataError(
             f"{int(same.sum())} duplicated timestamps, "
             f"first at {_where(time_sorted[row], row_ids[row] if shown else None)}; "
-            "aggregate them before training"
+            "combine them with --duplicates mean (or sum, first, last)"
         )
+    if same.any():
+        log.info("%d duplicated timestamps combined by --duplicates %s", same.sum(), cfg.duplicates)
+        kept = np.flatnonzero(~same)
+        combined = _combined(np.column_stack([y, *covariates]), kept, cfg.duplicates)
+        y, covariates = combined[:, 0], list(combined[:, 1:].T)
+        ns, codes, time, order = ns[kept], codes[kept], time[kept], order[kept]
+        row_ids = names[codes] if shown else None
+        time_sorted = time
 
     firsts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
     counts = np.diff(np.concatenate([firsts, [len(ns)]]))
@@ -496,6 +507,20 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     )
     seasons = cfg.season_length or seasons_for(panel.freq, int(np.median(panel.lengths)))
     return panel, dataclasses.replace(cfg, freq=panel.freq, season_length=seasons)
+
+
+def _combined(columns: np.ndarray, firsts: np.ndarray, rule: str) -> np.ndarray:
+    """One row per run of rows at one timestamp (runs start at `firsts`), by `rule`: the mean
+    or sum of the values present (NaN where none is), or the first or last row's."""
+    if rule in ("first", "last"):
+        ends = np.append(firsts[1:], len(columns)) - 1
+        return columns[firsts if rule == "first" else ends]
+    present = ~np.isnan(columns)
+    sums = np.add.reduceat(np.where(present, columns, 0.0), firsts, axis=0)
+    counts = np.add.reduceat(present, firsts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        combined = sums / counts if rule == "mean" else sums
+    return np.where(counts > 0, combined, np.nan)
 
 
 def filled_columns(columns: np.ndarray, offsets: np.ndarray, method: str, ids) -> np.ndarray:
