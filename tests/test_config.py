@@ -23,6 +23,11 @@ from tsforecast.errors import ConfigError
 BAD_VALUES = [
     # DataConfig
     (DataConfig, {"fill": "bfill"}, "--fill must be one of none, interpolate, ffill, got 'bfill'"),
+    (
+        DataConfig,
+        {"duplicates": "max"},
+        "--duplicates must be one of error, mean, sum, first, last, got 'max'",
+    ),
     (DataConfig, {"transform": "sqrt"}, "--transform must be one of auto, none, log, got 'sqrt'"),
     (
         DataConfig,
@@ -254,6 +259,7 @@ SECTIONS = {
         "id_col": "store",
         "freq": "D",
         "fill": "ffill",
+        "duplicates": "mean",
         "season_length": (7, 365),
         "wide": False,
         "covariates": ("price",),
