@@ -491,3 +491,46 @@ def test_models_command_lists_every_model_with_its_size():
 def test_quantile_intervals_need_the_direct_strategy():
     with pytest.raises(ConfigError, match="^--interval-method quantile needs --strategy direct"):
         Config(model=ModelConfig(strategy="recursive"), intervals=IntervalConfig(method="quantile"))
+
+
+def test_chunked_model_reads_the_window_a_chunk_per_step():
+    cfg = small_config("lstm", residual="none", chunk=4)
+    model = build_model(cfg, HORIZON)
+    lookback = 10  # two zeros in front make three chunks of four
+    params = randomised(init_params(model, lookback, 2, seed=0), seed=1)
+    assert params["chunk_encoder"]["kernel"].shape == (4 * 2, HIDDEN)
+    x = np.random.default_rng(2).normal(size=(3, lookback, 2)).astype(np.float32)
+    got = np.asarray(model.apply({"params": params}, jnp.asarray(x)))
+
+    # By hand: pad, cut into chunks of 4 steps x 2 features, encode, run the LSTM over 3 steps.
+    padded = np.concatenate([np.zeros((3, 2, 2), np.float32), x], axis=1)
+    chunks = padded.reshape(3, 3, 8)
+    encoder = params["chunk_encoder"]
+    encoded = np.tanh(chunks @ np.asarray(encoder["kernel"]) + np.asarray(encoder["bias"]))
+    plain = build_model(dataclasses.replace(cfg, chunk=1), HORIZON)
+    expected = plain.apply({"params": params["base"]}, jnp.asarray(encoded))
+    np.testing.assert_allclose(got, np.asarray(expected), rtol=1e-5, atol=1e-6)
+    assert got.shape == (3, HORIZON)
+
+
+def test_chunk_refuses_forking():
+    with pytest.raises(ConfigError, match="--forking forecasts after every value"):
+        Config(
+            model=small_config("lstm", chunk=24),
+            train=dataclasses.replace(Config().train, forking=True),
+        )
+
+
+@pytest.mark.slow
+def test_a_chunked_model_trains_and_forecasts_from_the_cli(seasonal_csv, tmp_path):
+    out = tmp_path / "model"
+    args = ["train", seasonal_csv, "--lookback", "48", "--horizon", "12", "--chunk", "24"]
+    args += ["--hidden", "8", "--epochs", "2", "--ensemble", "1", "-q", "--out", out]
+    result = CliRunner().invoke(cli, list(map(str, args)))
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())["config"]["model"]
+    assert saved["chunk"] == 24
+    predicted = CliRunner().invoke(cli, ["predict", "--model", str(out)])
+    assert predicted.exit_code == 0, predicted.output
+    frame = pd.read_csv(StringIO(predicted.stdout))
+    assert len(frame) == 12 and np.isfinite(frame["y_hat"]).all()

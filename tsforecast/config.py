@@ -184,6 +184,10 @@ class ModelConfig:
     merge: str = "concat"
     dense_between: bool = False
     strategy: str = "direct"
+    # Values per recurrent step: the window enters the recurrence as chunks of this many
+    # values, each encoded by a dense layer (a day per step for hourly data), so the scan is
+    # this many times shorter; 1 reads a value per step.
+    chunk: int = 1
     # How a window is put in front of the network (tsforecast.windows.Framing). None picks the
     # strategy's default (DEFAULT_FRAMING): a direct model sees each window centred and scaled by
     # its own level (RevIN) and adds a learned share of its seasonal-naive forecast (ES-RNN's
@@ -214,6 +218,7 @@ class ModelConfig:
             f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}",
         )
         _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
+        _check(self.chunk >= 1, f"--chunk must be at least 1, got {self.chunk}")
         _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         _check(self.filters >= 1, f"--filters must be at least 1, got {self.filters}")
@@ -354,6 +359,11 @@ NOT_CAUSAL = {
 
 def _check_forking(model: ModelConfig) -> None:
     _check(model.name not in NOT_CAUSAL, NOT_CAUSAL.get(model.name, ""))
+    _check(
+        model.chunk == 1,
+        f"--forking forecasts after every value of the window and --chunk {model.chunk} reads "
+        f"{model.chunk} values per step; drop one of them",
+    )
     _check(
         model.strategy == "direct",
         "--forking trains the direct head at every step; drop it with --strategy recursive",

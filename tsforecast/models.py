@@ -333,6 +333,28 @@ class SeasonalBlend(nn.Module):
         return forecast + blended.reshape(blended.shape + (1,) * (forecast.ndim - blended.ndim))
 
 
+class Chunked(nn.Module):
+    """A model that reads the window `chunk` values per step: the window, padded at its start
+    with zeros (the per-series mean, in standardised units) to whole chunks, is cut into chunks
+    of `chunk` consecutive steps, each flattened and encoded by one dense layer (tanh) of the
+    base's width, and the base runs over the chunks: a lookback of L takes L / chunk recurrent
+    steps (ES-adRNN's step per day, the seed's TimeDistributed encoder)."""
+
+    base: nn.Module
+    chunk: int
+    width: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False, all_steps: bool = False) -> jax.Array:
+        if all_steps:
+            raise ConfigError(f"--chunk {self.chunk} has no forecast after every value; drop it")
+        batch, steps, features = x.shape
+        pad = -steps % self.chunk
+        x = jnp.pad(x, ((0, 0), (pad, 0), (0, 0)))
+        chunks = x.reshape(batch, (steps + pad) // self.chunk, self.chunk * features)
+        return self.base(jnp.tanh(nn.Dense(self.width, name="chunk_encoder")(chunks)), train)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[[ModelConfig, int], nn.Module]
@@ -340,7 +362,7 @@ class ModelSpec:
     options: tuple[str, ...]
 
 
-COMMON_OPTIONS = ("hidden", "layers", "dropout", "strategy", "normalize", "residual")
+COMMON_OPTIONS = ("hidden", "layers", "dropout", "strategy", "normalize", "residual", "chunk")
 
 MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec(
@@ -381,12 +403,12 @@ def build_model(
     --residual blend it adds its shares of the seasonal-naive forecasts, and with `n_future`
     future-known features it is wrapped to see their horizon values. `seasons` (inside the
     lookback) are the periods --residual blend reads."""
+    outputs = horizon * n_quantiles if n_quantiles else cfg.outputs(horizon)
+    model = MODELS[cfg.name].build(cfg, outputs)
+    if cfg.chunk > 1:
+        model = Chunked(model, cfg.chunk, cfg.hidden)
     if n_quantiles:
-        model = QuantileForecaster(
-            MODELS[cfg.name].build(cfg, horizon * n_quantiles), horizon, n_quantiles
-        )
-    else:
-        model = MODELS[cfg.name].build(cfg, cfg.outputs(horizon))
+        model = QuantileForecaster(model, horizon, n_quantiles)
     if cfg.residual == "blend":
         model = SeasonalBlend(model, horizon, tuple(seasons))
     return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model

@@ -278,6 +278,15 @@ model_options = option_group(
         help="Dropout between layers and before the head.",
     ),
     click.option(
+        "--chunk",
+        type=click.IntRange(min=1),
+        default=ModelConfig.chunk,
+        show_default=True,
+        help="Values per recurrent step: the window enters the recurrence in chunks of N values "
+        "(24: a day per step for hourly data), each encoded by a dense layer, so a long lookback "
+        "takes N times fewer sequential steps. Not with --forking.",
+    ),
+    click.option(
         "--merge",
         type=click.Choice(MERGES),
         default=ModelConfig.merge,
@@ -574,6 +583,7 @@ def model_config(options: Options) -> ModelConfig:
         filters=options["filters"],
         kernel_size=options["kernel_size"],
         pool_size=options["pool_size"],
+        chunk=options["chunk"],
         conv_layers=options["conv_layers"],
         merge=options["merge"],
         dense_between=options["dense_between"],
