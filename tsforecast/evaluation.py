@@ -10,6 +10,7 @@ forecast, and interval columns named `<method>-lo-<level>` / `<method>-hi-<level
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -254,14 +255,7 @@ def read_observations(
 ) -> pd.DataFrame:
     """Actuals or history as `unique_id, ds, y`, the file read and its columns found as
     `tsforecast train` reads and finds them."""
-    asked = DataConfig(
-        path=path,
-        time_col=time_col,
-        target=target,
-        id_col=id_col,
-        encoding=encoding,
-        date_format=date_format,
-    )
+    asked = DataConfig(path, time_col, target, id_col, encoding=encoding, date_format=date_format)
     raw = read_table(path, encoding)
     if raw.empty:
         raise DataError(f"{path} has no rows")
@@ -388,16 +382,8 @@ def read_filled(
     """Observations as `unique_id, ds, y`, read through `data.load_panel` as `train` reads
     them, with the gaps `fill` repairs filled; timestamps in UTC without a zone, as
     `read_forecasts` gives them."""
-    asked = DataConfig(
-        path=path,
-        time_col=time_col,
-        target=target,
-        id_col=id_col,
-        encoding=encoding,
-        date_format=date_format,
-        fill=fill,
-    )
-    panel, _ = load_panel(asked)
+    asked = DataConfig(path, time_col, target, id_col, encoding=encoding, date_format=date_format)
+    panel, _ = load_panel(dataclasses.replace(asked, fill=fill))
     frame = panel.to_frame()
     stamps = pd.DatetimeIndex(frame["ds"])
     frame["ds"] = (stamps if stamps.tz is None else stamps.tz_convert(None)).to_numpy()
