@@ -68,6 +68,7 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
         "id_col": None,
         "freq": "h",
         "fill": "none",
+        "duplicates": "error",
         # 600 hourly rows hold two weeks: the weekly period joins the daily one.
         "season_length": [24, 168],
         "wide": False,

@@ -87,6 +87,7 @@ BAD_VALUES = [
     (ModelConfig, {"filters": 0}, "--filters must be at least 1, got 0"),
     (ModelConfig, {"kernel_size": 0}, "--kernel-size must be at least 1, got 0"),
     (ModelConfig, {"pool_size": 0}, "--pool-size must be at least 1, got 0"),
+    (ModelConfig, {"chunk": 0}, "--chunk must be at least 1, got 0"),
     (ModelConfig, {"conv_layers": 0}, "--conv-layers must be at least 1, got 0"),
     (ModelConfig, {"merge": "mul"}, "--merge must be one of concat, sum, got 'mul'"),
     # TrainConfig
@@ -283,6 +284,7 @@ SECTIONS = {
         "conv_layers": 2,
         "merge": "sum",
         "dense_between": True,
+        "chunk": 1,  # --forking below refuses a chunk: test_a_chunk_round_trips
         "strategy": "direct",
         "normalize": "series",
         "residual": "seasonal",
@@ -327,8 +329,10 @@ def test_every_field_is_covered_by_the_round_trip_arguments():
         defaults = kind()
         for key in SECTIONS[name]:
             # A default would pass the round trip even if from_dict dropped the key (strategy
-            # must stay direct: quantile intervals refuse recursive).
-            assert getattr(defaults, key) != READ_BACK[name][key] or key == "strategy", (name, key)
+            # must stay direct: quantile intervals refuse recursive; chunk 1: forking refuses
+            # more, and test_a_chunk_round_trips checks it).
+            kept_default = key in ("strategy", "chunk")
+            assert getattr(defaults, key) != READ_BACK[name][key] or kept_default, (name, key)
 
 
 def test_to_dict_is_plain_nested_dicts():
@@ -352,6 +356,11 @@ def test_to_dict_from_dict_round_trip_field_by_field(through_json):
             got = getattr(section, key)
             assert got == expected, (name, key, got)
             assert type(got) is type(expected), (name, key, type(got))
+
+
+def test_a_chunk_round_trips():
+    raw = json.loads(json.dumps(Config(model=ModelConfig(chunk=24)).to_dict()))
+    assert raw["model"]["chunk"] == 24 and Config.from_dict(raw).model.chunk == 24
 
 
 def test_from_dict_ignores_unknown_keys_and_sections():
