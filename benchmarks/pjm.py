@@ -67,18 +67,7 @@ def halves(errors, earlier, incumbent, series, stat, guard: bool) -> tuple[str, 
     `stat` (np.nanmean: tsforecast's; np.nanmedian: robust to a few unusual windows), with or
     without the check against every candidate alone."""
     horizon = errors[NETWORK].shape[1]
-    scores = {
-        name: np.stack([stat(e[part], axis=0) for part in (earlier, ~earlier)] + [stat(e, axis=0)])
-        for name, e in errors.items()
-    }
-    steps = []
-    for h in range(horizon):
-        passing = [
-            name
-            for name, s in scores.items()
-            if name != incumbent and (s[:2, h] < scores[incumbent][:2, h]).all()
-        ]
-        steps.append(min(passing, key=lambda name: scores[name][2, h]) if passing else incumbent)
+    steps = serving.halves_choice(errors, earlier, incumbent, stat)
     if guard:
         overall = {name: float(stat(e)) for name, e in errors.items()}
         best = min(overall, key=overall.get)

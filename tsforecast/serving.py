@@ -10,6 +10,7 @@ the registry's champion scoring) calls `candidates` and `serve` with the steps t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,6 +233,37 @@ def table_mase(errors: np.ndarray, series: np.ndarray) -> float:
     return float(mean_defined([mean_defined(errors[series == i]) for i in np.unique(series)]))
 
 
+def halves_scores(
+    values: np.ndarray, earlier: np.ndarray, stat: Callable[..., np.ndarray] = mean_defined
+) -> np.ndarray:
+    """<float>[3, H]: `stat` of each step's errors <float>[n, H] over the earlier windows, the
+    later ones and all of them."""
+    return np.stack(
+        [stat(values[part], axis=0) for part in (earlier, ~earlier)] + [stat(values, axis=0)]
+    )
+
+
+def halves_choice(
+    errors: dict[str, np.ndarray],
+    earlier: np.ndarray,
+    incumbent: str,
+    stat: Callable[..., np.ndarray] = mean_defined,
+) -> list[str]:
+    """Per horizon step: the candidate whose per-window statistic `stat` of its errors is
+    below the `incumbent`'s on both the `earlier` windows and the later ones (of those, the one
+    lowest over all windows), else the incumbent."""
+    scores = {name: halves_scores(e, earlier, stat) for name, e in errors.items()}
+    steps = []
+    for h in range(errors[incumbent].shape[1]):
+        passing = [
+            name
+            for name, score in scores.items()
+            if name != incumbent and (score[:2, h] < scores[incumbent][:2, h]).all()
+        ]
+        steps.append(min(passing, key=lambda name: scores[name][2, h]) if passing else incumbent)
+    return steps
+
+
 def choose(
     errors: dict[str, np.ndarray],
     earlier: np.ndarray,
@@ -271,21 +303,7 @@ def choose(
             "overall_mase": overall,
         }
 
-    def per_step(values: np.ndarray) -> np.ndarray:  # <float>[3, H]: earlier, later, all
-        return np.stack(
-            [mean_defined(values[part], axis=0) for part in (earlier, ~earlier)]
-            + [mean_defined(values, axis=0)]
-        )
-
-    scores = {name: per_step(values) for name, values in errors.items()}
-    steps = []
-    for h in range(horizon):
-        passing = [
-            name
-            for name, score in scores.items()
-            if name != incumbent and (score[:2, h] < scores[incumbent][:2, h]).all()
-        ]
-        steps.append(min(passing, key=lambda name: scores[name][2, h]) if passing else incumbent)
+    steps = halves_choice(errors, earlier, incumbent)
     decided_on = (
         f"the earlier {int(earlier.sum())} and the later {int((~earlier).sum())} "
         f"validation windows, against {incumbent}"
@@ -302,13 +320,15 @@ def choose(
             f"the choice per step scores {chosen:.3g} over the {n} scored validation windows, "
             f"the best single candidate ({best}) {overall[best]:.3g}"
         )
-    served = per_step(np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1))
+    served = halves_scores(
+        np.stack([errors[name][:, h] for h, name in enumerate(steps)], axis=1), earlier
+    )
     halves = {
         name: {"earlier": float(mean_defined(score[0])), "later": float(mean_defined(score[1]))}
         for name, score in (
             ("served", served),
-            (NETWORK, scores[NETWORK]),
-            (incumbent, scores[incumbent]),
+            (NETWORK, halves_scores(errors[NETWORK], earlier)),
+            (incumbent, halves_scores(errors[incumbent], earlier)),
         )
     }
     report = {"decided_on": decided_on, "why": why, "half_mase": halves, "overall_mase": overall}
