@@ -3,7 +3,7 @@ seconds per epoch and the validation table's MASE (the network alone and what is
 variant trained by the CLI on the same file with the same options, one after the other.
 
     python benchmarks/chunk.py sample_data/hourly.csv --chunks 1,24 --lookback 336 \
-        --out benchmarks/results/chunk-sample.json
+        --out benchmarks/results/chunk-sample.json [-- more train options]
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lookback", default="336")
     parser.add_argument("--epochs", default="15")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("extra", nargs="*", help="train options after --")
     args = parser.parse_args(argv)
-    extra = ["--lookback", args.lookback, "--epochs", args.epochs]
+    extra = ["--lookback", args.lookback, "--epochs", args.epochs, *args.extra]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [
             variant(args.data, int(c), extra, Path(tmp) / f"chunk{c}")

@@ -358,6 +358,13 @@ def test_to_dict_from_dict_round_trip_field_by_field(through_json):
             assert type(got) is type(expected), (name, key, type(got))
 
 
+def test_a_config_saved_before_chunks_reads_a_value_per_step():
+    raw = json.loads(json.dumps(Config().to_dict()))
+    assert raw["model"]["chunk"] is None  # resolved by training, from the data
+    del raw["model"]["chunk"]
+    assert Config.from_dict(raw).model.chunk == 1
+
+
 def test_a_chunk_round_trips():
     raw = json.loads(json.dumps(Config(model=ModelConfig(chunk=24)).to_dict()))
     assert raw["model"]["chunk"] == 24 and Config.from_dict(raw).model.chunk == 24

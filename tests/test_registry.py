@@ -212,6 +212,21 @@ def test_warm_start_continues_from_current_and_refuses_other_architectures(tmp_p
     assert first[1] < first[0]
 
 
+def test_warm_start_keeps_the_chunk_of_a_version_trained_before_the_default(tmp_path, data):
+    reg = tmp_path / "reg"
+    assert train(data["real"], reg, "--chunk", "1").exit_code == 0
+    # Without --chunk the default would read a day per step (24 for this hourly series), a
+    # different architecture; the warm start keeps the current version's one value per step.
+    result = train(data["real"], reg, "--warm-start")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((reg / "versions" / current(reg) / "config.json").read_text())
+    assert saved["config"]["model"]["chunk"] == 1 and saved["registry"]["warm_start_from"]
+    # A cold start takes the default.
+    assert train(data["real"], reg).exit_code == 0
+    saved = json.loads((reg / "versions" / current(reg) / "config.json").read_text())
+    assert saved["config"]["model"]["chunk"] == 24
+
+
 def test_registry_options_need_registry_and_exclude_out_and_model(tmp_path, data):
     reg = tmp_path / "reg"
     cases = [

@@ -23,7 +23,7 @@ RESIDUALS = ("none", "seasonal", "blend")
 DEFAULT_FRAMING = {"direct": ("window", "blend"), "recursive": ("series", "none")}
 # What models saved before these options existed were trained with, per config section.
 EARLIER_DEFAULTS = {
-    "model": {"normalize": "series", "residual": "none"},
+    "model": {"normalize": "series", "residual": "none", "chunk": 1},
     "data": {"transform": "none"},
     "train": {"ensemble": 1},
     "intervals": {"spread": "series"},
@@ -186,8 +186,10 @@ class ModelConfig:
     strategy: str = "direct"
     # Values per recurrent step: the window enters the recurrence as chunks of this many
     # values, each encoded by a dense layer (a day per step for hourly data), so the scan is
-    # this many times shorter; 1 reads a value per step.
-    chunk: int = 1
+    # this many times shorter; 1 reads a value per step. None: training picks
+    # (training.default_chunk); a model built from a config training never resolved reads a
+    # value per step.
+    chunk: int | None = None
     # How a window is put in front of the network (tsforecast.windows.Framing). None picks the
     # strategy's default (DEFAULT_FRAMING): a direct model sees each window centred and scaled by
     # its own level (RevIN) and adds a learned share of its seasonal-naive forecast (ES-RNN's
@@ -218,7 +220,9 @@ class ModelConfig:
             f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}",
         )
         _check(self.hidden >= 1, f"--hidden must be at least 1, got {self.hidden}")
-        _check(self.chunk >= 1, f"--chunk must be at least 1, got {self.chunk}")
+        _check(
+            self.chunk is None or self.chunk >= 1, f"--chunk must be at least 1, got {self.chunk}"
+        )
         _check(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         _check(self.filters >= 1, f"--filters must be at least 1, got {self.filters}")
@@ -360,7 +364,7 @@ NOT_CAUSAL = {
 def _check_forking(model: ModelConfig) -> None:
     _check(model.name not in NOT_CAUSAL, NOT_CAUSAL.get(model.name, ""))
     _check(
-        model.chunk == 1,
+        model.chunk in (None, 1),
         f"--forking forecasts after every value of the window and --chunk {model.chunk} reads "
         f"{model.chunk} values per step; drop one of them",
     )

@@ -405,7 +405,7 @@ def build_model(
     lookback) are the periods --residual blend reads."""
     outputs = horizon * n_quantiles if n_quantiles else cfg.outputs(horizon)
     model = MODELS[cfg.name].build(cfg, outputs)
-    if cfg.chunk > 1:
+    if cfg.chunk is not None and cfg.chunk > 1:
         model = Chunked(model, cfg.chunk, cfg.hidden)
     if n_quantiles:
         model = QuantileForecaster(model, horizon, n_quantiles)

@@ -281,10 +281,10 @@ model_options = option_group(
         "--chunk",
         type=click.IntRange(min=1),
         default=ModelConfig.chunk,
-        show_default=True,
         help="Values per recurrent step: the window enters the recurrence in chunks of N values "
         "(24: a day per step for hourly data), each encoded by a dense layer, so a long lookback "
-        "takes N times fewer sequential steps. Not with --forking.",
+        "takes N times fewer sequential steps. Not with --forking. [default: a day per step for "
+        "sub-daily data with --strategy direct, else 1]",
     ),
     click.option(
         "--merge",

@@ -208,6 +208,14 @@ def season_length_for(freq: str) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
+def is_sub_daily(freq: str) -> bool:
+    """Whether steps of `freq` are shorter than a day (calendar units never are)."""
+    try:
+        return pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) < pd.Timedelta(days=1)
+    except ValueError:
+        return False
+
+
 def seasons_for(freq: str, length: int) -> tuple[int, ...]:
     """The seasonal periods worth modelling for data of `freq` whose series are typically
     `length` steps long, the primary (`season_length_for`) first: sub-daily data has a daily and

@@ -61,12 +61,16 @@ class RetrainResult:
 
 
 def _warm_start_config(config: Config, current: ModelArtifact, name: str) -> Config:
-    """The run's config with the current version's lookback when none was given, or a
-    ConfigError naming every option that changes the architecture."""
+    """The run's config with the current version's lookback and chunk where none was given (a
+    model trained before a default changed keeps its shape), or a ConfigError naming every
+    option that changes the architecture."""
     saved = current.config
-    window = config.window
+    window, model = config.window, config.model
     if window.lookback is None:
         window = dataclasses.replace(window, lookback=saved.window.lookback)
+    if model.chunk is None:
+        model = dataclasses.replace(model, chunk=saved.model.chunk)
+    config = dataclasses.replace(config, model=model)
     changed = []
     if config.model.name != saved.model.name:
         changed.append(f"--model {saved.model.name} -> {config.model.name}")

@@ -28,6 +28,7 @@ from .intervals import quantile_index, validation_interval_metrics
 from .metrics import forecast_scores, mean_defined
 from .models import count_params
 from .network import Params
+from .panel import is_sub_daily
 from .serving import NETWORK, ValidationWindows, WindowForecasts, naive_name
 from .strategies import require_supported
 from .train import EpochRecord, build_trainer
@@ -57,6 +58,20 @@ def default_lookback(seasons: tuple[int, ...], shortest: int, horizon: int) -> i
         if shortest >= rows_needed(lookback, horizon, default_val_size(shortest, horizon)):
             return lookback
     return usual  # too short for any: split_windows reports how many rows are needed
+
+
+def default_chunk(freq: str, seasons: tuple[int, ...], config: Config) -> int:
+    """Values per recurrent step when --chunk is not given: for sub-daily data read directly, a
+    primary season (a day: 24 hourly, 288 five-minutely) per step, as ES-adRNN and the seed's
+    TimeDistributed CNN-LSTM do, so that a week-long lookback takes 7 sequential steps instead
+    of thousands (docs/defaults.md has the validation evidence); else a value per step: a
+    recursive model feeds its forecasts back one value at a time, forking forecasts after every
+    value, and conv-lstm already shortens the sequence by pooling its convolutions (on chunks
+    its LSTM would be left a step or two)."""
+    model = config.model
+    reads_values = model.strategy == "direct" and not config.train.forking
+    chunked = reads_values and model.name != "conv-lstm" and is_sub_daily(freq)
+    return seasons[0] if chunked and seasons[0] > 1 else 1
 
 
 def validation_metrics(
@@ -145,7 +160,11 @@ def _resolved(panel: Panel, config: Config) -> tuple[Config, WindowSplit]:
         panel.offsets, lookback, horizon, config.window.val_size, panel.ids, data_cfg.strict
     )
     window = dataclasses.replace(config.window, lookback=lookback, val_size=split.val_size)
-    return dataclasses.replace(config, data=data_cfg, window=window), split
+    model = dataclasses.replace(
+        config.model,
+        chunk=config.model.chunk or default_chunk(panel.freq, data_cfg.season_length, config),
+    )
+    return dataclasses.replace(config, data=data_cfg, window=window, model=model), split
 
 
 def train(
