@@ -155,7 +155,14 @@ def score_at_origins(model: Path, full_csv: Path, origins: dict[str, list[int]])
     )
     windows = ValidationWindows.of(train_panel, split, lookback, horizon, config.data.season)
     weighed = (
-        classical.fitted_at_origin(windows.series, windows.starts, lookback, horizon)
+        classical.fitted_at_origin(
+            train_panel,
+            windows.series,
+            windows.starts,
+            lookback,
+            horizon,
+            config.data.season_length,
+        )
         if with_mstl
         else np.ones(len(windows.series), dtype=bool)
     )

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = serving.scaled_errors(forecasts, windows.targets, windows.scales)
     # As training weighs them: with MSTL, only the windows it was fitted at.
     weighed = (
-        classical.fitted_at_origin(series, starts, lookback, horizon)
+        classical.fitted_at_origin(panel, series, starts, lookback, horizon, seasons)
         if with_mstl
         else np.ones(len(series), dtype=bool)
     )

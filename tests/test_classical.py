@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,12 @@ def test_each_window_reads_the_fit_at_the_earliest_origin_less_than_a_horizon_be
     np.testing.assert_array_equal(classical.fit_origins(origins, 6), [300, 300, 306, 300, 320, 306])
     # Series 0: origins 12, 13, 18 (fits at 12 and 18); series 1: 2 and 5 (one fit at 2).
     fresh = classical.fitted_at_origin(
-        np.array([0, 0, 0, 1, 1]), np.array([10, 11, 16, 0, 3]), 2, 6
+        SimpleNamespace(lengths=np.array([40, 40])),
+        np.array([0, 0, 0, 1, 1]),
+        np.array([10, 11, 16, 0, 3]),
+        2,
+        6,
+        (4,),
     )
     np.testing.assert_array_equal(fresh, [True, False, True, True, False])
 
@@ -65,6 +71,34 @@ def test_fit_origins_of_consecutive_windows_start_a_fit_every_horizon():
     assert classical.fit_origins(np.array([], dtype=int), 4).shape == (0,)
 
 
+def test_a_series_with_more_fits_than_its_share_keeps_them_spread_evenly():
+    # Horizon 4 over origins 0..99 wants 25 fits (0, 4, ..., 96); 3 are kept: the 1st, 13th and
+    # 25th (0, 48, 96), and each origin reads the latest kept fit at or before it.
+    fits = classical.fit_origins(np.arange(100), 4, most=3)
+    assert fits[0] == 0 and fits[47] == 0 and fits[48] == 48 and fits[95] == 48
+    assert fits[96] == 96 and fits[99] == 96
+    np.testing.assert_array_equal(
+        classical.fit_origins(np.arange(10), 4, most=3), [0] * 4 + [4] * 4 + [8] * 2
+    )
+
+
+@pytest.mark.parametrize(
+    "lengths, seasons, fits",
+    [
+        # 16 weeks of history (2,688 hours) x (24 + 168) per fit: 516,096 value-periods, 193
+        # fits in 100,000,000.
+        ([26_000], (24, 168), 193),
+        ([26_000, 5000], (24, 168), 96),  # two series share it
+        # 10 five-minute series of 16,128 values: the weekly 2,016 is not decomposed, 288 is.
+        ([16_128] * 10, (288, 2016), 2),
+        ([16_128] * 40, (288, 2016), 2),  # never under two
+    ],
+)
+def test_fits_per_series_share_the_validation_work(lengths, seasons, fits):
+    panel = SimpleNamespace(lengths=np.array(lengths))
+    assert classical.fits_per_series(panel, np.arange(len(lengths)), seasons) == fits
+
+
 @pytest.mark.parametrize(
     "seasons, shortest, periods",
     [
@@ -73,6 +107,7 @@ def test_fit_origins_of_consecutive_windows_start_a_fit_every_horizon():
         ((24, 168), 47, [24]),  # not even two days: the primary anyway
         ((7,), 5, [7]),
         ((12, 4), 20, [4]),  # the order given is kept, the primary dropped when too long
+        ((288, 2016), 16_128, [288]),  # a week of five-minute data: a minute a fit
     ],
 )
 def test_mstl_periods_are_those_the_shortest_history_holds_twice(seasons, shortest, periods):

@@ -116,11 +116,16 @@ def targets_of(panel: Panel, starts: np.ndarray, lookback: int, horizon: int) ->
 
 def mstl_left_out(n_series: int, lookback: int, seasons: tuple[int, ...]) -> str | None:
     """Why MSTL stays out of a model's candidates, or None when it joins: the data has a
-    seasonal period, statsforecast is installed, the panel has at most `classical.MAX_SERIES`
-    series with validation windows, and every window's history (at least the lookback) holds
-    two cycles of the primary season."""
+    seasonal period of at most `classical.LONGEST_PERIOD` steps, statsforecast is installed, the
+    panel has at most `classical.MAX_SERIES` series with validation windows, and every window's
+    history (at least the lookback) holds two cycles of the primary season."""
     if seasons[0] < 2:
         return "the data has no seasonal period (period 1) for MSTL to decompose"
+    if seasons[0] > classical.LONGEST_PERIOD:
+        return (
+            f"its fits on a period of {seasons[0]} steps would take minutes each (MSTL joins "
+            f"for periods of at most {classical.LONGEST_PERIOD})"
+        )
     if n_series > classical.MAX_SERIES:
         return f"{n_series} series (MSTL joins for at most {classical.MAX_SERIES})"
     if lookback < 2 * seasons[0]:
@@ -362,7 +367,9 @@ def on_validation(
     modelled = in_model_units(network.transform, forecasts)
     weighed = np.ones(len(series), dtype=bool)
     if without_mstl is None:
-        weighed = classical.fitted_at_origin(series, starts, windows.lookback, horizon)
+        weighed = classical.fitted_at_origin(
+            panel, series, starts, windows.lookback, horizon, config.data.season_length
+        )
     if config.train.fallback:
         incumbent = NETWORK if without_mstl else NETWORK_AND_MSTL
         # A candidate with no value in the model's units at a window (the mean with an

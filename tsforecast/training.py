@@ -323,7 +323,12 @@ def score_on_validation(
     scored = np.ones(len(windows.series), dtype=bool)
     if "without_mstl" not in run.metrics["serving"]:
         scored = classical.fitted_at_origin(
-            windows.series, windows.starts, theirs.lookback, theirs.horizon
+            panel,
+            windows.series,
+            windows.starts,
+            theirs.lookback,
+            theirs.horizon,
+            run.config.data.season_length,
         )
     windows = serving.take(windows, scored)
     series = windows.series
