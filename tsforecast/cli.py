@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from .config import FILL_METHODS, REFITS, DataConfig
+from .config import FILL_METHODS, REFITS, STDIN, DataConfig
 from .errors import Terminated, TsforecastError
 from .logs import FORMATS, configure, emit, json_line
 from .options import (
@@ -251,7 +251,9 @@ def train_into_registry(root, panel, config, options, quiet, began) -> None:
         "tsforecast predict --level 80 --level 95       # with prediction intervals",
     )
 )
-@click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.argument(
+    "data", type=click.Path(exists=True, dir_okay=False, allow_dash=True), required=False
+)
 @click.option(
     "--model",
     "model_dir",
@@ -267,7 +269,9 @@ def train_into_registry(root, panel, config, options, quiet, began) -> None:
     help="Use the current version of this registry instead of --model.",
 )
 @click.option(
-    "--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here instead of stdout."
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the forecast CSV here instead of stdout (- is stdout).",
 )
 @click.option(
     "--level",
@@ -399,7 +403,7 @@ def predict(
     if plot:
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
         draw_forecast(artifact, panel, frame, plot, plot_max)
-    if out:
+    if out and out != STDIN:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")
     else:
@@ -508,7 +512,7 @@ def registry_rollback(registry_dir, lock_timeout):
         "tsforecast monitor sales.csv --log forecast-log --tolerance 0.1",
     )
 )
-@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--registry",
     "registry_dir",
@@ -710,8 +714,8 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
         "tsforecast evaluate tsforecast-backtest/backtest_forecasts.csv data.csv --out scores.csv",
     )
 )
-@click.argument("forecasts", type=click.Path(exists=True, dir_okay=False))
-@click.argument("actuals", type=click.Path(exists=True, dir_okay=False))
+@click.argument("forecasts", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("actuals", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--train",
     "train_path",

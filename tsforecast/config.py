@@ -32,6 +32,8 @@ INTERVAL_METHODS = ("conformal", "quantile")
 INTERVAL_SPREADS = ("recent", "series")
 DEFAULT_LEVELS = (80.0, 95.0)
 PROMOTE_RULES = ("always", "if-better")
+# DATA (and `predict --out`) "-": standard input (standard output), for pipes.
+STDIN = "-"
 # backtest --refit: train once before the first cutoff, or again at each.
 REFITS = ("once", "each")
 PROMOTE_METRICS = ("mase", "smape", "mae", "rmse")

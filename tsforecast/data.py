@@ -7,8 +7,10 @@ import bz2
 import codecs
 import dataclasses
 import gzip
+import io
 import logging
 import lzma
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DataConfig
+from .config import STDIN, DataConfig
 from .errors import DataError
 from .panel import Panel, infer_freq, numeric_column, parse_time, season_length_for, to_panel
 
@@ -43,23 +45,50 @@ ID_COL_NAMES = ("unique_id", "id", "series", "item_id")
 WIDE_ID, WIDE_TARGET = "unique_id", "y"
 
 
+GZIP_MAGIC, PARQUET_MAGIC = b"\x1f\x8b", b"PAR1"
+_stdin: tuple[object, bytes] | None = None
+
+
+def stdin_bytes() -> bytes:
+    """Standard input, read to its end once per stream (every later reader of "-" in the same
+    command gets the same bytes back), gunzipped when it is gzip."""
+    global _stdin
+    if _stdin is None or _stdin[0] is not sys.stdin:
+        raw = sys.stdin.buffer.read()
+        _stdin = (sys.stdin, gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw)
+    return _stdin[1]
+
+
+def _source(path: str) -> Path | io.BytesIO:
+    """What pandas reads for `path`: the file, or standard input's bytes."""
+    return io.BytesIO(stdin_bytes()) if path == STDIN else Path(path)
+
+
+def _is_parquet(path: str) -> bool:
+    if path == STDIN:
+        return stdin_bytes()[:4] == PARQUET_MAGIC
+    return Path(path).suffix.lower() == ".parquet"
+
+
 def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a CSV (pyarrow engine; text in `encoding`) or Parquet file; any failure becomes a
-    DataError: text that is not in `encoding` names the line, a repeated column name the name."""
-    file = Path(path)
-    if not file.is_file():
+    """Read a CSV (pyarrow engine; text in `encoding`) or Parquet file, or either from standard
+    input (`path` "-"); any failure becomes a DataError: text that is not in `encoding` names
+    the line, a repeated column name the name."""
+    if path != STDIN and not Path(path).is_file():
         raise DataError(f"no such file: {path}")
+    if path == STDIN and not stdin_bytes():
+        raise DataError("standard input is empty: pipe a CSV or Parquet table into DATA -")
     try:
-        frame, header = _read(file, encoding)
+        frame, header = _read(path, encoding)
     except UnicodeDecodeError:
-        raise DataError(_undecodable(file, encoding)) from None
+        raise DataError(_undecodable(path, encoding)) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty") from None
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input, reported in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot read {path} as a table: {reason}") from None
     if _holds_bytes(frame):
-        raise DataError(_undecodable(file, encoding))
+        raise DataError(_undecodable(path, encoding))
     repeated = sorted(str(name) for name, count in Counter(header).items() if count > 1)
     if repeated:
         raise DataError(
@@ -74,29 +103,29 @@ def as_written(path: str, frame: pd.DataFrame, column: str, encoding: str = "utf
     reader makes numbers of a column that looks numeric (`007` becomes 7, and `2` beside an
     empty cell 2.0), but an id is a name."""
     values = frame[column]
-    if Path(path).suffix.lower() == ".parquet" or not pd.api.types.is_numeric_dtype(values):
+    if _is_parquet(path) or not pd.api.types.is_numeric_dtype(values):
         return values
     position = list(frame.columns).index(column)
-    text = pd.read_csv(path, encoding=encoding, usecols=[position], dtype=str).iloc[:, 0]
+    text = pd.read_csv(_source(path), encoding=encoding, usecols=[position], dtype=str).iloc[:, 0]
     return text.set_axis(frame.index) if len(text) == len(frame) else values
 
 
-def _read(file: Path, encoding: str) -> tuple[pd.DataFrame, list]:
+def _read(path: str, encoding: str) -> tuple[pd.DataFrame, list]:
     """The table, and its column names as the file's header writes them."""
-    if file.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(file)
+    if _is_parquet(path):
+        frame = pd.read_parquet(_source(path))
         return frame, list(frame.columns)
     try:
-        frame = pd.read_csv(file, engine="pyarrow", encoding=encoding)
+        frame = pd.read_csv(_source(path), engine="pyarrow", encoding=encoding)
         # The pyarrow engine keeps a repeated name as it is.
         return frame, list(frame.columns)
     except (ValueError, TypeError):
         # The pyarrow engine rejects some valid CSVs (ragged quoting, odd encodings);
         # the C engine is slower but more forgiving.
-        frame = pd.read_csv(file, encoding=encoding)
+        frame = pd.read_csv(_source(path), encoding=encoding)
     # The C engine renames a repeated `x` to `x.1`, which a real `x.1` column is too: only the
     # header line itself tells them apart.
-    header = pd.read_csv(file, encoding=encoding, header=None, nrows=1, dtype=str)
+    header = pd.read_csv(_source(path), encoding=encoding, header=None, nrows=1, dtype=str)
     return frame, header.iloc[0].tolist()
 
 
@@ -116,21 +145,27 @@ def _holds_bytes(frame: pd.DataFrame) -> bool:
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
-def _undecodable(file: Path, encoding: str) -> str:
+def _undecodable(path: str, encoding: str) -> str:
     """The message for text that is not in `encoding`: which byte on which line of the file."""
-    found = _first_undecodable_line(file, encoding)
+    found = _first_undecodable_line(path, encoding)
     where = "the file has bytes" if found is None else f"line {found[0]} has the byte {found[1]}"
+    shown = "standard input" if path == STDIN else path
     return (
-        f"cannot read {file} as a table: it is not {encoding} text ({where} that {encoding} does "
-        "not allow); give its encoding with --encoding NAME (e.g. latin-1, cp1252)"
+        f"cannot read {shown} as a table: it is not {encoding} text ({where} that {encoding} "
+        "does not allow); give its encoding with --encoding NAME (e.g. latin-1, cp1252)"
     )
 
 
-def _first_undecodable_line(file: Path, encoding: str) -> tuple[int, str] | None:
+def _first_undecodable_line(path: str, encoding: str) -> tuple[int, str] | None:
     """(line number from 1, the byte as 0x..) of the first byte `encoding` cannot decode."""
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        with _OPENERS.get(file.suffix.lower(), open)(file, "rb") as handle:
+        opened = (
+            io.BytesIO(stdin_bytes())
+            if path == STDIN
+            else _OPENERS.get(Path(path).suffix.lower(), open)(path, "rb")
+        )
+        with opened as handle:
             for number, line in enumerate(handle, 1):
                 try:
                     decoder.decode(line)

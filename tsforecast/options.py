@@ -26,6 +26,7 @@ from .config import (
     PROMOTE_METRICS,
     PROMOTE_RULES,
     RESIDUALS,
+    STDIN,
     STRATEGIES,
     TRANSFORMS,
     Config,
@@ -82,7 +83,9 @@ def columns(ctx, param, value) -> tuple[str, ...]:
 
 
 # The argument `data_config` reads the data path from.
-data_argument = click.argument("data", type=click.Path(exists=True, dir_okay=False))
+data_argument = click.argument(
+    "data", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 
 
 def reading_options(files: str, saved_by: str | None = None) -> Callable:
@@ -545,8 +548,10 @@ REGISTRY_ONLY = tuple(field.name for field in dataclasses.fields(RetrainOptions)
 
 def data_config(options: Options) -> DataConfig:
     """DATA and data_options."""
+    data = options["data"]
     return DataConfig(
-        path=str(Path(options["data"]).absolute()),
+        # Absolute, so that `predict` finds the file from another directory; "-" is a pipe.
+        path=data if data == STDIN else str(Path(data).absolute()),
         time_col=options["time_col"],
         target=options["target"],
         id_col=options["id_col"],

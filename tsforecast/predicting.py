@@ -9,6 +9,8 @@ import dataclasses
 import time
 from pathlib import Path
 
+from .config import STDIN
+from .errors import DataError
 from .logs import emit
 
 
@@ -96,6 +98,11 @@ def reading_config(artifact, data, reading):
     with the --encoding and --date-format given (`reading`) in place of the model's."""
     given = {name: value for name, value in reading.items() if value is not None}
     saved = dataclasses.replace(artifact.config.data, **given)
+    if data is None and saved.path == STDIN:
+        raise DataError(
+            "the model was trained on standard input, which is gone: give the data as DATA "
+            "(a file, or - to pipe it in again)"
+        )
     return dataclasses.replace(saved, path=data or saved.path)
 
 
