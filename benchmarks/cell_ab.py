@@ -55,7 +55,7 @@ def main() -> None:
 
     from tsforecast import activations, models
     from tsforecast.config import Config, ModelConfig, TrainConfig, WindowConfig
-    from tsforecast.train import build_trainer
+    from tsforecast.trainer import build_trainer
 
     glorot = nn.initializers.glorot_uniform()
     rational = {"gate_fn": activations.sigmoid, "activation_fn": activations.tanh}

@@ -99,7 +99,7 @@ import sys
 import jax, jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
-from tsforecast.train import build_trainer
+from tsforecast.trainer import build_trainer
 lookback, horizon, rows, windows = map(int, sys.argv[1:])
 config = Config(
     data=DataConfig(path="panel.csv", season_length=(24, 168), transform="none"),

@@ -72,7 +72,7 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
 
     from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
     from tsforecast.models import count_params
-    from tsforecast.train import build_trainer
+    from tsforecast.trainer import build_trainer
 
     y = pd.read_csv(args.csv, usecols=["ds", "y"])["y"].to_numpy(np.float32)
     lookback, horizon = args.lookback, args.horizon

@@ -15,7 +15,7 @@ from tsforecast.cli import cli
 from tsforecast.config import Config, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.data import load_panel
 from tsforecast.forecast import Forecaster, forecast
-from tsforecast.train import build_trainer
+from tsforecast.trainer import build_trainer
 from tsforecast.windows import split_windows, standardise
 
 MEMBERS = 3

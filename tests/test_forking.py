@@ -22,7 +22,7 @@ from tsforecast.intervals import pinball_loss
 from tsforecast.models import init_params
 from tsforecast.network import network_for
 from tsforecast.placement import make_mesh
-from tsforecast.train import make_grad_fn, make_loss
+from tsforecast.trainer import make_grad_fn, make_loss
 from tsforecast.windows import Framing, gather
 
 LOOKBACK, HORIZON = 10, 3

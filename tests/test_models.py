@@ -281,7 +281,7 @@ def test_recursive_refuses_inputs_besides_the_target():
 TRAINED_CASES = [(name, "direct") for name in MODEL_NAMES] + [("lstm", "recursive")]
 # The shapes of the session model (conftest.TRAIN_ARGS, also 600 hourly rows): in the whole suite
 # the direct lstm shares its compiled programs, and the direct conv-lstm those of
-# tests/test_train.py's.
+# tests/test_trainer.py's.
 E2E_HORIZON = 12
 E2E_ARGS = [
     "--ensemble",

@@ -516,7 +516,7 @@ def test_epoch_windows_draws_that_many_windows_per_epoch():
     from tsforecast.config import TrainConfig
     from tsforecast.network import Network
     from tsforecast.placement import make_mesh
-    from tsforecast.train import (
+    from tsforecast.trainer import (
         make_epoch,
         make_grad_fn,
         make_loss,

@@ -16,7 +16,7 @@ import pytest
 
 from tsforecast import logs, terminal
 from tsforecast.config import Config
-from tsforecast.train import EpochRecord
+from tsforecast.trainer import EpochRecord
 
 INTERVALS = {
     "method": "conformal",

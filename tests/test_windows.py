@@ -16,7 +16,7 @@ from tsforecast.config import Config, ModelConfig, TrainConfig, WindowConfig
 from tsforecast.errors import DataError
 from tsforecast.models import init_params
 from tsforecast.placement import replicate
-from tsforecast.train import build_trainer
+from tsforecast.trainer import build_trainer
 from tsforecast.windows import (
     default_val_size,
     gather,

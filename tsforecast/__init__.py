@@ -4,6 +4,18 @@ import os
 import sys
 
 __version__ = "0.1.0"
+# The Python API (tsforecast.api), imported on first use: `import tsforecast` for the CLI alone
+# must not pay for jax and flax before `--help`.
+_API = ("Model", "load", "train")
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tsforecast' has no attribute {name!r}")
 
 
 def _one_host_device_per_core() -> None:

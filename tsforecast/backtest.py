@@ -28,7 +28,7 @@ from .errors import ConfigError, DataError
 from .evaluation import Evaluation, evaluate, write_summary
 from .forecast import Forecaster, forecast
 from .serving import naive_name
-from .train import EpochRecord
+from .trainer import EpochRecord
 
 log = logging.getLogger(__name__)
 

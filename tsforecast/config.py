@@ -269,7 +269,7 @@ class TrainConfig:
     # (training.choose_served); False serves the network alone.
     fallback: bool = True
     # Forking sequences (MQ-RNN): train the forecast made after every step of each window, not
-    # only after its last (train.Network.forked); prediction is unchanged.
+    # only after its last (trainer.Network.forked); prediction is unchanged.
     forking: bool = False
 
     def __post_init__(self) -> None:

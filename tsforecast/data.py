@@ -26,6 +26,8 @@ __all__ = [
     "FutureTable",
     "Panel",
     "as_written",
+    "frame_panel",
+    "future_table",
     "infer_freq",
     "load_panel",
     "parse_time",
@@ -323,13 +325,19 @@ def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
 def load_panel(cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
     """Read, resolve the columns, validate; returns the panel and the fully resolved config.
     With `fill` False the gaps that --fill repairs stay NaN (see `Panel.filled`)."""
-    df = read_table(cfg.path, cfg.encoding)
+    return frame_panel(read_table(cfg.path, cfg.encoding), cfg, fill)
+
+
+def frame_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
+    """`load_panel` of a table already in memory, read from `cfg.path` or given to the Python
+    API (`cfg.path` empty); `df` may be changed."""
     if df.shape[1] < 2:
         raise DataError(
-            f"{cfg.path} needs a time column and a target column, found {df.shape[1]} column(s)"
+            f"{cfg.path or 'the data'} needs a time column and a target column, found "
+            f"{df.shape[1]} column(s)"
         )
     resolved = resolve_schema(df, cfg)
-    if resolved.id_col is not None and not resolved.wide:
+    if resolved.id_col is not None and not resolved.wide and cfg.path:
         df[resolved.id_col] = as_written(cfg.path, df, resolved.id_col, cfg.encoding)
     # Before a wide table is melted, so that a refused timestamp's row is the file's row.
     df, first_row = _without_empty_ends(df, resolved) if resolved.wide else (df, 1)
@@ -396,18 +404,26 @@ class FutureTable:
 def read_future(path: str, cfg: DataConfig) -> FutureTable:
     """Read a --future file, which has the training file's id and time columns (`cfg`, as the
     model saved it) and its future covariates."""
-    df = read_table(path, cfg.encoding)
+    return future_table(read_table(path, cfg.encoding), cfg, path)
+
+
+def future_table(df: pd.DataFrame, cfg: DataConfig, path: str = "") -> FutureTable:
+    """`read_future` of a table already in memory (read from `path`, or given to the API);
+    `df` may be changed."""
     df.columns = [str(c) for c in df.columns]
     has_ids = not cfg.wide and cfg.id_col is not None
     for column in (cfg.time_col, *((cfg.id_col,) if has_ids else ()), *cfg.future_covariates):
         if column not in df.columns:
             raise DataError(
-                f"--future file {path} has no column {column!r}; the columns are: "
-                f"{', '.join(df.columns)}"
+                f"--future file {path or '(a data frame)'} has no column {column!r}; the "
+                f"columns are: {', '.join(df.columns)}"
             )
     time = parse_time(df, cfg.time_col, cfg.date_format)
     ids = (
-        as_written(path, df, cfg.id_col, cfg.encoding).astype("string").fillna("").to_numpy(object)
+        (as_written(path, df, cfg.id_col, cfg.encoding) if path else df[cfg.id_col])
+        .astype("string")
+        .fillna("")
+        .to_numpy(object)
         if has_ids
         else None
     )

@@ -5,7 +5,7 @@ standardised units: outputs is the horizon for the direct strategy (one dense he
 steps) and 1 for the recursive one (see tsforecast.strategies). A causal model (lstm, gru) also
 takes `all_steps=True` and returns <float32>[batch, lookback, outputs]: at each step t the
 forecast it would make from the inputs 0..t alone (what forking sequences train, see
-tsforecast.train.Network.forked).
+tsforecast.trainer.Network.forked).
 """
 
 from __future__ import annotations

@@ -550,8 +550,9 @@ def data_config(options: Options) -> DataConfig:
     """DATA and data_options."""
     data = options["data"]
     return DataConfig(
-        # Absolute, so that `predict` finds the file from another directory; "-" is a pipe.
-        path=data if data == STDIN else str(Path(data).absolute()),
+        # Absolute, so that `predict` finds the file from another directory; "-" is a pipe,
+        # None a data frame given to the Python API.
+        path="" if data is None else data if data == STDIN else str(Path(data).absolute()),
         time_col=options["time_col"],
         target=options["target"],
         id_col=options["id_col"],

@@ -98,10 +98,10 @@ def reading_config(artifact, data, reading):
     with the --encoding and --date-format given (`reading`) in place of the model's."""
     given = {name: value for name, value in reading.items() if value is not None}
     saved = dataclasses.replace(artifact.config.data, **given)
-    if data is None and saved.path == STDIN:
+    if data is None and saved.path in (STDIN, ""):
+        source = "standard input, which is gone" if saved.path else "a data frame in Python"
         raise DataError(
-            "the model was trained on standard input, which is gone: give the data as DATA "
-            "(a file, or - to pipe it in again)"
+            f"the model was trained on {source}: give the data as DATA (a file, or - to pipe it in)"
         )
     return dataclasses.replace(saved, path=data or saved.path)
 

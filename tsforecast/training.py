@@ -31,7 +31,7 @@ from .network import Params
 from .panel import is_sub_daily
 from .serving import NETWORK, ValidationWindows, WindowForecasts, naive_name
 from .strategies import require_supported
-from .train import EpochRecord, build_trainer
+from .trainer import EpochRecord, build_trainer
 from .windows import (
     WindowSplit,
     default_val_size,
@@ -258,7 +258,13 @@ def train(
         served,
         config,
     )
-    scores = None if quantiles else np.abs(served.point - modelled_targets) / served.spread[:, None]
+    # float32, as the model directory stores them: a model in memory (the Python API's) serves
+    # the intervals it serves once saved and loaded.
+    scores = (
+        None
+        if quantiles
+        else (np.abs(served.point - modelled_targets) / served.spread[:, None]).astype(np.float32)
+    )
 
     history = pd.DataFrame([dataclasses.asdict(r) for r in result.history])
     summary = TrainingSummary(

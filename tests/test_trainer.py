@@ -21,7 +21,7 @@ from tsforecast.data import load_panel
 from tsforecast.models import build_model
 from tsforecast.network import Network, make_forecast
 from tsforecast.placement import make_mesh
-from tsforecast.train import (
+from tsforecast.trainer import (
     build_trainer,
     early_stopping_init,
     early_stopping_update,

@@ -1,0 +1,128 @@
+"""The Python API: the pipeline `tsforecast train` and `predict` run, on pandas DataFrames in the
+long `unique_id, ds, y` layout (or one series `ds, y`, or wide), for notebooks, Airflow or
+Prefect tasks and test harnesses.
+
+    model = tsforecast.train(df, horizon=24)
+    forecast = model.predict(level=[80, 95])
+    model.save("models/load")
+    tsforecast.load("models/load").predict(newer_df)
+
+Keyword names are the CLI's option names (`--season-length` is `season_length`), checked and
+converted by the same option definitions, so a value the CLI refuses is refused here with the
+same message, as a ConfigError. Errors are the typed ones of `tsforecast.errors`; nothing exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from . import artifacts, training
+from .artifacts import ModelArtifact
+from .data import Panel, frame_panel, future_table
+from .errors import ConfigError
+from .forecast import Forecaster, forecast
+from .intervals import resolve_levels
+from .options import build_config, config_options
+
+
+@click.command()
+@config_options
+def _train_command(**options: Any) -> None:
+    """The options `tsforecast train` builds its Config from (but DATA), as one click command
+    whose parameters check and convert the API's keywords."""
+
+
+def _options(given: dict[str, Any]) -> dict[str, Any]:
+    """Every option of `tsforecast train` with its default, the `given` ones in their place,
+    each converted and checked as the CLI does."""
+    # By the option's name on the command line (`--model` is `model`, though click passes it
+    # as `model_name`).
+    params = {
+        flag[2:].replace("-", "_"): param
+        for param in _train_command.params
+        for flag in param.opts
+        if flag.startswith("--")
+    }
+    unknown = sorted(given.keys() - params.keys())
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)}; the options are those of `tsforecast "
+            "train --help`, with _ for -, e.g. season_length"
+        )
+    # The defaults as the CLI resolves them with no option given.
+    context = _train_command.make_context("train", [])
+    options = dict(context.params)
+    for name, raw in given.items():
+        param = params[name]
+        if param.multiple and isinstance(raw, str | int | float):
+            raw = (raw,)
+        try:
+            options[param.name] = param.process_value(context, raw)
+        except click.BadParameter as error:
+            raise ConfigError(f"{name}={raw!r}: {error.message}") from None
+    return options
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A trained model: `artifact` is what a model directory holds; `panel` the data it was
+    trained on, which `predict` forecasts from when given no other."""
+
+    artifact: ModelArtifact
+    panel: Panel | None = None
+
+    @property
+    def metrics(self) -> dict:
+        """metrics.json: the validation table, the serving decision, the interval scores."""
+        return self.artifact.metrics
+
+    def predict(
+        self,
+        df: pd.DataFrame | None = None,
+        level: Iterable[float] = (),
+        future: pd.DataFrame | None = None,
+        ids: Iterable[str] = (),
+    ) -> pd.DataFrame:
+        """The next `horizon` steps after each series of `df` (default: the training data),
+        with the columns `tsforecast predict` writes: `unique_id` (for a panel), `ds`,
+        `y_hat`, `y_hat-lo-<level>`/`y_hat-hi-<level>` per level, `method`. `future`: the
+        future covariates' values over the horizon, as `--future` takes them."""
+        levels = tuple(float(x) for x in level)
+        scores = self.artifact.conformal_scores
+        config = self.artifact.config
+        resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
+        if df is None and self.panel is None:
+            raise ConfigError("this model was loaded from disk: give predict the data, df=...")
+        panel = self.panel if df is None else frame_panel(df.copy(), config.data)[0]
+        if ids:
+            panel = panel.select(list(dict.fromkeys(map(str, ids))))
+        table = None
+        if future is not None and config.data.future_covariates:
+            table = future_table(future.copy(), config.data)
+        frame = forecast(Forecaster.of(self.artifact), panel, levels, table)
+        keys = ["unique_id", "ds"] if config.data.id_col else ["ds"]
+        columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
+        return frame[columns].reset_index(drop=True)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (what `tsforecast predict --model` reads), atomically."""
+        return artifacts.save(self.artifact, path)
+
+
+def train(df: pd.DataFrame, **options: Any) -> Model:
+    """Train on `df` as `tsforecast train` trains on a file with the same options."""
+    config = build_config({**_options(options), "data": None})
+    panel, data_cfg = frame_panel(df.copy(), config.data)
+    outcome = training.train(panel, dataclasses.replace(config, data=data_cfg))
+    return Model(outcome.artifact, panel)
+
+
+def load(path: str | Path) -> Model:
+    """A model directory written by `tsforecast train` or `Model.save`."""
+    return Model(artifacts.load(path))
