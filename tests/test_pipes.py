@@ -118,3 +118,24 @@ def test_evaluate_reads_its_actuals_through_a_pipe(piped, make_series, tmp_path)
     assert from_file.returncode == 0, from_file.stderr.decode()
     assert from_pipe.returncode == 0, from_pipe.stderr.decode()
     assert from_pipe.stdout == from_file.stdout and b"MASE" in from_file.stdout
+
+
+def test_predict_out_follows_the_extension(piped, tmp_path):
+    data, model = piped
+    outs = {ext: tmp_path / f"forecast.{ext}" for ext in ("csv", "parquet", "json")}
+    for out in outs.values():
+        result = tsforecast("predict", data, "--model", model, "--level", "80", "--out", out)
+        assert result.returncode == 0, result.stderr.decode()
+    csv = pd.read_csv(outs["csv"], parse_dates=["ds"])
+    parquet = pd.read_parquet(outs["parquet"])
+    json = pd.read_json(outs["json"], orient="records", convert_dates=["ds"])
+    assert outs["parquet"].read_bytes()[:4] == b"PAR1"
+    assert list(parquet.columns) == list(csv.columns) == list(json.columns)
+    assert pd.api.types.is_datetime64_any_dtype(parquet["ds"])
+    assert (parquet["ds"] == csv["ds"]).all() and (json["ds"] == csv["ds"]).all()
+    for frame in (parquet, json):
+        for column in ("y_hat", "y_hat-lo-80", "y_hat-hi-80"):
+            # CSV keeps 7 significant digits; Parquet and JSON every one.
+            assert (frame[column] - csv[column]).abs().max() <= 1e-6 * csv[column].abs().max()
+            assert (frame[column] != csv[column]).any()
+        assert (frame["method"] == csv["method"]).all()

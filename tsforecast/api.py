@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .forecast import Forecaster, forecast
 from .intervals import resolve_levels
 from .options import build_config, config_options
+from .predicting import forecast_columns
 
 
 @click.command()
@@ -106,9 +107,7 @@ class Model:
         if future is not None and config.data.future_covariates:
             table = future_table(future.copy(), config.data)
         frame = forecast(Forecaster.of(self.artifact), panel, levels, table)
-        keys = ["unique_id", "ds"] if config.data.id_col else ["ds"]
-        columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
-        return frame[columns].reset_index(drop=True)
+        return forecast_columns(self.artifact, frame)
 
     def save(self, path: str | Path) -> Path:
         """Write the model directory (what `tsforecast predict --model` reads), atomically."""

@@ -271,7 +271,8 @@ def train_into_registry(root, panel, config, options, quiet, began) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Write the forecast CSV here instead of stdout (- is stdout).",
+    help="Write the forecast here instead of stdout (- is stdout): Parquet for .parquet, JSON "
+    "records for .json, else CSV.",
 )
 @click.option(
     "--level",
@@ -398,16 +399,14 @@ def predict(
 
     if not is_primary():
         return  # every process of a multi-host run forecast by itself; process 0 writes
-    text = predicting.csv_text(artifact, frame)
     # Missing folders are created, as `train --out` does, rather than failing after the forecast.
     if plot:
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
         draw_forecast(artifact, panel, frame, plot, plot_max)
     if out and out != STDIN:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
+        predicting.write_forecast(artifact, frame, out)
     else:
-        click.echo(text, nl=False)
+        click.echo(predicting.csv_text(artifact, frame), nl=False)
     if registry_dir or log_dir:
         logged = predicting.record_forecast(
             artifact, panel, frame, model_dir, registry_dir, log_dir, keep_forecasts

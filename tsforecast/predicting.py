@@ -126,8 +126,29 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
     return panel, forecast(Forecaster.of(artifact), panel, levels, future, multipliers)
 
 
-def csv_text(artifact, frame) -> str:
+def forecast_columns(artifact, frame):
     """The forecast as predict writes it: keys, the point and interval columns, `method`."""
     keys = ["unique_id", "ds"] if artifact.config.data.id_col else ["ds"]
     columns = keys + [c for c in frame.columns if c.startswith("y_hat")] + ["method"]
-    return frame[columns].to_csv(index=False, float_format="%.7g")
+    return frame[columns].reset_index(drop=True)
+
+
+def csv_text(artifact, frame) -> str:
+    """The forecast as CSV text, 7 significant digits (stdout and `--out *.csv`)."""
+    return forecast_columns(artifact, frame).to_csv(index=False, float_format="%.7g")
+
+
+def write_forecast(artifact, frame, out: str) -> None:
+    """`predict --out`: Parquet (every digit, timestamps typed) for `.parquet`, JSON records for
+    `.json`, else CSV; missing folders are created, as `train --out` does."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        forecast_columns(artifact, frame).to_parquet(path, index=False)
+    elif suffix == ".json":
+        forecast_columns(artifact, frame).to_json(
+            path, orient="records", date_format="iso", double_precision=15
+        )
+    else:
+        path.write_text(csv_text(artifact, frame), encoding="utf-8")
