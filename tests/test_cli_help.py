@@ -226,3 +226,40 @@ def test_train_epochs_from_the_environment(run_cli, write_series, tmp_path, monk
     result = run_cli("train", data, *options, "--out", tmp_path / "model")
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "model" / "history.csv")) == 1
+
+
+def _readme_command_lines() -> list[str]:
+    """Every `tsforecast` command in README.md's sh and cron blocks, continuation lines joined
+    and pipelines split, from `tsforecast` (or cron's `$TSF`) on."""
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:sh|cron)\n(.*?)^```", text, flags=re.S | re.M)
+    found = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            for segment in re.split(r"\|\||&&|\||;", line.split("2>>")[0]):
+                words = shlex.split(segment, comments=True)
+                starts = [k for k, word in enumerate(words) if word in ("tsforecast", "$TSF")]
+                if starts:
+                    found.append(" ".join(["tsforecast", *words[starts[0] + 1 :]]))
+    return found
+
+
+def test_every_readme_command_exists_with_its_options():
+    lines = _readme_command_lines()
+    assert len(lines) >= 20  # the blocks were found: quick start, commands, cron, intervals
+    for line in lines:
+        words = shlex.split(line)[1:]
+        command = cli
+        for word in words:  # values of the group's own options come before the command's name
+            if isinstance(command, click.Group) and word in command.commands:
+                command = command.commands[word]
+        assert not isinstance(command, click.Group), f"{line}: no such command"
+        # Options of the group itself (`--log-format`) come before the command's name.
+        known = {
+            name
+            for owner in (cli, command)
+            for param in owner.params
+            for name in param.opts + param.secondary_opts
+        }
+        options = [w.split("=")[0] for w in words if w.startswith("-") and w != "-"]
+        assert [o for o in options if o not in known] == [], line
