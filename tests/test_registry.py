@@ -127,6 +127,19 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     assert current(reg) == v2 and promoted["previous"] == v1 and promoted["duration"] > 0
     assert promoted["metrics"]["served"]["mase"] < promoted["current_metrics"]["served"]["mase"]
     assert_serves(v2, v1)
+    # Both scores on the same windows, in the message and in promotions.jsonl.
+    log = json_lines((reg / "promotions.jsonl").read_text())
+    compared = log[-1]["comparison"]
+    assert log[-1]["action"] == "promote" and log[-1]["version"] == v2
+    # The new version scored by the same program as the current one: the training run's own
+    # score comes from a differently sharded program, equal to float32 rounding.
+    assert compared["new"] == pytest.approx(promoted["metrics"]["served"]["mase"], rel=1e-5)
+    assert compared["current"] == promoted["current_metrics"]["served"]["mase"]
+    assert compared["metric"] == "mase" and compared["windows"] > 0
+    assert promoted["message"] == (
+        f"version {v2} is now current (was {v1}): mase {compared['new']:.4g} against "
+        f"{compared['current']:.4g} on the same {compared['windows']} validation windows"
+    )
 
     # The same run again trains the same model: not better, so kept as a candidate, exit 3.
     result = train(data["real"], reg, "--promote", "if-better")
@@ -136,6 +149,9 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
     assert_serves(v2, v1)
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("tsforecast: not promoted: mase ") and f"kept as candidate {v3}" in line
+    kept = json_lines((reg / "promotions.jsonl").read_text())[-1]
+    assert kept["action"] == "candidate" and kept["version"] == v3 and kept["previous"] == v2
+    assert f"mase {kept['comparison']['new']:.4g} is not better than" in line
     # The current version scored on the new run's validation windows is exactly its own score.
     champion = json.loads((reg / "versions" / v3 / "config.json").read_text())["registry"][
         "champion"

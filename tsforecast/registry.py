@@ -328,9 +328,12 @@ class Registry:
                 continue
         return entries
 
-    def record(self, action: str, version: str, previous: str | None) -> None:
+    def record(self, action: str, version: str, previous: str | None, **details: Any) -> None:
+        """A line of promotions.jsonl: `promote` and `rollback` move `current`; `candidate`
+        (a version --promote if-better kept out) only records its comparison."""
         test_pause("record")
         entry = {"timestamp": _now(), "action": action, "version": version, "previous": previous}
+        entry.update(details)
         try:
             self._append(entry)
         except OSError as exc:

@@ -58,6 +58,9 @@ class RetrainResult:
     outcome: training.TrainOutcome | None = None
     champion_metrics: dict[str, Any] | None = None
     removed: tuple[str, ...] = ()
+    # --promote if-better: the metric, the validation windows both versions were scored on, and
+    # both scores ("new", "current").
+    comparison: dict[str, Any] | None = None
 
 
 def _warm_start_config(config: Config, current: ModelArtifact, name: str) -> Config:
@@ -208,6 +211,15 @@ def _finish(
         challenger = training.score_on_validation(new, new, panel)
     metric = options.promote_metric
     promote = champion is None or _better(challenger["served"][metric], champion["served"][metric])
+    comparison = None
+    if champion is not None:
+        comparison = {
+            "metric": metric,
+            "windows": new.metrics["validation_windows"],
+            "new": challenger["served"][metric],
+            "current": champion["served"][metric],
+        }
+    details = {} if comparison is None else {"comparison": comparison}
     # Saved with the version, so that a run killed before `current` points at it leaves a
     # version the next run knows to remove (Registry.unfinished), not a candidate.
     record = {
@@ -232,14 +244,14 @@ def _finish(
             raise storage_error(f"write version {name}", exc) from None
         if promote:
             registry.switch(name)
-            registry.record("promote", name, previous)
+            registry.record("promote", name, previous, **details)
             status, reason = "promoted", ""
         else:
+            registry.record("candidate", name, previous, **details)
             reason = (
-                f"not promoted: {metric} {challenger['served'][metric]:.4g} is not better than "
-                f"current version {previous}'s {champion['served'][metric]:.4g} on the same "
-                f"{new.metrics['validation_windows']} validation windows; kept as candidate "
-                f"{name}"
+                f"not promoted: {metric} {comparison['new']:.4g} is not better than current "
+                f"version {previous}'s {comparison['current']:.4g} on the same "
+                f"{comparison['windows']} validation windows; kept as candidate {name}"
             )
             status = "candidate"
     except BaseException:
@@ -247,4 +259,6 @@ def _finish(
             shutil.rmtree(path, ignore_errors=True)
         raise
     removed = tuple(registry.prune(options.keep)) if options.keep is not None else ()
-    return RetrainResult(status, name, previous, start.digest, reason, None, champion, removed)
+    return RetrainResult(
+        status, name, previous, start.digest, reason, None, champion, removed, comparison
+    )

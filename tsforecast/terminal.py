@@ -398,6 +398,12 @@ def report_retrain(root, result, quiet: bool, began: float) -> None:
     champion = result.champion_metrics
     if result.status == "promoted":
         was = f" (was {result.previous})" if result.previous else ""
+        compared = result.comparison
+        if compared is not None:
+            was += (
+                f": {compared['metric']} {compared['new']:.4g} against {compared['current']:.4g} "
+                f"on the same {compared['windows']} validation windows"
+            )
         emit(
             "promoted",
             f"version {result.version} is now current{was}",
