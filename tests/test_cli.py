@@ -441,6 +441,28 @@ def test_predict_refuses_bad_input(trained_model, run_cli, expect_bad_input, tmp
     assert not out.exists() and not plot.exists()
 
 
+def test_predict_advice_is_for_predict(trained_model, run_cli, expect_bad_input, tmp_path):
+    """predict takes no --fill: a gap gets advice predict can follow; a file of another
+    frequency is named as that, not as 127,000 missing hours."""
+    model = trained_model.directory
+    rows = _rows(100)
+    gapped = _write(tmp_path, "gapped.csv", rows.drop(index=[50, 51]))
+    expect_bad_input(
+        run_cli("predict", gapped, "--model", model),
+        f"tsforecast: error: 2 missing timestamps in the h grid, first at {rows['ds'][50]}; "
+        "the model was trained without --fill: repair the file, or retrain with --fill "
+        "interpolate or --fill ffill, which predict then applies too",
+    )
+    monthly = pd.DataFrame(
+        {"ds": pd.date_range("2010-01-01", periods=100, freq="MS"), "y": np.arange(100.0)}
+    )
+    expect_bad_input(
+        run_cli("predict", _write(tmp_path, "monthly.csv", monthly), "--model", model),
+        "tsforecast: error: the timestamps are MS apart, but the frequency is h (--freq, or the "
+        "model's): is this the file you meant?",
+    )
+
+
 def test_predict_reports_a_vanished_training_file(
     trained_model, run_cli, expect_bad_input, tmp_path
 ):

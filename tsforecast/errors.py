@@ -13,6 +13,15 @@ class DataError(TsforecastError):
     exit_code = 2
 
 
+class GapError(DataError):
+    """Missing timestamps or values and no --fill: `found` says how many and where the first
+    is; the advice after it is `train`'s, which `predict` replaces with its own."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(f"{found}; repair with --fill interpolate or --fill ffill")
+        self.found = found
+
+
 class ConfigError(TsforecastError):
     """An option value or combination of options is invalid."""
 

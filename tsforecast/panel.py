@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import DataConfig
 from .dates import parse_timestamps
-from .errors import DataError
+from .errors import DataError, GapError
 
 log = logging.getLogger(__name__)
 
@@ -472,14 +472,24 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     columns[rows] = np.column_stack([y, *covariates])
 
     missing = lengths - counts
+    if missing.any() and cfg.freq is not None:
+        # A frequency given (--freq, or the model's at predict) that the data does not have:
+        # neither its missing steps nor filling them make sense.
+        k = int(np.argmax(counts))
+        own = infer_freq(pd.DatetimeIndex(time_sorted[firsts[k] : firsts[k] + counts[k]]))
+        if own is not None and pd.tseries.frequencies.to_offset(own) != offset:
+            series = f" of series {str(names[k])!r}" if shown else ""
+            raise DataError(
+                f"the timestamps{series} are {own} apart, but the frequency is "
+                f"{offset.freqstr} (--freq, or the model's): is this the file you meant?"
+            )
     if missing.any() and cfg.fill == "none":
         i = int(np.argmax(missing > 0))
         gap = int(np.argmax(~_present(rows, offsets[i], lengths[i])))
         at = pd.Timestamp(start_ns[i], tz=time.tz) + gap * offset
-        raise DataError(
+        raise GapError(
             f"{int(missing.sum())} missing timestamps in the {offset.freqstr} grid, first at "
-            f"{_where(at, names[i] if shown else None)}; "
-            "repair with --fill interpolate or --fill ffill"
+            f"{_where(at, names[i] if shown else None)}"
         )
     nan = np.isnan(columns)
     if nan.any():
@@ -493,10 +503,9 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
                 else f"values of covariate {cfg.numeric_covariates[k - 1]!r}"
             )
             at = pd.Timestamp(start_ns[i], tz=time.tz) + int(row - offsets[i]) * offset
-            raise DataError(
+            raise GapError(
                 f"{int(nan[:, k].sum())} missing {what}, "
-                f"first at {_where(at, names[i] if shown else None)}; "
-                "repair with --fill interpolate or --fill ffill"
+                f"first at {_where(at, names[i] if shown else None)}"
             )
         if fill:
             ids = tuple(str(n) for n in names) if shown else (cfg.target,)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import STDIN
-from .errors import DataError
+from .errors import DataError, GapError
 from .logs import emit
 
 
@@ -119,7 +119,14 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
     scores = artifact.conformal_scores
     resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
     cfg = reading_config(artifact, data, reading)
-    panel, _ = load_panel(cfg)
+    try:
+        panel, _ = load_panel(cfg)
+    except GapError as gap:
+        # predict takes no --fill: it fills as the model was trained to.
+        raise DataError(
+            f"{gap.found}; the model was trained without --fill: repair the file, or retrain "
+            "with --fill interpolate or --fill ffill, which predict then applies too"
+        ) from None
     if ids:
         panel = panel.select(list(dict.fromkeys(ids)))
     future = read_future(future_path, cfg) if future_path and cfg.future_covariates else None
