@@ -431,7 +431,9 @@ def test_predict_refuses_bad_input(trained_model, run_cli, expect_bad_input, tmp
     renamed = _write(tmp_path, "renamed.csv", _rows(100).rename(columns={"y": "load"}))
     expect_bad_input(
         run_cli("predict", renamed, "--model", model, "--out", out),
-        "tsforecast: error: --target column 'y' not found; the columns are: ds, load",
+        f"tsforecast: error: {renamed} has no column 'y', which the model was trained with "
+        f"(ds, y from {trained_model.csv}); its columns are: ds, load. Give the file the model's "
+        "columns, or train a model on this one",
     )
     expect_bad_input(
         run_cli("predict", tmp_path / "nope.csv", "--model", model, "--out", out),

@@ -243,6 +243,21 @@ def test_warm_start_keeps_the_chunk_of_a_version_trained_before_the_default(tmp_
     assert saved["config"]["model"]["chunk"] == 24
 
 
+def test_a_registry_given_as_a_model_and_a_model_as_a_registry_are_named(tmp_path, data):
+    reg = tmp_path / "reg"
+    assert train(data["real"], reg).exit_code == 0
+    result = invoke("predict", "--model", reg)
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        f"tsforecast: error: {reg} is a registry, not a model directory: use --registry {reg} "
+        f"(or --model {reg / 'current'})"
+    )
+    model = reg / "versions" / current(reg)
+    result = invoke("predict", "--registry", model)
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        f"tsforecast: error: {model} is a model directory, not a registry: use --model {model}"
+    )
+
+
 def test_registry_options_need_registry_and_exclude_out_and_model(tmp_path, data):
     reg = tmp_path / "reg"
     cases = [

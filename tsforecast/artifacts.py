@@ -36,6 +36,8 @@ SERIES_METRICS_FILE = "metrics_by_series.csv"
 HISTORY_PLOT = "history.png"
 # Added after format 1 shipped; a directory without it is still format 1, just without intervals.
 CONFORMAL_FILE = "conformal_scores.npy"
+# Where a registry (tsforecast.registry) keeps its model directories, one per version.
+REGISTRY_VERSIONS = "versions"
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,11 @@ def load(directory: str | Path) -> ModelArtifact:
     except OSError as exc:
         raise ArtifactError(f"cannot read {root}: {exc}") from None
     if files is None or CONFIG_FILE not in files:
+        if (root / REGISTRY_VERSIONS).is_dir():
+            raise ArtifactError(
+                f"{root} is a registry, not a model directory: use --registry {root} (or "
+                f"--model {root / 'current'})"
+            )
         raise ArtifactError(
             f"no model at {root} (no {CONFIG_FILE}); train one with: tsforecast train DATA --out "
             f"{root}"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .config import STDIN, DataConfig
-from .errors import DataError
+from .errors import ColumnError, DataError
 from .panel import Panel, infer_freq, numeric_column, parse_time, season_length_for, to_panel
 
 __all__ = [
@@ -188,10 +188,7 @@ def _pick_column(columns: list[str], wanted: tuple[str, ...]) -> str | None:
 
 def _require_column(df: pd.DataFrame, name: str, option: str) -> None:
     if name not in df.columns:
-        raise DataError(
-            f"{option} column {name!r} not found; the columns are: "
-            f"{', '.join(map(str, df.columns))}"
-        )
+        raise ColumnError(option, name, [str(c) for c in df.columns])
 
 
 def _parses_as_time(column: pd.Series) -> bool:

@@ -22,6 +22,17 @@ class GapError(DataError):
         self.found = found
 
 
+class ColumnError(DataError):
+    """A column an option names (`option`, e.g. --time-col) is not in the table; `columns` are
+    the ones it has. `predict` names the model's training columns instead of the option."""
+
+    def __init__(self, option: str, column: str, columns: list[str]) -> None:
+        super().__init__(
+            f"{option} column {column!r} not found; the columns are: {', '.join(columns)}"
+        )
+        self.option, self.column, self.columns = option, column, columns
+
+
 class ConfigError(TsforecastError):
     """An option value or combination of options is invalid."""
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import STDIN
-from .errors import DataError, GapError
+from .errors import ColumnError, DataError, GapError
 from .logs import emit
 
 
@@ -121,6 +121,18 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
     cfg = reading_config(artifact, data, reading)
     try:
         panel, _ = load_panel(cfg)
+    except ColumnError as missing:
+        saved = artifact.config.data
+        keys = (saved.time_col,) if saved.wide else (saved.id_col, saved.time_col, saved.target)
+        others = (*saved.covariates, *saved.future_covariates, *saved.static)
+        trained = [c for c in (*keys, *others) if c]
+        source = f" from {saved.path}" if saved.path not in ("", STDIN) else ""
+        raise DataError(
+            f"{cfg.path if cfg.path != STDIN else 'standard input'} has no column "
+            f"{missing.column!r}, which the model was trained with ({', '.join(trained)}"
+            f"{source}); its columns are: {', '.join(missing.columns)}. Give the file the "
+            "model's columns, or train a model on this one"
+        ) from None
     except GapError as gap:
         # predict takes no --fill: it fills as the model was trained to.
         raise DataError(

@@ -42,7 +42,7 @@ from .runtime import test_pause
 
 log = logging.getLogger(__name__)
 
-VERSIONS = "versions"
+VERSIONS = artifacts.REGISTRY_VERSIONS
 CURRENT = "current"
 LOCK = ".lock"
 PROMOTIONS = "promotions.jsonl"
@@ -84,6 +84,10 @@ class Registry:
 
     def require(self) -> Registry:
         if not self.versions.is_dir():
+            if (self.root / artifacts.CONFIG_FILE).is_file():
+                raise ArtifactError(
+                    f"{self.root} is a model directory, not a registry: use --model {self.root}"
+                )
             raise ArtifactError(
                 f"no registry at {self.root}; create one with: tsforecast train DATA --registry "
                 f"{self.root}"
