@@ -81,11 +81,29 @@ def test_an_ambiguous_12_hour_clock_is_refused_as_day_first_or_month_first():
     assert str(raised.value) == (
         "time column 'ds' reads as day-first or as month-first, with different dates: "
         "'01/02/2015 01:00 PM' is 2015-02-01 13:00:00 or 2015-01-02 13:00:00; say which with "
-        "--date-format, e.g. --date-format '%d/%m/%Y' or '%m/%d/%Y'"
+        "--date-format, e.g. --date-format '%d/%m/%Y %I:%M %p' or '%m/%d/%Y %I:%M %p'"
     )
+    # The formats offered read the column as given.
+    day_first = parse_timestamps(
+        pd.Series(["01/02/2015 01:00 PM", "03/04/2015 01:00 PM"]), "ds", "%d/%m/%Y %I:%M %p"
+    )
+    assert list(day_first) == days("2015-02-01 13:00", "2015-04-03 13:00")
     # A day past 12 settles it.
     parsed = parse_timestamps(pd.Series(["13/02/2015 01:00 PM", "14/02/2015 12:00 AM"]), "ds")
     assert list(parsed) == days("2015-02-13 13:00", "2015-02-14 00:00")
+
+
+@pytest.mark.parametrize(
+    "value, pair",
+    [
+        ("03/29/1958 12:00 AM", ("%d/%m/%Y %I:%M %p", "%m/%d/%Y %I:%M %p")),
+        ("29.03.58 23:15:00", ("%d.%m.%y %H:%M:%S", "%m.%d.%y %H:%M:%S")),
+        ("1-2-2015", ("%d-%m-%Y", "%m-%d-%Y")),
+        ("01/02/2015T13:00", ("%d/%m/%Y", "%m/%d/%Y")),  # written otherwise: the plain pair
+    ],
+)
+def test_the_formats_offered_are_written_like_the_value(value, pair):
+    assert dates._day_and_month_first(value) == pair
 
 
 def test_mixed_formats_count_rows_not_distinct_values_and_name_the_files_row():

@@ -184,13 +184,33 @@ def _ambiguous(
     differently (among `differ`, when given)."""
     (a, first), (b, second) = list(readings.items())[:2]
     k = int(np.argmax(np.asarray(first != second) if differ is None else differ))
-    # dateutil's readings have no format to offer: the usual pair stands for them.
-    offered = (a, b) if "%" in a else ("%d/%m/%Y", "%m/%d/%Y")
+    # dateutil's readings have no format to offer: the pair written like the value stands in.
+    offered = (a, b) if "%" in a else _day_and_month_first(str(text[k]))
     return (
         f"time column {column!r} reads as {a} or as {b}, with different dates: {text[k]!r} is "
         f"{_shown(first[k])} or {_shown(second[k])}; say which with --date-format, e.g. "
         f"--date-format {offered[0]!r} or {offered[1]!r}"
     )
+
+
+_NUMERIC_DATE = re.compile(r"^\s*\d{1,2}([/.-])\d{1,2}\1(\d{2}|\d{4})(?!\d)(.*)$")
+_CLOCK = re.compile(r"^\s+\d{1,2}:\d{2}(:\d{2})?(\s*[AaPp][Mm])?\s*$")
+
+
+def _day_and_month_first(value: str) -> tuple[str, str]:
+    """The day-first and month-first formats that read `value` (`03/29/1958 12:00 AM`: '%d/%m/%Y
+    %I:%M %p' and '%m/%d/%Y %I:%M %p'), with its separator, year width and clock, so that the
+    one a user picks reads the column; the plain pair where the value is written otherwise."""
+    date = _NUMERIC_DATE.match(value)
+    clock = _CLOCK.match(date.group(3)) if date and date.group(3) else None
+    if date is None or (date.group(3) and clock is None):
+        return "%d/%m/%Y", "%m/%d/%Y"
+    sep, year = date.group(1), "%Y" if len(date.group(2)) == 4 else "%y"
+    time = ""
+    if clock is not None:
+        time = " %I:%M" if clock.group(2) else " %H:%M"
+        time += (":%S" if clock.group(1) else "") + (" %p" if clock.group(2) else "")
+    return f"%d{sep}%m{sep}{year}{time}", f"%m{sep}%d{sep}{year}{time}"
 
 
 def _shown(ts: pd.Timestamp) -> str:
