@@ -297,7 +297,7 @@ class Case(NamedTuple):
 ERROR = "tsforecast: error: "
 TOO_FEW_ROWS = (
     ERROR + "too few rows: lookback 48 + 2 x horizon 12 + 1 validation windows - 1 needs 72 rows "
-    "per series, the longest has 60"
+    "per series, the longest has 60; the largest --horizon it allows with lookback 48 is 6"
 )
 TRAIN_CASES = {
     "missing file": Case(

@@ -145,8 +145,16 @@ def test_too_few_rows_says_how_many_are_needed():
     assert str(info.value) == (
         f"too few rows: lookback 48 + 2 x horizon 12 + 3 validation windows - 1 needs {need} rows "
         "per series, "
-        f"the longest has {need - 1}"
+        f"the longest has {need - 1}; the largest --horizon it allows with lookback 48 is 11"
     )
+    # 48 + 2 x 11 + 3 - 1 = 72 rows fit horizon 11 in the longest's 73. With no horizon at
+    # this lookback, the longest lookback for the horizon; then a horizon and equal lookback.
+    with pytest.raises(DataError, match="--horizon 12 fits with a --lookback of at most 20$"):
+        split_windows(_offsets(46), 48, 12, 3)
+    with pytest.raises(DataError, match="it fits, e.g., --horizon 4 --lookback 4$"):
+        split_windows(_offsets(14), 48, 12, 3)
+    with pytest.raises(DataError, match="it is too short to train on$"):
+        split_windows(_offsets(4), 48, 12, 3)
     # In a panel the short series is left out (or refused with strict).
     split = split_windows(_offsets(300, need - 1), 48, 12, 3)
     assert split.usable.tolist() == [True, False] and set(split.train_series.tolist()) == {0}

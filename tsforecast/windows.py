@@ -53,6 +53,28 @@ def typical_length(offsets: np.ndarray) -> int:
     return int(np.median(np.diff(offsets)))
 
 
+def _what_fits(rows: int, lookback: int, horizon: int, val_size: int | None, typical: int) -> str:
+    """What a series of `rows` can train with: the largest horizon below `horizon` at this
+    lookback, else the longest lookback for this horizon, else a horizon and an equal lookback
+    that fit."""
+
+    def fits(lookback: int, horizon: int) -> bool:
+        return rows >= rows_needed(
+            lookback, horizon, val_size or default_val_size(typical, horizon)
+        )
+
+    shorter = next((h for h in range(horizon - 1, 0, -1) if fits(lookback, h)), None)
+    if shorter is not None:
+        return f"the largest --horizon it allows with lookback {lookback} is {shorter}"
+    lookbacks = [k for k in range(lookback - 1, 0, -1) if fits(k, horizon)]
+    if lookbacks:
+        return f"--horizon {horizon} fits with a --lookback of at most {lookbacks[0]}"
+    equal = next((h for h in range(horizon - 1, 0, -1) if fits(h, h)), None)
+    if equal is not None:
+        return f"it fits, e.g., --horizon {equal} --lookback {equal}"
+    return "it is too short to train on"
+
+
 def split_windows(
     offsets: np.ndarray,
     lookback: int,
@@ -76,7 +98,11 @@ def split_windows(
         "rows per series"
     )
     if not usable.any():
-        raise DataError(f"too few rows: {needs}, the longest has {int(lengths.max())}")
+        longest = int(lengths.max())
+        raise DataError(
+            f"too few rows: {needs}, the longest has {longest}; "
+            + _what_fits(longest, lookback, horizon, val_size, typical_length(offsets))
+        )
     if strict and len(short):
         name = ids[short[0]] if ids else str(short[0])
         raise DataError(
