@@ -4,9 +4,15 @@ a run emits, each compared with text written out by hand."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -325,3 +331,61 @@ def test_report_monitoring_lists_at_most_five_series(events, capsys):
     nothing = SimpleNamespace(pending=pd.DataFrame(), disappeared=[], history_changed=[])
     terminal.report_monitoring(nothing)
     assert capsys.readouterr().err == ""
+
+
+def test_a_table_wider_than_the_terminal_is_split_not_cut():
+    numbers = [f"{1000 + k}.{k:04d}" for k in range(12)]  # 9-character cells
+    table = terminal.Table(title="wide")
+    table.add_column("method")
+    for k in range(12):
+        table.add_column(f"metric {k}", justify="right")
+    table.add_row("model", *numbers)
+    table.add_row("seasonal naive", *numbers[::-1])
+    parts = terminal.fitted(table, 80, keys=1)
+    # 17 for the key column and the left border, 12 a column: 5 columns beside it in 80.
+    assert [len(part.columns) for part in parts] == [6, 6, 3]
+    out = io.StringIO()
+    console = terminal.Console(file=out, width=80, highlight=False)
+    for part in parts:
+        console.print(part)
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    assert all(text.count(number) == 2 for number in numbers)  # every cell, once per row
+    assert text.count("seasonal naive") == 3  # the key column in every part
+    assert len(terminal.fitted(table, 200, keys=1)) == 1
+
+
+def test_evaluate_on_an_80_column_terminal_cuts_no_number(tmp_path):
+    """The real CLI in a pseudo-terminal of 80 columns, as a user at a terminal sees it."""
+    ds = pd.date_range("2024-01-01", periods=30, freq="h")
+    actual = pd.DataFrame({"ds": ds, "y": np.arange(30.0) + 100})
+    actual.to_csv(tmp_path / "actual.csv", index=False)
+    forecast = pd.DataFrame({"ds": ds[-6:], "y_hat": np.arange(24.0, 30.0) + 100.37})
+    forecast["y_hat-lo-90"] = forecast["y_hat"] - 3.123
+    forecast["y_hat-hi-90"] = forecast["y_hat"] + 3.123
+    forecast.to_csv(tmp_path / "forecast.csv", index=False)
+    main, child = pty.openpty()
+    run = subprocess.run(
+        [sys.executable, "-m", "tsforecast", "evaluate", "forecast.csv", "actual.csv"],
+        cwd=tmp_path,
+        stdin=child,
+        stdout=child,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "80", "LINES": "40"},
+        check=False,
+    )
+    os.close(child)
+    text = b""
+    while select.select([main], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        text += chunk
+    os.close(main)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", text.decode()).splitlines()
+    assert run.returncode == 0, lines
+    assert max(len(line) for line in lines) <= 80 and not any("…" in line for line in lines)
+    assert any("MSIS" in line for line in lines)  # the interval columns are there, not cut

@@ -219,11 +219,47 @@ def metrics_table(summary, title: str) -> Table:
     return table
 
 
-def print_metrics(summary, title: str) -> None:
-    """`metrics_table` on stdout: as wide as the terminal, 200 columns into a file or pipe."""
-    width = None if sys.stdout.isatty() else 200
+def fitted(table: Table, width: int, keys: int) -> list[Table]:
+    """`table` as tables of at most `width` characters that cut no cell: each has the first
+    `keys` columns (what a row is) and as many of the others, in order, as fit beside them. One
+    table when it all fits."""
+    columns = table.columns
+
+    def needed(column) -> int:  # the widest cell, its padding and its border
+        return 3 + max(len(str(column.header)), *(len(str(cell)) for cell in column.cells))
+
+    base = 1 + sum(needed(column) for column in columns[:keys])
+    groups: list[list] = [[]]
+    used = base
+    for column in columns[keys:]:
+        if groups[-1] and used + needed(column) > width:
+            groups.append([])
+            used = base
+        groups[-1].append(column)
+        used += needed(column)
+    tables = []
+    for k, group in enumerate(groups):
+        part = Table(title=table.title if k == 0 else None, title_justify="left")
+        chosen = [*columns[:keys], *group]
+        for column in chosen:
+            part.add_column(column.header, justify=column.justify, no_wrap=True, overflow="fold")
+        for cells in zip(*(list(column.cells) for column in chosen), strict=True):
+            part.add_row(*cells)
+        tables.append(part)
+    return tables
+
+
+def print_fitted(table: Table, keys: int) -> None:
+    """`table` on stdout, `fitted` to the terminal's width (200 columns into a file or pipe)."""
     # Made per call: test runners swap sys.stdout per command.
-    Console(highlight=False, width=width).print(metrics_table(summary, title))
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    for part in fitted(table, console.width, keys):
+        console.print(part)
+
+
+def print_metrics(summary, title: str) -> None:
+    """`metrics_table` on stdout, fitted to the terminal."""
+    print_fitted(metrics_table(summary, title), keys=1)
 
 
 REGISTRY_COLUMNS = ("", "version", "created", "data hash", "data until")
@@ -293,9 +329,9 @@ def _cell(value) -> str:
 
 
 def print_registry(registry_dir, rows, monitored: dict) -> None:
-    """`registry_table` on stdout (200 columns wide), then the legend: where the realised
+    """`registry_table` on stdout, fitted to the terminal, then the legend: where the realised
     columns come from (`monitored`: what the last monitor run recorded, {} if none)."""
-    Console(width=200).print(registry_table(registry_dir, rows))
+    print_fitted(registry_table(registry_dir, rows), keys=2)
     click.echo("* current")
     if monitored:
         click.echo(
@@ -361,9 +397,8 @@ def monitor_table(table, report, title: str) -> Table:
 
 
 def print_monitor(table, report, title: str) -> None:
-    """`monitor_table` on stdout: as wide as the terminal, 200 columns into a file or pipe."""
-    width = None if sys.stdout.isatty() else 200
-    Console(highlight=False, width=width).print(monitor_table(table, report, title))
+    """`monitor_table` on stdout, fitted to the terminal."""
+    print_fitted(monitor_table(table, report, title), keys=3)
 
 
 def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
