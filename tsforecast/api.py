@@ -26,10 +26,8 @@ from . import artifacts, training
 from .artifacts import ModelArtifact
 from .data import Panel, frame_panel, future_table
 from .errors import ConfigError
-from .forecast import Forecaster, forecast
-from .intervals import resolve_levels
 from .options import build_config, config_options
-from .predicting import forecast_columns
+from .predicting import check_levels, forecast_columns, forecast_panel
 
 
 @click.command()
@@ -95,18 +93,15 @@ class Model:
         `y_hat`, `y_hat-lo-<level>`/`y_hat-hi-<level>` per level, `method`. `future`: the
         future covariates' values over the horizon, as `--future` takes them."""
         levels = tuple(float(x) for x in level)
-        scores = self.artifact.conformal_scores
         config = self.artifact.config
-        resolve_levels(levels, config.intervals, None if scores is None else scores.shape[0])
+        check_levels(self.artifact, levels)
         if df is None and self.panel is None:
             raise ConfigError("this model was loaded from disk: give predict the data, df=...")
         panel = self.panel if df is None else frame_panel(df.copy(), config.data)[0]
-        if ids:
-            panel = panel.select(list(dict.fromkeys(map(str, ids))))
         table = None
         if future is not None and config.data.future_covariates:
             table = future_table(future.copy(), config.data)
-        frame = forecast(Forecaster.of(self.artifact), panel, levels, table)
+        _, frame = forecast_panel(self.artifact, panel, levels, tuple(ids), table)
         return forecast_columns(self.artifact, frame)
 
     def save(self, path: str | Path) -> Path:

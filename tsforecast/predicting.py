@@ -112,12 +112,9 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
     the --encoding and --date-format given, which replace the model's; `multipliers`: the
     recalibration of the intervals (forecast.forecast)."""
     from .data import load_panel, read_future
-    from .forecast import Forecaster, forecast
-    from .intervals import resolve_levels
 
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
-    scores = artifact.conformal_scores
-    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
+    check_levels(artifact, levels)
     cfg = reading_config(artifact, data, reading)
     try:
         panel, _ = load_panel(cfg)
@@ -139,9 +136,25 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
             f"{gap.found}; the model was trained without --fill: repair the file, or retrain "
             "with --fill interpolate or --fill ffill, which predict then applies too"
         ) from None
-    if ids:
-        panel = panel.select(list(dict.fromkeys(ids)))
     future = read_future(future_path, cfg) if future_path and cfg.future_covariates else None
+    return forecast_panel(artifact, panel, levels, ids, future, multipliers)
+
+
+def check_levels(artifact, levels) -> None:
+    """A ConfigError for a --level the model cannot serve (see intervals.resolve_levels)."""
+    from .intervals import resolve_levels
+
+    scores = artifact.conformal_scores
+    resolve_levels(levels, artifact.config.intervals, None if scores is None else scores.shape[0])
+
+
+def forecast_panel(artifact, panel, levels, ids=(), future=None, multipliers=None):
+    """(panel, forecast frame) of the series `ids` of `panel` (all when empty): what `predict`
+    and the Python API forecast once the data is read."""
+    from .forecast import Forecaster, forecast
+
+    if ids:
+        panel = panel.select(list(dict.fromkeys(map(str, ids))))
     return panel, forecast(Forecaster.of(artifact), panel, levels, future, multipliers)
 
 
