@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         history = pd.read_csv(model / "history.csv")
         metrics = json.loads((model / "metrics.json").read_text())
         config = json.loads((model / "config.json").read_text())["config"]
-    methods = ("model", "served", "seasonal_naive", "seasonal_naive_2016")
+    methods = ("model", "served", "mstl", "model+mstl", "seasonal_naive", "seasonal_naive_2016")
     validation = {name: metrics[name]["mase"] for name in methods if name in metrics}
     result = {
         "series": SERIES,

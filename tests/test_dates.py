@@ -57,6 +57,16 @@ def test_a_two_digit_year_is_widened_to_this_century():
     assert list(parsed) == days("2015-01-31", "2015-02-01")
 
 
+def test_a_two_digit_year_far_in_the_future_is_the_last_century():
+    # strptime reads 00-68 as 20xx: 58 would be 2058, decades ahead; 99 is 1999 anyway and a
+    # year within YEARS_AHEAD of now stays in this century.
+    parsed = parse_timestamps(pd.Series(["29.03.58", "30.03.58", "31.12.99", "01.01.00"]), "ds")
+    assert list(parsed) == days("1958-03-29", "1958-03-30", "1999-12-31", "2000-01-01")
+    soon = pd.Timestamp.now().year % 100 + dates.YEARS_AHEAD
+    given = parse_timestamps(pd.Series([f"01/01/{soon:02d}"]), "ds", "%d/%m/%y")
+    assert list(given) == [pd.Timestamp(2000 + soon, 1, 1)]
+
+
 def test_readings_that_agree_on_every_value_are_not_ambiguous():
     # 01/01 and 02/02 read the same day-first and month-first.
     parsed = parse_timestamps(pd.Series(["01/01/2015", "02/02/2015"]), "ds")

@@ -28,6 +28,8 @@ __all__ = ["candidate_formats", "parse_timestamps"]
 # few values past the first catch a column whose first day is ambiguous and a later one is not.
 GUESSED_FROM = 20
 # `1/2/15`: pandas guesses no format for a two-digit year, so the year is widened to guess.
+# A two-digit year may read this far into the future (forecast horizons, --future files).
+YEARS_AHEAD = 10
 _TWO_DIGIT_YEAR = re.compile(r"^(\d{1,2}([/.-])\d{1,2}\2)(\d{2})(?!\d)")
 # dateutil reads `2015-01-02` with dayfirst as 1 February: nobody writes year, day, month.
 _YEAR_DAY_MONTH = re.compile(r"%[Yy]\W?%d\W?%m")
@@ -121,7 +123,20 @@ def _read(text: pd.Index, **how) -> pd.DatetimeIndex:
                     f"--date-format {how.get('format')!r} cannot be read: {exc}; write it as "
                     "strftime, e.g. %d/%m/%Y or %m/%d/%Y %H:%M"
                 ) from None
+    if "%y" in (how.get("format") or ""):
+        parsed = _in_the_past(parsed)
     return parsed
+
+
+def _in_the_past(parsed: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Two-digit years read by `%y` (00-68 as 20xx) that land more than YEARS_AHEAD years from
+    now are a century earlier: `58` in `29.03.58` is 1958, not 2058; `30` stays 2030."""
+    limit = pd.Timestamp.now(tz=parsed.tz).year + YEARS_AHEAD
+    late = np.asarray(parsed.year > limit)
+    if not late.any():
+        return parsed
+    shifted = parsed[late] - pd.DateOffset(years=100)
+    return parsed.where(~late, shifted)
 
 
 def _infer(text: pd.Index, rows: _Rows, column: str) -> pd.DatetimeIndex:
