@@ -4,8 +4,11 @@ TSFORECAST_<COMMAND>_<OPTION> environment variables (click's auto_envvar_prefix)
 from __future__ import annotations
 
 import fcntl
+import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -263,3 +266,38 @@ def test_every_readme_command_exists_with_its_options():
         }
         options = [w.split("=")[0] for w in words if w.startswith("-") and w != "-"]
         assert [o for o in options if o not in known] == [], line
+
+
+@pytest.mark.slow
+def test_the_readme_cron_line_runs_as_cron_runs_it(tmp_path, make_series):
+    """The README's crontab, run as cron runs it: `env -i` with cron's PATH (no tsforecast on
+    it) and no HOME, through /bin/sh, with its paths moved into tmp_path and $TSF set to this
+    checkout's installed command."""
+    text = README.read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```cron\n(.*?)^```", text, flags=re.S | re.M)
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    settings = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+    (entry,) = [line for line in lines if not re.match(r"^[A-Z_]+=", line)]
+    command = entry.split(None, 5)[5]  # after minute, hour, day, month, weekday
+    assert command.startswith("$TSF ") and settings["TSF"].startswith("/")
+    make_series(300).to_csv(tmp_path / "sales.csv", index=False)
+    for path in ("/data/sales.csv", "/srv/models/sales", "/var/log/tsforecast.jsonl"):
+        command = command.replace(path, str(tmp_path / Path(path).name))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TSF": str(Path(sys.executable).with_name("tsforecast")),
+        "TSFORECAST_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    cron = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), "/bin/sh", "-c"]
+    run = subprocess.run([*cron, command], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    assert (tmp_path / "sales" / "current").is_symlink()
+    logged = [json.loads(line) for line in (tmp_path / "tsforecast.jsonl").read_text().splitlines()]
+    assert logged[-1]["event"] == "promoted"
+    # Without $TSF the same line is what cron would run with a bare `tsforecast`: not found.
+    bare = subprocess.run(
+        ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c", "tsforecast --help"],
+        capture_output=True,
+        check=False,
+    )
+    assert bare.returncode == 127
