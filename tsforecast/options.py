@@ -247,17 +247,9 @@ model_options = option_group(
         default=ModelConfig.strategy,
         show_default=True,
         help="Multi-step forecasting: all steps from one head (direct), or one step fed back "
-        "`horizon` times (recursive; target-only input, no window framing, no fallback to "
-        "seasonal naive inside the network). recursive compounds its own errors: on ETTh1 at "
-        "horizon 24 with the defaults it lost to seasonal naive with conv-lstm (test MSE "
-        "0.0504 against 0.0458) and beat it with gru, bilstm and lstm (0.0318-0.0340), where "
-        "every direct model scored 0.0289-0.0324. On M4 Hourly (horizon 48) every model "
-        "recursive, trained 10 epochs (1.5-6 min each on 2 cores: validation rolls 48 steps; the "
-        "default up to 50 was not run), lost to seasonal naive on validation (MASE 1.74-2.26 "
-        "against 1.34), so seasonal naive was served at 44 to 47 of 48 steps: test OWA "
-        "0.621-0.626 against seasonal naive's 0.628 and direct lstm's 0.427, and with bilstm a "
-        "test MASE of 1.194 against seasonal naive's 1.193 (docs/accuracy.md). Use it only where "
-        "a backtest shows it winning.",
+        "`horizon` times (recursive; target-only input, no window framing). recursive compounds "
+        "its own errors and lost to direct on ETTh1 and M4 Hourly (docs/accuracy.md): use it "
+        "only where a backtest shows it winning.",
     ),
     click.option(
         "--hidden",
