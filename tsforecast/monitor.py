@@ -28,7 +28,9 @@ from .forecast_log import ForecastLog
 from .metrics import forecast_scores, mase_scale
 
 NAIVE = "seasonal_naive"
+# What monitor reports of each issue (RMSE and interval width are evaluate's).
 POINT = ("mae", "smape", "mase")
+INTERVALS = ("coverage", "msis")
 # The coverage every degraded check wants of a 90% interval: below it, the intervals lie.
 COVERAGE_FLOOR = {"90": 0.8}
 # The steps of one forecast share its origin, its level error and the day's weather, so an
@@ -40,10 +42,6 @@ MIN_ISSUES = 3
 # the floor / GROSS): that far off, the model is broken, not unlucky, and waiting for the third
 # issue serves two more such forecasts.
 GROSS = 2.0
-
-# What monitor reports of each issue (RMSE and interval width are evaluate's).
-POINT_REPORTED = ("mae", "smape", "mase")
-INTERVALS = ("coverage", "msis")
 
 
 def score_forecast(
@@ -76,10 +74,10 @@ def score_forecast(
     y = y[arrived]
     levels = {level: (lo[arrived], hi[arrived]) for level, (lo, hi) in bounds.items()}
     scores = forecast_scores(y, y_hat[arrived], scale, levels)
-    result.update({key: scores[key] for key in POINT_REPORTED})
+    result.update({key: scores[key] for key in POINT})
     if history.size:
         naive = forecast_scores(y, seasonal_naive(history, len(arrived), season)[arrived], scale)
-        result.update({f"{NAIVE}_{key}": naive[key] for key in POINT_REPORTED})
+        result.update({f"{NAIVE}_{key}": naive[key] for key in POINT})
     result.update({key: value for key, value in scores.items() if key.split("-")[0] in INTERVALS})
     return result
 

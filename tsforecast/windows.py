@@ -66,9 +66,9 @@ def _what_fits(rows: int, lookback: int, horizon: int, val_size: int | None, typ
     shorter = next((h for h in range(horizon - 1, 0, -1) if fits(lookback, h)), None)
     if shorter is not None:
         return f"the largest --horizon it allows with lookback {lookback} is {shorter}"
-    lookbacks = [k for k in range(lookback - 1, 0, -1) if fits(k, horizon)]
-    if lookbacks:
-        return f"--horizon {horizon} fits with a --lookback of at most {lookbacks[0]}"
+    longest = next((k for k in range(lookback - 1, 0, -1) if fits(k, horizon)), None)
+    if longest is not None:
+        return f"--horizon {horizon} fits with a --lookback of at most {longest}"
     equal = next((h for h in range(horizon - 1, 0, -1) if fits(h, h)), None)
     if equal is not None:
         return f"it fits, e.g., --horizon {equal} --lookback {equal}"
