@@ -61,6 +61,11 @@ def stdin_bytes() -> bytes:
     return _stdin[1]
 
 
+def shown_path(path: str) -> str:
+    """`path` as messages name it: standard input for "-"."""
+    return "standard input" if path == STDIN else path
+
+
 def _source(path: str) -> Path | io.BytesIO:
     """What pandas reads for `path`: the file, or standard input's bytes."""
     return io.BytesIO(stdin_bytes()) if path == STDIN else Path(path)
@@ -151,10 +156,10 @@ def _undecodable(path: str, encoding: str) -> str:
     """The message for text that is not in `encoding`: which byte on which line of the file."""
     found = _first_undecodable_line(path, encoding)
     where = "the file has bytes" if found is None else f"line {found[0]} has the byte {found[1]}"
-    shown = "standard input" if path == STDIN else path
     return (
-        f"cannot read {shown} as a table: it is not {encoding} text ({where} that {encoding} "
-        "does not allow); give its encoding with --encoding NAME (e.g. latin-1, cp1252)"
+        f"cannot read {shown_path(path)} as a table: it is not {encoding} text ({where} that "
+        f"{encoding} does not allow); give its encoding with --encoding NAME (e.g. latin-1, "
+        "cp1252)"
     )
 
 

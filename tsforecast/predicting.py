@@ -111,7 +111,7 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
     the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
     the --encoding and --date-format given, which replace the model's; `multipliers`: the
     recalibration of the intervals (forecast.forecast)."""
-    from .data import load_panel, read_future
+    from .data import load_panel, read_future, shown_path
 
     # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
     check_levels(artifact, levels)
@@ -125,7 +125,7 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
         trained = [c for c in (*keys, *others) if c]
         source = f" from {saved.path}" if saved.path not in ("", STDIN) else ""
         raise DataError(
-            f"{cfg.path if cfg.path != STDIN else 'standard input'} has no column "
+            f"{shown_path(cfg.path)} has no column "
             f"{missing.column!r}, which the model was trained with ({', '.join(trained)}"
             f"{source}); its columns are: {', '.join(missing.columns)}. Give the file the "
             "model's columns, or train a model on this one"
