@@ -7,7 +7,13 @@ Phases: `validation` (the 8 weeks a year, 52 weeks, before the test weeks, with 
 before them: where the serving rule is chosen) and `test` (the 8 weeks before the last week of
 each file, so that every origin's 168 steps are in the data). Besides what tsforecast serves,
 each candidate serving rule is replayed from the same validation windows of training (`rules`),
-and the 90% interval's coverage is recorded.
+and the 90% interval's coverage is recorded, as served (calibrated on the validation windows) and
+recalibrated from the actuals as `predict --registry` would by each origin: the misses of the
+intervals served at the earlier origins whose targets had arrived, replayed with the library's
+own `recalibration.replay` and applied with `rescale` (`_recalibrated` keys, and
+`_recalibrated_one_eta` with eta undivided at the steps that arrive late; `_after_day_14`: the
+origins from which two weeks of actuals had been logged; with --panel each series by its own
+misses, where the library pools the series of a panel).
 
 The files are read as published: the duplicated autumn hour averaged, rows sorted, missing hours
 interpolated (the tool itself refuses duplicates until it has an option for them).
@@ -32,7 +38,7 @@ import numpy as np
 import pandas as pd
 from common import markdown_table, run_cli, stamp, write_result
 
-from tsforecast import artifacts, classical, serving, transforms
+from tsforecast import artifacts, classical, recalibration, serving, transforms
 from tsforecast.data import load_panel
 from tsforecast.forecast import Forecaster
 from tsforecast.intervals import conformal_bounds
@@ -45,6 +51,7 @@ DATA = Path(os.environ.get("PJM_DATA", REPO.parent / "shared" / "data" / "pjm"))
 REGIONS = ("AEP", "COMED", "DAYTON", "DEOK", "FE", "PJME", "PJM_Load")
 WEEKS, YEARS, DAY = 8, 3, 24
 LEVEL = 90.0
+SETTLE = 14  # origins (days) of logged actuals before recalibration is judged
 
 
 def read(region: str) -> pd.Series:
@@ -209,14 +216,43 @@ def score_at_origins(model: Path, full_csv: Path, origins: dict[str, list[int]])
         point = serving.in_model_units(
             transform, {"s": served_values(served_steps, after, transform)}
         )["s"]
-        lo, hi = conformal_bounds(point, artifact.conformal_scores, network.spread, LEVEL)
-        lo, hi = transforms.inverse(transform, lo), transforms.inverse(transform, hi)
-        lo = np.maximum(lo, 0.0)
+        calibrated = conformal_bounds(point, artifact.conformal_scores, network.spread, LEVEL)
         row["served"] = mase(transforms.inverse(transform, point))
-        row["coverage_90"] = float(np.mean((actual >= lo) & (actual <= hi)))
-        row["width_90"] = float(np.mean(hi - lo) / scale)
+        bounds = {"": calibrated}
+        for suffix, eta in (
+            ("_recalibrated", recalibration.step_etas(recalibration.ETA, horizon, DAY)),
+            ("_recalibrated_one_eta", recalibration.ETA),
+        ):
+            bounds[suffix] = recalibrated(point, calibrated, at, actual, transform, eta)
+        for suffix, (lo, hi) in bounds.items():
+            lo = np.maximum(transforms.inverse(transform, lo), 0.0)
+            hi = transforms.inverse(transform, hi)
+            inside = (actual >= lo) & (actual <= hi)
+            width = (hi - lo) / scale
+            row[f"coverage_90{suffix}"] = float(np.mean(inside))
+            row[f"width_90{suffix}"] = float(np.mean(width))
+            row[f"coverage_90{suffix}_after_day_14"] = float(np.mean(inside[SETTLE:]))
+            row[f"width_90{suffix}_after_day_14"] = float(np.mean(width[SETTLE:]))
         rows.append(row)
     return rows
+
+
+def recalibrated(point, bounds, at, actual, transform: str, eta):
+    """The calibrated `bounds` (model units, <float>[T, H] each, origins `at` in time order)
+    recalibrated at each origin from the misses of the earlier origins' served intervals whose
+    targets precede it, as `predict --registry` recalibrates from its log (at `eta`, per step
+    or one for all)."""
+    lo, hi = bounds
+    low = np.maximum(transforms.inverse(transform, lo), 0.0)
+    outside = (actual < low) | (actual > transforms.inverse(transform, hi))
+    horizon = point.shape[1]
+    result = (np.empty_like(lo), np.empty_like(hi))
+    for t in range(len(at)):
+        arrived = at[:t, None] + np.arange(horizon) < at[t]
+        missed = np.where(arrived, outside[:t], np.nan)
+        multiplier = np.exp(recalibration.replay(missed, LEVEL, eta))
+        result[0][t], result[1][t] = recalibration.rescale(point[t], lo[t], hi[t], multiplier)
+    return result
 
 
 def train(csv: Path, model: Path, horizon: int) -> float:
@@ -287,10 +323,15 @@ def table(rows: list[dict]) -> None:
         "naive day",
         "naive week",
         "90% coverage",
+        "from day 14",
+        "recalibrated",
+        "width change",
     ]
     cells = []
     for row in rows:
         m = row["mase"]
+        before = row["width_90_after_day_14"]
+        after = row["width_90_recalibrated_after_day_14"]
         cells.append(
             [
                 row["series"] + (" (panel)" if row.get("panel") else ""),
@@ -302,9 +343,12 @@ def table(rows: list[dict]) -> None:
                 f"{m['seasonal_naive']:.3f}",
                 f"{m['seasonal_naive_168']:.3f}",
                 f"{100 * row['coverage_90']:.1f}%",
+                f"{100 * row['coverage_90_after_day_14']:.1f}%",
+                f"{100 * row['coverage_90_recalibrated_after_day_14']:.1f}%",
+                f"{100 * (after / before - 1):+.1f}%",
             ]
         )
-    print("\n" + markdown_table(headers, "llrrrrrrr", cells))
+    print("\n" + markdown_table(headers, "llrrrrrrrrrr", cells))
     print("\nRules replayed (mean MASE over the rows above):")
     for name in RULES:
         print(f"- {name}: {np.mean([row['rules'][name]['mase'] for row in rows]):.4f}")

@@ -18,7 +18,16 @@ from click.testing import CliRunner
 from tsforecast.cli import cli
 from tsforecast.forecast_log import ForecastLog, Header
 from tsforecast.panel import Panel
-from tsforecast.recalibration import BOUNDS, ETA, fit, outcomes, replay, rescale
+from tsforecast.recalibration import (
+    BOUNDS,
+    ETA,
+    fit,
+    origin_spacing,
+    outcomes,
+    replay,
+    rescale,
+    step_etas,
+)
 
 # --- the tracker ---------------------------------------------------------------------------------
 
@@ -51,6 +60,27 @@ def test_replay_stays_within_its_bounds():
     # 50%: alpha 0.5; two hits go -0.5, -1.0 (clipped at log 0.5), then a miss: +0.5.
     down = replay(np.array([[0.0], [0.0], [1.0]]), 50.0, eta=1.0, bounds=(0.5, 3.0))
     assert down == pytest.approx([math.log(0.5) + 0.5], abs=1e-12)
+
+
+def test_replay_takes_a_rate_per_step():
+    # One miss at 90%: each step moves by its own eta times 0.9.
+    assert replay(np.ones((1, 2)), 90.0, eta=np.array([0.2, 0.1])) == pytest.approx([0.18, 0.09])
+
+
+def test_a_step_that_arrives_after_later_origins_moves_slower():
+    # Origins 3 steps apart: steps 1-3 arrive before the next origin, 4-6 one origin later, 7
+    # two later.
+    expected = [0.15, 0.15, 0.15, 0.075, 0.075, 0.075, 0.05]
+    np.testing.assert_allclose(step_etas(0.15, 7, 3.0), expected)
+    np.testing.assert_allclose(step_etas(0.15, 3, math.inf), [0.15] * 3)
+
+
+def test_origin_spacing_is_the_median_number_of_steps_between_origins():
+    hours = pd.Timestamp("2024-01-01") + pd.to_timedelta([0, 24, 72, 96], unit="h")
+    assert origin_spacing(pd.DatetimeIndex(hours), "h") == 24.0  # gaps 24, 48, 24
+    months = pd.DatetimeIndex(["2024-01-01", "2024-02-01", "2024-04-01"])
+    assert origin_spacing(months, "MS") == 1.5
+    assert origin_spacing(hours[:1], "h") == math.inf
 
 
 @pytest.mark.parametrize(
@@ -138,6 +168,35 @@ def test_outcomes_count_each_arrived_target_of_the_last_issue_per_origin():
     assert done.targets.tolist() == [[1, 1, 1], [0, 1, 0]]
     np.testing.assert_array_equal(done.missed, [[0, 1, 0], [np.nan, 1, np.nan]])
     assert done.until == pd.Timestamp("2024-01-01 09:00")
+
+
+def test_fit_divides_eta_by_how_late_a_step_arrives():
+    # Hourly origins 04:00 and 05:00, 3 steps each, every interval [100, 100] missed: step 2
+    # of 04:00 arrives after the 05:00 forecast, step 3 after two more origins.
+    t = pd.Timestamp("2024-01-01")
+    hour = pd.Timedelta(hours=1)
+    header = Header("v", t, "m", 3, "h", (24,), ("90",), {}, {"target": "y"})
+    rows = pd.concat(
+        pd.DataFrame(
+            {
+                "unique_id": "a",
+                "ds": t + (origin + np.arange(1, 4)) * hour,
+                "step": [1, 2, 3],
+                "y_hat": 100.0,
+                "y_hat-lo-90": 100.0,
+                "y_hat-hi-90": 100.0,
+                "method": "model",
+                "origin": t + origin * hour,
+                "history_start": t,
+                "issue": f"{origin}.parquet",
+            }
+        )
+        for origin in (4, 5)
+    )
+    log = ForecastLog(Path("log"), {"4.parquet": header, "5.parquet": header}, rows, ())
+    data = Panel(("a",), np.arange(12, dtype=np.float32), np.array([0, 12]), (t,), "h")
+    multipliers = fit(log, data, "v", lookback=4).levels["90"].multipliers
+    np.testing.assert_allclose(np.log(multipliers), [2 * ETA * 0.9 / k for k in (1, 2, 3)])
 
 
 def test_fit_replays_the_served_version_only():

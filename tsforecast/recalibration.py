@@ -9,12 +9,17 @@ hits by online quantile tracking on a log multiplier of their half-widths,
     log s  <-  clip(log s + eta * (missed - alpha)),        alpha = 1 - level / 100,
 
 stable where the intervals miss at rate alpha: a miss raises it by eta (1 - alpha), a hit lowers
-it by eta alpha. This is adaptive conformal inference (Gibbs & Candes 2021) written as the
-quantile tracker of conformal PID control (Angelopoulos, Candes & Tibshirani 2023), on the
-multiplier of the conformal (or quantile) half-widths rather than on the miss level. `missed`
-is, for each forecast origin in time order, the share of the series forecast from that origin
-whose actual fell outside the served interval (one update per origin and step: the series of
-a panel forecast from one origin share its day, and are not independent observations).
+it by eta alpha. A step whose actual arrives only after later origins have been forecast (step
+150 of a weekly horizon forecast every day) takes eta divided by how many origins it lags
+(`step_etas`): its news arrives late, and a tracker moving at full speed on late news keeps
+widening for the origins still pending after the misses have stopped.
+
+This is adaptive conformal inference (Gibbs & Candes 2021) written as the quantile tracker of
+conformal PID control (Angelopoulos, Candes & Tibshirani 2023), on the multiplier of the
+conformal (or quantile) half-widths rather than on the miss level. `missed` is, for each
+forecast origin in time order, the share of the series forecast from that origin whose actual
+fell outside the served interval (one update per origin and step: the series of a panel forecast
+from one origin share its day, and are not independent observations).
 
 The state is replayed from the whole log at every `predict --registry` (`fit`): a pure function
 of the log and DATA, so nothing can be lost or need migrating; it counts only the served
@@ -50,20 +55,37 @@ ETA = 0.15
 BOUNDS = (0.5, 3.0)
 
 
+def step_etas(eta: float, horizon: int, spacing: float) -> np.ndarray:
+    """`<float64>[H]`: `eta` for each horizon step, divided by the number of origins forecast
+    before its actual arrives when consecutive origins are `spacing` steps apart (1 for every
+    step of a daily forecast issued daily)."""
+    return eta / np.maximum(1.0, np.ceil(np.arange(1, horizon + 1) / max(spacing, 1.0)))
+
+
+def origin_spacing(origins: pd.DatetimeIndex, freq: str) -> float:
+    """The median number of `freq` steps between consecutive `origins` (sorted); infinite with
+    fewer than two, where no step lags another origin."""
+    if len(origins) < 2:
+        return math.inf
+    grid = pd.date_range(origins[0], origins[-1], freq=freq)
+    return float(np.median(np.diff(grid.searchsorted(origins))))
+
+
 def replay(
     missed: np.ndarray,
     level: float,
-    eta: float = ETA,
+    eta: float | np.ndarray = ETA,
     bounds: tuple[float, float] = BOUNDS,
 ) -> np.ndarray:
     """The log multiplier of each horizon step, `<float64>[H]`, after tracking the misses
     `missed` `<float>[T, H]` (per origin in time order and step, the share of intervals that
-    missed; NaN where no actual has arrived, which leaves the step as it was), from 0.
+    missed; NaN where no actual has arrived, which leaves the step as it was), from 0, with
+    `eta` one rate or one per step (`step_etas`).
 
     References: Angelopoulos, Candes & Tibshirani (2023), sec. 2.1 (quantile tracking)."""
     if not 0 < level < 100:
         raise ValueError(f"level must be in (0, 100) percent, got level = {level}")
-    if eta <= 0:
+    if np.any(np.asarray(eta) <= 0):
         raise ValueError(f"eta must be positive, got eta = {eta}")
     if not 0 < bounds[0] <= 1 <= bounds[1]:
         raise ValueError(f"bounds must hold 1 and be positive, got bounds = {bounds}")
@@ -226,8 +248,9 @@ def fit(
 ) -> State:
     """The recalibration of `version`'s intervals: `replay` of the outcomes (`outcomes`) of
     its logged forecasts against the actuals in `observed` (DATA with gaps as NaN; None only
-    with no log). Its intervals stay as calibrated (no level) while it has no logged forecast
-    whose actual has arrived."""
+    with no log), at `eta` per step for the spacing of the logged origins (`step_etas`). Its
+    intervals stay as calibrated (no level) while it has no logged forecast whose actual has
+    arrived."""
     mine = forecast_log.of_version(version) if forecast_log is not None else None
     if mine is None:
         return State(version, {}, None, eta, bounds)
@@ -237,8 +260,9 @@ def fit(
         if counted == 0:
             continue
         held = float(np.nansum((1.0 - done.missed) * done.targets)) / counted
+        etas = step_etas(eta, done.missed.shape[1], origin_spacing(done.origins, observed.freq))
         levels[name] = LevelState(
-            np.exp(replay(done.missed, float(name), eta, bounds)),
+            np.exp(replay(done.missed, float(name), etas, bounds)),
             int((done.targets.sum(axis=1) > 0).sum()),
             counted,
             held,
