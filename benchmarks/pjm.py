@@ -255,13 +255,13 @@ def recalibrated(point, bounds, at, actual, transform: str, eta):
     return result
 
 
-def train(csv: Path, model: Path, horizon: int) -> float:
+def train(csv: Path, model: Path, horizon: int, options: tuple[str, ...]) -> float:
     return run_cli(
-        "train", str(csv), "--horizon", str(horizon), "--out", str(model), "--quiet"
+        "train", str(csv), "--horizon", str(horizon), *options, "--out", str(model), "--quiet"
     ).wall_s
 
 
-def one_series(phase: str, horizon: int, region: str, tmp: Path) -> dict:
+def one_series(phase: str, horizon: int, region: str, tmp: Path, options: tuple[str, ...]) -> dict:
     """One region's file alone: train on its three years before the phase's weeks, score."""
     series = read(region)
     start = stretch(series, phase)
@@ -272,7 +272,7 @@ def one_series(phase: str, horizon: int, region: str, tmp: Path) -> dict:
     history.rename("y").reset_index().to_csv(csv, index=False)
     full.rename("y").reset_index().to_csv(full_csv, index=False)
     model = tmp / f"{region}-{phase}-{horizon}"
-    seconds = train(csv, model, horizon)
+    seconds = train(csv, model, horizon, options)
     (row,) = score_at_origins(model, full_csv, {"y": at})
     row = {
         **row,
@@ -285,7 +285,9 @@ def one_series(phase: str, horizon: int, region: str, tmp: Path) -> dict:
     return row
 
 
-def panel_of_all(phase: str, horizon: int, regions: list[str], tmp: Path) -> list[dict]:
+def panel_of_all(
+    phase: str, horizon: int, regions: list[str], tmp: Path, options: tuple[str, ...]
+) -> list[dict]:
     """The regions as one panel (long layout), trained once."""
     frames, full_frames, origins = [], [], {}
     for region in regions:
@@ -302,7 +304,7 @@ def panel_of_all(phase: str, horizon: int, regions: list[str], tmp: Path) -> lis
     pd.concat(frames)[["unique_id", "ds", "y"]].to_csv(csv, index=False)
     pd.concat(full_frames)[["unique_id", "ds", "y"]].to_csv(full_csv, index=False)
     model = tmp / f"panel-{phase}-{horizon}"
-    seconds = train(csv, model, horizon)
+    seconds = train(csv, model, horizon, options)
     rows = []
     for row in score_at_origins(model, full_csv, origins):
         rows.append(
@@ -363,8 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="series at once (a training holds about one core)"
     )
+    parser.add_argument(
+        "--train-options",
+        default="",
+        help="more `tsforecast train` options, space-separated (e.g. '--holidays US')",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    options = tuple(args.train_options.split())
     regions = args.regions.split(",")
     runs = [
         (phase, horizon)
@@ -381,13 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.panel:
             for phase, horizon in runs:
-                save(panel_of_all(phase, horizon, regions, Path(tmp)))
+                save(panel_of_all(phase, horizon, regions, Path(tmp), options))
         else:
             context = multiprocessing.get_context("spawn")  # JAX does not survive a fork
             with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
                 # Region by region, so that a run cut off holds both phases of its first regions.
                 jobs = [
-                    pool.submit(one_series, phase, horizon, region, Path(tmp))
+                    pool.submit(one_series, phase, horizon, region, Path(tmp), options)
                     for region in regions
                     for phase, horizon in runs
                 ]

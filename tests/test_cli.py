@@ -76,6 +76,7 @@ def test_train_writes_a_self_describing_model_directory(trained_model):
         "future_covariates": [],
         "static": [],
         "calendar": False,
+        "holidays": None,
         "strict": False,
         # "auto" resolved: every value of the series is positive.
         "transform": "log",

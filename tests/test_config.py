@@ -267,6 +267,7 @@ SECTIONS = {
         "future_covariates": ("promo", "holiday"),
         "static": ("region",),
         "calendar": True,
+        "holidays": "US-CA",
         "strict": True,
         "transform": "log",
         "encoding": "cp1252",
@@ -288,6 +289,7 @@ SECTIONS = {
         "strategy": "direct",
         "normalize": "series",
         "residual": "seasonal",
+        "future_per_step": False,
     },
     "train": {
         "epochs": 7,
@@ -402,7 +404,9 @@ def test_from_dict_of_an_old_saved_config_applies_the_earlier_defaults():
     # What those models were trained with, not today's defaults (window, blend, auto).
     assert back.model.normalize == "series"
     assert back.model.residual == "none"
+    assert back.model.future_per_step is False  # their saved weights have no per-step network
     assert back.data.transform == "none"
+    assert back.data.holidays is None
     # Missing keys elsewhere take the current defaults: the file is read as before (UTF-8,
     # dates inferred).
     assert (back.data.encoding, back.data.date_format) == ("utf-8", None)

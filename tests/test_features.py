@@ -1,6 +1,7 @@
 """The device matrix's columns against hand-computed values: calendar phases for chosen timestamps
-(a leap day, the last day of a month, a zoned timestamp that changes day and month in UTC), row
-timestamps against pandas' own grid per series, the one-hot static columns, and the layout."""
+(a leap day, the last day of a month, a zoned timestamp that changes day and month in UTC),
+holiday flags and distances around known public holidays, row timestamps against pandas' own
+grid per series, the one-hot static columns, and the layout."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforecast.errors import DataError
+from tsforecast.config import DataConfig
+from tsforecast.errors import ConfigError, DataError
 from tsforecast.features import (
+    HOLIDAY_NAMES,
     FeatureLayout,
     calendar_features,
     calendar_names,
     device_matrix,
+    holiday_features,
+    known_columns,
     layout,
     row_timestamps,
     static_levels,
@@ -134,6 +139,59 @@ def test_calendar_features_daily_and_monthly_drop_the_cycles_they_cannot_see():
     got = calendar_features(months, "MS")
     assert got.shape == (3, 2)
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_holiday_features_hand_values_around_christmas_and_new_year():
+    # US federal holidays: Christmas (Monday 25 December 2023) and New Year's Day (1 January
+    # 2024). The 28th is 3 days after Christmas and 4 before New Year: nearer Christmas.
+    days = pd.date_range("2023-12-20", "2024-01-03", freq="D")
+    nearest = [-5, -4, -3, -2, -1, 0, 1, 2, 3, -3, -2, -1, 0, 1, 2]
+    expected = np.column_stack([np.equal(nearest, 0), np.asarray(nearest) / 7])
+    np.testing.assert_allclose(holiday_features(days, "US"), expected, atol=1e-6)
+    # More than a week from any holiday reads 1 after the nearest, -1 before it: 24 January
+    # 2024 is 9 days after Martin Luther King Jr. Day (15 January).
+    np.testing.assert_allclose(holiday_features(pd.DatetimeIndex(["2024-01-24"]), "US"), [[0, 1]])
+    # A subdivision's own holidays: Cesar Chavez Day (31 March 2023, a Friday) in California only.
+    chavez = pd.DatetimeIndex(["2023-03-31"])
+    assert holiday_features(chavez, "US-CA")[0, 0] == 1.0
+    assert holiday_features(chavez, "US")[0, 0] == 0.0
+
+
+def test_holiday_features_read_a_zoned_index_in_its_own_zone():
+    # 23:00 in New York on 24 December is 04:00 UTC on Christmas Day: not yet the holiday.
+    eve = pd.DatetimeIndex([pd.Timestamp("2023-12-24 23:00", tz="America/New_York")])
+    np.testing.assert_allclose(holiday_features(eve, "US"), [[0, -1 / 7]], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            "XX",
+            "--holidays 'XX': no such country in the holidays package; give an ISO 3166 code "
+            "such as US, GB or DE, or one with a subdivision such as US-CA",
+        ),
+        ("US-ZZ", "--holidays 'US-ZZ': US has no subdivision 'ZZ'; its subdivisions include AK"),
+    ],
+)
+def test_holidays_of_an_unknown_place_name_it(spec, message):
+    with pytest.raises(ConfigError) as raised:
+        holiday_features(pd.DatetimeIndex(["2024-01-01"]), spec)
+    assert str(raised.value).startswith(message)
+
+
+def test_known_columns_put_holidays_after_the_cycles_and_refuse_them_on_monthly_data():
+    assert known_columns(DataConfig(holidays="GB"), "h") == HOLIDAY_NAMES
+    assert known_columns(DataConfig(calendar=True, holidays="GB"), "D") == (
+        _names(*ALL_CYCLES[1:]) + HOLIDAY_NAMES
+    )
+    assert known_columns(DataConfig(), "h") == ()
+    with pytest.raises(ConfigError) as raised:
+        known_columns(DataConfig(holidays="GB"), "MS")
+    assert str(raised.value) == (
+        "--holidays needs daily or finer data; this data's steps are MS; drop --holidays or "
+        "give holiday columns with --future-covariates"
+    )
 
 
 def _expected_rows(panel: Panel) -> pd.DatetimeIndex:

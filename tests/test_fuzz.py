@@ -1196,7 +1196,7 @@ def test_a_constant_series_leaves_the_serving_choice_to_the_others():
     steps, report = choose(errors, np.array([True, False, True, False]))
     # The other series' windows alone: the network 1 / 2 at every step, seasonal naive 4 / 2.
     assert steps == ("model", "model")
-    assert report["half_mase"]["model"] == {"earlier": 0.5, "later": 0.5}
+    assert report["overall_mase"] == {"model": 0.5, "seasonal_naive": 2.0}
     steps, report = choose(
         scaled_errors({"model": network, "seasonal_naive": naive}, targets, scales * 0),
         np.array([True, False, True, False]),

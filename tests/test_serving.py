@@ -26,11 +26,19 @@ needs_statsforecast = pytest.mark.skipif(
 HORIZON = 24
 
 
+def enough(*rows: np.ndarray) -> list[np.ndarray]:
+    """Each hand-made window repeated so that each half holds MIN_HALF_WINDOWS of them; the
+    means, and so the choice, are those of the windows as written."""
+    times = serving.MIN_HALF_WINDOWS // 2
+    return [np.repeat(np.asarray(r), times, axis=0) for r in rows]
+
+
 def test_an_alternative_serves_a_step_only_where_it_beats_the_network_on_both_halves():
     earlier = np.array([True, True, False, False])
     network = np.array([[1.0, 1.0, 0.1, 1.0]] * 4)
     daily = np.array([[0.5, 2.0, 0.9, 0.2]] * 2 + [[0.5, 2.0, 0.9, 3.0]] * 2)
     weekly = np.array([[0.7, 0.4, 0.9, 1.1]] * 4)
+    earlier, network, daily, weekly = enough(earlier, network, daily, weekly)
     steps, report = choose(
         {"model": network, "seasonal_naive": daily, "seasonal_naive_168": weekly}, earlier
     )
@@ -52,6 +60,7 @@ def test_a_method_that_wins_the_earlier_half_overall_but_not_the_later_stays_out
     network = np.array([[1.0, 1.0]] * 2 + [[0.2, 0.2]] * 2)
     naive = np.array([[0.1, 0.1]] * 2 + [[3.0, 3.0]] * 2)  # 1.55 on all, the network 0.6
     mean = np.array([[0.5, 0.5]] * 2 + [[0.1, 0.9]] * 2)
+    earlier, network, naive, mean = enough(earlier, network, naive, mean)
     steps, _ = choose({"model": network, "seasonal_naive": naive, "model+mstl": mean}, earlier)
     assert steps == ("model+mstl", "model")
 
@@ -61,6 +70,7 @@ def test_where_mstl_joins_the_mean_of_network_and_mstl_serves_unless_beaten_on_b
     network = np.array([[0.5, 0.5, 2.0]] * 2 + [[1.5, 0.5, 2.0]] * 2)  # wins step 0's earlier half
     mean = np.array([[1.0, 1.0, 1.0]] * 4)
     mstl = np.array([[3.0, 0.9, 0.8]] * 4)
+    earlier, network, mean, mstl = enough(earlier, network, mean, mstl)
     steps, report = choose(
         {"model": network, "mstl": mstl, "model+mstl": mean}, earlier, incumbent="model+mstl"
     )
@@ -87,16 +97,35 @@ def test_one_validation_window_per_series_serves_the_best_candidate_over_all_of_
     assert report["why"] == "mstl scores best over the 2 scored validation windows (0.894)"
 
 
+def test_fewer_than_ten_windows_a_half_serve_the_best_candidate_alone():
+    # Nine windows in each half: the naive wins step 0 on both halves, but that is too few
+    # windows to trust a choice per step; over all windows the network scores 0.75, the
+    # naive (0.5 + 2.0) / 2 = 1.25.
+    earlier = np.repeat([True, False], 9)
+    network = np.array([[1.0, 0.5]] * 18)
+    naive = np.array([[0.5, 2.0]] * 18)
+    steps, report = choose({"model": network, "seasonal_naive": naive}, earlier)
+    assert steps == ("model", "model")
+    assert report["decided_on"] == "all 18 validation windows (too few to check a choice on halves)"
+    # Ten a half do decide per step.
+    steps, _ = choose(
+        {"model": np.array([[1.0, 0.5]] * 20), "seasonal_naive": np.array([[0.5, 2.0]] * 20)},
+        np.repeat([True, False], 10),
+    )
+    assert steps == ("seasonal_naive", "model")
+
+
 def test_a_choice_per_step_worse_than_one_candidate_alone_gives_way_to_it():
     # The weekly naive loses the earlier half at every step by a little and wins the later by
     # a lot: the incumbent keeps every step (0.6 over all) though the naive alone scores 0.35.
     earlier = np.array([True, True, False, False])
     network = np.array([[0.5, 0.5]] * 2 + [[0.7, 0.7]] * 2)
     weekly = np.array([[0.6, 0.6]] * 2 + [[0.1, 0.1]] * 2)
+    earlier, network, weekly = enough(earlier, network, weekly)
     steps, report = choose({"model": network, "seasonal_naive_168": weekly}, earlier)
     assert steps == ("seasonal_naive_168", "seasonal_naive_168")
     assert report["why"] == (
-        "seasonal_naive_168 alone (0.35) beats the choice per step (0.6) over the 4 scored "
+        "seasonal_naive_168 alone (0.35) beats the choice per step (0.6) over the 20 scored "
         "validation windows"
     )
     assert report["half_mase"]["served"] == {

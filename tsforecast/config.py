@@ -23,7 +23,7 @@ RESIDUALS = ("none", "seasonal", "blend")
 DEFAULT_FRAMING = {"direct": ("window", "blend"), "recursive": ("series", "none")}
 # What models saved before these options existed were trained with, per config section.
 EARLIER_DEFAULTS = {
-    "model": {"normalize": "series", "residual": "none", "chunk": 1},
+    "model": {"normalize": "series", "residual": "none", "chunk": 1, "future_per_step": False},
     "data": {"transform": "none"},
     "train": {"ensemble": 1},
     "intervals": {"spread": "series"},
@@ -77,6 +77,9 @@ class DataConfig:
     future_covariates: tuple[str, ...] = ()
     static: tuple[str, ...] = ()
     calendar: bool = False
+    # Public holidays as known-in-advance inputs: an ISO 3166 country code, optionally with a
+    # subdivision (US, US-CA); tsforecast.features.holiday_features.
+    holidays: str | None = None
     # Refuse series too short to train on instead of skipping them.
     strict: bool = False
     # What the network models in place of the target (tsforecast.transforms); training
@@ -199,6 +202,10 @@ class ModelConfig:
     # per-series values.
     normalize: str | None = None
     residual: str | None = None
+    # Future-known inputs (--future-covariates, --calendar, --holidays) also act on their own
+    # step through one small network shared by the steps (models.WithFutureCovariates); models
+    # saved before it existed read False.
+    future_per_step: bool = True
 
     def __post_init__(self) -> None:
         normalize, residual = DEFAULT_FRAMING.get(self.strategy, (None, None))

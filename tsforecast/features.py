@@ -12,9 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .config import DataConfig
 from .data import Panel
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .panel import segment_ranges
+
+# Public holidays as the network sees them: whether the day is one, and how many days it is
+# from the nearest (negative before it, clipped at a week and divided by it), so that the days
+# around a holiday are told apart from ordinary ones.
+HOLIDAY_NAMES = ("holiday", "holiday_distance")
+HOLIDAY_REACH_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,63 @@ def calendar_features(timestamps: pd.DatetimeIndex, freq: str) -> np.ndarray:
     return np.column_stack(columns).astype(np.float32)
 
 
+def holiday_dates(spec: str, years: range) -> np.ndarray:
+    """<datetime64[D]>[n], sorted: the public holidays of `spec` (an ISO 3166 country code,
+    optionally with a subdivision: US, GB, US-CA, AU-VIC) in `years`, from the `holidays`
+    package."""
+    import holidays  # about a second to import; only a model with --holidays needs it
+
+    country, _, subdiv = spec.partition("-")
+    try:
+        calendar = holidays.country_holidays(country, subdiv=subdiv or None, years=years)
+    except NotImplementedError:
+        if country in holidays.list_supported_countries():
+            known = ", ".join(holidays.list_supported_countries()[country][:12])
+            raise ConfigError(
+                f"--holidays {spec!r}: {country} has no subdivision {subdiv!r}; "
+                f"its subdivisions include {known}"
+            ) from None
+        raise ConfigError(
+            f"--holidays {spec!r}: no such country in the holidays package; give an ISO 3166 "
+            "code such as US, GB or DE, or one with a subdivision such as US-CA"
+        ) from None
+    return np.asarray(sorted(calendar), dtype="datetime64[D]")
+
+
+def holiday_features(timestamps: pd.DatetimeIndex, spec: str) -> np.ndarray:
+    """<float32>[n, 2], the HOLIDAY_NAMES columns of `timestamps` (local times: a zoned index
+    is read in its own zone) for the holidays of `spec` (see `holiday_dates`)."""
+    days = timestamps.tz_localize(None) if timestamps.tz is not None else timestamps
+    days = days.to_numpy().astype("datetime64[D]")
+    if len(days) == 0:
+        return np.zeros((0, len(HOLIDAY_NAMES)), np.float32)
+    first, last = pd.Timestamp(days.min()).year, pd.Timestamp(days.max()).year
+    dates = holiday_dates(spec, range(first - 1, last + 2))
+    if len(dates) == 0:  # nothing within a year: every day is far from a holiday
+        return np.column_stack([np.zeros(len(days)), np.ones(len(days))]).astype(np.float32)
+    after = np.searchsorted(dates, days)  # the first holiday on or after each day
+    since = (days - dates[np.maximum(after - 1, 0)]).astype(np.int64)
+    until = (days - dates[np.minimum(after, len(dates) - 1)]).astype(np.int64)
+    nearest = np.where(np.abs(since) <= np.abs(until), since, until)
+    reach = HOLIDAY_REACH_DAYS
+    distance = np.clip(nearest, -reach, reach) / reach
+    return np.column_stack([nearest == 0, distance]).astype(np.float32)
+
+
+def known_columns(data_cfg: DataConfig, freq: str) -> tuple[str, ...]:
+    """The calendar columns of a model (`--calendar` cycles, then `--holidays`), all known in
+    advance."""
+    names = calendar_names(freq) if data_cfg.calendar else ()
+    if data_cfg.holidays:
+        if _step(freq) > pd.Timedelta(days=1):
+            raise ConfigError(
+                f"--holidays needs daily or finer data; this data's steps are {freq}; drop "
+                "--holidays or give holiday columns with --future-covariates"
+            )
+        names += HOLIDAY_NAMES
+    return names
+
+
 def row_timestamps(panel: Panel) -> pd.DatetimeIndex:
     """The timestamp of every row of the panel, vectorised for fixed-duration steps."""
     offset = pd.tseries.frequencies.to_offset(panel.freq)
@@ -109,14 +173,25 @@ def layout(
 
 
 def device_matrix(
-    panel: Panel, scaled: np.ndarray, calendar: tuple[str, ...], levels: dict[str, list[str]]
+    panel: Panel,
+    scaled: np.ndarray,
+    calendar: tuple[str, ...],
+    levels: dict[str, list[str]],
+    holidays: str | None = None,
 ) -> np.ndarray:
     """<float32>[total, features]: the standardised target and numeric covariates `scaled`
-    (<float32>[total, 1 + k]), calendar features, then the one-hot static columns (a category
-    unseen in training is all zeros)."""
+    (<float32>[total, 1 + k]), the `calendar` columns (`known_columns`; the holiday ones of
+    `holidays`), then the one-hot static columns (a category unseen in training is all
+    zeros)."""
     parts = [scaled]
     if calendar:
-        parts.append(calendar_features(row_timestamps(panel), panel.freq))
+        stamps = row_timestamps(panel)
+        if calendar[0] not in HOLIDAY_NAMES:
+            parts.append(calendar_features(stamps, panel.freq))
+        if HOLIDAY_NAMES[0] in calendar:
+            zone = panel.starts[0].tz
+            local = stamps if zone is None else stamps.tz_convert(zone)
+            parts.append(holiday_features(local, holidays))
     if levels:
         hot = []
         for k, values in enumerate(levels.values()):

@@ -24,7 +24,7 @@ from .baselines import seasonal_naive
 from .config import Config
 from .data import FutureTable, Panel
 from .errors import DataError
-from .features import FeatureLayout, calendar_names, device_matrix
+from .features import FeatureLayout, device_matrix, known_columns
 from .intervals import (
     conformal_bounds,
     interval_columns,
@@ -118,8 +118,10 @@ class Forecaster:
             )
         numeric = np.column_stack([modelled.values, modelled.covariate_matrix()])
         scaled = scale_rows(numeric, modelled.offsets, mean, std)
-        calendar = calendar_names(panel.freq) if config.data.calendar else ()
-        matrix = device_matrix(modelled, scaled, calendar, self.features.static_levels)
+        calendar = known_columns(config.data, panel.freq)
+        matrix = device_matrix(
+            modelled, scaled, calendar, self.features.static_levels, config.data.holidays
+        )
         (values,) = replicate(self.mesh, matrix)
         return DeviceInputs(values, modelled.offsets, mean[:, 0], std[:, 0], modelled.values)
 

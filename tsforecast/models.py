@@ -272,11 +272,16 @@ class WithFutureCovariates(nn.Module):
     <float32>[batch, horizon, k]: a small MLP reads the model's forecast with the flattened
     covariates and adds a correction per step, zero at initialisation, so the wrapped model
     trains as it would alone until the covariates help. A quantile forecast [batch, horizon, Q]
-    shifts all its quantiles by the step's correction, so they still cannot cross."""
+    shifts all its quantiles by the step's correction, so they still cannot cross.
+
+    With `per_step`, a second small MLP, shared by every step, adds what each step's own values
+    say (a holiday, that step's hour): the flattened path must learn that step h's inputs act at
+    step h from the windows that show it, which a dozen holidays a year do not teach it."""
 
     base: nn.Module
     horizon: int
     hidden: int
+    per_step: bool = True
 
     @nn.compact
     def __call__(
@@ -292,6 +297,10 @@ class WithFutureCovariates(nn.Module):
         correction = nn.Dense(self.horizon, kernel_init=nn.initializers.zeros, name="future_head")(
             hidden
         )
+        if self.per_step:
+            own = nn.relu(nn.Dense(self.hidden, name="step_hidden")(future))
+            own = nn.Dense(1, kernel_init=nn.initializers.zeros, name="step_head")(own)
+            correction = correction + own[..., 0]
         return forecast + correction.reshape(
             correction.shape + (1,) * (forecast.ndim - correction.ndim)
         )
@@ -411,7 +420,9 @@ def build_model(
         model = QuantileForecaster(model, horizon, n_quantiles)
     if cfg.residual == "blend":
         model = SeasonalBlend(model, horizon, tuple(seasons))
-    return WithFutureCovariates(model, horizon, cfg.hidden) if n_future else model
+    if not n_future:
+        return model
+    return WithFutureCovariates(model, horizon, cfg.hidden, cfg.future_per_step)
 
 
 def apply_model(

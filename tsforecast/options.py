@@ -182,6 +182,12 @@ data_options = option_group(
         "frequency allows), for the horizon too.",
     ),
     click.option(
+        "--holidays",
+        metavar="COUNTRY[-SUBDIV]",
+        help="Add public-holiday inputs (the day is one; days to the nearest) for the horizon "
+        "too, from the holidays package: e.g. US, GB, DE-BY, AU-VIC. Daily or finer data.",
+    ),
+    click.option(
         "--strict",
         is_flag=True,
         help="Refuse series too short to train on instead of skipping them (and, at predict, "
@@ -557,6 +563,7 @@ def data_config(options: Options) -> DataConfig:
         future_covariates=options["future_covariates"],
         static=options["static"],
         calendar=options["calendar"],
+        holidays=options["holidays"],
         strict=options["strict"],
         transform=options["transform"],
         encoding=options["encoding"],

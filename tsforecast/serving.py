@@ -248,6 +248,12 @@ def halves_scores(
     )
 
 
+# A choice per step needs this many scored windows in each half: on a handful, a candidate that
+# is no better wins both halves at some of the steps by chance (daily data, whose MSTL is fitted
+# at every horizon-th window, scores a dozen windows where hourly data scores a hundred).
+MIN_HALF_WINDOWS = 10
+
+
 def halves_choice(
     errors: dict[str, np.ndarray],
     earlier: np.ndarray,
@@ -286,7 +292,8 @@ def choose(
     error over all the windows serves. The choice is then held against every candidate alone,
     scored as the validation table scores them (`table_mase`): if one scores lower, it serves
     every step, so what is served never scores worse on validation than any single candidate.
-    Too few windows to split in halves leave the choice to that comparison alone.
+    Fewer than MIN_HALF_WINDOWS windows in either half leave the choice to that comparison
+    alone.
 
     Returns (candidate per step, how it was decided: metrics.json's "serving")."""
     n, horizon = errors[NETWORK].shape
@@ -299,7 +306,7 @@ def choose(
         }
     overall = {name: table_mase(values, series) for name, values in errors.items()}
     best = min(overall, key=lambda name: (np.isnan(overall[name]), overall[name]))
-    if not earlier.any() or earlier.all():
+    if min(earlier.sum(), (~earlier).sum()) < MIN_HALF_WINDOWS:
         return (best,) * horizon, {
             "decided_on": f"all {n} validation windows (too few to check a choice on halves)",
             "why": (

@@ -22,7 +22,7 @@ from .artifacts import ModelArtifact, Scaler, TrainingSummary
 from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
-from .features import calendar_names, device_matrix, layout, static_levels
+from .features import device_matrix, known_columns, layout, static_levels
 from .forecast import DeviceInputs, Forecaster, quantiles_of
 from .intervals import quantile_index, validation_interval_metrics
 from .metrics import forecast_scores, mean_defined
@@ -193,10 +193,10 @@ def train(
     modelled = transforms.transform_panel(data_cfg.transform, panel)
     numeric = np.column_stack([modelled.values, panel.covariate_matrix()])
     scaled, mean, std = standardise(numeric, panel.offsets, split.train_part)
-    calendar = calendar_names(panel.freq) if data_cfg.calendar else ()
+    calendar = known_columns(data_cfg, panel.freq)
     levels = static_levels(panel)
     features = layout(data_cfg.covariates, data_cfg.future_covariates, calendar, levels)
-    matrix = device_matrix(panel, scaled, calendar, levels)
+    matrix = device_matrix(panel, scaled, calendar, levels, data_cfg.holidays)
 
     quantiles = quantiles_of(config)
     trainer = build_trainer(config, features.future, quantiles)
