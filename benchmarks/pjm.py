@@ -5,7 +5,9 @@ of 8 weeks, then forecast from every midnight of those weeks without retraining,
 Each series alone (a user with one region's file) and, with --panel, the seven as one panel.
 Phases: `validation` (the 8 weeks a year, 52 weeks, before the test weeks, with only the data
 before them: where the serving rule is chosen) and `test` (the 8 weeks before the last week of
-each file, so that every origin's 168 steps are in the data). Besides what tsforecast serves,
+each file, so that every origin's 168 steps are in the data); `holidays`, also validation: the 8
+weeks from the Monday on or before 14 November (Thanksgiving, Christmas, New Year) of the
+latest year whose weeks end before the validation weeks. Besides what tsforecast serves,
 each candidate serving rule is replayed from the same validation windows of training (`rules`),
 and the 90% interval's coverage is recorded, as served (calibrated on the validation windows) and
 recalibrated from the actuals as `predict --registry` would by each origin: the misses of the
@@ -65,8 +67,19 @@ def read(region: str) -> pd.Series:
 def stretch(series: pd.Series, phase: str) -> pd.Timestamp:
     """The first origin (a midnight) of the phase's 8 weeks."""
     last = series.index[-1].normalize() - pd.Timedelta(days=7)
-    start = last - pd.Timedelta(weeks=WEEKS)
-    return start - pd.Timedelta(weeks=52) if phase == "validation" else start
+    test = last - pd.Timedelta(weeks=WEEKS)
+    validation = test - pd.Timedelta(weeks=52)
+    if phase != "holidays":
+        return validation if phase == "validation" else test
+    # The latest Thanksgiving-to-New-Year weeks that end before the validation weeks begin.
+    year = validation.year
+    while True:
+        monday = pd.Timestamp(year, 11, 14) - pd.Timedelta(
+            days=pd.Timestamp(year, 11, 14).dayofweek
+        )
+        if monday + pd.Timedelta(weeks=WEEKS) <= validation:
+            return monday
+        year -= 1
 
 
 def halves(errors, earlier, incumbent, series, stat, guard: bool) -> tuple[str, ...]:
