@@ -94,6 +94,39 @@ def test_help_shows_usage_and_ends_with_examples(path):
         assert unknown == [], line
 
 
+def test_train_help_groups_its_options_and_lists_each_once():
+    text = _help("train", "-h").stdout
+    titles = [line[:-1] for line in text.splitlines() if re.fullmatch(r"[A-Z][\w ()-]*:", line)]
+    assert titles == [
+        "Reading DATA",
+        "Data and features",
+        "Windows",
+        "Model",
+        "Training",
+        "Prediction intervals",
+        "Registry (cron)",
+        "Options",
+    ]
+    # Each option under the section of its Config part, and every option listed exactly once.
+    sections = dict(zip(titles, re.split(r"\n[A-Z][\w ()-]*:\n", text)[1:], strict=True))
+    assert "--holidays" in sections["Data and features"]
+    assert "--horizon" in sections["Windows"]
+    assert "--chunk" in sections["Model"]
+    assert "--ensemble" in sections["Training"]
+    assert "--interval-spread" in sections["Prediction intervals"]
+    assert "--promote" in sections["Registry (cron)"]
+    assert "--out" in sections["Options"]
+    listed = re.findall(r"^  (?:-\w, )?(--[\w-]+)", text, flags=re.M)
+    declared = [
+        name
+        for param in _command(["train"]).params
+        if isinstance(param, click.Option)
+        for name in param.opts
+        if name.startswith("--")
+    ]
+    assert sorted(listed) == sorted([*declared, "--help"])
+
+
 def test_the_group_help_keeps_the_exit_codes():
     text = _help("-h").stdout
     assert "Exit codes:" in text

@@ -23,6 +23,7 @@ from .errors import Terminated, TsforecastError
 from .logs import FORMATS, configure, emit, json_line
 from .options import (
     REGISTRY_ONLY,
+    SectionedCommand,
     build_config,
     column_options,
     config_options,
@@ -77,6 +78,8 @@ class Group(click.Group):
     """Reports every failure as one line on stderr, never a traceback (set TSFORECAST_DEBUG=1
     to see one for internal errors). SIGTERM raises Terminated, so a run killed by cron or a
     service manager unwinds through the same cleanup as Ctrl-C."""
+
+    command_class = SectionedCommand
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False

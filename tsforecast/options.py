@@ -45,16 +45,39 @@ Options = Mapping[str, Any]
 # --- option groups: the options `train` and `backtest` share, one group per Config section ------
 
 
-def option_group(*decorators: Callable) -> Callable:
+def option_group(*decorators: Callable, title: str | None = None) -> Callable:
     """One decorator applying `decorators` (options, or other groups) in the order given, so the
-    options appear in the help in that order."""
+    options appear in the help in that order; with `title`, `--help` lists them under it (an
+    inner group's title wins)."""
 
     def decorate(command):
+        before = len(getattr(command, "__click_params__", ()))
         for decorator in reversed(decorators):
             command = decorator(command)
+        if title is not None:
+            for param in command.__click_params__[before:]:
+                if not hasattr(param, "help_section"):
+                    param.help_section = title
         return command
 
     return decorate
+
+
+class SectionedCommand(click.Command):
+    """A command whose `--help` lists its options under the titles of their option groups, in
+    the order they first appear, and the options outside a titled group last, under
+    "Options"."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                sections.setdefault(getattr(param, "help_section", "Options"), []).append(record)
+        sections["Options"] = sections.pop("Options", [])  # last
+        for title, rows in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(rows)
 
 
 class Periods(click.ParamType):
@@ -88,6 +111,11 @@ data_argument = click.argument(
 )
 
 
+def reading_section(files: str) -> str:
+    """The `--help` section of the options that read `files` (a note in brackets left out)."""
+    return f"Reading {files.partition(' (')[0]}"
+
+
 def reading_options(files: str, saved_by: str | None = None) -> Callable:
     """--date-format and --encoding for reading `files`; `saved_by`: the model whose reading
     options are the default (None: ISO 8601 or the one format that fits, and UTF-8)."""
@@ -108,6 +136,7 @@ def reading_options(files: str, saved_by: str | None = None) -> Callable:
             help=f"strftime format of the time column of {files}, e.g. %d/%m/%Y. {formats}",
         ),
         click.option("--encoding", **encodings),
+        title=reading_section(files),
     )
 
 
@@ -129,6 +158,7 @@ def column_options(files: str) -> Callable:
             help=f"Series id column of {files} (several series in long layout). Default: "
             "unique_id, id, series or item_id if present.",
         ),
+        title=reading_section(files),
     )
 
 
@@ -211,6 +241,7 @@ data_options = option_group(
         help="What the network models: log(y) (relative errors, multiplicative seasonality; "
         "needs values > 0) or y itself. auto: log when every training value is positive.",
     ),
+    title="Data and features",
 )
 
 # WindowConfig: how the series are cut into windows.
@@ -235,6 +266,7 @@ window_options = option_group(
         help="Validation windows per series (the last ones). Default: targets covering "
         "max(horizon, 10%) of the series.",
     ),
+    title="Windows",
 )
 
 # ModelConfig: the network and how it frames a window.
@@ -343,6 +375,7 @@ model_options = option_group(
         f"[default: {DEFAULT_FRAMING['direct'][1]}; "
         f"{DEFAULT_FRAMING['recursive'][1]} for --strategy recursive]",
     ),
+    title="Model",
 )
 
 # TrainConfig: the optimisation.
@@ -447,6 +480,7 @@ training_options = option_group(
         "here); with --residual blend or seasonal, only the forks that have read its longest "
         "period. Off by default.",
     ),
+    title="Training",
 )
 
 # IntervalConfig: prediction intervals.
@@ -479,6 +513,7 @@ interval_options = option_group(
         "only ones a quantile model can predict. Default: "
         f"{', '.join(f'{v:g}' for v in DEFAULT_LEVELS)}.",
     ),
+    title="Prediction intervals",
 )
 
 # Everything a Config is built from (but DATA): `train` and `backtest` take all of it.
@@ -536,6 +571,7 @@ registry_options = option_group(
         help="--registry: do nothing (exit 0) if the data is the same as the current version's.",
     ),
     lock_timeout_option,
+    title="Registry (cron)",
 )
 # The options of registry_options that need --registry: RetrainOptions' fields, named alike.
 REGISTRY_ONLY = tuple(field.name for field in dataclasses.fields(RetrainOptions))
