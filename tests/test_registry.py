@@ -166,7 +166,20 @@ def test_promote_if_better_candidate_skip_list_rollback_keep(tmp_path, data):
 
     listing = invoke("registry", "list", reg)
     assert listing.exit_code == 0, listing.output
-    rows = {v: line for v in (v1, v2, v3) for line in listing.stdout.splitlines() if v in line}
+    lines = listing.stdout.splitlines()
+    # Below the table, each head-to-head as promotions.jsonl recorded it.
+    assert (
+        f"{v2}: promoted on mase {compared['new']:.4g} against {v1}'s "
+        f"{compared['current']:.4g} on the same {compared['windows']} validation windows (the "
+        "table scores each version on its own)"
+    ) in lines
+    c = kept["comparison"]
+    assert (
+        f"{v3}: kept as candidate on mase {c['new']:.4g} against {v2}'s {c['current']:.4g} on "
+        f"the same {c['windows']} validation windows (the table scores each version on its own)"
+    ) in lines
+    lines = [line for line in lines if " on mase " not in line]
+    rows = {v: line for v in (v1, v2, v3) for line in lines if v in line}
     assert len(rows) == 3 and "*" in rows[v2] and "*" not in rows[v1] + rows[v3]
     # The listing shows what each version serves, and seasonal naive beside it.
     cells = rows[v2].split()

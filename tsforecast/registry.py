@@ -67,6 +67,9 @@ class VersionInfo:
     # The recalibration of its intervals the last `predict --registry` applied, when that was
     # this version (Registry.recalibration).
     recalibration: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Its last head-to-head with the version then current (`--promote if-better`): the
+    # promotions.jsonl line, with its action (promote or candidate), previous and comparison.
+    compared: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def storage_error(action: str, exc: OSError) -> StorageError:
@@ -165,6 +168,7 @@ class Registry:
         current = self.require().current()
         realised = self.realised().get("versions", {})
         recalibration = self.recalibration()
+        compared = {e["version"]: e for e in self._entries() if "comparison" in e}
         rows = []
         for name in self.names():
             record = artifacts.read_record(self.versions / name)
@@ -180,6 +184,7 @@ class Registry:
                     current=name == current,
                     realised=realised.get(name, {}),
                     recalibration=recalibration if recalibration.get("version") == name else {},
+                    compared=compared.get(name, {}),
                 )
             )
         return rows

@@ -342,6 +342,15 @@ def print_registry(registry_dir, rows, monitored: dict) -> None:
     else:
         click.echo("realised: no `tsforecast monitor --registry` run recorded yet")
     for row in rows:
+        if row.compared:
+            c = row.compared["comparison"]
+            outcome = "promoted" if row.compared["action"] == "promote" else "kept as candidate"
+            click.echo(
+                f"{row.name}: {outcome} on {c['metric']} {c['new']:.4g} against "
+                f"{row.compared['previous']}'s {c['current']:.4g} on the same {c['windows']} "
+                "validation windows (the table scores each version on its own)"
+            )
+    for row in rows:
         recalibration = row.recalibration
         if not recalibration.get("levels"):
             continue
