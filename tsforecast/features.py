@@ -186,7 +186,7 @@ def device_matrix(
     parts = [scaled]
     if calendar:
         stamps = row_timestamps(panel)
-        if calendar[0] not in HOLIDAY_NAMES:
+        if set(calendar) - set(HOLIDAY_NAMES):  # the --calendar cycles
             parts.append(calendar_features(stamps, panel.freq))
         if HOLIDAY_NAMES[0] in calendar:
             zone = panel.starts[0].tz
