@@ -1034,8 +1034,8 @@ def test_evaluate_refuses_infinite_actuals(tmp_path):
     result = invoke("evaluate", forecasts, actuals, "--season-length", 1)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"{ERROR}{actuals}: target column 'y' has 1 infinite values, first at row 2; no score "
-        "can be computed with them\n"
+        f"{ERROR}{actuals}: target column 'y' has 1 values that are infinite or beyond float32 "
+        "(about 3.4e38), first 'inf' at 2024-01-02 00:00:00; remove or rescale them\n"
     )
 
 

@@ -27,6 +27,7 @@ from .data import (
     as_written,
     infer_freq,
     load_panel,
+    numeric_column,
     parse_time,
     read_table,
     resolve_schema,
@@ -264,25 +265,18 @@ def read_observations(
         raw[cfg.id_col] = as_written(path, raw, cfg.id_col, encoding)
     # A wide file (one column per series) becomes unique_id, y rows, as `train` reads it.
     raw = to_long(raw, cfg)
-    values = pd.to_numeric(raw[cfg.target], errors="coerce")
-    bad = values.isna() & raw[cfg.target].notna()
-    if bad.any():
-        raise DataError(
-            f"{path}: target column {cfg.target!r} has {int(bad.sum())} non-numeric values, "
-            f"first {raw[cfg.target][bad].iloc[0]!r}"
-        )
-    infinite = np.isinf(values.to_numpy(np.float64, na_value=np.nan))
-    if infinite.any():
-        raise DataError(
-            f"{path}: target column {cfg.target!r} has {int(infinite.sum())} infinite values, "
-            f"first at row {int(np.argmax(infinite)) + 1}; no score can be computed with them"
-        )
+    stamps = _timestamps(raw, cfg.time_col, path, date_format)
+    ids = raw[cfg.id_col].astype(str).to_numpy() if cfg.id_col else None
+    try:  # the checks `train` makes of a target: numbers, finite in float32
+        values = numeric_column(raw, cfg.target, "target", pd.DatetimeIndex(stamps), ids)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     observations = pd.DataFrame(
         {
             # A file of one series names it after its target column, as `tsforecast train` does.
-            "unique_id": raw[cfg.id_col].astype(str) if cfg.id_col else cfg.target,
-            "ds": _timestamps(raw, cfg.time_col, path, date_format),
-            "y": values.astype(np.float64),
+            "unique_id": ids if ids is not None else cfg.target,
+            "ds": stamps,
+            "y": values,
         }
     )
     repeated = observations.duplicated(["unique_id", "ds"])
