@@ -90,3 +90,39 @@ def test_keywords_are_the_cli_options_checked_as_the_cli_checks_them(both):
     )
     with pytest.raises(DataError, match="--target column 'price' not found; the columns are: "):
         tsforecast.train(frame, target="price")
+
+
+def test_backtest_and_evaluate_give_what_the_cli_writes(both, tmp_path):
+    frame, data, _, _ = both
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        cli, ["backtest", str(data), *FLAGS, "--windows", "2", "-q", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out / "backtest_forecasts.csv", parse_dates=["cutoff", "ds"])
+    backtest = tsforecast.backtest(frame, windows=2, **OPTIONS)
+    assert backtest.cutoffs == 2
+    # backtest_forecasts.csv holds every float to the last digit.
+    pd.testing.assert_frame_equal(backtest.forecasts, written, check_dtype=False)
+    cli_scores = pd.read_json(out / "backtest_metrics.json", orient="index")
+    pd.testing.assert_frame_equal(
+        backtest.evaluation.summary, cli_scores, check_dtype=False, check_names=False
+    )
+
+    # `evaluate` of the backtest's forecasts against the data: the CLI on the two files, the
+    # API on the two frames.
+    scored = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            str(out / "backtest_forecasts.csv"),
+            str(data),
+            "--out",
+            str(tmp_path / "e.json"),
+        ],
+    )
+    assert scored.exit_code == 0, scored.output
+    cli_table = pd.read_json(tmp_path / "e.json", orient="index")
+    table = tsforecast.evaluate(written, frame)
+    pd.testing.assert_frame_equal(table, cli_table, check_dtype=False, check_names=False)
+    assert table.loc["model", "MASE"] > 0

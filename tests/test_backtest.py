@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tsforecast import baselines
-from tsforecast.backtest import statsforecast_forecasts
+from tsforecast.backtesting import statsforecast_forecasts
 from tsforecast.cli import cli
 from tsforecast.panel import Panel
 

@@ -6,7 +6,7 @@ import sys
 __version__ = "0.1.0"
 # The Python API (tsforecast.api), imported on first use: `import tsforecast` for the CLI alone
 # must not pay for jax and flax before `--help`.
-_API = ("Model", "load", "train")
+_API = ("Model", "backtest", "evaluate", "load", "train")
 __all__ = [*_API, "__version__"]
 
 

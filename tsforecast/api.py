@@ -6,6 +6,8 @@ Prefect tasks and test harnesses.
     forecast = model.predict(level=[80, 95])
     model.save("models/load")
     tsforecast.load("models/load").predict(newer_df)
+    result = tsforecast.backtest(df, windows=3, horizon=24)  # .forecasts, .evaluation.summary
+    scores = tsforecast.evaluate(forecast, actuals_df, train=df)  # one row per method
 
 Keyword names are the CLI's option names (`--season-length` is `season_length`), checked and
 converted by the same option definitions, so a value the CLI refuses is refused here with the
@@ -22,8 +24,10 @@ from typing import Any
 import click
 import pandas as pd
 
-from . import artifacts, training
+from . import artifacts, evaluation, training
 from .artifacts import ModelArtifact
+from .backtesting import BacktestConfig, BacktestResult, run_backtest
+from .config import DataConfig
 from .data import Panel, frame_panel, future_table
 from .errors import ConfigError
 from .options import build_config, config_options
@@ -120,3 +124,52 @@ def train(df: pd.DataFrame, **options: Any) -> Model:
 def load(path: str | Path) -> Model:
     """A model directory written by `tsforecast train` or `Model.save`."""
     return Model(artifacts.load(path))
+
+
+def backtest(
+    df: pd.DataFrame,
+    windows: int = BacktestConfig.windows,
+    step: int | None = None,
+    refit: str = BacktestConfig.refit,
+    baselines: Iterable[str] = (),
+    **options: Any,
+) -> BacktestResult:
+    """`tsforecast backtest` on `df`: train (once, or at each cutoff with refit="each") and
+    forecast from `windows` cutoffs `step` steps apart (default: the horizon), beside the
+    seasonal naives, Naive2 and the statsforecast `baselines` ("mstl", "ets", "theta").
+    `.forecasts` is backtest_forecasts.csv, `.evaluation.summary` the metrics table and
+    `.evaluation.by_window` the scores of every series and cutoff. `options` as for `train`."""
+    given = _options(options)
+    config = build_config({**given, "data": None})
+    # Unfilled: each cutoff's panel is filled from its own past, as the CLI's backtest does.
+    observed, data_cfg = frame_panel(df.copy(), config.data, fill=False)
+    # Interval columns only for the levels asked for (`level=`), as the CLI writes them.
+    plan = BacktestConfig(windows, step, refit, tuple(baselines), given["levels"])
+    return run_backtest(observed, dataclasses.replace(config, data=data_cfg), plan)
+
+
+def evaluate(
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    season_length: int | None = None,
+    train: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """`tsforecast evaluate`: the scores of every method of `forecasts` (the columns `predict`
+    or `backtest` give: `[unique_id,] [cutoff,] ds, y_hat, ...`) against `actuals`, with MASE
+    and MSIS scaled by `train` (default: the actuals), one row per method. The actuals and the
+    history are read as `train` reads its data (layouts, column names; gaps left missing);
+    `season_length` defaults to the frequency's."""
+    observed = {"actuals": actuals, "train": train}
+    frames = {}
+    for name, frame in observed.items():
+        if frame is not None:
+            panel, _ = frame_panel(frame.copy(), DataConfig(), fill=False)
+            frames[name] = panel.to_frame()
+    forecasts = forecasts.copy()
+    if "unique_id" not in forecasts.columns:
+        forecasts["unique_id"] = None
+    forecasts["ds"] = pd.to_datetime(forecasts["ds"])
+    evaluation.align_ids(forecasts, frames["actuals"], frames.get("train"))
+    history = frames.get("train", frames["actuals"])
+    season = season_length or evaluation.infer_season_length(history)
+    return evaluation.evaluate(forecasts, frames["actuals"], season, history).summary

@@ -672,7 +672,7 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     --level, the model's intervals are scored too (coverage, width, MSIS).
     """
     from .atomic import sweep
-    from .backtest import BacktestConfig, check_out, run_backtest, write_results
+    from .backtesting import BacktestConfig, check_out, run_backtest, write_results
     from .data import load_panel
     from .runtime import is_primary, on_primary
 
