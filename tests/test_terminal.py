@@ -216,6 +216,7 @@ def test_print_registry_marks_the_current_version_and_explains_the_columns(capsy
             metrics=metrics,
             realised=realised or {},
             recalibration=recalibration or {},
+            compared={},
         )
 
     recalibration = {
