@@ -252,20 +252,21 @@ def score_at_origins(model: Path, full_csv: Path, origins: dict[str, list[int]])
 
 def recalibrated(point, bounds, at, actual, transform: str, eta):
     """The calibrated `bounds` (model units, <float>[T, H] each, origins `at` in time order)
-    recalibrated at each origin from the misses of the earlier origins' served intervals whose
-    targets precede it, as `predict --registry` recalibrates from its log (at `eta`, per step
-    or one for all)."""
-    lo, hi = bounds
-    low = np.maximum(transforms.inverse(transform, lo), 0.0)
-    outside = (actual < low) | (actual > transforms.inverse(transform, hi))
+    recalibrated at each origin as `predict --registry` recalibrates from its log: the misses
+    of the intervals served (recalibrated) at the earlier origins whose targets precede it,
+    replayed at `eta` (per step or one for all)."""
     horizon = point.shape[1]
-    result = (np.empty_like(lo), np.empty_like(hi))
+    served = (np.empty_like(bounds[0]), np.empty_like(bounds[1]))
+    outside = np.zeros(point.shape, dtype=bool)
     for t in range(len(at)):
         arrived = at[:t, None] + np.arange(horizon) < at[t]
         missed = np.where(arrived, outside[:t], np.nan)
         multiplier = np.exp(recalibration.replay(missed, LEVEL, eta))
-        result[0][t], result[1][t] = recalibration.rescale(point[t], lo[t], hi[t], multiplier)
-    return result
+        lo, hi = recalibration.rescale(point[t], bounds[0][t], bounds[1][t], multiplier)
+        served[0][t], served[1][t] = lo, hi
+        low = np.maximum(transforms.inverse(transform, lo), 0.0)
+        outside[t] = (actual[t] < low) | (actual[t] > transforms.inverse(transform, hi))
+    return served
 
 
 def train(csv: Path, model: Path, horizon: int, options: tuple[str, ...]) -> float:
