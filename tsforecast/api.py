@@ -169,7 +169,7 @@ def evaluate(
     if "unique_id" not in forecasts.columns:
         forecasts["unique_id"] = None
     forecasts["ds"] = pd.to_datetime(forecasts["ds"])
-    evaluation.align_ids(forecasts, frames["actuals"], frames.get("train"))
-    history = frames.get("train", frames["actuals"])
-    season = season_length or evaluation.infer_season_length(history)
-    return evaluation.evaluate(forecasts, frames["actuals"], season, history).summary
+    scored = evaluation.evaluate_frames(
+        forecasts, frames["actuals"], frames.get("train"), season_length
+    )
+    return scored.summary

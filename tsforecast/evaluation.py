@@ -350,9 +350,7 @@ def evaluate_files(
     forecasts = read_forecasts(forecasts_path)
     actuals = read(actuals_path, *columns)
     history = read(train_path, *columns) if train_path else None
-    align_ids(forecasts, actuals, history)
-    observed = actuals if history is None else history
-    missing = int(observed["y"].isna().sum())
+    missing = int((actuals if history is None else history)["y"].isna().sum())
     if missing:
         log.warning(
             "%d values of %s are missing: MASE and MSIS are scaled by the history without them; "
@@ -360,6 +358,20 @@ def evaluate_files(
             missing,
             train_path or actuals_path,
         )
+    return evaluate_frames(forecasts, actuals, history, season_length)
+
+
+def evaluate_frames(
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    history: pd.DataFrame | None,
+    season_length: int | None,
+) -> Evaluation:
+    """`evaluate` of forecasts, actuals and history as `read_forecasts` and the readers give
+    them: a file without ids takes the other side's, the actuals are the history when none is
+    given, and the season length defaults to the history's frequency's."""
+    align_ids(forecasts, actuals, history)
+    observed = actuals if history is None else history
     season = season_length or infer_season_length(observed)
     return evaluate(forecasts, actuals, season, observed)
 
