@@ -68,10 +68,11 @@ def test_a_saved_model_is_a_model_directory_the_cli_reads(both, tmp_path):
     result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "saved")])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "tsforecast: error: the model was trained on a data frame in Python: give the data as "
-        "DATA (a file, or - to pipe it in)"
+        "tsforecast: error: the model was trained on a data frame in Python: give the data to "
+        "forecast from (DATA, a file or - to pipe it in; data= in Python)"
     )
-    with pytest.raises(ConfigError, match="loaded from disk: give predict the data"):
+    # The same error in Python; the model in memory forecasts from its training frame.
+    with pytest.raises(DataError, match="trained on a data frame in Python: give the data to"):
         tsforecast.load(tmp_path / "saved").predict()
 
 
@@ -122,7 +123,26 @@ def test_backtest_and_evaluate_give_what_the_cli_writes(both, tmp_path):
         ],
     )
     assert scored.exit_code == 0, scored.output
-    cli_table = pd.read_json(tmp_path / "e.json", orient="index")
-    table = tsforecast.evaluate(written, frame)
+    cli_table = pd.read_json(tmp_path / "e.json", orient="index", precise_float=True)
+    table = tsforecast.evaluate(written, frame).summary
     pd.testing.assert_frame_equal(table, cli_table, check_dtype=False, check_names=False)
     assert table.loc["model", "MASE"] > 0
+    # The files themselves, as the CLI was given them: its very numbers.
+    from_files = tsforecast.evaluate(out / "backtest_forecasts.csv", data)
+    pd.testing.assert_frame_equal(
+        from_files.summary, cli_table, check_exact=True, check_dtype=False, check_names=False
+    )
+
+
+def test_a_file_path_trains_the_model_the_cli_trains(both):
+    """DATA as the CLI takes it: the same model to the last digit, and the model re-reads its
+    file when predict is given no data, as `tsforecast predict --model` does."""
+    _, data, model_dir, _ = both
+    model = tsforecast.train(data, **OPTIONS)
+    assert model.artifact.config.data.path == str(data)
+    from_cli = tsforecast.load(model_dir)
+    pd.testing.assert_frame_equal(
+        from_cli.predict(level=[80]), model.predict(level=[80]), check_exact=True
+    )
+    with pytest.raises(ConfigError, match="the data is a list: give a pandas DataFrame or the "):
+        tsforecast.train([1.0, 2.0], **OPTIONS)

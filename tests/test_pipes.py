@@ -69,7 +69,7 @@ def test_a_pipe_is_gone_after_training_and_an_empty_one_is_bad_input(piped):
     assert gone.returncode == 2
     assert gone.stderr.decode().strip() == (
         "tsforecast: error: the model was trained on standard input, which is gone: give the "
-        "data as DATA (a file, or - to pipe it in)"
+        "data to forecast from (DATA, a file or - to pipe it in; data= in Python)"
     )
     empty = tsforecast("predict", "-", "--model", model)
     assert empty.returncode == 2

@@ -17,7 +17,8 @@ same message, as a ConfigError. Errors are the typed ones of `tsforecast.errors`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,14 @@ import pandas as pd
 from . import artifacts, evaluation, training
 from .artifacts import ModelArtifact
 from .backtesting import BacktestConfig, BacktestResult, run_backtest
-from .config import DataConfig
-from .data import Panel, frame_panel, future_table
+from .config import Config, DataConfig
+from .data import Panel, frame_panel, load_panel
 from .errors import ConfigError
+from .evaluation import Evaluation
 from .options import build_config, config_options
-from .predicting import check_levels, forecast_columns, forecast_panel
+from .predicting import check_levels, forecast_columns, forecast_panel, read_for_model
+from .runtime import test_pause
+from .training import TrainOutcome
 
 
 @click.command()
@@ -72,13 +76,43 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+Data = pd.DataFrame | str | os.PathLike
+"""What the API reads: a frame in memory, or the path of a CSV or Parquet file ("-": standard
+input), as DATA names one on the command line."""
+
+
+def _frame_or_path(data: Data) -> tuple[pd.DataFrame | None, str | None]:
+    if isinstance(data, pd.DataFrame):
+        return data, None
+    if isinstance(data, str | os.PathLike):
+        return None, os.fspath(data)
+    raise ConfigError(
+        f"the data is a {type(data).__name__}: give a pandas DataFrame or the path of a CSV or "
+        "Parquet file"
+    )
+
+
+def read(cfg: DataConfig, frame: pd.DataFrame | None = None, fill: bool = True):
+    """(panel, config with its columns resolved) of `frame`, or else of the file `cfg.path`
+    names: the one read of the data a command makes. With `fill` False the gaps --fill repairs
+    stay NaN (see `Panel.filled`)."""
+    if frame is not None:
+        read_data = frame_panel(frame.copy(), dataclasses.replace(cfg, path=""), fill)
+    else:
+        read_data = load_panel(cfg, fill)
+    test_pause("read")
+    return read_data
+
+
 @dataclasses.dataclass(frozen=True)
 class Model:
     """A trained model: `artifact` is what a model directory holds; `panel` the data it was
-    trained on, which `predict` forecasts from when given no other."""
+    trained on, which `predict` forecasts from when given no other; `training` how the
+    training went (early stopping, best epoch), for a model trained in this process."""
 
     artifact: ModelArtifact
     panel: Panel | None = None
+    training: TrainOutcome | None = None
 
     @property
     def metrics(self) -> dict:
@@ -87,38 +121,66 @@ class Model:
 
     def predict(
         self,
-        df: pd.DataFrame | None = None,
+        data: Data | None = None,
         level: Iterable[float] = (),
-        future: pd.DataFrame | None = None,
+        future: Data | None = None,
         ids: Iterable[str] = (),
     ) -> pd.DataFrame:
-        """The next `horizon` steps after each series of `df` (default: the training data),
+        """The next `horizon` steps after each series of `data` (default: the training data),
         with the columns `tsforecast predict` writes: `unique_id` (for a panel), `ds`,
         `y_hat`, `y_hat-lo-<level>`/`y_hat-hi-<level>` per level, `method`. `future`: the
         future covariates' values over the horizon, as `--future` takes them."""
-        levels = tuple(float(x) for x in level)
-        config = self.artifact.config
-        check_levels(self.artifact, levels)
-        if df is None and self.panel is None:
-            raise ConfigError("this model was loaded from disk: give predict the data, df=...")
-        panel = self.panel if df is None else frame_panel(df.copy(), config.data)[0]
-        table = None
-        if future is not None and config.data.future_covariates:
-            table = future_table(future.copy(), config.data)
-        _, frame = forecast_panel(self.artifact, panel, levels, tuple(ids), table)
+        _, frame = self.forecast(data, level, future, ids)
         return forecast_columns(self.artifact, frame)
+
+    def forecast(
+        self,
+        data: Data | None = None,
+        level: Iterable[float] = (),
+        future: Data | None = None,
+        ids: Iterable[str] = (),
+        multipliers: dict | None = None,
+        **reading: str | None,
+    ) -> tuple[Panel, pd.DataFrame]:
+        """`predict` with what it was made from, as `tsforecast predict` writes, plots and logs
+        it: (the series forecast, every column of the forecast). `data` and `future` are read
+        with the model's schema (`reading`: `encoding=` and `date_format=` in place of the
+        model's); `data` defaults to the training data of a model trained in this process, else
+        the file the model was trained on. `multipliers`: the recalibration of the intervals
+        (`forecast.forecast`)."""
+        levels = tuple(float(x) for x in level)
+        # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
+        check_levels(self.artifact, levels)
+        if not (data is None or isinstance(data, pd.DataFrame)):
+            data = os.fspath(data)
+        if not (future is None or isinstance(future, pd.DataFrame)):
+            future = os.fspath(future)
+        # A model trained in this process forecasts from its training data unless given other.
+        trained_on = self.panel if data is None else None
+        panel, table = read_for_model(self.artifact, data, future, reading, trained_on)
+        return forecast_panel(self.artifact, panel, levels, tuple(ids), table, multipliers)
 
     def save(self, path: str | Path) -> Path:
         """Write the model directory (what `tsforecast predict --model` reads), atomically."""
         return artifacts.save(self.artifact, path)
 
 
-def train(df: pd.DataFrame, **options: Any) -> Model:
-    """Train on `df` as `tsforecast train` trains on a file with the same options."""
-    config = build_config({**_options(options), "data": None})
-    panel, data_cfg = frame_panel(df.copy(), config.data)
-    outcome = training.train(panel, dataclasses.replace(config, data=data_cfg))
-    return Model(outcome.artifact, panel)
+def train(data: Data, **options: Any) -> Model:
+    """Train on `data` as `tsforecast train` trains on a file with the same options."""
+    frame, path = _frame_or_path(data)
+    return train_with(build_config({**_options(options), "data": path}), frame)
+
+
+def train_with(
+    config: Config, frame: pd.DataFrame | None = None, on_epoch: Callable | None = None
+) -> Model:
+    """`train` with the Config built already, as `tsforecast train` builds it from its options:
+    on `frame`, or else on the file `config.data.path` names. `on_epoch(record)` after every
+    epoch (the CLI's progress bar)."""
+    panel, data_cfg = read(config.data, frame)
+    config = dataclasses.replace(config, data=data_cfg)
+    outcome = training.train(panel, config, on_epoch=on_epoch)
+    return Model(outcome.artifact, panel, outcome)
 
 
 def load(path: str | Path) -> Model:
@@ -127,49 +189,65 @@ def load(path: str | Path) -> Model:
 
 
 def backtest(
-    df: pd.DataFrame,
+    data: Data,
     windows: int = BacktestConfig.windows,
     step: int | None = None,
     refit: str = BacktestConfig.refit,
     baselines: Iterable[str] = (),
     **options: Any,
 ) -> BacktestResult:
-    """`tsforecast backtest` on `df`: train (once, or at each cutoff with refit="each") and
+    """`tsforecast backtest` on `data`: train (once, or at each cutoff with refit="each") and
     forecast from `windows` cutoffs `step` steps apart (default: the horizon), beside the
     seasonal naives, Naive2 and the statsforecast `baselines` ("mstl", "ets", "theta").
     `.forecasts` is backtest_forecasts.csv, `.evaluation.summary` the metrics table and
     `.evaluation.by_window` the scores of every series and cutoff. `options` as for `train`."""
     given = _options(options)
-    config = build_config({**given, "data": None})
-    # Unfilled: each cutoff's panel is filled from its own past, as the CLI's backtest does.
-    observed, data_cfg = frame_panel(df.copy(), config.data, fill=False)
+    frame, path = _frame_or_path(data)
+    config = build_config({**given, "data": path})
     # Interval columns only for the levels asked for (`level=`), as the CLI writes them.
     plan = BacktestConfig(windows, step, refit, tuple(baselines), given["levels"])
-    return run_backtest(observed, dataclasses.replace(config, data=data_cfg), plan)
+    return backtest_with(config, plan, frame)
+
+
+def backtest_with(
+    config: Config,
+    plan: BacktestConfig,
+    frame: pd.DataFrame | None = None,
+    on_epoch: Callable | None = None,
+) -> BacktestResult:
+    """`backtest` with the Config and the plan built already, as `tsforecast backtest` builds
+    them from its options: on `frame`, or else on the file `config.data.path` names.
+    `on_epoch(cutoff, record)` after every epoch of every training."""
+    # Unfilled: each cutoff's panel is filled from its own past (see run_backtest).
+    observed, data_cfg = read(config.data, frame, fill=False)
+    config = dataclasses.replace(config, data=data_cfg)
+    return run_backtest(observed, config, plan, on_epoch=on_epoch)
 
 
 def evaluate(
-    forecasts: pd.DataFrame,
-    actuals: pd.DataFrame,
+    forecasts: Data,
+    actuals: Data,
     season_length: int | None = None,
-    train: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+    train: Data | None = None,
+    time_col: str | None = None,
+    target: str | None = None,
+    id_col: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
+    fill: str = "none",
+) -> Evaluation:
     """`tsforecast evaluate`: the scores of every method of `forecasts` (the columns `predict`
     or `backtest` give: `[unique_id,] [cutoff,] ds, y_hat, ...`) against `actuals`, with MASE
-    and MSIS scaled by `train` (default: the actuals), one row per method. The actuals and the
-    history are read as `train` reads its data (layouts, column names; gaps left missing);
-    `season_length` defaults to the frequency's."""
-    observed = {"actuals": actuals, "train": train}
-    frames = {}
-    for name, frame in observed.items():
-        if frame is not None:
-            panel, _ = frame_panel(frame.copy(), DataConfig(), fill=False)
-            frames[name] = panel.to_frame()
-    forecasts = forecasts.copy()
-    if "unique_id" not in forecasts.columns:
-        forecasts["unique_id"] = None
-    forecasts["ds"] = pd.to_datetime(forecasts["ds"])
-    scored = evaluation.evaluate_frames(
-        forecasts, frames["actuals"], frames.get("train"), season_length
+    and MSIS scaled by `train` (default: the actuals); each a frame or a file. `.summary` has
+    one row per method, `.by_window` the scores of every series and cutoff. The actuals and the
+    history are read as `train` reads its data, with the columns, encoding and date format
+    given (default: found as `train` finds them), gaps left missing unless `fill` fills them as
+    `--fill` does; `season_length` defaults to the frequency's."""
+    forecasts, actuals, train = (
+        table if table is None or isinstance(table, pd.DataFrame) else os.fspath(table)
+        for table in (forecasts, actuals, train)
     )
-    return scored.summary
+    return evaluation.evaluate_sources(
+        forecasts, actuals, season_length, train, time_col, target, id_col, encoding,
+        date_format, fill,
+    )  # fmt: skip

@@ -210,26 +210,23 @@ def train(out, quiet, **options):
         raise click.UsageError(f"--{name.replace('_', '-')} needs --registry")
 
     config = build_config(options)
-    from . import artifacts, training
+    from . import api, artifacts
     from .atomic import sweep
-    from .data import load_panel
-    from .runtime import is_primary, on_primary, test_pause
+    from .runtime import is_primary, on_primary
 
-    if not registry_dir:
-        # Before training, not after it; and what killed runs left. Only process 0 writes there.
-        on_primary(lambda: sweep(artifacts.check_out(out)))
-    panel, data_cfg = load_panel(config.data)
-    test_pause("read")
-    config = dataclasses.replace(config, data=data_cfg)
     if registry_dir:
+        panel, data_cfg = api.read(config.data)
+        config = dataclasses.replace(config, data=data_cfg)
         train_into_registry(registry_dir, panel, config, retrain_options(options), quiet, began)
         return
+    # Before training, not after it; and what killed runs left. Only process 0 writes there.
+    on_primary(lambda: sweep(artifacts.check_out(out)))
     with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
-        outcome = training.train(panel, config, on_epoch=progress.update)
+        model = api.train_with(config, on_epoch=progress.update)
     # Every host trained the same model; process 0 writes it, the others end as it does.
-    path = on_primary(lambda: artifacts.save(outcome.artifact, out))
+    path = on_primary(lambda: model.save(out))
     if is_primary():
-        report_training(outcome, path, quiet, began)
+        report_training(model.training, path, quiet, began)
 
 
 def train_into_registry(root, panel, config, options, quiet, began) -> None:
@@ -395,9 +392,9 @@ def predict(
     if registry_dir and recalibrate and levels:
         state = predicting.recalibration_state(registry, version, artifact, data, reading)
     multipliers = state.multipliers(levels) if state is not None else None
-    panel, frame = predicting.forecast_file(
-        artifact, data, levels, ids, future_path, reading, multipliers
-    )
+    from .api import Model
+
+    panel, frame = Model(artifact).forecast(data, levels, future_path, ids, multipliers, **reading)
     from .runtime import is_primary
 
     if not is_primary():
@@ -671,17 +668,14 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
     prints MAE, RMSE, sMAPE, MASE and OWA per method, averaged over series and windows. With
     --level, the model's intervals are scored too (coverage, width, MSIS).
     """
+    from .api import backtest_with
     from .atomic import sweep
-    from .backtesting import BacktestConfig, check_out, run_backtest, write_results
-    from .data import load_panel
+    from .backtesting import BacktestConfig, check_out, write_results
     from .runtime import is_primary, on_primary
 
     config = build_config(options)
     # Before training, not after it; and what killed runs left there. Only process 0 writes.
     on_primary(lambda: sweep(check_out(out)))
-    # Unfilled: each cutoff's panel is filled from its own past (see run_backtest).
-    observed, data_cfg = load_panel(config.data, fill=False)
-    config = dataclasses.replace(config, data=data_cfg)
     names = tuple(name.strip() for name in extra_baselines.split(",") if name.strip())
     plan = BacktestConfig(
         windows=windows, step=step, refit=refit, extra_baselines=names, levels=options["levels"]
@@ -694,7 +688,7 @@ def backtest(windows, step, refit, extra_baselines, out, quiet, **options):
             done["epochs"] += 1
             progress.update(record, prefix=f"cutoff {cutoff + 1}: ", completed=done["epochs"])
 
-        result = run_backtest(observed, config, plan, on_epoch=report)
+        result = backtest_with(config, plan, on_epoch=report)
     # Every host trained and forecast alike; process 0 writes, the others end as it does.
     path = on_primary(lambda: write_results(result, out))
     if not is_primary():
@@ -757,9 +751,10 @@ def evaluate(forecasts, actuals, train_path, season_length, out, by_window, **co
     scored as prediction intervals (coverage, width, MSIS). Metrics are computed per series and
     cutoff, then averaged; OWA is relative to Naive2 as in the M4 competition.
     """
-    from .evaluation import evaluate_files, write_summary
+    from .api import evaluate as evaluate_tables
+    from .evaluation import write_summary
 
-    result = evaluate_files(forecasts, actuals, season_length, train_path, **columns)
+    result = evaluate_tables(forecasts, actuals, season_length, train_path, **columns)
     from .runtime import is_primary
 
     if not is_primary():

@@ -10,7 +10,6 @@ forecast, and interval columns named `<method>-lo-<level>` / `<method>-hi-<level
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import re
@@ -25,6 +24,7 @@ from .baselines import naive2
 from .config import DataConfig
 from .data import (
     as_written,
+    frame_panel,
     infer_freq,
     load_panel,
     numeric_column,
@@ -228,49 +228,67 @@ def summarise(by_window: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def read_forecasts(path: str) -> pd.DataFrame:
-    """A forecast file in tsforecast's output format: `[unique_id,] [cutoff,] ds, y_hat, ...`
-    (UTF-8, as tsforecast writes it; its timestamps are inferred like a data file's)."""
-    frame = read_table(path)
+Source = pd.DataFrame | str
+"""A table given to `evaluate`: a frame in memory (the Python API) or the path of a file."""
+
+
+def _table(source: Source, name: str, encoding: str = "utf-8") -> tuple[pd.DataFrame, str]:
+    """The table `source` holds (a copy of a frame, or the file read), and how messages name it:
+    the path, or `name` for a frame."""
+    if isinstance(source, pd.DataFrame):
+        frame, name = source.copy(), name
+    else:
+        frame, name = read_table(source, encoding), source
     frame.columns = [str(c) for c in frame.columns]
+    return frame, name
+
+
+def read_forecasts(source: Source) -> pd.DataFrame:
+    """Forecasts in tsforecast's output format: `[unique_id,] [cutoff,] ds, y_hat, ...` (a file
+    in UTF-8, as tsforecast writes it; its timestamps are inferred like a data file's)."""
+    frame, name = _table(source, "the forecasts")
     if frame.empty:
-        raise DataError(f"{path} has no forecast rows")
+        raise DataError(f"{name} has no forecast rows")
     if "ds" not in frame.columns:
-        raise DataError(f"{path} has no 'ds' column; the columns are: {', '.join(frame.columns)}")
+        raise DataError(f"{name} has no 'ds' column; the columns are: {', '.join(frame.columns)}")
     for column in ("ds", "cutoff"):
         if column in frame.columns:
-            frame[column] = _timestamps(frame, column, path, None)
-    frame["unique_id"] = (
-        as_written(path, frame, "unique_id").astype(str) if "unique_id" in frame.columns else None
-    )
+            frame[column] = _timestamps(frame, column, name, None)
+    if "unique_id" not in frame.columns:
+        frame["unique_id"] = None
+    elif isinstance(source, str):
+        frame["unique_id"] = as_written(source, frame, "unique_id").astype(str)
+    else:
+        frame["unique_id"] = frame["unique_id"].astype(str)
     return frame
 
 
 def read_observations(
-    path: str,
+    source: Source,
+    name: str,
     time_col: str | None,
     target: str | None,
     id_col: str | None,
     encoding: str = "utf-8",
     date_format: str | None = None,
 ) -> pd.DataFrame:
-    """Actuals or history as `unique_id, ds, y`, the file read and its columns found as
-    `tsforecast train` reads and finds them."""
-    asked = DataConfig(path, time_col, target, id_col, encoding=encoding, date_format=date_format)
-    raw = read_table(path, encoding)
+    """Actuals or history (`name` in messages when `source` is a frame) as `unique_id, ds, y`,
+    the table read and its columns found as `tsforecast train` reads and finds them."""
+    raw, name = _table(source, name, encoding)
+    asked = DataConfig(name, time_col, target, id_col, encoding=encoding, date_format=date_format)
     if raw.empty:
-        raise DataError(f"{path} has no rows")
+        raise DataError(f"{name} has no rows")
     cfg = resolve_schema(raw, asked)
-    if cfg.id_col is not None and not cfg.wide:
-        raw[cfg.id_col] = as_written(path, raw, cfg.id_col, encoding)
-    # A wide file (one column per series) becomes unique_id, y rows, as `train` reads it.
+    if cfg.id_col is not None and not cfg.wide and isinstance(source, str):
+        raw[cfg.id_col] = as_written(source, raw, cfg.id_col, encoding)
+    # A wide table (one column per series) becomes unique_id, y rows, as `train` reads it.
     raw = to_long(raw, cfg)
-    stamps = _timestamps(raw, cfg.time_col, path, date_format)
+    stamps = _timestamps(raw, cfg.time_col, name, date_format)
     ids = raw[cfg.id_col].astype(str).to_numpy() if cfg.id_col else None
     try:  # the checks `train` makes of a target: numbers, finite in float32
         values = numeric_column(raw, cfg.target, "target", pd.DatetimeIndex(stamps), ids)
     except DataError as exc:
-        raise DataError(f"{path}: {exc}") from None
+        raise DataError(f"{name}: {exc}") from None
     observations = pd.DataFrame(
         {
             # A file of one series names it after its target column, as `tsforecast train` does.
@@ -285,7 +303,7 @@ def read_observations(
         at = pd.Timestamp(first["ds"])
         where = f"{at} (series {first['unique_id']!r})" if cfg.id_col else f"{at}"
         raise DataError(
-            f"{path} has {int(repeated.sum())} duplicated timestamps, first at {where}; aggregate "
+            f"{name} has {int(repeated.sum())} duplicated timestamps, first at {where}; aggregate "
             "them first"
         )
     return observations
@@ -326,11 +344,11 @@ def infer_season_length(observed: pd.DataFrame) -> int:
     return season_length_for(freq)
 
 
-def evaluate_files(
-    forecasts_path: str,
-    actuals_path: str,
+def evaluate_sources(
+    forecasts: Source,
+    actuals: Source,
     season_length: int | None = None,
-    train_path: str | None = None,
+    train: Source | None = None,
     time_col: str | None = None,
     target: str | None = None,
     id_col: str | None = None,
@@ -338,27 +356,28 @@ def evaluate_files(
     date_format: str | None = None,
     fill: str = "none",
 ) -> Evaluation:
-    """`evaluate` on files. Without a training file, the actuals also serve as the history, so
-    ACTUALS may be the whole data file the forecasts were cut from. The column options,
-    `encoding` and `date_format` are those of ACTUALS and the training file; the forecasts are
-    in tsforecast's output format. With a `fill` other than none, ACTUALS and the training file
-    are read as `train` and `backtest` read them (on the series' grid, gaps filled by `fill`),
-    so that the forecasts of a backtest made with that --fill score as the backtest scored
-    them."""
+    """`evaluate` on files or frames. Without a training table, the actuals also serve as the
+    history, so ACTUALS may be the whole data the forecasts were cut from. The column options,
+    `encoding` and `date_format` are those of the actuals and the training table; the forecasts
+    are in tsforecast's output format. With a `fill` other than none, the actuals and the
+    training table are read as `train` and `backtest` read them (on the series' grid, gaps
+    filled by `fill`), so that the forecasts of a backtest made with that --fill score as the
+    backtest scored them."""
     columns = (time_col, target, id_col, encoding, date_format)
     read = read_observations if fill == "none" else functools.partial(read_filled, fill=fill)
-    forecasts = read_forecasts(forecasts_path)
-    actuals = read(actuals_path, *columns)
-    history = read(train_path, *columns) if train_path else None
-    missing = int((actuals if history is None else history)["y"].isna().sum())
+    scored = read_forecasts(forecasts)
+    observed = read(actuals, "the actuals", *columns)
+    history = None if train is None else read(train, "the training data", *columns)
+    missing = int((observed if history is None else history)["y"].isna().sum())
     if missing:
+        scaling = actuals if train is None else train
         log.warning(
             "%d values of %s are missing: MASE and MSIS are scaled by the history without them; "
             "give --fill (as the forecasts were made with) to score as train and backtest do",
             missing,
-            train_path or actuals_path,
+            scaling if isinstance(scaling, str) else "the history",
         )
-    return evaluate_frames(forecasts, actuals, history, season_length)
+    return evaluate_frames(scored, observed, history, season_length)
 
 
 def evaluate_frames(
@@ -377,7 +396,8 @@ def evaluate_frames(
 
 
 def read_filled(
-    path: str,
+    source: Source,
+    name: str,
     time_col: str | None,
     target: str | None,
     id_col: str | None,
@@ -385,11 +405,25 @@ def read_filled(
     date_format: str | None,
     fill: str,
 ) -> pd.DataFrame:
-    """Observations as `unique_id, ds, y`, read through `data.load_panel` as `train` reads
-    them, with the gaps `fill` repairs filled; timestamps in UTC without a zone, as
-    `read_forecasts` gives them."""
-    asked = DataConfig(path, time_col, target, id_col, encoding=encoding, date_format=date_format)
-    panel, _ = load_panel(dataclasses.replace(asked, fill=fill))
+    """Observations as `unique_id, ds, y`, read through `data.load_panel` (a frame through
+    `data.frame_panel`) as `train` reads them, with the gaps `fill` repairs filled; timestamps
+    in UTC without a zone, as `read_forecasts` gives them."""
+    asked = DataConfig(
+        source if isinstance(source, str) else "",
+        time_col,
+        target,
+        id_col,
+        fill=fill,
+        encoding=encoding,
+        date_format=date_format,
+    )
+    if isinstance(source, str):
+        panel, _ = load_panel(asked)
+    else:
+        try:
+            panel, _ = frame_panel(source.copy(), asked)
+        except DataError as exc:
+            raise DataError(f"{name}: {exc}") from None
     frame = panel.to_frame()
     stamps = pd.DatetimeIndex(frame["ds"])
     frame["ds"] = (stamps if stamps.tz is None else stamps.tz_convert(None)).to_numpy()

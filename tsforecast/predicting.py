@@ -9,6 +9,8 @@ import dataclasses
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from .config import STDIN
 from .errors import ColumnError, DataError, GapError
 from .logs import emit
@@ -93,31 +95,37 @@ def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, ke
     return str(path)
 
 
-def reading_config(artifact, data, reading):
-    """How DATA (default: the file `artifact` was trained on) is read: the training schema,
-    with the --encoding and --date-format given (`reading`) in place of the model's."""
+def reading_config(artifact, data, reading, in_memory=False):
+    """How DATA (default: the file `artifact` was trained on; with `in_memory`, a frame) is
+    read: the training schema, with the --encoding and --date-format given (`reading`) in
+    place of the model's."""
     given = {name: value for name, value in reading.items() if value is not None}
     saved = dataclasses.replace(artifact.config.data, **given)
+    if in_memory:
+        return dataclasses.replace(saved, path="")
     if data is None and saved.path in (STDIN, ""):
         source = "standard input, which is gone" if saved.path else "a data frame in Python"
         raise DataError(
-            f"the model was trained on {source}: give the data as DATA (a file, or - to pipe it in)"
+            f"the model was trained on {source}: give the data to forecast from (DATA, a file "
+            "or - to pipe it in; data= in Python)"
         )
     return dataclasses.replace(saved, path=data or saved.path)
 
 
-def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers=None):
-    """Read DATA (default: the file `artifact` was trained on) with the training schema, keep
-    the series `ids` (all when empty) and forecast them: (panel, forecast frame). `reading`:
-    the --encoding and --date-format given, which replace the model's; `multipliers`: the
-    recalibration of the intervals (forecast.forecast)."""
-    from .data import load_panel, read_future, shown_path
+def read_for_model(artifact, data, future=None, reading=None, panel=None):
+    """(panel, future table) of `data` and `future` read with the model's training schema: each
+    a frame (the Python API), the path of a file, or None (`data`: the file the model was
+    trained on; `future`: none). `reading`: the --encoding and --date-format given, which
+    replace the model's; `panel`: the data already read (the Python API's training data),
+    which `data` is then not read for."""
+    from .data import frame_panel, future_table, load_panel, read_future, shown_path
 
-    # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
-    check_levels(artifact, levels)
-    cfg = reading_config(artifact, data, reading)
+    in_memory = isinstance(data, pd.DataFrame) or panel is not None
+    cfg = reading_config(artifact, data, reading or {}, in_memory)
+    table = "the data frame" if in_memory else "the file"
     try:
-        panel, _ = load_panel(cfg)
+        if panel is None:
+            panel, _ = frame_panel(data.copy(), cfg) if in_memory else load_panel(cfg)
     except ColumnError as missing:
         saved = artifact.config.data
         keys = (saved.time_col,) if saved.wide else (saved.id_col, saved.time_col, saved.target)
@@ -125,19 +133,22 @@ def forecast_file(artifact, data, levels, ids, future_path, reading, multipliers
         trained = [c for c in (*keys, *others) if c]
         source = f" from {saved.path}" if saved.path not in ("", STDIN) else ""
         raise DataError(
-            f"{shown_path(cfg.path)} has no column "
+            f"{shown_path(cfg.path) if cfg.path else 'the data frame'} has no column "
             f"{missing.column!r}, which the model was trained with ({', '.join(trained)}"
-            f"{source}); its columns are: {', '.join(missing.columns)}. Give the file the "
+            f"{source}); its columns are: {', '.join(missing.columns)}. Give {table} the "
             "model's columns, or train a model on this one"
         ) from None
     except GapError as gap:
         # predict takes no --fill: it fills as the model was trained to.
         raise DataError(
-            f"{gap.found}; the model was trained without --fill: repair the file, or retrain "
+            f"{gap.found}; the model was trained without --fill: repair {table}, or retrain "
             "with --fill interpolate or --fill ffill, which predict then applies too"
         ) from None
-    future = read_future(future_path, cfg) if future_path and cfg.future_covariates else None
-    return forecast_panel(artifact, panel, levels, ids, future, multipliers)
+    if future is None or not cfg.future_covariates:
+        return panel, None
+    if isinstance(future, pd.DataFrame):
+        return panel, future_table(future.copy(), cfg)
+    return panel, read_future(future, cfg)
 
 
 def check_levels(artifact, levels) -> None:
