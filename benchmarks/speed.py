@@ -145,6 +145,11 @@ def run_tsforecast(args: argparse.Namespace) -> dict:
     }
 
 
+def workload(args: argparse.Namespace) -> list[str]:
+    """The options that size the workload, the same for tsforecast and every peer."""
+    return ["--epochs", str(args.epochs), "--batch", str(args.batch), "--hidden", str(args.hidden)]
+
+
 def variant(args: argparse.Namespace, model: str, strategy: str, devices: int) -> dict:
     env = dict(os.environ, TSFORECAST_HOST_DEVICES=str(devices))
     env.pop("XLA_FLAGS", None)
@@ -158,12 +163,7 @@ def variant(args: argparse.Namespace, model: str, strategy: str, devices: int) -
         strategy,
         "--csv",
         str(args.csv),
-        "--epochs",
-        str(args.epochs),
-        "--batch",
-        str(args.batch),
-        "--hidden",
-        str(args.hidden),
+        *workload(args),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -183,12 +183,7 @@ def run_peers(args: argparse.Namespace) -> list[dict]:
     command = [
         "bash",
         str(args.peers_dir / "run_all.sh"),
-        "--epochs",
-        str(args.epochs),
-        "--batch",
-        str(args.batch),
-        "--hidden",
-        str(args.hidden),
+        *workload(args),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

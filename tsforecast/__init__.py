@@ -2,8 +2,10 @@
 
 import os
 import sys
+from importlib.metadata import version
 
-__version__ = "0.1.0"
+# pyproject.toml holds the version; the installed package's metadata carries it.
+__version__ = version("tsforecast")
 # The Python API (tsforecast.api), imported on first use: `import tsforecast` for the CLI alone
 # must not pay for jax and flax before `--help`.
 _API = ("Model", "backtest", "evaluate", "load", "train")

@@ -8,6 +8,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from . import __version__, jsontext
+from . import jsontext
 from .atomic import read_files, replaceable, staged_dir
 from .config import Config
 from .errors import ArtifactError
@@ -148,7 +149,11 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def versions() -> dict[str, str]:
-    return {"tsforecast": __version__, "jax": jax.__version__, "flax": flax.__version__}
+    return {
+        "tsforecast": package_version("tsforecast"),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+    }
 
 
 def write_into(directory: Path, artifact: ModelArtifact) -> None:
@@ -284,7 +289,8 @@ def load(directory: str | Path) -> ModelArtifact:
     version = raw.get("format_version")
     if version not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{root} has model format_version {version!r}; tsforecast {__version__} reads formats "
+            f"{root} has model format_version {version!r}; tsforecast "
+            f"{package_version('tsforecast')} reads formats "
             f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     missing = [name for name in (PARAMS_FILE, SCALER_FILE, HISTORY_FILE) if name not in files]
