@@ -1,13 +1,14 @@
-"""The Python API: the pipeline `tsforecast train` and `predict` run, on pandas DataFrames in the
-long `unique_id, ds, y` layout (or one series `ds, y`, or wide), for notebooks, Airflow or
-Prefect tasks and test harnesses.
+"""The Python API: the pipeline `tsforecast train`, `predict`, `backtest` and `evaluate` run
+(the commands parse their options and call it), on pandas DataFrames in the long
+`unique_id, ds, y` layout (or one series `ds, y`, or wide) or on files, for notebooks, Airflow
+or Prefect tasks and test harnesses.
 
-    model = tsforecast.train(df, horizon=24)
+    model = tsforecast.train(df, horizon=24)  # or tsforecast.train("data.csv", ...)
     forecast = model.predict(level=[80, 95])
     model.save("models/load")
     tsforecast.load("models/load").predict(newer_df)
     result = tsforecast.backtest(df, windows=3, horizon=24)  # .forecasts, .evaluation.summary
-    scores = tsforecast.evaluate(forecast, actuals_df, train=df)  # one row per method
+    scores = tsforecast.evaluate(forecast, actuals_df, train=df).summary  # a row per method
 
 Keyword names are the CLI's option names (`--season-length` is `season_length`), checked and
 converted by the same option definitions, so a value the CLI refuses is refused here with the
