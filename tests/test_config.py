@@ -96,6 +96,8 @@ BAD_VALUES = [
     (TrainConfig, {"lr": 0.0}, "--lr must be positive, got 0.0"),
     (TrainConfig, {"lr": -1e-3}, "--lr must be positive, got -0.001"),
     (TrainConfig, {"clip_norm": 0}, "--clip-norm must be positive, got 0"),
+    (TrainConfig, {"weight_decay": -0.1}, "--weight-decay must be at least 0, got -0.1"),
+    (TrainConfig, {"input_noise": -1.0}, "--input-noise must be at least 0, got -1.0"),
     (TrainConfig, {"loss": "mape"}, "--loss must be one of mse, mae, huber, got 'mape'"),
     (TrainConfig, {"patience": 0}, "--patience must be at least 1, got 0"),
     (TrainConfig, {"lr_patience": -1}, "--lr-patience must be at least 0, got -1"),
@@ -296,6 +298,8 @@ SECTIONS = {
         "batch_size": 16,
         "lr": 0.005,
         "clip_norm": 0.5,
+        "weight_decay": 0.01,
+        "input_noise": 0.0,
         "loss": "huber",
         "patience": 3,
         "lr_patience": 0,
@@ -332,8 +336,9 @@ def test_every_field_is_covered_by_the_round_trip_arguments():
         for key in SECTIONS[name]:
             # A default would pass the round trip even if from_dict dropped the key (strategy
             # must stay direct: quantile intervals refuse recursive; chunk 1: forking refuses
-            # more, and test_a_chunk_round_trips checks it).
-            kept_default = key in ("strategy", "chunk")
+            # more, and test_a_chunk_round_trips checks it; input_noise 0: forking refuses it,
+            # and test_input_noise_round_trips checks it).
+            kept_default = key in ("strategy", "chunk", "input_noise")
             assert getattr(defaults, key) != READ_BACK[name][key] or kept_default, (name, key)
 
 
@@ -455,3 +460,9 @@ def test_from_dict_checks_the_values():
     with pytest.raises(ConfigError) as raised:
         Config.from_dict({"model": {"strategy": "recursive"}, "intervals": {"method": "quantile"}})
     assert str(raised.value).startswith("--interval-method quantile needs --strategy direct")
+
+
+def test_input_noise_round_trips():
+    config = Config(train=TrainConfig(input_noise=0.05))
+    back = Config.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert back.train.input_noise == 0.05

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from tsforecast import cli
-from tsforecast.config import Config, DataConfig, RetrainOptions
+from tsforecast.config import Config, DataConfig, RetrainOptions, TrainConfig
+from tsforecast.errors import ConfigError
 from tsforecast.options import build_config, retrain_options
 
 DATA = str(Path(__file__).resolve().parents[1] / "sample_data" / "hourly.csv")
@@ -36,3 +39,13 @@ def test_an_option_given_reaches_its_field_and_nothing_else():
         default.window,
         default.intervals,
     )
+
+
+def test_weight_decay_and_input_noise_reach_the_training_config():
+    config = build_config(parsed(cli.train, "--weight-decay", "0.01", "--input-noise", "0.05"))
+    assert (config.train.weight_decay, config.train.input_noise) == (0.01, 0.05)
+
+
+def test_input_noise_and_forking_are_refused_together():
+    with pytest.raises(ConfigError, match="--input-noise and --forking do not go together"):
+        TrainConfig(input_noise=0.05, forking=True)

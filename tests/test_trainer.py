@@ -28,6 +28,7 @@ from tsforecast.trainer import (
     make_evaluate,
     make_loss,
     make_optimizer,
+    with_input_noise,
     with_learning_rate_scaled,
 )
 from tsforecast.windows import Framing, split_windows, standardise
@@ -192,6 +193,30 @@ def test_a_halved_learning_rate_halves_adams_step():
     again, _ = tx.update(grads, state, params)
     np.testing.assert_allclose(again["w"], full["w"], rtol=1e-6)
     assert float(halved[1].hyperparams["learning_rate"]) == pytest.approx(0.005)
+
+
+def test_weight_decay_shrinks_the_weights_by_lr_times_decay_where_the_gradient_is_zero():
+    params = {"w": jnp.array([2.0, -4.0, 0.5])}
+    grads = {"w": jnp.zeros(3)}
+    tx = make_optimizer(TrainConfig(lr=0.01, weight_decay=0.1))
+    update, _ = tx.update(grads, tx.init(params), params)
+    # AdamW: Adam's step is 0 for a zero gradient; the decay moves w by -lr * decay * w.
+    np.testing.assert_allclose(update["w"], [-0.002, 0.004, -0.0005], rtol=1e-6)
+    plain = make_optimizer(TrainConfig(lr=0.01))
+    unchanged, _ = plain.update(grads, plain.init(params), params)
+    np.testing.assert_array_equal(unchanged["w"], np.zeros(3))
+
+
+def test_input_noise_touches_only_the_target_of_the_lookback():
+    windows = jnp.arange(4000 * 10 * 2, dtype=jnp.float32).reshape(4000, 10, 2)
+    noisy = with_input_noise(windows, 6, 0.05, jax.random.PRNGKey(3))
+    added = np.asarray(noisy - windows)
+    # The targets after the lookback and the covariate column stay exactly as they were.
+    assert not added[:, 6:, :].any() and not added[:, :, 1].any()
+    noise = added[:, :6, 0]
+    assert abs(noise.std() - 0.05) < 0.05 * 0.05  # 24,000 draws: the std to within 5%
+    assert abs(noise.mean()) < 0.002
+    np.testing.assert_array_equal(with_input_noise(windows, 6, 0.0, jax.random.PRNGKey(3)), windows)
 
 
 @pytest.mark.slow

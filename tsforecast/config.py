@@ -256,6 +256,11 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     clip_norm: float = 1.0
+    # Decoupled weight decay (AdamW; 0: plain Adam), and the standard deviation of Gaussian
+    # noise added to the standardised target values a training window reads (0: none):
+    # Hewamalage et al.'s regularisers for global RNN forecasters (docs/defaults.md).
+    weight_decay: float = 0.0
+    input_noise: float = 0.0
     loss: str = "mae"
     patience: int = 8
     # Halve the learning rate after this many epochs without a better validation loss (0: never),
@@ -284,6 +289,15 @@ class TrainConfig:
         _check(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         _check(self.lr > 0, f"--lr must be positive, got {self.lr}")
         _check(self.clip_norm > 0, f"--clip-norm must be positive, got {self.clip_norm}")
+        _check(
+            self.weight_decay >= 0, f"--weight-decay must be at least 0, got {self.weight_decay}"
+        )
+        _check(self.input_noise >= 0, f"--input-noise must be at least 0, got {self.input_noise}")
+        _check(
+            not (self.input_noise and self.forking),
+            "--input-noise and --forking do not go together: a fork's targets are the inputs "
+            "the noise is added to; drop one of them",
+        )
         _check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         _check(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
         _check(self.lr_patience >= 0, f"--lr-patience must be at least 0, got {self.lr_patience}")

@@ -417,6 +417,21 @@ training_options = option_group(
         help="Clip gradients to this global norm.",
     ),
     click.option(
+        "--weight-decay",
+        type=click.FloatRange(min=0),
+        default=TrainConfig.weight_decay,
+        show_default=True,
+        help="Decoupled weight decay (AdamW), e.g. 0.01; 0 trains with plain Adam.",
+    ),
+    click.option(
+        "--input-noise",
+        type=click.FloatRange(min=0),
+        default=TrainConfig.input_noise,
+        show_default=True,
+        help="Gaussian noise (in standard deviations of the series) added to the target values "
+        "each training window reads, e.g. 0.05.",
+    ),
+    click.option(
         "--loss",
         type=click.Choice(LOSSES),
         default=TrainConfig.loss,
@@ -643,6 +658,8 @@ def train_config(options: Options) -> TrainConfig:
         epoch_windows=options["epoch_windows"],
         lr=options["lr"],
         clip_norm=options["clip_norm"],
+        weight_decay=options["weight_decay"],
+        input_noise=options["input_noise"],
         loss=options["loss"],
         patience=options["patience"],
         lr_patience=options["lr_patience"],

@@ -68,8 +68,23 @@ def make_loss(name: str) -> LossFn:
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     # The learning rate lives in the optimiser state rather than in the program, so `fit` can
     # lower it between epochs without compiling the epoch again.
-    adam = optax.inject_hyperparams(optax.adam)(learning_rate=cfg.lr)
+    if cfg.weight_decay > 0:
+        adam = optax.inject_hyperparams(optax.adamw)(
+            learning_rate=cfg.lr, weight_decay=cfg.weight_decay
+        )
+    else:
+        adam = optax.inject_hyperparams(optax.adam)(learning_rate=cfg.lr)
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), adam)
+
+
+def with_input_noise(windows: jax.Array, lookback: int, sigma: float, key: jax.Array) -> jax.Array:
+    """`windows` <float32>[batch, window, features] with Gaussian noise of standard deviation
+    `sigma` added to the target (feature 0) of their first `lookback` steps, the inputs; the
+    targets after them, and covariates, which are known, are left as they are."""
+    if sigma == 0:
+        return windows
+    noise = sigma * jax.random.normal(key, windows.shape[:1] + (lookback,), windows.dtype)
+    return windows.at[:, :lookback, 0].add(noise)
 
 
 def with_learning_rate_scaled(opt_state: Any, factor: float) -> Any:
@@ -146,9 +161,16 @@ def train_step(
     return TrainCarry(optax.apply_updates(carry.params, updates), opt_state, rng), total
 
 
-def make_grad_fn(network: Network, loss_fn: LossFn, mesh: Mesh, forking: bool = False) -> GradFn:
+def make_grad_fn(
+    network: Network,
+    loss_fn: LossFn,
+    mesh: Mesh,
+    forking: bool = False,
+    input_noise: float = 0.0,
+) -> GradFn:
     """The summed loss and gradients of a batch, the batch split over the mesh's devices. With
-    `forking` a window's loss is the mean over its forks and horizon steps (`Network.forked`)."""
+    `forking` a window's loss is the mean over its forks and horizon steps (`Network.forked`);
+    `input_noise`: see `with_input_noise`."""
     lookback, strategy = network.lookback, network.strategy
     window = lookback + network.horizon
     train_window = lookback + target_steps(strategy, network.horizon)
@@ -156,13 +178,19 @@ def make_grad_fn(network: Network, loss_fn: LossFn, mesh: Mesh, forking: bool = 
     def local_grads(params, values, starts, weights, rng):
         # Runs on one device's share of the batch; sums are combined across devices below.
         rng = jax.random.fold_in(rng, jax.lax.axis_index("batch"))
+        # A key of its own, so that the dropout masks are those of a run without noise.
+        noise_key = jax.random.fold_in(rng, 1)
+
+        def inputs(length):
+            windows = gather(values, starts, length)
+            return with_input_noise(windows, lookback, input_noise, noise_key)
 
         def loss_sum(p):
             if strategy == "recursive":
-                x, y = split_inputs_targets(gather(values, starts, train_window), lookback)
+                x, y = split_inputs_targets(inputs(train_window), lookback)
                 pred = network.model.apply({"params": p}, x, train=True, rngs={"dropout": rng})
                 return jnp.sum(jnp.mean(loss_fn(pred, y), axis=-1) * weights)
-            windows = gather(values, starts, window)
+            windows = inputs(window)
             if forking:
                 pred, y = network.forked(p, windows, train=True, rngs={"dropout": rng})
                 return jnp.sum(jnp.mean(loss_fn(pred, y), axis=(-2, -1)) * weights)
@@ -400,7 +428,10 @@ def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple
     tx = make_optimizer(cfg)
     mesh = make_mesh(cfg.batch_size)
     train_epoch = make_epoch(
-        make_grad_fn(network, loss, mesh, cfg.forking), tx, cfg.batch_size, cfg.epoch_windows
+        make_grad_fn(network, loss, mesh, cfg.forking, cfg.input_noise),
+        tx,
+        cfg.batch_size,
+        cfg.epoch_windows,
     )
     predict = make_forecast(network, mesh)
     if cfg.ensemble > 1:
