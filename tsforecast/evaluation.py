@@ -235,12 +235,10 @@ Source = pd.DataFrame | str
 def _table(source: Source, name: str, encoding: str = "utf-8") -> tuple[pd.DataFrame, str]:
     """The table `source` holds (a copy of a frame, or the file read), and how messages name it:
     the path, or `name` for a frame."""
-    if isinstance(source, pd.DataFrame):
-        frame, name = source.copy(), name
-    else:
-        frame, name = read_table(source, encoding), source
+    in_memory = isinstance(source, pd.DataFrame)
+    frame = source.copy() if in_memory else read_table(source, encoding)
     frame.columns = [str(c) for c in frame.columns]
-    return frame, name
+    return frame, name if in_memory else source
 
 
 def read_forecasts(source: Source) -> pd.DataFrame:
