@@ -32,7 +32,6 @@ from .backtesting import BacktestConfig, BacktestResult, run_backtest
 from .config import Config, DataConfig
 from .data import Panel, frame_panel, load_panel
 from .errors import ConfigError
-from .evaluation import Evaluation
 from .options import build_config, config_options
 from .predicting import check_levels, forecast_columns, forecast_panel, read_for_model
 from .runtime import test_pause
@@ -225,30 +224,5 @@ def backtest_with(
     return run_backtest(observed, config, plan, on_epoch=on_epoch)
 
 
-def evaluate(
-    forecasts: Data,
-    actuals: Data,
-    season_length: int | None = None,
-    train: Data | None = None,
-    time_col: str | None = None,
-    target: str | None = None,
-    id_col: str | None = None,
-    encoding: str = "utf-8",
-    date_format: str | None = None,
-    fill: str = "none",
-) -> Evaluation:
-    """`tsforecast evaluate`: the scores of every method of `forecasts` (the columns `predict`
-    or `backtest` give: `[unique_id,] [cutoff,] ds, y_hat, ...`) against `actuals`, with MASE
-    and MSIS scaled by `train` (default: the actuals); each a frame or a file. `.summary` has
-    one row per method, `.by_window` the scores of every series and cutoff. The actuals and the
-    history are read as `train` reads its data, with the columns, encoding and date format
-    given (default: found as `train` finds them), gaps left missing unless `fill` fills them as
-    `--fill` does; `season_length` defaults to the frequency's."""
-    forecasts, actuals, train = (
-        table if table is None or isinstance(table, pd.DataFrame) else os.fspath(table)
-        for table in (forecasts, actuals, train)
-    )
-    return evaluation.evaluate_sources(
-        forecasts, actuals, season_length, train, time_col, target, id_col, encoding,
-        date_format, fill,
-    )  # fmt: skip
+# `tsforecast evaluate`, on frames or files (see evaluation.evaluate_sources).
+evaluate = evaluation.evaluate_sources

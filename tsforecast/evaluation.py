@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,10 +344,10 @@ def infer_season_length(observed: pd.DataFrame) -> int:
 
 
 def evaluate_sources(
-    forecasts: Source,
-    actuals: Source,
+    forecasts: Source | os.PathLike,
+    actuals: Source | os.PathLike,
     season_length: int | None = None,
-    train: Source | None = None,
+    train: Source | os.PathLike | None = None,
     time_col: str | None = None,
     target: str | None = None,
     id_col: str | None = None,
@@ -354,13 +355,19 @@ def evaluate_sources(
     date_format: str | None = None,
     fill: str = "none",
 ) -> Evaluation:
-    """`evaluate` on files or frames. Without a training table, the actuals also serve as the
-    history, so ACTUALS may be the whole data the forecasts were cut from. The column options,
-    `encoding` and `date_format` are those of the actuals and the training table; the forecasts
-    are in tsforecast's output format. With a `fill` other than none, the actuals and the
-    training table are read as `train` and `backtest` read them (on the series' grid, gaps
-    filled by `fill`), so that the forecasts of a backtest made with that --fill score as the
-    backtest scored them."""
+    """`tsforecast evaluate`: the scores of every method of `forecasts` (the columns `predict`
+    or `backtest` give: `[unique_id,] [cutoff,] ds, y_hat, ...`) against `actuals`, with MASE
+    and MSIS scaled by `train` (default: the actuals, which may then be the whole data the
+    forecasts were cut from); each a frame or a file. `.summary` has one row per method,
+    `.by_window` the scores of every series and cutoff. The actuals and the history are read
+    as `train` reads its data, with the columns, encoding and date format given (default:
+    found as `train` finds them), gaps left missing, unless `fill` fills them as `--fill` does
+    so that the forecasts of a backtest made with that --fill score as the backtest scored
+    them; `season_length` defaults to the frequency's."""
+    forecasts, actuals, train = (
+        table if table is None or isinstance(table, pd.DataFrame) else os.fspath(table)
+        for table in (forecasts, actuals, train)
+    )
     columns = (time_col, target, id_col, encoding, date_format)
     read = read_observations if fill == "none" else functools.partial(read_filled, fill=fill)
     scored = read_forecasts(forecasts)
