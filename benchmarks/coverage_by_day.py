@@ -1,10 +1,12 @@
-"""Where a backtest's intervals miss: coverage per fortnight of cutoffs and per band of the
-highest temperature over each forecast's day (its 48 half-hours), from a
-`backtest_forecasts.csv` of vic_elec Demand (kept by `multiseasonal.py --work DIR`) and the
-temperatures of tsibbledata's `data/vic_elec.rda`.
+"""Where a backtest's intervals miss: coverage per fortnight of cutoffs, per band of the
+highest temperature over each forecast's day (its 48 half-hours), and on public holidays
+against other days, from a `backtest_forecasts.csv` of vic_elec Demand (kept by
+`multiseasonal.py --work DIR`) and the temperatures and holiday flags of tsibbledata's
+`data/vic_elec.rda` (its own list of Victoria's holidays, not the `holidays` package's).
+`--clock aest`: the forecasts were made on `multiseasonal.py --vic-elec-clock aest`'s file.
 
     python benchmarks/coverage_by_day.py FORECASTS.csv --vic-elec vic_elec.rda [--level 90]
-        [--out FILE]
+        [--clock utc|aest] [--out FILE]
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ import pandas as pd
 from common import markdown_table, write_result
 
 BANDS = [-50, 25, 30, 35, 60]  # the day's highest temperature, °C
+DAYS = {True: "public holiday", False: "other days"}
 
 
-def scored(forecasts: Path, vic_elec: Path, level: str) -> pd.DataFrame:
+def scored(forecasts: Path, vic_elec: Path, level: str, clock: str = "utc") -> pd.DataFrame:
     import pyreadr  # only this script needs it
 
     frame = pd.read_csv(forecasts, parse_dates=["ds", "cutoff"])
     lo, hi = frame[f"y_hat-lo-{level}"], frame[f"y_hat-hi-{level}"]
     frame["inside"] = (frame["y"] >= lo) & (frame["y"] <= hi)
     frame["relative_error"] = (frame["y"] - frame["y_hat"]).abs() / frame["y"]
-    weather = next(iter(pyreadr.read_r(str(vic_elec)).values()))[["Time", "Temperature"]]
+    weather = next(iter(pyreadr.read_r(str(vic_elec)).values()))[["Time", "Temperature", "Holiday"]]
     weather = weather.rename(columns={"Time": "ds"}).assign(ds=lambda w: pd.to_datetime(w["ds"]))
+    if clock == "aest":
+        weather["ds"] += pd.Timedelta(hours=10)
     return frame.merge(weather, on="ds", how="left")
 
 
@@ -48,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("forecasts", type=Path)
     parser.add_argument("--vic-elec", type=Path, required=True)
     parser.add_argument("--level", default="90")
+    parser.add_argument("--clock", choices=("utc", "aest"), default="utc")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    frame = scored(args.forecasts, args.vic_elec, args.level)
+    frame = scored(args.forecasts, args.vic_elec, args.level, args.clock)
     fortnight = (frame["cutoff"] - frame["cutoff"].min()).dt.days // 14
     first = frame.groupby(fortnight)["cutoff"].transform("min").dt.date
     hottest = frame.groupby(frame["cutoff"])["Temperature"].transform("max")
@@ -61,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         "coverage": round(float(frame["inside"].mean()), 3),
         "by_fortnight": summary(frame.groupby(first)),
         "by_highest_temperature": summary(frame.groupby(band, observed=True)),
+        "by_day": summary(frame.groupby(frame["Holiday"].map(DAYS))),
     }
-    for key in ("by_fortnight", "by_highest_temperature"):
+    for key in ("by_fortnight", "by_highest_temperature", "by_day"):
         cells = [
             [
                 row["group"],
