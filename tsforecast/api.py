@@ -30,7 +30,7 @@ from . import artifacts, evaluation, training
 from .artifacts import ModelArtifact
 from .backtesting import BacktestConfig, BacktestResult, run_backtest
 from .config import Config, DataConfig
-from .data import Panel, frame_panel, load_panel
+from .data import Panel, as_source, load_panel
 from .errors import ConfigError
 from .options import build_config, config_options
 from .predicting import check_levels, forecast_columns, forecast_panel, read_for_model
@@ -82,24 +82,15 @@ input), as DATA names one on the command line."""
 
 
 def _frame_or_path(data: Data) -> tuple[pd.DataFrame | None, str | None]:
-    if isinstance(data, pd.DataFrame):
-        return data, None
-    if isinstance(data, str | os.PathLike):
-        return None, os.fspath(data)
-    raise ConfigError(
-        f"the data is a {type(data).__name__}: give a pandas DataFrame or the path of a CSV or "
-        "Parquet file"
-    )
+    source = as_source(data)
+    return (source, None) if isinstance(source, pd.DataFrame) else (None, source)
 
 
 def read(cfg: DataConfig, frame: pd.DataFrame | None = None, fill: bool = True):
     """(panel, config with its columns resolved) of `frame`, or else of the file `cfg.path`
     names: the one read of the data a command makes. With `fill` False the gaps --fill repairs
     stay NaN (see `Panel.filled`)."""
-    if frame is not None:
-        read_data = frame_panel(frame.copy(), dataclasses.replace(cfg, path=""), fill)
-    else:
-        read_data = load_panel(cfg, fill)
+    read_data = load_panel(cfg, fill, frame)
     test_pause("read")
     return read_data
 
@@ -151,10 +142,8 @@ class Model:
         levels = tuple(float(x) for x in level)
         # Bad levels are reported before the data is read: they are the cheaper mistake to fix.
         check_levels(self.artifact, levels)
-        if not (data is None or isinstance(data, pd.DataFrame)):
-            data = os.fspath(data)
-        if not (future is None or isinstance(future, pd.DataFrame)):
-            future = os.fspath(future)
+        data = None if data is None else as_source(data)
+        future = None if future is None else as_source(future)
         # A model trained in this process forecasts from its training data unless given other.
         trained_on = self.panel if data is None else None
         panel, table = read_for_model(self.artifact, data, future, reading, trained_on)

@@ -10,6 +10,7 @@ import gzip
 import io
 import logging
 import lzma
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from .config import STDIN, DataConfig
-from .errors import ColumnError, DataError
+from .errors import ColumnError, ConfigError, DataError
 from .panel import Panel, infer_freq, numeric_column, parse_time, season_length_for, to_panel
 
 __all__ = [
     "FutureTable",
     "Panel",
+    "as_source",
     "as_written",
     "frame_panel",
     "future_table",
@@ -324,9 +326,28 @@ def to_long(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     return long.loc[inside.to_numpy()].reset_index(drop=True)
 
 
-def load_panel(cfg: DataConfig, fill: bool = True) -> tuple[Panel, DataConfig]:
+def as_source(data: object) -> pd.DataFrame | str:
+    """What the Python API is given to read: a frame in memory as it is, or the path of a CSV
+    or Parquet file ("-": standard input) as a string."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, str | os.PathLike):
+        return os.fspath(data)
+    raise ConfigError(
+        f"the data is a {type(data).__name__}: give a pandas DataFrame or the path of a CSV or "
+        "Parquet file"
+    )
+
+
+def load_panel(
+    cfg: DataConfig, fill: bool = True, frame: pd.DataFrame | None = None
+) -> tuple[Panel, DataConfig]:
     """Read, resolve the columns, validate; returns the panel and the fully resolved config.
-    With `fill` False the gaps that --fill repairs stay NaN (see `Panel.filled`)."""
+    With `fill` False the gaps that --fill repairs stay NaN (see `Panel.filled`). With `frame`
+    (a table given to the Python API) that table is read, a copy, instead of the file
+    `cfg.path` names."""
+    if frame is not None:
+        return frame_panel(frame.copy(), dataclasses.replace(cfg, path=""), fill)
     return frame_panel(read_table(cfg.path, cfg.encoding), cfg, fill)
 
 

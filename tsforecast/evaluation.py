@@ -24,8 +24,8 @@ from . import jsontext
 from .baselines import naive2
 from .config import DataConfig
 from .data import (
+    as_source,
     as_written,
-    frame_panel,
     infer_freq,
     load_panel,
     numeric_column,
@@ -364,10 +364,8 @@ def evaluate_sources(
     found as `train` finds them), gaps left missing, unless `fill` fills them as `--fill` does
     so that the forecasts of a backtest made with that --fill score as the backtest scored
     them; `season_length` defaults to the frequency's."""
-    forecasts, actuals, train = (
-        table if table is None or isinstance(table, pd.DataFrame) else os.fspath(table)
-        for table in (forecasts, actuals, train)
-    )
+    forecasts, actuals = as_source(forecasts), as_source(actuals)
+    train = None if train is None else as_source(train)
     columns = (time_col, target, id_col, encoding, date_format)
     read = read_observations if fill == "none" else functools.partial(read_filled, fill=fill)
     scored = read_forecasts(forecasts)
@@ -410,11 +408,12 @@ def read_filled(
     date_format: str | None,
     fill: str,
 ) -> pd.DataFrame:
-    """Observations as `unique_id, ds, y`, read through `data.load_panel` (a frame through
-    `data.frame_panel`) as `train` reads them, with the gaps `fill` repairs filled; timestamps
-    in UTC without a zone, as `read_forecasts` gives them."""
+    """Observations as `unique_id, ds, y`, read through `data.load_panel` as `train` reads
+    them, with the gaps `fill` repairs filled; timestamps in UTC without a zone, as
+    `read_forecasts` gives them."""
+    in_memory = isinstance(source, pd.DataFrame)
     asked = DataConfig(
-        source if isinstance(source, str) else "",
+        "" if in_memory else source,
         time_col,
         target,
         id_col,
@@ -422,13 +421,12 @@ def read_filled(
         encoding=encoding,
         date_format=date_format,
     )
-    if isinstance(source, str):
-        panel, _ = load_panel(asked)
-    else:
-        try:
-            panel, _ = frame_panel(source.copy(), asked)
-        except DataError as exc:
-            raise DataError(f"{name}: {exc}") from None
+    try:
+        panel, _ = load_panel(asked, frame=source if in_memory else None)
+    except DataError as exc:
+        if not in_memory:
+            raise  # a file's messages name the file
+        raise DataError(f"{name}: {exc}") from None
     frame = panel.to_frame()
     stamps = pd.DatetimeIndex(frame["ds"])
     frame["ds"] = (stamps if stamps.tz is None else stamps.tz_convert(None)).to_numpy()

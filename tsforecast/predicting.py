@@ -118,14 +118,14 @@ def read_for_model(artifact, data, future=None, reading=None, panel=None):
     trained on; `future`: none). `reading`: the --encoding and --date-format given, which
     replace the model's; `panel`: the data already read (the Python API's training data),
     which `data` is then not read for."""
-    from .data import frame_panel, future_table, load_panel, read_future, shown_path
+    from .data import future_table, load_panel, read_future, shown_path
 
     in_memory = isinstance(data, pd.DataFrame) or panel is not None
     cfg = reading_config(artifact, data, reading or {}, in_memory)
     table = "the data frame" if in_memory else "the file"
     try:
         if panel is None:
-            panel, _ = frame_panel(data.copy(), cfg) if in_memory else load_panel(cfg)
+            panel, _ = load_panel(cfg, frame=data if in_memory else None)
     except ColumnError as missing:
         saved = artifact.config.data
         keys = (saved.time_col,) if saved.wide else (saved.id_col, saved.time_col, saved.target)
