@@ -10,7 +10,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,baselines]'
+	$(BIN)/python -m pip install --quiet -e '.[test,baselines,tune]'
 	touch $(STAMP)
 
 demo: install

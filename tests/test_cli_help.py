@@ -29,6 +29,7 @@ COMMANDS = [
     ("backtest",),
     ("evaluate",),
     ("monitor",),
+    ("tune",),
     ("models",),
     ("registry",),
     ("registry", "list"),

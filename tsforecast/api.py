@@ -32,7 +32,7 @@ from .backtesting import BacktestConfig, BacktestResult, run_backtest
 from .config import Config, DataConfig
 from .data import Panel, as_source, load_panel
 from .errors import ConfigError
-from .options import build_config, config_options
+from .options import build_config, config_options, flag_names, options_file
 from .predicting import check_levels, forecast_columns, forecast_panel, read_for_model
 from .runtime import test_pause
 from .training import TrainOutcome
@@ -40,7 +40,7 @@ from .training import TrainOutcome
 
 @click.command()
 @config_options
-def _train_command(**options: Any) -> None:
+def config_command(**options: Any) -> None:
     """The options `tsforecast train` builds its Config from (but DATA), as one click command
     whose parameters check and convert the API's keywords."""
 
@@ -48,14 +48,14 @@ def _train_command(**options: Any) -> None:
 def _options(given: dict[str, Any]) -> dict[str, Any]:
     """Every option of `tsforecast train` with its default, the `given` ones in their place,
     each converted and checked as the CLI does."""
+    if "config" in given:
+        # What `--config FILE` does: the file's options, under the ones given.
+        given = options_file(given["config"]) | {k: v for k, v in given.items() if k != "config"}
     # By the option's name on the command line (`--model` is `model`, though click passes it
     # as `model_name`).
-    params = {
-        flag[2:].replace("-", "_"): param
-        for param in _train_command.params
-        for flag in param.opts
-        if flag.startswith("--")
-    }
+    by_name = {param.name: param for param in config_command.params}
+    params = {name: by_name[param] for name, param in flag_names(config_command).items()}
+    del params["config"]
     unknown = sorted(given.keys() - params.keys())
     if unknown:
         raise ConfigError(
@@ -63,7 +63,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
             "train --help`, with _ for -, e.g. season_length"
         )
     # The defaults as the CLI resolves them with no option given.
-    context = _train_command.make_context("train", [])
+    context = config_command.make_context("train", [])
     options = dict(context.params)
     for name, raw in given.items():
         param = params[name]
@@ -104,6 +104,12 @@ class Model:
     artifact: ModelArtifact
     panel: Panel | None = None
     training: TrainOutcome | None = None
+
+    @classmethod
+    def trained(cls, panel: Panel, config: Config, on_epoch: Callable | None = None) -> Model:
+        """The model `training.train` trains on a panel read already (config resolved with it)."""
+        outcome = training.train(panel, config, on_epoch=on_epoch)
+        return cls(outcome.artifact, panel, outcome)
 
     @property
     def metrics(self) -> dict:
@@ -167,9 +173,7 @@ def train_with(
     on `frame`, or else on the file `config.data.path` names. `on_epoch(record)` after every
     epoch (the CLI's progress bar)."""
     panel, data_cfg = read(config.data, frame)
-    config = dataclasses.replace(config, data=data_cfg)
-    outcome = training.train(panel, config, on_epoch=on_epoch)
-    return Model(outcome.artifact, panel, outcome)
+    return Model.trained(panel, dataclasses.replace(config, data=data_cfg), on_epoch)
 
 
 def load(path: str | Path) -> Model:

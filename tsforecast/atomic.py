@@ -28,12 +28,40 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import TsforecastError
+from .errors import LockBusy, TsforecastError
 from .runtime import test_pause
 
 # A writer replacing the directory or removing the old one between two looks of a reader: it
 # reads again, as often as this, before giving up.
 READ_ATTEMPTS = 20
+
+
+@contextmanager
+def held_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on the file `path` (created if missing), for `what` (the
+    registry, a tuning study); the kernel drops it when the process dies, so a killed run never
+    leaves it locked. Waits up to `timeout` seconds, then raises LockBusy naming the holder's
+    pid; OSError from creating the file is the caller's to word."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise LockBusy(
+                        f"{what} is locked by another run (pid {holder}); gave up after "
+                        f"{timeout:g}s (--lock-timeout)"
+                    ) from None
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:

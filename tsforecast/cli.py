@@ -16,7 +16,6 @@ import traceback
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from .config import FILL_METHODS, REFITS, STDIN, DataConfig
 from .errors import Terminated, TsforecastError
@@ -28,6 +27,8 @@ from .options import (
     column_options,
     config_options,
     data_argument,
+    examples,
+    given,
     lock_timeout_option,
     reading_options,
     registry_options,
@@ -45,6 +46,7 @@ from .terminal import (
     settings,
     stderr,
 )
+from .tune_command import tune
 
 EXIT_CODES = """\b
 Exit codes:
@@ -113,17 +115,6 @@ class Group(click.Group):
             report_failure(f"{type(exc).__name__}: {exc}", 1, "internal_error")
             return 1
         return code if isinstance(code, int) else 0
-
-
-def examples(*lines: str) -> str:
-    """The epilog that ends every command's help: example command lines, printed as written."""
-    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def given(name: str) -> bool:
-    """Whether the user set option `name` (on the command line or in the environment)."""
-    source = click.get_current_context().get_parameter_source(name)
-    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 # --- the group ----------------------------------------------------------------------------------
@@ -790,5 +781,8 @@ def list_models():
         f"horizon {DEFAULT_HORIZON}, one input feature."
     )
 
+
+# In a module of its own, the search being a job of its own.
+cli.add_command(tune)
 
 main = functools.partial(cli.main, prog_name="tsforecast")

@@ -6,11 +6,13 @@ decorators, one group per section of the Config (`data_options`, `window_options
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .config import (
     DEFAULT_FRAMING,
@@ -37,9 +39,23 @@ from .config import (
     TrainConfig,
     WindowConfig,
 )
+from .errors import ConfigError
 
 # The click keyword arguments of a command, by parameter name.
 Options = Mapping[str, Any]
+
+
+def examples(*lines: str) -> str:
+    """The epilog that ends every command's help: example command lines, printed as written."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def given(name: str, from_file: bool = False) -> bool:
+    """Whether the user set option `name` on the command line or in the environment (or, with
+    `from_file`, in the --config file)."""
+    source = click.get_current_context().get_parameter_source(name)
+    sources = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return source in sources + ((ParameterSource.DEFAULT_MAP,) if from_file else ())
 
 
 # --- option groups: the options `train` and `backtest` share, one group per Config section ------
@@ -86,8 +102,8 @@ class Periods(click.ParamType):
     name = "PERIODS"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
+        if isinstance(value, list | tuple):  # from the API, or a --config file's list
+            value = ",".join(str(part) for part in value)
         try:
             periods = tuple(int(part) for part in str(value).split(","))
         except ValueError:
@@ -100,8 +116,30 @@ class Periods(click.ParamType):
 SEASONS = Periods()
 
 
+class Duration(click.ParamType):
+    """A wall-clock time: seconds, or a number with s, m or h (`90s`, `30m`, `1.5h`)."""
+
+    name = "DURATION"
+    UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        unit = self.UNITS.get(text[-1:], None)
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1.0)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration like 90s, 30m or 2h", param, ctx)
+        if not seconds > 0:
+            self.fail(f"{value!r}: the duration must be positive", param, ctx)
+        return seconds
+
+
 def columns(ctx, param, value) -> tuple[str, ...]:
-    """A comma-separated list of column names."""
+    """A comma-separated list of column names (a list: from a --config file)."""
+    if isinstance(value, list | tuple):
+        value = ",".join(value)
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
 
@@ -531,9 +569,71 @@ interval_options = option_group(
     title="Prediction intervals",
 )
 
+
+def flag_names(command: click.Command) -> dict[str, str]:
+    """{option name as the API and option files spell it (`season_length`): parameter name}."""
+    return {
+        flag[2:].replace("-", "_"): param.name
+        for param in command.params
+        for flag in param.opts
+        if flag.startswith("--")
+    }
+
+
+def options_file(path: str) -> dict[str, Any]:
+    """The "options" object of a JSON file `tsforecast tune --out` writes: {option name with _
+    for -: value}. A ConfigError names what is wrong with it."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--config {path} is not JSON ({exc})") from None
+    options = payload.get("options") if isinstance(payload, dict) else None
+    if not isinstance(options, dict):
+        raise ConfigError(
+            f'--config {path} has no "options" object; it reads what `tsforecast tune --out` '
+            'writes, {"options": {"hidden": 32, ...}}'
+        )
+    return options
+
+
+def _apply_options_file(ctx: click.Context, param: click.Parameter, value: str | None):
+    """--config: the file's options become the command's defaults, so options given on the
+    command line (or in the environment) win over them."""
+    if not value:
+        return value
+    options = options_file(value)
+    names = flag_names(ctx.command)
+    unknown = sorted(set(options) - set(names) - {"config"})
+    if unknown:
+        raise ConfigError(
+            f"--config {value} sets {', '.join(unknown)}, which `tsforecast {ctx.info_name}` has "
+            "no option for"
+        )
+    ctx.default_map = {**(ctx.default_map or {}), **{names[k]: v for k, v in options.items()}}
+    return value
+
+
+config_file_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_apply_options_file,
+    help="JSON file of option values (what `tsforecast tune --out` writes); options given on "
+    "the command line override it.",
+)
+
 # Everything a Config is built from (but DATA): `train` and `backtest` take all of it.
 config_options = option_group(
-    data_options, window_options, model_options, training_options, interval_options
+    config_file_option,
+    data_options,
+    window_options,
+    model_options,
+    training_options,
+    interval_options,
 )
 
 # Run behaviour around the registry lock: `train --registry`, `registry promote` and `rollback`.

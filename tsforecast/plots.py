@@ -126,3 +126,33 @@ def plot_monitor(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_search(trials, path: Path) -> None:
+    """A tuning run as Optuna draws one: each finished trial's validation MASE against its
+    number (with the best so far) and against each searched setting."""
+    done = [t for t in trials if t.state == "complete"]
+    names = list(trials[0].options)
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(3.2 * (1 + len(names)), 3.4))
+    numbers = [t.number for t in done]
+    scores = [t.mase for t in done]
+    axes[0].scatter(numbers, scores, s=14)
+    axes[0].step(numbers, pd.Series(scores).cummin(), where="post", color="C1", label="best")
+    axes[0].set_xlabel("trial")
+    axes[0].set_ylabel("validation MASE")
+    axes[0].legend()
+    for ax, name in zip(axes[1:], names, strict=True):
+        values = [t.options[name] for t in done]
+        if all(isinstance(v, str) for v in values):
+            labels = sorted(set(values))
+            values = [labels.index(v) for v in values]
+            ax.set_xticks(range(len(labels)), labels, rotation=30)
+        elif name == "lr":
+            ax.set_xscale("log")
+        ax.scatter(values, scores, s=14)
+        ax.set_xlabel(name)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

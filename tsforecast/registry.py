@@ -23,7 +23,6 @@ command shows in the meantime (`names`).
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from typing import Any, TypeVar
 
 from . import artifacts, atomic, jsontext
 from .artifacts import ModelArtifact
-from .errors import ArtifactError, LockBusy, StateError, StorageError
+from .errors import ArtifactError, StateError, StorageError
 from .runtime import test_pause
 
 log = logging.getLogger(__name__)
@@ -225,29 +224,11 @@ class Registry:
         path = self.root / LOCK
         try:
             self.versions.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
         except OSError as exc:
             raise storage_error(f"use registry {self.root}", exc) from None
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                        raise LockBusy(
-                            f"registry {self.root} is locked by another run (pid {holder}); gave "
-                            "up after "
-                            f"{timeout:g}s (--lock-timeout)"
-                        ) from None
-                    time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with atomic.held_lock(path, timeout, f"registry {self.root}"):
             yield
-        finally:
-            os.close(fd)
 
     def change(self, timeout: float, step: Callable[[Registry], T]) -> T:
         """`step(self)` under the lock (waiting up to `timeout` seconds), after finishing what

@@ -60,6 +60,8 @@ def test_pause(point: str) -> None:
     switch       registry: the new `current` link is made, not yet renamed over the old one
     record       registry: `current` is switched, promotions.jsonl not yet appended
     prune        registry --keep: an old version is renamed to a hidden name, not yet deleted
+    tune:N       `tune`: round N (1, 2, ...) of this run has asked its trials from the study
+                 (left running in it), not yet trained them
 
     Unset, it costs one dictionary lookup."""
     wanted = os.environ.get("TSFORECAST_TEST_PAUSE_AT")

@@ -526,3 +526,93 @@ def report_monitoring(report) -> None:
             f"{' ...' if len(changed) > 5 else ''}",
             series=changed,
         )
+
+
+class TuneProgress:
+    """`tune`'s live bar on a terminal (trials done, the best validation MASE so far, the time
+    left of the budget), one line per round otherwise."""
+
+    def __init__(self, trials: int, budget: float | None, enabled: bool) -> None:
+        self.enabled, self.budget = enabled, budget
+        self.json = settings["log_format"] == "json"
+        self.live = enabled and stderr.is_terminal and not self.json
+        self.progress = Progress(
+            TextColumn("trial {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
+            console=stderr,
+            transient=True,
+        )
+        self.task = self.progress.add_task("tune", total=trials, best="first round...", left="")
+
+    def __enter__(self) -> TuneProgress:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def update(self, trials, seconds: float) -> None:
+        if not self.enabled:
+            return
+        scores = [t.earlier for t in trials if t.state == "complete"]
+        best = f"best MASE {min(scores):.4f}" if scores else "no trial finished yet"
+        left = f"{max(0.0, self.budget - seconds):.0f}s of the budget left" if self.budget else ""
+        line = f"{len(trials)} trials in {seconds:.0f}s: {best}" + (f", {left}" if left else "")
+        if self.json:
+            emit("tune_round", line, trials=len(trials), duration=seconds)
+        elif self.live:
+            self.progress.update(self.task, completed=len(trials), best=best, left=left)
+        else:
+            click.echo(line, err=True)
+
+
+def _setting(value) -> str:
+    return f"{value:.2g}" if isinstance(value, float) and value and value < 0.01 else str(value)
+
+
+def print_trials(result) -> None:
+    """`tune`'s table of trials on stdout, then what was chosen and why on stderr."""
+    searched = list(result.trials[0].options)
+    table = Table(title="Trials (validation MASE of the served forecast)", title_justify="left")
+    for header in ["trial", *searched, "state", "earlier half", "later half", "all", "s"]:
+        table.add_column(header, justify="right")
+    for t in result.trials:
+        scores = (f"{v:.4f}" if v == v else "-" for v in (t.earlier, t.later, t.mase))
+        table.add_row(
+            str(t.number),
+            *(_setting(t.options[k]) for k in searched),
+            t.state,
+            *scores,
+            f"{t.seconds:.0f}",
+        )
+    print_fitted(table, keys=1)
+    complete = sorted(t.mase for t in result.trials if t.state == "complete")
+    best, defaults = result.best, result.defaults
+    lines = [
+        f"{len(result.trials)} trials in {result.seconds:.0f}s (stopped by {result.stopped_by}); "
+        f"validation MASE from {complete[0]:.4f} to {complete[-1]:.4f} across the trials",
+    ]
+    if best.number == defaults.number:
+        lines.append(f"the defaults (trial {defaults.number}) scored best: nothing to change")
+    elif result.confirmed:
+        lines.append(
+            f"chosen: trial {best.number}, best on the earlier half ({best.earlier:.4f} against "
+            f"the defaults' {defaults.earlier:.4f}) and confirmed on the later half "
+            f"({best.later:.4f} against {defaults.later:.4f})"
+        )
+    else:
+        lines.append(
+            f"kept the defaults: trial {best.number} was best on the earlier half "
+            f"({best.earlier:.4f}) but not on the later half ({best.later:.4f} against the "
+            f"defaults' {defaults.later:.4f})"
+        )
+    for line in lines:
+        if settings["log_format"] == "json":
+            emit("tuned", line)
+        else:
+            stderr.print(line, soft_wrap=True)

@@ -66,15 +66,14 @@ def make_loss(name: str) -> LossFn:
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    # The learning rate lives in the optimiser state rather than in the program, so `fit` can
-    # lower it between epochs without compiling the epoch again.
-    if cfg.weight_decay > 0:
-        adam = optax.inject_hyperparams(optax.adamw)(
-            learning_rate=cfg.lr, weight_decay=cfg.weight_decay
-        )
-    else:
-        adam = optax.inject_hyperparams(optax.adam)(learning_rate=cfg.lr)
-    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), adam)
+    """Clipping, then AdamW (weight decay 0 is Adam to the last digit). Every hyper-parameter
+    lives in the optimiser state rather than in the program: `fit` lowers the learning rate
+    between epochs, and a population (tsforecast.population) gives each member its own values,
+    without compiling the epoch again."""
+    return optax.chain(
+        optax.inject_hyperparams(optax.clip_by_global_norm)(max_norm=cfg.clip_norm),
+        optax.inject_hyperparams(optax.adamw)(learning_rate=cfg.lr, weight_decay=cfg.weight_decay),
+    )
 
 
 def with_input_noise(windows: jax.Array, lookback: int, sigma: float, key: jax.Array) -> jax.Array:
@@ -418,10 +417,23 @@ class Trainer:
         return FitResult(stopping.best_params, history, int(stopping.best_epoch), stopped_early)
 
 
-def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple = ()) -> Trainer:
-    """The trainer of a resolved config (lookback and season length known) for a device matrix
-    whose columns `future` are known over the horizon; `quantiles` replaces the point loss with
-    the pinball loss of those quantile levels."""
+@dataclass(frozen=True)
+class Programs:
+    """The uncompiled pieces of a config's trainer, for one model: what `build_trainer` and a
+    population (tsforecast.population) compile."""
+
+    network: Network
+    loss: LossFn
+    tx: optax.GradientTransformation
+    mesh: Mesh
+    train_epoch: Callable
+    predict: Callable
+
+
+def programs(config: Config, future: tuple[int, ...] = (), quantiles: tuple = ()) -> Programs:
+    """One model's epoch and forecast of a resolved config (lookback and season length known)
+    for a device matrix whose columns `future` are known over the horizon; `quantiles` replaces
+    the point loss with the pinball loss of those quantile levels."""
     cfg = config.train
     network = network_for(config, future, len(quantiles))
     loss = pinball_loss(quantiles) if quantiles else make_loss(cfg.loss)
@@ -433,18 +445,30 @@ def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple
         cfg.batch_size,
         cfg.epoch_windows,
     )
-    predict = make_forecast(network, mesh)
-    if cfg.ensemble > 1:
+    return Programs(network, loss, tx, mesh, train_epoch, make_forecast(network, mesh))
+
+
+# Replicated results can be read on every host of a multi-host run, not only where a shard lives.
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def build_trainer(config: Config, future: tuple[int, ...] = (), quantiles: tuple = ()) -> Trainer:
+    """The trainer of a resolved config: `programs`, compiled; an ensemble's as one program
+    over its members."""
+    parts = programs(config, future, quantiles)
+    train_epoch, predict = parts.train_epoch, parts.predict
+    if config.train.ensemble > 1:
         train_epoch, predict = vmap_members(train_epoch, predict)
-    # Replicated results can be read on every host of a multi-host run, not only where a
-    # shard lives.
-    everywhere = NamedSharding(mesh, P())
     return Trainer(
         config=config,
-        network=network,
-        tx=tx,
-        mesh=mesh,
+        network=parts.network,
+        tx=parts.tx,
+        mesh=parts.mesh,
         train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
-        evaluate=jax.jit(make_evaluate(network, predict, loss, mesh), out_shardings=everywhere),
-        predict=jax.jit(predict, out_shardings=everywhere),
+        evaluate=jax.jit(
+            make_evaluate(parts.network, predict, parts.loss, parts.mesh),
+            out_shardings=replicated(parts.mesh),
+        ),
+        predict=jax.jit(predict, out_shardings=replicated(parts.mesh)),
     )

@@ -22,7 +22,7 @@ from .artifacts import ModelArtifact, Scaler, TrainingSummary
 from .config import Config
 from .data import Panel
 from .errors import ConfigError, DataError
-from .features import device_matrix, known_columns, layout, static_levels
+from .features import FeatureLayout, device_matrix, known_columns, layout, static_levels
 from .forecast import DeviceInputs, Forecaster, quantiles_of
 from .intervals import quantile_index, validation_interval_metrics
 from .metrics import forecast_scores, mean_defined
@@ -31,7 +31,7 @@ from .network import Params
 from .panel import is_sub_daily
 from .serving import NETWORK, ValidationWindows, WindowForecasts, naive_name
 from .strategies import require_supported
-from .trainer import EpochRecord, build_trainer
+from .trainer import EpochRecord, FitResult, Trainer, build_trainer
 from .windows import (
     WindowSplit,
     default_val_size,
@@ -144,9 +144,13 @@ class TrainOutcome:
     artifact: ModelArtifact
     stopped_early: bool
     best_epoch: int
+    # The served forecast's validation MASE (as the table scores it) on the earlier and the
+    # later half of the scored windows, the serving rule's halves: what `tune` chooses and
+    # confirms on.
+    served_halves: tuple[float, float] = (float("nan"), float("nan"))
 
 
-def _resolved(panel: Panel, config: Config) -> tuple[Config, WindowSplit]:
+def resolve(panel: Panel, config: Config) -> tuple[Config, WindowSplit]:
     """The config with the transform, lookback and validation size that training uses, and the
     window split they give."""
     data_cfg = dataclasses.replace(
@@ -167,19 +171,29 @@ def _resolved(panel: Panel, config: Config) -> tuple[Config, WindowSplit]:
     return dataclasses.replace(config, data=data_cfg, window=window, model=model), split
 
 
-def train(
-    panel: Panel,
-    config: Config,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-    init_params: Params | None = None,
-) -> TrainOutcome:
-    """Train on `panel` (validated, with `config.data` as `data.load_panel` resolved it) and
-    return the finished artifact (not yet saved).
+@dataclass(frozen=True)
+class Prepared:
+    """A training run up to its fit: the resolved config, the window split, the standardised
+    series placed on the trainer's mesh, and the trainer. A population (tsforecast.population)
+    fits several members on one of these and finishes each."""
 
-    init_params: start from these parameters (a previous fit of the same model, a warm start)
-    instead of a fresh initialisation from the seed; a ConfigError if their shapes differ.
-    """
-    config, split = _resolved(panel, config)
+    panel: Panel
+    config: Config
+    split: WindowSplit
+    modelled: Panel
+    mean: np.ndarray
+    std: np.ndarray
+    features: FeatureLayout
+    trainer: Trainer
+    params: Params
+    values: jax.Array
+    train_starts: jax.Array
+    val_starts: jax.Array
+
+
+def prepare(panel: Panel, config: Config, init_params: Params | None = None) -> Prepared:
+    """Everything `train` does before its fit (see there)."""
+    config, split = resolve(panel, config)
     data_cfg, lookback, horizon = config.data, config.window.lookback, config.window.horizon
     skipped = int((~split.usable).sum())
     if skipped:
@@ -198,8 +212,7 @@ def train(
     features = layout(data_cfg.covariates, data_cfg.future_covariates, calendar, levels)
     matrix = device_matrix(panel, scaled, calendar, levels, data_cfg.holidays)
 
-    quantiles = quantiles_of(config)
-    trainer = build_trainer(config, features.future, quantiles)
+    trainer = build_trainer(config, features.future, quantiles_of(config))
     require_supported(config.model.strategy, features.width, trainer.network.framing.active)
     framing = trainer.network.framing
     if config.train.forking and framing.first_fork == lookback - 1:
@@ -221,7 +234,48 @@ def train(
         len(split.val_starts),
         trainer.mesh.size,
     )
-    result = trainer.fit(params, values, train_starts, val_starts, on_epoch)
+    return Prepared(
+        panel,
+        config,
+        split,
+        modelled,
+        mean,
+        std,
+        features,
+        trainer,
+        params,
+        values,
+        train_starts,
+        val_starts,
+    )
+
+
+def train(
+    panel: Panel,
+    config: Config,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    init_params: Params | None = None,
+) -> TrainOutcome:
+    """Train on `panel` (validated, with `config.data` as `data.load_panel` resolved it) and
+    return the finished artifact (not yet saved).
+
+    init_params: start from these parameters (a previous fit of the same model, a warm start)
+    instead of a fresh initialisation from the seed; a ConfigError if their shapes differ.
+    """
+    run = prepare(panel, config, init_params)
+    result = run.trainer.fit(run.params, run.values, run.train_starts, run.val_starts, on_epoch)
+    return finish(run, run.config, result)
+
+
+def finish(run: Prepared, config: Config, result: FitResult) -> TrainOutcome:
+    """The artifact of `run` fitted to `result`: its validation table, the serving decision,
+    the interval calibration. `config` is `run.config` with, for a population member, that
+    member's optimiser settings (they change no program)."""
+    panel, split, modelled, mean, std = run.panel, run.split, run.modelled, run.mean, run.std
+    data_cfg, lookback, horizon = config.data, config.window.lookback, config.window.horizon
+    trainer, features, values = run.trainer, run.features, run.values
+    quantiles = quantiles_of(config)
+    skipped = int((~split.usable).sum())
 
     scaler = Scaler(
         panel.ids, mean[:, 0], std[:, 0], data_cfg.numeric_covariates, mean[:, 1:], std[:, 1:]
@@ -290,7 +344,16 @@ def train(
         by_series,
         served=tuple(decision["steps"]),
     )
-    return TrainOutcome(artifact, result.stopped_early, result.best_epoch)
+    served_errors = serving.scaled_errors(
+        {"served": served.original()}, windows.targets, windows.scales
+    )["served"]
+    halves = tuple(
+        serving.table_mase(served_errors[decided & part], windows.series[decided & part])
+        if (decided & part).any()
+        else float("nan")
+        for part in (windows.earlier, ~windows.earlier)
+    )
+    return TrainOutcome(artifact, result.stopped_early, result.best_epoch, halves)
 
 
 def _matching_params(given: Params, fresh: Params) -> Params:
