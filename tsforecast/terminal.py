@@ -28,28 +28,17 @@ stderr = Console(stderr=True, highlight=False)
 settings = {"log_format": os.environ.get("TSFORECAST_LOG_FORMAT", "text")}
 
 
-class EpochProgress:
-    """A live bar on a terminal; one plain line per epoch otherwise (cron logs)."""
+class LiveBar:
+    """A rich bar on stderr while a run goes on, when stderr is a terminal and the log format is
+    text; the subclass prints plain lines (or JSON events) otherwise."""
 
-    def __init__(self, epochs: int, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *columns) -> None:
         self.enabled = enabled
         self.json = settings["log_format"] == "json"
         self.live = enabled and stderr.is_terminal and not self.json
-        self.progress = Progress(
-            TextColumn("epoch {task.completed}/{task.total}"),
-            BarColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-        )
-        self.task = (
-            self.progress.add_task("train", total=epochs, losses="compiling...")
-            if self.live
-            else None
-        )
+        self.progress = Progress(*columns, console=stderr, transient=True)
 
-    def __enter__(self) -> EpochProgress:
+    def __enter__(self):
         if self.live:
             self.progress.start()
         return self
@@ -57,6 +46,24 @@ class EpochProgress:
     def __exit__(self, *exc) -> None:
         if self.live:
             self.progress.stop()
+
+
+class EpochProgress(LiveBar):
+    """A live bar on a terminal; one plain line per epoch otherwise (cron logs)."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        super().__init__(
+            enabled,
+            TextColumn("epoch {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+        )
+        self.task = (
+            self.progress.add_task("train", total=epochs, losses="compiling...")
+            if self.live
+            else None
+        )
 
     def update(self, record, prefix: str = "", completed: int | None = None) -> None:
         if not self.enabled:
@@ -528,33 +535,21 @@ def report_monitoring(report) -> None:
         )
 
 
-class TuneProgress:
+class TuneProgress(LiveBar):
     """`tune`'s live bar on a terminal (trials done, the best validation MASE so far, the time
     left of the budget), one line per round otherwise."""
 
     def __init__(self, trials: int, budget: float | None, enabled: bool) -> None:
-        self.enabled, self.budget = enabled, budget
-        self.json = settings["log_format"] == "json"
-        self.live = enabled and stderr.is_terminal and not self.json
-        self.progress = Progress(
+        super().__init__(
+            enabled,
             TextColumn("trial {task.completed}/{task.total}"),
             BarColumn(),
             TextColumn("{task.fields[best]}"),
             TimeElapsedColumn(),
             TextColumn("{task.fields[left]}"),
-            console=stderr,
-            transient=True,
         )
+        self.budget = budget
         self.task = self.progress.add_task("tune", total=trials, best="first round...", left="")
-
-    def __enter__(self) -> TuneProgress:
-        if self.live:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.live:
-            self.progress.stop()
 
     def update(self, trials, seconds: float) -> None:
         if not self.enabled:
