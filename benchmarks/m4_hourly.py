@@ -8,6 +8,11 @@ against Hourly-test, which scores sMAPE, MASE and OWA as the competition did, ne
 naive and Naive2 (computed by `evaluate` from the training file).
 
     python benchmarks/m4_hourly.py [--data DIR] [--out FILE] [-- extra train options]
+    python benchmarks/m4_hourly.py --tune 2250 --out benchmarks/results/m4_hourly-tune.json
+
+`--tune SECONDS` runs `tsforecast tune` with that `--time-budget` (its study in the work folder)
+and `--model-out` in place of `train`, and records its trials and choice; the test file is read
+only after it has chosen.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=WORK, help="folder for the CSVs, the model and the forecast"
     )
+    parser.add_argument(
+        "--tune", type=float, help="tune within this many seconds instead of training"
+    )
     parser.add_argument("extra", nargs="*", help="train options after --, overriding the defaults")
     args = parser.parse_args(argv)
 
@@ -66,7 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     long_frame(read_wide(args.data / "Hourly-test.csv"), test=True).to_csv(actuals, index=False)
 
     options = TRAIN_OPTIONS + args.extra
-    train_run = run_cli("train", str(data), *options, "--out", str(model))
+    tuned = None
+    if args.tune:
+        study, tuned_file, trials = work / "tune.db", work / "tuned.json", work / "trials.txt"
+        study.unlink(missing_ok=True)
+        with trials.open("w") as table:
+            train_run = run_cli(
+                "tune", str(data), *options, "--time-budget", str(args.tune), "--study",
+                str(study), "--out", str(tuned_file), "--model-out", str(model), "--plot",
+                str(work / "search.png"), stdout_to=table,
+            )  # fmt: skip
+        tuned = {
+            **json.loads(tuned_file.read_text()),
+            "budget_s": args.tune,
+            "trials_table": trials.read_text(),
+        }
+        print(tuned["trials_table"])
+    else:
+        train_run = run_cli("train", str(data), *options, "--out", str(model))
     # With the 90% interval, whose coverage of the test hours `evaluate` scores.
     predict_run = run_cli(
         "predict", str(data), "--model", str(model), "--level", "90", "--out", str(forecast)
@@ -149,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             "served_steps": served_steps,
             "results": results,
             "beats_seasonal_naive": beats,
+            **({"tune": tuned} if tuned else {}),
         },
     )
     return 0

@@ -89,7 +89,7 @@ def fit_population(
     config = run.config
     cfg = config.train
     per_member, k = cfg.ensemble, len(members)
-    parts = programs(config, run.features.future, quantiles_of(config))
+    parts = programs(config, run.features.future, quantiles_of(config), population=True)
     epoch_program = jax.jit(
         jax.vmap(parts.train_epoch, in_axes=(0, 0, 0, None, None)), donate_argnums=(0, 1)
     )

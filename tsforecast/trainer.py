@@ -65,15 +65,27 @@ def make_loss(name: str) -> LossFn:
     raise ConfigError(f"unknown loss {name!r}")
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """Clipping, then AdamW (weight decay 0 is Adam to the last digit). Every hyper-parameter
-    lives in the optimiser state rather than in the program: `fit` lowers the learning rate
-    between epochs, and a population (tsforecast.population) gives each member its own values,
-    without compiling the epoch again."""
-    return optax.chain(
-        optax.inject_hyperparams(optax.clip_by_global_norm)(max_norm=cfg.clip_norm),
-        optax.inject_hyperparams(optax.adamw)(learning_rate=cfg.lr, weight_decay=cfg.weight_decay),
-    )
+def make_optimizer(cfg: TrainConfig, population: bool = False) -> optax.GradientTransformation:
+    """Clipping, then Adam (AdamW with weight decay). The learning rate lives in the optimiser
+    state rather than in the program, so `fit` can lower it between epochs without compiling the
+    epoch again. For a `population` (tsforecast.population) the clip and the weight decay live
+    there too, so that each member has its own in one program; a single model keeps them
+    constants of the program, whose arithmetic XLA simplifies (its results then differ from a
+    population member's in the last bits only)."""
+    if population:
+        return optax.chain(
+            optax.inject_hyperparams(optax.clip_by_global_norm)(max_norm=cfg.clip_norm),
+            optax.inject_hyperparams(optax.adamw)(
+                learning_rate=cfg.lr, weight_decay=cfg.weight_decay
+            ),
+        )
+    if cfg.weight_decay > 0:
+        adam = optax.inject_hyperparams(optax.adamw)(
+            learning_rate=cfg.lr, weight_decay=cfg.weight_decay
+        )
+    else:
+        adam = optax.inject_hyperparams(optax.adam)(learning_rate=cfg.lr)
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), adam)
 
 
 def with_input_noise(windows: jax.Array, lookback: int, sigma: float, key: jax.Array) -> jax.Array:
@@ -430,14 +442,17 @@ class Programs:
     predict: Callable
 
 
-def programs(config: Config, future: tuple[int, ...] = (), quantiles: tuple = ()) -> Programs:
+def programs(
+    config: Config, future: tuple[int, ...] = (), quantiles: tuple = (), population: bool = False
+) -> Programs:
     """One model's epoch and forecast of a resolved config (lookback and season length known)
     for a device matrix whose columns `future` are known over the horizon; `quantiles` replaces
-    the point loss with the pinball loss of those quantile levels."""
+    the point loss with the pinball loss of those quantile levels; `population`: see
+    `make_optimizer`."""
     cfg = config.train
     network = network_for(config, future, len(quantiles))
     loss = pinball_loss(quantiles) if quantiles else make_loss(cfg.loss)
-    tx = make_optimizer(cfg)
+    tx = make_optimizer(cfg, population)
     mesh = make_mesh(cfg.batch_size)
     train_epoch = make_epoch(
         make_grad_fn(network, loss, mesh, cfg.forking, cfg.input_noise),
