@@ -41,26 +41,32 @@ def piped(tmp_path_factory, make_series):
     return data, model
 
 
-def test_a_model_trained_through_a_pipe_forecasts_as_from_the_file(piped):
+@pytest.fixture(scope="module")
+def from_file(piped) -> bytes:
+    """What `predict DATA --model MODEL` prints, the file named: what every pipe must give."""
     data, model = piped
-    from_file = tsforecast("predict", data, "--model", model)
-    assert from_file.returncode == 0, from_file.stderr.decode()
+    predicted = tsforecast("predict", data, "--model", model)
+    assert predicted.returncode == 0, predicted.stderr.decode()
+    return predicted.stdout
+
+
+def test_a_model_trained_through_a_pipe_forecasts_as_from_the_file(piped, from_file):
+    data, model = piped
     for text in (data.read_bytes(), gzip.compress(data.read_bytes())):
         piped_in = tsforecast("predict", "-", "--model", model, "--out", "-", stdin=text)
         assert piped_in.returncode == 0, piped_in.stderr.decode()
-        assert piped_in.stdout == from_file.stdout
-    assert len(pd.read_csv(io.BytesIO(from_file.stdout))) == 6
+        assert piped_in.stdout == from_file
+    assert len(pd.read_csv(io.BytesIO(from_file))) == 6
     assert not Path("-").exists()  # --out - is stdout, not a file named -
 
 
-def test_parquet_through_a_pipe_reads_as_csv_does(piped, tmp_path):
+def test_parquet_through_a_pipe_reads_as_csv_does(piped, from_file, tmp_path):
     data, model = piped
     parquet = tmp_path / "data.parquet"
     pd.read_csv(data, parse_dates=["ds"]).to_parquet(parquet)
-    from_csv = tsforecast("predict", data, "--model", model)
     from_parquet = tsforecast("predict", "-", "--model", model, stdin=parquet.read_bytes())
     assert from_parquet.returncode == 0, from_parquet.stderr.decode()
-    assert from_parquet.stdout == from_csv.stdout
+    assert from_parquet.stdout == from_file
 
 
 def test_a_pipe_is_gone_after_training_and_an_empty_one_is_bad_input(piped):
