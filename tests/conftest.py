@@ -170,6 +170,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
 SLOWEST_FIRST = (
     "test_kills.py",
     "test_models.py",
+    "test_tune.py",
     "test_multihost.py",
     "test_registry.py",
     "test_cli.py",
