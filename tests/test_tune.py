@@ -180,3 +180,21 @@ def test_a_config_file_with_an_unknown_option_exits_2(tmp_path):
         f"tsforecast: error: --config {tmp_path / 'tuned.json'} sets hiden, which `tsforecast "
         "train` has no option for"
     ]
+
+
+def test_the_python_api_tunes_a_frame_and_its_options_train_the_chosen_model():
+    import tsforecast
+
+    frame = hourly()
+    small = {"horizon": 12, "lookback": 48, "model": "lstm", "hidden": 8, "layers": 1}
+    result = tsforecast.tune(frame, trials=2, population=2, epochs=2, **small)
+    assert [t.number for t in result.trials] == [0, 1]
+    # Trial 0 is the defaults of what was searched.
+    assert {k: result.trials[0].options[k] for k in ("lr", "weight_decay", "dropout")} == {
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "dropout": 0.0,
+    }
+    assert result.options["hidden"] == 8 and result.options["epochs"] == 2
+    model = tsforecast.train(frame, **result.options)
+    assert model.metrics["served"]["mase"] == pytest.approx(result.chosen.mase, rel=1e-4)

@@ -8,7 +8,7 @@ from importlib.metadata import version
 __version__ = version("tsforecast")
 # The Python API (tsforecast.api), imported on first use: `import tsforecast` for the CLI alone
 # must not pay for jax and flax before `--help`.
-_API = ("Model", "backtest", "evaluate", "load", "train")
+_API = ("Model", "backtest", "evaluate", "load", "train", "tune")
 __all__ = [*_API, "__version__"]
 
 

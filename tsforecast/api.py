@@ -166,6 +166,42 @@ def train(data: Data, **options: Any) -> Model:
     return train_with(build_config({**_options(options), "data": path}), frame)
 
 
+def tune(
+    data: Data,
+    *,
+    trials: int = 16,
+    population: int = 4,
+    time_budget: float | None = None,
+    study: str | os.PathLike | None = None,
+    lock_timeout: float = 60.0,
+    **options: Any,
+):
+    """Search the settings `options` do not give on `data`'s validation windows, as `tsforecast
+    tune` does (`time_budget` in seconds; `study`: an SQLite file that a later call resumes).
+    Returns the trials and the choice (tsforecast.tune.TuneResult);
+    `tsforecast.train(data, **result.options)` trains it."""
+    from .tune import search
+
+    frame, path = _frame_or_path(data)
+    given = dict(options)
+    if "config" in given:
+        given = options_file(given.pop("config")) | given
+    converted = _options(given)
+    params = flag_names(config_command)
+    config = build_config({**converted, "data": path})
+    panel, data_cfg = read(config.data, frame)
+    return search(
+        panel,
+        dataclasses.replace(config, data=data_cfg),
+        {name: converted[params[name]] for name in given},
+        trials=trials,
+        population=population,
+        time_budget=time_budget,
+        study_path=None if study is None else str(study),
+        lock_timeout=lock_timeout,
+    )
+
+
 def train_with(
     config: Config, frame: pd.DataFrame | None = None, on_epoch: Callable | None = None
 ) -> Model:

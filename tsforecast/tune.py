@@ -124,10 +124,18 @@ class TuneResult:
     confirmed: bool
     stopped_by: str
     seconds: float
+    # The options the run was given, which every trial shared.
+    fixed: dict[str, Any]
 
     @property
     def chosen(self) -> Trial:
         return self.best if self.confirmed else self.defaults
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The chosen configuration as options: `tsforecast.train(data, **result.options)`, and
+        what `train --config` reads from tuned.json."""
+        return {**self.fixed, **self.chosen.options}
 
 
 @contextmanager
@@ -261,7 +269,7 @@ def search(
             longest_round = max(longest_round, time.monotonic() - round_began)
             if on_round is not None:
                 on_round(collect(study), time.monotonic() - began)
-    return summarise(finished, defaults, stopped_by, time.monotonic() - began)
+    return summarise(finished, defaults, fixed, stopped_by, time.monotonic() - began)
 
 
 def _run_round(panel, config, study, trials, round_options) -> None:
@@ -336,7 +344,11 @@ def collect(study) -> list[Trial]:
 
 
 def summarise(
-    trials: list[Trial], defaults: dict[str, Any], stopped_by: str, seconds: float
+    trials: list[Trial],
+    defaults: dict[str, Any],
+    fixed: dict[str, Any],
+    stopped_by: str,
+    seconds: float,
 ) -> TuneResult:
     """The best complete trial on the earlier half, held against the trial of the `defaults`
     on the later half."""
@@ -348,14 +360,14 @@ def summarise(
         (t for t in complete if all(t.options[k] == v for k, v in defaults.items())), best
     )
     confirmed = best.number == baseline.number or best.later < baseline.later
-    return TuneResult(trials, best, baseline, confirmed, stopped_by, seconds)
+    return TuneResult(trials, best, baseline, confirmed, stopped_by, seconds, fixed)
 
 
-def write_tuned(path: str, result: TuneResult, fixed: dict[str, Any]) -> Path:
+def write_tuned(path: str, result: TuneResult) -> Path:
     """The chosen options, with the ones the run fixed, as `train --config` reads them."""
     chosen = result.chosen
     payload = {
-        "options": {**fixed, **chosen.options},
+        "options": result.options,
         "tune": {
             "trial": chosen.number,
             "validation_mase": chosen.mase,

@@ -118,7 +118,7 @@ def tune(time_budget, trials, population, study, out, model_out, plot, quiet, **
             on_round=progress.update,
         )
     print_trials(result)
-    path = write_tuned(out, result, fixed)
+    path = write_tuned(out, result)
     if not quiet:
         click.echo(f"options written to {path}: tsforecast train DATA --config {path}", err=True)
     if plot:
