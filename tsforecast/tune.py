@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import time
@@ -38,8 +37,6 @@ from .errors import ConfigError, StorageError
 from .population import Member, fit_population
 from .runtime import test_pause
 from .trainer import EpochRecord
-
-log = logging.getLogger(__name__)
 
 STUDY_NAME = "tsforecast"
 # The options a search may set: the program-level ones per round, the optimiser ones per member.
@@ -179,7 +176,7 @@ def opened_study(
             )
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             # Left running by a killed run: the lock says no other run is using the study.
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study.tell(trial.number, state=TrialState.FAIL)
         yield study
 
 
