@@ -138,11 +138,16 @@ def test_the_time_budget_stops_after_the_round_that_passes_it(tmp_path):
     hourly().to_csv(data, index=False)
     out = tmp_path / "tuned.json"
     began = time.monotonic()
+    registry = tmp_path / "registry"
     result = tsforecast(
         "tune", data, *SMALL, "--trials", 40, "--population", 2, "--time-budget", "1s",
-        "--out", out, "--plot", tmp_path / "search.png",
+        "--out", out, "--plot", tmp_path / "search.png", "--registry", registry,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # The choice trained into the registry as `train --registry` would, and made current.
+    assert "is now current" in result.stderr
+    current = artifacts.load(registry / "current").config
+    assert current.train.lr == json.loads(out.read_text())["options"]["lr"]
     assert time.monotonic() - began < 240
     assert json.loads(out.read_text())["tune"]["trials"] == 2
     assert "2 trials in" in result.stderr and "(stopped by time budget)" in result.stderr
