@@ -17,8 +17,7 @@ from tsforecast.forecast import Forecaster
 LOOKBACK, HORIZON, VAL = 24, 6, 5
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def _panel_and_config(directory):
     rng = np.random.default_rng(11)
     frames = []
     for sid, n in (("a", 200), ("b", 170), ("c", 30)):  # c is too short to train on
@@ -32,7 +31,7 @@ def run(tmp_path_factory):
                 }
             )
         )
-    path = tmp_path_factory.mktemp("training") / "data.csv"
+    path = directory / "data.csv"
     pd.concat(frames).to_csv(path, index=False)
     panel, data = load_panel(DataConfig(path=str(path)))
     config = Config(
@@ -41,31 +40,60 @@ def run(tmp_path_factory):
         model=ModelConfig(hidden=4),
         train=TrainConfig(epochs=2, batch_size=16),
     )
+    return panel, config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    panel, config = _panel_and_config(tmp_path_factory.mktemp("training"))
     return panel, config, training.train(panel, config).artifact
 
 
-@pytest.mark.slow
-def test_seasonal_naive_on_the_validation_windows_by_hand(run):
-    panel, _, artifact = run
+def _naive_by_hand(panel, windows):
+    """(MAE, MASE) of seasonal naive on validation windows `windows` (k of 0..VAL-1) of the two
+    series long enough to train on."""
     maes, mases = [], []
-    for i in (0, 1):  # the series long enough to train on
+    for i in (0, 1):
         y = panel.series(i).astype(np.float64)
         n = len(y)
         train_part = n - HORIZON - VAL + 1  # rows before the first validation target
         scale = np.mean(np.abs(y[24:train_part] - y[: train_part - 24]))
         errors = []
-        for k in range(VAL):
+        for k in windows:
             origin = n - HORIZON - VAL + 1 + k  # first target of the k-th validation window
             naive = y[origin - 24 : origin - 24 + HORIZON]
             errors.append(np.abs(y[origin : origin + HORIZON] - naive))
         maes.append(np.mean(errors))
         mases.append(np.mean(errors) / scale)
+    return np.mean(maes), np.mean(mases)
+
+
+@pytest.mark.slow
+def test_seasonal_naive_on_the_validation_windows_by_hand(run):
+    panel, _, artifact = run
+    mae, mase = _naive_by_hand(panel, range(VAL))
     naive = artifact.metrics["seasonal_naive"]
-    assert naive["mae"] == pytest.approx(np.mean(maes), rel=1e-6)
-    assert naive["mase"] == pytest.approx(np.mean(mases), rel=1e-6)
+    assert naive["mae"] == pytest.approx(mae, rel=1e-6)
+    assert naive["mase"] == pytest.approx(mase, rel=1e-6)
     assert artifact.metrics["validation_windows"] == 2 * VAL
     assert artifact.metrics["series"] == 2 and artifact.metrics["skipped_series"] == 1
     assert artifact.summary.data_summary["skipped_series"] == ["c"]
+
+
+@pytest.mark.slow
+def test_a_large_panel_is_judged_on_every_kth_validation_window(tmp_path, monkeypatch):
+    # 2 series x 5 windows x 6 steps = 60 target values; a cap of 24 thins them to every
+    # ceil(60 / 24) = 3rd window, the last kept: windows 4 and 1 of each series.
+    monkeypatch.setattr("tsforecast.windows.MAX_VALIDATION_VALUES", 24)
+    panel, config = _panel_and_config(tmp_path)
+    artifact = training.train(panel, config).artifact
+    mae, mase = _naive_by_hand(panel, (1, 4))
+    naive = artifact.metrics["seasonal_naive"]
+    assert naive["mae"] == pytest.approx(mae, rel=1e-6)
+    assert naive["mase"] == pytest.approx(mase, rel=1e-6)
+    assert artifact.metrics["validation_windows"] == 4
+    assert artifact.conformal_scores.shape == (4, HORIZON)
+    assert artifact.config.window.val_size == VAL  # the span, as given
 
 
 @pytest.mark.slow

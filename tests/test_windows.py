@@ -135,6 +135,22 @@ def test_default_validation_size_in_the_split():
     assert split.val_size == 49 and len(split.val_starts) == 49  # targets cover the last 60 rows
 
 
+def test_a_panel_too_large_to_judge_on_every_window_keeps_every_kth_ending_at_the_last(
+    monkeypatch,
+):
+    # Two series of 100 rows, lookback 10, horizon 5: windows start at rows 0..85 of each; the
+    # last 20 validate (66..85), 2 x 20 x 5 = 200 target values. A cap of 70 values needs a
+    # stride of ceil(200 / 70) = 3: rows 85, 82, ..., 67 (7 windows) of each series.
+    monkeypatch.setattr("tsforecast.windows.MAX_VALIDATION_VALUES", 70)
+    split = split_windows(_offsets(100, 100), 10, 5, 20)
+    assert (split.val_size, split.val_stride, split.val_count) == (20, 3, 7)
+    expected = np.arange(67, 86, 3)
+    np.testing.assert_array_equal(split.val_starts, np.concatenate([expected, 100 + expected]))
+    np.testing.assert_array_equal(split.val_series, np.repeat([0, 1], 7))
+    # Training is as without the cap: it ends before the first of the last 20 windows' targets.
+    assert split.train_starts[split.train_series == 0].max() + 15 == 66 + 10
+
+
 def test_too_few_rows_says_how_many_are_needed():
     need = rows_needed(48, 12, 3)
     assert need == 48 + 2 * 12 + 3 - 1

@@ -91,7 +91,7 @@ class ValidationWindows:
             split.val_starts - panel.offsets[series],
             targets_of(panel, split.val_starts, lookback, horizon),
             np.asarray([scales[i] for i in series], dtype=np.float64),
-            np.arange(len(series)) % split.val_size < split.val_size // 2,
+            np.arange(len(series)) % split.val_count < split.val_count // 2,
         )
 
 

@@ -116,7 +116,7 @@ def interval_metrics(
     conformal radius a multiple of its window's `served.spread`."""
     split, horizon = windows.split, config.window.horizon
     trained = np.flatnonzero(split.usable)  # the series with validation windows, in window order
-    shape = (len(trained), split.val_size, horizon)
+    shape = (len(trained), split.val_count, horizon)
     levels = config.intervals.levels
     bounds = None
     if served.quantiles is not None:
