@@ -337,3 +337,81 @@ def test_fill_ffill_repeats_the_last_value(tmp_path):
     expected = np.arange(48.0)
     expected[[0, 10, 11, 20]] = [1.0, 9.0, 9.0, 19.0]
     np.testing.assert_array_equal(panel.values, expected)
+
+
+def _many_blocks_file(path, suffix, ids):
+    """A long table the compact reader takes in several blocks: series `ids` (`007` must stay
+    text), times as day-first text, a numeric covariate with empty cells, the rows of the
+    others' rows shuffled after the first series'."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for sid in ids:
+        for t in range(400):
+            day = pd.Timestamp("2021-01-01") + pd.Timedelta(hours=t)
+            rows.append((sid, day.strftime("%d/%m/%Y %H:%M"), rng.normal(), rng.normal()))
+    frame = pd.DataFrame(rows, columns=["store", "when", "sales", "price"])
+    frame.loc[frame.index % 97 == 5, "price"] = np.nan
+    frame = pd.concat([frame.iloc[:400], frame.iloc[400:].sample(frac=1, random_state=0)])
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "ids"),
+    [
+        (".csv", ("abc", "007", "12", "")),  # text, read as categories, and an empty id
+        (".csv", ("0042", "007", "12", "5")),  # numbers to arrow: the ids are reread as text
+        (".parquet", ("abc", "007", "", "12")),
+    ],
+)
+def test_the_compact_reader_builds_the_panel_pandas_reading_builds(
+    tmp_path, monkeypatch, suffix, ids
+):
+    from tsforecast import data
+
+    path = tmp_path / f"data{suffix}"
+    _many_blocks_file(path, suffix, ids)
+    cfg = DataConfig(
+        path=str(path),
+        id_col="store",
+        time_col="when",
+        target="sales",
+        covariates=("price",),
+        date_format="%d/%m/%Y %H:%M",
+        fill="interpolate",
+    )
+    monkeypatch.setattr(data, "BLOCK_BYTES", 4096)  # dozens of CSV blocks
+    assert data._read_compact(str(path), "utf-8") is not None
+    got, got_cfg = load_panel(cfg)
+    # The same file through pandas' own readers.
+    monkeypatch.setattr(data, "_read_compact", lambda *args, **kwargs: None)
+    want, want_cfg = load_panel(cfg)
+    assert got.ids == want.ids == tuple(sorted(ids))
+    np.testing.assert_array_equal(got.values, want.values)
+    np.testing.assert_array_equal(got.covariates, want.covariates)
+    np.testing.assert_array_equal(got.offsets, want.offsets)
+    assert got.starts == want.starts and got_cfg == want_cfg
+
+
+def test_the_csv_reader_is_never_far_ahead_of_the_blocks_taken(tmp_path, monkeypatch):
+    from tsforecast import data
+
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"ds": pd.date_range("2020", periods=20000, freq="h"), "y": 1.5}).to_csv(
+        path, index=False
+    )
+    monkeypatch.setattr(data, "BLOCK_BYTES", 8192)
+    ahead = []
+    allow = data._Paced.allow
+
+    def watched(self, more):
+        ahead.append(self.read_so_far - self.allowed)
+        allow(self, more)
+
+    monkeypatch.setattr(data._Paced, "allow", watched)
+    frame = data._read_compact(str(path), "utf-8")
+    assert len(frame) == 20000 and len(ahead) > 40  # the file is 25 x 2 allowances and more
+    # Read at most the two blocks allowed beyond those taken, and one read of arrow's past them.
+    assert max(ahead) <= 8192 and path.stat().st_size > 50 * 8192

@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tsforecast import data as data_module
+
 # Trains networks of its own (through the CLI): left out of `make test-fast`.
 pytestmark = pytest.mark.slow
 
@@ -18,9 +20,19 @@ TINY = ("--hidden", "4", "--lookback", "24", "--horizon", "6", "--epochs", "1", 
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Every path pandas was asked to read, counted through pandas itself (not the in-memory
-    buffers of a model directory's files, which artifacts.load reads through one directory fd)."""
+    """Every path read, counted through pandas itself (not the in-memory buffers of a model
+    directory's files, which artifacts.load reads through one directory fd) and through the
+    compact reader where it read the file (where it did not, pandas reads it)."""
     seen: list[Path] = []
+    compact = data_module._read_compact
+
+    def counting_compact(path, *args, **kwargs):
+        frame = compact(path, *args, **kwargs)
+        if frame is not None:
+            seen.append(Path(path).absolute())
+        return frame
+
+    monkeypatch.setattr(data_module, "_read_compact", counting_compact)
     for name in ("read_csv", "read_parquet"):
         original = getattr(pd, name)
 

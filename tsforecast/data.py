@@ -12,6 +12,7 @@ import logging
 import lzma
 import os
 import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,13 +115,22 @@ def as_written(path: str, frame: pd.DataFrame, column: str, encoding: str = "utf
     values = frame[column]
     if _is_parquet(path) or not pd.api.types.is_numeric_dtype(values):
         return values
-    position = list(frame.columns).index(column)
-    text = pd.read_csv(_source(path), encoding=encoding, usecols=[position], dtype=str).iloc[:, 0]
+    text = _read_compact(path, encoding, as_text=column) if path != STDIN else None
+    if text is not None:
+        text = text[column]
+    else:
+        position = list(frame.columns).index(column)
+        text = pd.read_csv(_source(path), encoding=encoding, usecols=[position], dtype=str)
+        text = text.iloc[:, 0]
     return text.set_axis(frame.index) if len(text) == len(frame) else values
 
 
 def _read(path: str, encoding: str) -> tuple[pd.DataFrame, list]:
     """The table, and its column names as the file's header writes them."""
+    if path != STDIN:
+        frame = _read_compact(path, encoding)
+        if frame is not None:
+            return frame, list(frame.columns)
     if _is_parquet(path):
         frame = pd.read_parquet(_source(path))
         return frame, list(frame.columns)
@@ -136,6 +146,141 @@ def _read(path: str, encoding: str) -> tuple[pd.DataFrame, list]:
     # header line itself tells them apart.
     header = pd.read_csv(_source(path), encoding=encoding, header=None, nrows=1, dtype=str)
     return frame, header.iloc[0].tolist()
+
+
+# Rows a compact read converts at a time: the text of one block and its columns are all it holds
+# beside the columns converted so far.
+BLOCK_BYTES = 4 << 20
+
+
+def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.DataFrame | None:
+    """The file as `pd.read_csv(engine="pyarrow")` or `pd.read_parquet` read it, but held in
+    about as little memory as its values need: read a block at a time, its text columns
+    (ids, and times written as text) as categoricals, whose every row is a small code into the
+    distinct values (a long table repeats each id and timestamp many times). None when the file
+    is one that this reader does not take as those do: a column whose type changes after the
+    first block, repeated column names, or any reading error; the caller then reads it the
+    usual way, which also words the error. With `as_text`, that CSV column alone, as the text
+    the file holds."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    paced = None
+    try:
+        if _is_parquet(path):
+            schema = pq.read_schema(path)
+            text = [f.name for f in schema if pa.types.is_string(f.type)]
+            batches = pq.ParquetFile(
+                path, read_dictionary=text, memory_map=True, pre_buffer=False
+            ).iter_batches(batch_size=1 << 16, use_pandas_metadata=False)
+        else:
+            paced = _Paced(path, 2 * BLOCK_BYTES)
+            batches = pcsv.open_csv(
+                paced.stream(),
+                read_options=pcsv.ReadOptions(
+                    # pyarrow transcodes any other name, "utf-8" too, through a copy of the file.
+                    encoding="utf8" if codecs.lookup(encoding).name == "utf-8" else encoding,
+                    block_size=BLOCK_BYTES,
+                    use_threads=True,
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    # pandas' defaults for the pyarrow engine: its strings that mean "missing".
+                    null_values=sorted(pd._libs.parsers.STR_NA_VALUES),
+                    strings_can_be_null=True,
+                    auto_dict_encode=True,
+                    auto_dict_max_cardinality=2**31 - 1,
+                    include_columns=[as_text] if as_text else None,
+                    column_types={as_text: pa.dictionary(pa.int32(), pa.string())}
+                    if as_text
+                    else None,
+                ),
+            )
+        types = batches.schema.types if hasattr(batches, "schema") else schema.types
+        names = batches.schema.names if hasattr(batches, "schema") else schema.names
+        # Bytes are text that is not in the encoding, which the usual reader words.
+        binary = [getattr(t, "value_type", t) for t in types]
+        if len(set(names)) != len(names) or any(map(pa.types.is_binary, binary)):
+            return None
+        columns: dict[str, list] = {name: [] for name in names}
+        categories: dict[str, dict] = {}
+        for batch in batches:
+            if paced is not None:
+                paced.allow(BLOCK_BYTES)
+            for name, column in zip(names, batch.columns, strict=True):
+                if pa.types.is_dictionary(column.type):
+                    columns[name].append(_global_codes(column, categories.setdefault(name, {})))
+                else:
+                    columns[name].append(column.to_pandas())
+    except Exception:  # noqa: BLE001 - the usual reader reads it again and words any error
+        return None
+    finally:
+        if paced is not None:
+            paced.close()
+    frame = {}
+    for name in names:
+        parts = columns.pop(name)
+        if name in categories:
+            codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            frame[name] = pd.Categorical.from_codes(codes, categories=list(categories[name]))
+        else:
+            frame[name] = pd.concat(parts, ignore_index=True) if parts else pd.Series([])
+        del parts
+    return pd.DataFrame(frame, copy=False)
+
+
+class _Paced(io.RawIOBase):
+    """A file that arrow's CSV reader reads only so far ahead of the blocks taken from it: its
+    background reads would otherwise pull in the whole file (the reader has no such limit).
+    Compressed files are read as they are, unpaced."""
+
+    def __init__(self, path: str, ahead: int):
+        self.path, self.read_so_far, self.allowed = path, 0, ahead
+        self.turn = threading.Condition()
+
+    def stream(self):
+        import pyarrow as pa
+
+        if Path(self.path).suffix.lower() in _OPENERS or Path(self.path).suffix.lower() in (
+            ".zst",
+            ".lz4",
+        ):
+            return self.path
+        self.file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed with the stream
+        return pa.PythonFile(self, mode="r")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        with self.turn:
+            # Never forever: a reader that needs more before it yields a block gets it.
+            self.turn.wait_for(lambda: self.read_so_far < self.allowed, timeout=1)
+        count = self.file.readinto(buffer)
+        self.read_so_far += count
+        return count
+
+    def close(self) -> None:
+        if hasattr(self, "file"):
+            self.file.close()
+        super().close()
+
+    def allow(self, more: int) -> None:
+        """A block was taken: the reader may read `more` bytes further."""
+        with self.turn:
+            self.allowed += more
+            self.turn.notify_all()
+
+
+def _global_codes(column, seen: dict) -> np.ndarray:
+    """A dictionary-encoded block's codes into `seen` (distinct value -> code, grown here in
+    the order values first appear): -1 where the cell is empty."""
+    for value in column.dictionary.to_pylist():
+        seen.setdefault(value, len(seen))
+    mapping = np.asarray([seen[v] for v in column.dictionary.to_pylist()], dtype=np.int32)
+    local = column.indices.to_numpy(zero_copy_only=False)
+    empty = column.is_null().to_numpy(zero_copy_only=False)
+    return np.where(empty, -1, mapping[np.where(empty, 0, local).astype(np.int64)]).astype(np.int32)
 
 
 def _holds_bytes(frame: pd.DataFrame) -> bool:

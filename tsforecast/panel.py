@@ -248,21 +248,30 @@ def parse_time(
 
 
 def numeric_column(
-    frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids: np.ndarray | None
+    frame: pd.DataFrame, column: str, what: str, time: pd.DatetimeIndex, ids
 ) -> np.ndarray:
-    raw = frame[column]
-    values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-    non_numeric = (values.isna() & raw.notna()).to_numpy()
-    if non_numeric.any():
-        row = int(np.argmax(non_numeric))
-        raise DataError(
-            f"{what} column {column!r} has {int(non_numeric.sum())} non-numeric values, first "
-            f"{str(raw.iloc[row])!r} at {_where(time[row], None if ids is None else str(ids[row]))}"
-        )
+    """`frame[column]` as float64 (NaN where empty), or a DataError naming the first value that
+    is not a number or beyond float32 and its row's time and series (`ids[row]`; None: one
+    series)."""
+    raw = values = frame[column]
+    if not pd.api.types.is_numeric_dtype(raw):
+        values = pd.to_numeric(raw, errors="coerce")
+        non_numeric = (values.isna() & raw.notna()).to_numpy()
+        if non_numeric.any():
+            row = int(np.argmax(non_numeric))
+            raise DataError(
+                f"{what} column {column!r} has {int(non_numeric.sum())} non-numeric values, "
+                f"first {str(raw.iloc[row])!r} at "
+                f"{_where(time[row], None if ids is None else str(ids[row]))}"
+            )
     numbers = values.to_numpy(np.float64, na_value=np.nan)
-    # Panels hold float32: a larger value would become infinite there, and training NaN.
-    too_large = np.abs(numbers) > np.finfo(np.float32).max
-    if too_large.any():
+    # Panels hold float32: a larger value would become infinite there, and training NaN. The
+    # extremes first, without a copy of the column.
+    largest = np.finfo(np.float32).max
+    if max(np.fmax.reduce(numbers, initial=-np.inf), -np.fmin.reduce(numbers, initial=np.inf)) > (
+        largest
+    ):
+        too_large = np.abs(numbers) > largest
         row = int(np.argmax(too_large))
         raise DataError(
             f"{what} column {column!r} has {int(too_large.sum())} values that are infinite or "
@@ -345,6 +354,46 @@ def _grid_positions(
     return positions, starts
 
 
+def _on_a_complete_grid(ns: np.ndarray, codes: np.ndarray, offset) -> bool:
+    """Whether rows sorted by (series, time) step by exactly `offset`, a fixed duration, within
+    every series: as most files come."""
+    try:
+        step = pd.Timedelta(offset).value
+    except ValueError:
+        return False
+    return bool(np.all((np.diff(ns) == step) | (codes[1:] != codes[:-1])))
+
+
+class _RowIds:
+    """Each row's series id, looked up when a message names one (a column of the ids of every
+    row would cost eight bytes a row)."""
+
+    def __init__(self, codes: np.ndarray, names: np.ndarray):
+        self.codes, self.names = codes, names
+
+    def __getitem__(self, row: int) -> str:
+        return self.names[self.codes[row]]
+
+
+def series_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(<int32>[rows] each row's series, <object>[series] the ids as text, sorted): as
+    `pd.factorize` of the ids as text (an empty cell is the id ""), but a categorical column's
+    ids are made text once per category, not once per row."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        text = pd.Series(ids.cat.categories).astype("string")
+        codes = ids.cat.codes.to_numpy()
+        # An empty cell (code -1) reads as "", which may also be a category.
+        named, names = pd.factorize(pd.concat([text, pd.Series([""], dtype="string")]), sort=True)
+        codes = named.astype(np.int32)[np.where(codes < 0, len(text), codes)]
+        used = np.zeros(len(names), bool)
+        used[codes] = True
+        renumbered = (np.cumsum(used) - 1).astype(np.int32)
+        codes, names = renumbered[codes], np.asarray(names)[used]
+    else:
+        codes, names = pd.factorize(ids.astype("string").fillna(""), sort=True)
+    return codes.astype(np.int32, copy=False), np.asarray([str(n) for n in names], dtype=object)
+
+
 def _check_series_steps(
     ns: np.ndarray, codes: np.ndarray, firsts: np.ndarray, offset, names, shown: bool
 ) -> None:
@@ -402,17 +451,15 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     shown = cfg.id_col is not None
     time = parse_time(df, cfg.time_col, cfg.date_format)
     if shown:
-        codes, names = pd.factorize(df[cfg.id_col].astype("string").fillna(""), sort=True)
-        names = np.asarray([str(n) for n in names], dtype=object)
+        codes, names = series_codes(df[cfg.id_col])
     else:
-        codes, names = np.zeros(len(df), np.int64), np.asarray([cfg.target])
+        codes, names = np.zeros(len(df), np.int32), np.asarray([cfg.target])
     ns = time.asi8
-    row_ids = names[codes] if shown else None
+    row_ids = _RowIds(codes, names) if shown else None
     y = numeric_column(df, cfg.target, "target", time, row_ids)
     covariates = [
         numeric_column(df, name, "covariate", time, row_ids) for name in cfg.numeric_covariates
     ]
-    codes = codes.astype(np.int64)
     in_order = bool(
         np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ns[1:] >= ns[:-1])))
     )
@@ -421,7 +468,7 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     if not in_order:
         ns, codes, time = ns[order], codes[order], time[order]
         y, covariates = y[order], [c[order] for c in covariates]
-        row_ids = names[codes] if shown else None
+        row_ids = _RowIds(codes, names) if shown else None
     time_sorted = time
 
     same = np.concatenate([[False], (codes[1:] == codes[:-1]) & (ns[1:] == ns[:-1])])
@@ -438,8 +485,9 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
         combined = _combined(np.column_stack([y, *covariates]), kept, cfg.duplicates)
         y, covariates = combined[:, 0], list(combined[:, 1:].T)
         ns, codes, time, order = ns[kept], codes[kept], time[kept], order[kept]
-        row_ids = names[codes] if shown else None
+        row_ids = _RowIds(codes, names) if shown else None
         time_sorted = time
+    del same
 
     firsts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
     counts = np.diff(np.concatenate([firsts, [len(ns)]]))
@@ -460,16 +508,23 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
         raise DataError(
             f"--freq {freq!r} is not a pandas frequency (e.g. h, 15min, D, W, MS)"
         ) from None
-    if cfg.freq is None:
-        _check_series_steps(ns, codes, firsts, offset, names, shown)
-
-    positions, start_ns = _grid_positions(ns, codes, firsts, offset, names, shown, time.tz)
-    lengths = positions[firsts + counts - 1] + 1
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    total = int(offsets[-1])
-    columns = np.full((total, 1 + len(covariates)), np.nan)
-    rows = offsets[codes] + positions
-    columns[rows] = np.column_stack([y, *covariates])
+    if _on_a_complete_grid(ns, codes, offset):
+        # Each series steps exactly once per period from its first row: the rows are the
+        # panel's as they are, with nothing to place, and nothing off the grid or missing.
+        lengths, start_ns, rows = counts, ns[firsts], None
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        columns = np.column_stack([y, *covariates]) if covariates else y[:, None]
+    else:
+        if cfg.freq is None:
+            _check_series_steps(ns, codes, firsts, offset, names, shown)
+        positions, start_ns = _grid_positions(ns, codes, firsts, offset, names, shown, time.tz)
+        lengths = positions[firsts + counts - 1] + 1
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        columns = np.full((int(offsets[-1]), 1 + len(covariates)), np.nan)
+        rows = offsets[codes] + positions
+        del positions
+        columns[rows] = np.column_stack([y, *covariates])
+    del y, covariates
 
     missing = lengths - counts
     if missing.any() and cfg.freq is not None:
@@ -517,7 +572,7 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
         offsets=offsets,
         starts=tuple(pd.Timestamp(int(s), tz=time.tz) for s in start_ns),
         freq=offset.freqstr,
-        covariates=columns[:, 1:].astype(np.float32) if covariates else None,
+        covariates=columns[:, 1:].astype(np.float32) if cfg.numeric_covariates else None,
         covariate_names=cfg.numeric_covariates,
         static=_statics(df, order, cfg, codes, firsts, names),
         static_names=cfg.static,

@@ -386,13 +386,12 @@ def on_validation(
             for name in forecasts
         }
         errors = scaled_errors(served_as, windows.targets, windows.scales)
-        steps, decision = choose(
-            {name: e[weighed] for name, e in errors.items()},
-            windows.earlier[weighed],
-            incumbent,
-            series[weighed],
-        )
+        del served_as  # the validation windows' arrays are the largest a training run holds
+        if not weighed.all():
+            errors = {name: e[weighed] for name, e in errors.items()}
+        steps, decision = choose(errors, windows.earlier[weighed], incumbent, series[weighed])
         decision["candidates"] = list(errors)
+        del errors
         if without_mstl is None:
             decision["decided_on"] += " that MSTL was fitted at"
     else:
