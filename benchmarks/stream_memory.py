@@ -9,7 +9,7 @@ what chunking bounds (an address-space limit, RLIMIT_AS, also counts the virtual
 XLA and the threads' malloc arenas reserve without using): a watchdog samples the child's RSS
 every 0.05 s and kills it above the limit.
 
-    python benchmarks/stream_memory.py [--series 1000] [--steps 3000] [--chunk-rows 500000]
+    python benchmarks/stream_memory.py [--series 2000] [--steps 3000] [--chunk-rows 250000]
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ def predict(work: Path, chunk_rows: int, out: Path, limit_mb: float | None = Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--series", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--chunk-rows", type=int, default=500_000)
+    parser.add_argument("--chunk-rows", type=int, default=250_000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -107,7 +107,8 @@ def main() -> None:
         whole = predict(work, 0, work / "whole.csv")
         limit = whole["peak_mb"] / 3
         chunked = predict(work, args.chunk_rows, work / "chunked.csv", limit)
-        same = (work / "whole.csv").read_bytes() == (work / "chunked.csv").read_bytes()
+        written = work / "chunked.csv"
+        same = written.exists() and (work / "whole.csv").read_bytes() == written.read_bytes()
         size_mb = (work / "panel.csv").stat().st_size / 2**20
     result = {
         "rows": args.series * args.steps,
