@@ -85,7 +85,8 @@ def predict(work: Path, chunk_rows: int, out: Path, limit_mb: float | None = Non
     return {
         "chunk_rows": chunk_rows,
         "exit_code": run.exit_code,
-        "peak_mb": round(run.peak_mb, 1),
+        "peak_mb": round(run.peak_mb, 1),  # ru_maxrss: every page ever resident, spikes too
+        "sampled_peak_mb": round(max((rss for _, rss in run.rss_samples), default=0.0), 1),
         "killed_at_mb": round(killed[0], 1) if killed else None,
         "wall_s": round(run.wall_s, 1),
         "cpu_s": round(run.cpu_s, 1),
