@@ -321,6 +321,14 @@ def train_into_registry(root, panel, config, options, quiet, began) -> None:
     "current version's logged intervals missed the actuals now in DATA (online quantile "
     "tracking; docs/intervals.md). --no-recalibrate serves the calibrated widths.",
 )
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=0),
+    default=2_000_000,
+    show_default=True,
+    help="Read a long-layout DATA file of more rows a chunk of whole series at a time, to "
+    "forecast panels larger than memory (the same output; docs/scale.md). 0: read it whole.",
+)
 def predict(
     data,
     model_dir,
@@ -334,6 +342,7 @@ def predict(
     log_dir,
     keep_forecasts,
     recalibrate,
+    chunk_rows,
     **reading,
 ):
     """Forecast the steps after the end of DATA (default: the file the model was trained on).
@@ -383,25 +392,37 @@ def predict(
     if registry_dir and recalibrate and levels:
         state = predicting.recalibration_state(registry, version, artifact, data, reading)
     multipliers = state.multipliers(levels) if state is not None else None
-    from .api import Model
-
-    panel, frame = Model(artifact).forecast(data, levels, future_path, ids, multipliers, **reading)
     from .runtime import is_primary
 
-    if not is_primary():
-        return  # every process of a multi-host run forecast by itself; process 0 writes
-    # Missing folders are created, as `train --out` does, rather than failing after the forecast.
-    if plot:
-        Path(plot).parent.mkdir(parents=True, exist_ok=True)
-        draw_forecast(artifact, panel, frame, plot, plot_max)
-    if out and out != STDIN:
-        predicting.write_forecast(artifact, frame, out)
-    else:
-        click.echo(predicting.csv_text(artifact, frame), nl=False)
-    if registry_dir or log_dir:
-        logged = predicting.record_forecast(
-            artifact, panel, frame, model_dir, registry_dir, log_dir, keep_forecasts
-        )
+    logged = None
+    with predicting.predict(
+        artifact,
+        data,
+        levels,
+        future_path,
+        ids,
+        multipliers,
+        reading,
+        chunk_rows,
+        plot_max if plot else 0,
+        bool(registry_dir or log_dir),
+    ) as prediction:
+        if not is_primary():
+            return  # every process of a multi-host run forecast by itself; process 0 writes
+        # Missing folders are created, as `train --out` does, rather than failing after the
+        # forecast.
+        if plot:
+            Path(plot).parent.mkdir(parents=True, exist_ok=True)
+            draw_forecast(artifact, prediction.plotted(), plot, plot_max)
+        if out and out != STDIN:
+            prediction.write(out)
+        else:
+            for text in prediction.text():
+                click.echo(text, nl=False)
+        if registry_dir or log_dir:
+            logged = predicting.record_forecast(
+                artifact, prediction, model_dir, registry_dir, log_dir, keep_forecasts
+            )
     if state is not None:
         predicting.record_recalibration(registry, state, logged)
     if registry_dir:

@@ -132,7 +132,22 @@ def record(
     `model_dir` with `config` and validation `metrics`) as a new log file in `directory`, then
     remove the files issued more than `keep_days` days before `now`. Returns the new file and
     the removed ones. OSError when the folder cannot be written."""
-    issued_at = now or datetime.now(timezone.utc)
+    return record_rows(
+        directory,
+        log_rows(forecast, panel),
+        panel.freq,
+        version,
+        model_dir,
+        config,
+        metrics,
+        keep_days,
+        now,
+    )
+
+
+def log_rows(forecast: pd.DataFrame, panel: Panel) -> pd.DataFrame:
+    """The rows a log file holds of `forecast` (predict's frame of `panel`'s series): the
+    forecast with each row's `step`, `origin` and `history_start`."""
     rows = forecast.reset_index(drop=True).copy()
     rows["unique_id"] = rows["unique_id"].astype(str)
     position = {series_id: i for i, series_id in enumerate(panel.ids)}
@@ -142,13 +157,30 @@ def record(
         picks
     ]
     rows["history_start"] = pd.DatetimeIndex(panel.starts)[picks]
+    return rows
+
+
+def record_rows(
+    directory: str | Path,
+    rows: pd.DataFrame,
+    freq: str,
+    version: str,
+    model_dir: str | Path,
+    config: Config,
+    metrics: dict[str, Any],
+    keep_days: int,
+    now: datetime | None = None,
+) -> tuple[Path, list[Path]]:
+    """`record` of the `log_rows` of a forecast at frequency `freq` (a panel read in chunks
+    has them chunk by chunk)."""
+    issued_at = now or datetime.now(timezone.utc)
     levels = tuple(c.removeprefix("y_hat-lo-") for c in rows.columns if c.startswith("y_hat-lo-"))
     header = Header(
         version=version,
         issued_at=pd.Timestamp(issued_at),
         model=str(Path(model_dir).absolute()),
         horizon=config.window.horizon,
-        freq=panel.freq,
+        freq=freq,
         season_length=tuple(config.data.season_length or (config.data.season,)),
         levels=levels,
         validation=validation_scores(metrics),

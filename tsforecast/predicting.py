@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import STDIN
@@ -58,10 +60,10 @@ def record_recalibration(registry, state, logged) -> None:
         )
 
 
-def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, keep_days):
-    """Record what was served in the forecast log (after it was written: the log holds what a
-    user got). A log that cannot be written is a warning, not a lost forecast: the path of
-    the new file, or None."""
+def record_forecast(artifact, prediction, model_dir, registry_dir, log_dir, keep_days):
+    """Record what was served (`prediction`) in the forecast log (after it was written: the log
+    holds what a user got). A log that cannot be written is a warning, not a lost forecast: the
+    path of the new file, or None."""
     from . import forecast_log
 
     if registry_dir:
@@ -70,10 +72,10 @@ def record_forecast(artifact, panel, frame, model_dir, registry_dir, log_dir, ke
     else:
         directory, version = Path(log_dir), forecast_log.plain_model_version(model_dir)
     try:
-        path, removed = forecast_log.record(
+        path, removed = forecast_log.record_rows(
             directory,
-            frame,
-            panel,
+            prediction.log_rows(),
+            prediction.freq,
             version,
             model_dir,
             artifact.config,
@@ -118,14 +120,37 @@ def read_for_model(artifact, data, future=None, reading=None, panel=None):
     trained on; `future`: none). `reading`: the --encoding and --date-format given, which
     replace the model's; `panel`: the data already read (the Python API's training data),
     which `data` is then not read for."""
-    from .data import future_table, load_panel, read_future, shown_path
+    from .data import load_panel
 
     in_memory = isinstance(data, pd.DataFrame) or panel is not None
     cfg = reading_config(artifact, data, reading or {}, in_memory)
+    if panel is None:
+        with model_reading(artifact, cfg, in_memory):
+            panel, _ = load_panel(cfg, frame=data if in_memory else None)
+    return panel, future_for_model(cfg, future)
+
+
+def future_for_model(cfg, future):
+    """The future table of `future` (a frame, a file's path, or None) read with the model's
+    schema `cfg`; None when the model takes no future covariates."""
+    from .data import future_table, read_future
+
+    if future is None or not cfg.future_covariates:
+        return None
+    if isinstance(future, pd.DataFrame):
+        return future_table(future.copy(), cfg)
+    return read_future(future, cfg)
+
+
+@contextmanager
+def model_reading(artifact, cfg, in_memory=False):
+    """Reading the data with the model's schema `cfg`: a missing column or a gap is reported
+    as what the model needs."""
+    from .data import shown_path
+
     table = "the data frame" if in_memory else "the file"
     try:
-        if panel is None:
-            panel, _ = load_panel(cfg, frame=data if in_memory else None)
+        yield
     except ColumnError as missing:
         saved = artifact.config.data
         keys = (saved.time_col,) if saved.wide else (saved.id_col, saved.time_col, saved.target)
@@ -144,11 +169,6 @@ def read_for_model(artifact, data, future=None, reading=None, panel=None):
             f"{gap.found}; the model was trained without --fill: repair {table}, or retrain "
             "with --fill interpolate or --fill ffill, which predict then applies too"
         ) from None
-    if future is None or not cfg.future_covariates:
-        return panel, None
-    if isinstance(future, pd.DataFrame):
-        return panel, future_table(future.copy(), cfg)
-    return panel, read_future(future, cfg)
 
 
 def check_levels(artifact, levels) -> None:
@@ -195,3 +215,227 @@ def write_forecast(artifact, frame, out: str) -> None:
         )
     else:
         path.write_text(csv_text(artifact, frame), encoding="utf-8")
+
+
+def predict(
+    artifact, data, levels, future, ids, multipliers, reading, rows_per_chunk, plot_max, logged
+):
+    """`tsforecast predict`'s forecast of DATA (a file's path, "-", or None: the training
+    file): a `Prediction` of the whole panel, or, for a long-layout file of more than
+    `rows_per_chunk` rows, a `StreamedPrediction` made chunk by chunk of whole series in the
+    panel's order (see tsforecast.chunks). Either is a context manager, and keeps what --plot
+    draws (`plot_max` series; 0: none) and, with `logged`, what the forecast log records."""
+    from . import chunks
+    from .api import Model
+
+    levels = tuple(float(x) for x in levels)
+    check_levels(artifact, levels)
+    cfg = reading_config(artifact, data, reading)
+    plan = chunks.plan(cfg, rows_per_chunk, ids)
+    if plan is not None:
+        streamed = StreamedPrediction(artifact, plot_max, logged)
+        try:
+            if streamed.forecast(plan, cfg, levels, future, multipliers, bool(ids)):
+                return streamed
+        finally:
+            if not streamed.complete:
+                streamed.close()
+    panel, frame = Model(artifact).forecast(data, levels, future, ids, multipliers, **reading)
+    return Prediction(artifact, panel, frame)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """A forecast made from the whole panel in memory: `frame` of `panel`'s series."""
+
+    artifact: object
+    panel: object
+    frame: pd.DataFrame
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    @property
+    def freq(self) -> str:
+        return self.panel.freq
+
+    def log_rows(self) -> pd.DataFrame:
+        from .forecast_log import log_rows
+
+        return log_rows(self.frame, self.panel)
+
+    def plotted(self):
+        return [(self.panel, self.frame)]
+
+    def write(self, out: str) -> None:
+        write_forecast(self.artifact, self.frame, out)
+
+    def text(self):
+        yield csv_text(self.artifact, self.frame)
+
+
+class StreamedPrediction:
+    """A forecast made chunk by chunk: each chunk's forecast frame is appended to an Arrow
+    stream file in a temporary folder (removed by `close`), and --out is written from it once
+    every chunk is forecast, so a chunk that fails leaves no output at all. What --plot draws
+    and the forecast log records are kept as the chunks pass."""
+
+    def __init__(self, artifact, plot_max: int, logged: bool):
+        import tempfile
+
+        self.artifact = artifact
+        self.plot_max = plot_max
+        self.logged = logged
+        self.scratch = tempfile.TemporaryDirectory(prefix="tsforecast-chunks-")
+        self.directory = Path(self.scratch.name)
+        self.spill = self.directory / "forecast.arrow"
+        self.parts: list = []
+        self.logs: list[pd.DataFrame] = []
+        self.freq = ""
+        # The forecast timestamp that decides how pandas writes the whole `ds` column.
+        self.witness: tuple[int, pd.Timestamp] | None = None
+        self.complete = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.scratch.cleanup()
+
+    def forecast(self, plan, cfg, levels, future, multipliers, selected: bool) -> bool:
+        """Forecast every chunk of `plan`; False when the file cannot be streamed after all
+        (it is then read whole). `selected`: the chunks hold the --id series, in their order."""
+        import pyarrow as pa
+
+        from . import chunks
+        from .data import frame_panel
+        from .forecast import Forecaster, forecast
+
+        spills = chunks.spill(plan, cfg, self.directory)
+        if spills is None:
+            return False
+        forecaster = Forecaster.of(self.artifact)
+        table = None
+        writer = schema = None
+        try:
+            for k, (group, frame) in enumerate(
+                zip(plan.groups, chunks.frames(spills), strict=True)
+            ):
+                with model_reading(self.artifact, cfg):
+                    panel, _ = frame_panel(frame, cfg)
+                del frame
+                if selected:
+                    panel = panel.select(list(group))
+                if k == 0:
+                    table = future_for_model(cfg, future)
+                result = forecast(forecaster, panel, levels, table, multipliers)
+                rows = pa.Table.from_pandas(result, preserve_index=False)
+                if writer is None:
+                    schema = rows.schema
+                    writer = pa.ipc.new_stream(str(self.spill), schema)
+                writer.write_table(rows.cast(schema))
+                self._keep(panel, result)
+        finally:
+            if writer is not None:
+                writer.close()
+        self.complete = True
+        return True
+
+    def _keep(self, panel, frame: pd.DataFrame) -> None:
+        self.freq = panel.freq
+        if self.logged:
+            from .forecast_log import log_rows
+
+            self.logs.append(log_rows(frame, panel))
+        shown = sum(len(p.ids) for p, _ in self.parts)
+        if shown < self.plot_max:
+            kept = panel.take(np.arange(min(len(panel.ids), self.plot_max - shown)))
+            self.parts.append((kept, frame[frame["unique_id"].isin(kept.ids)]))
+        stamps = pd.DatetimeIndex(frame["ds"])
+        ns = stamps.asi8
+        # How finely pandas writes a timestamp column is decided by its finest value: a
+        # time of day at all (else dates only), then milli-, micro-, nanoseconds.
+        score = np.select(
+            [ns % 1000 != 0, ns % 10**6 != 0, ns % 10**9 != 0, ns % (86400 * 10**9) != 0],
+            [4, 3, 2, 1],
+            0,
+        )
+        if stamps.tz is not None:
+            score = np.maximum(score, 1)
+        best = int(np.argmax(score))
+        if self.witness is None or score[best] > self.witness[0]:
+            self.witness = (int(score[best]), stamps[best])
+
+    def log_rows(self) -> pd.DataFrame:
+        return pd.concat(self.logs, ignore_index=True)
+
+    def plotted(self):
+        return self.parts
+
+    def _slices(self):
+        """The forecast, one chunk's frame at a time, as `forecast_columns` gives it."""
+        import pyarrow as pa
+
+        with pa.OSFile(str(self.spill), "rb") as handle:
+            for batch in pa.ipc.open_stream(handle):
+                yield forecast_columns(self.artifact, batch.to_pandas())
+
+    def _csv_slices(self):
+        """The forecast as CSV text, chunk by chunk, as `csv_text` writes the whole of it."""
+        witness = pd.Series([self.witness[1]])
+        for k, frame in enumerate(self._slices()):
+            # Formatted beside the witness, each chunk's timestamps read as the whole column's.
+            stamps = pd.concat([frame["ds"], witness], ignore_index=True).astype(str)
+            frame["ds"] = stamps.iloc[:-1].to_numpy()
+            yield frame.to_csv(index=False, header=k == 0, float_format="%.7g")
+
+    def text(self):
+        yield from self._csv_slices()
+
+    def write(self, out: str) -> None:
+        """`write_forecast` of the whole forecast, slice by slice, atomically: the file appears
+        whole or not at all."""
+        from .atomic import write_file
+
+        path = Path(out)
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            write_file(path, self._write_parquet)
+        elif suffix == ".json":
+            write_file(path, self._write_json)
+        else:
+            write_file(path, self._write_csv)
+
+    def _write_csv(self, path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            for text in self._csv_slices():
+                handle.write(text)
+
+    def _write_json(self, path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("[")
+            for k, frame in enumerate(self._slices()):
+                records = frame.to_json(orient="records", date_format="iso", double_precision=15)
+                handle.write(("," if k else "") + records[1:-1])
+            handle.write("]")
+
+    def _write_parquet(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for frame in self._slices():
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()

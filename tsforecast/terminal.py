@@ -417,18 +417,23 @@ def print_monitor(table, report, title: str) -> None:
     print_fitted(monitor_table(table, report, title), keys=3)
 
 
-def draw_forecast(artifact, panel, frame, path: str, max_series: int) -> None:
+def draw_forecast(artifact, parts, path: str, max_series: int) -> None:
     """The forecast with its intervals after the last four seasons (or horizons) of history, one
-    panel per series for the first `max_series` series, as a PNG."""
+    panel per series for the first `max_series` series, as a PNG. `parts`: (panel, its
+    forecast frame) pairs, series in drawing order (one pair, or a chunked read's first)."""
+    from itertools import islice
+
     import pandas as pd
 
     from .plots import plot_forecast
 
     keep = 4 * max(artifact.config.data.season, artifact.config.window.horizon)
+    drawn = islice(((panel, i) for panel, _ in parts for i in range(len(panel.ids))), max_series)
     histories = {
-        series_id: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
-        for i, series_id in enumerate(panel.ids[:max_series])
+        panel.ids[i]: pd.Series(panel.series(i)[-keep:], index=panel.timestamps(i)[-keep:])
+        for panel, i in drawn
     }
+    frame = pd.concat([frame for _, frame in parts], ignore_index=True)
     plot_forecast(histories, frame, Path(path), max_series)
 
 

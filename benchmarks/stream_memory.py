@@ -1,0 +1,132 @@
+"""Peak memory of `tsforecast predict` on a long CSV panel read whole and read in chunks
+(`--chunk-rows`), and that both write the same bytes.
+
+Writes a long CSV of `--series` hourly series of `--steps` values (ids like `store_00042`),
+trains a tiny model on its first 50 series, then runs `predict` on the whole file twice, each
+in a process of its own: with `--chunk-rows 0` (read whole), then with `--chunk-rows N` under
+a memory limit of a third of the first run's peak. The limit is on resident memory, which is
+what chunking bounds (an address-space limit, RLIMIT_AS, also counts the virtual memory that
+XLA and the threads' malloc arenas reserve without using): a watchdog samples the child's RSS
+every 0.05 s and kills it above the limit.
+
+    python benchmarks/stream_memory.py [--series 2000] [--steps 3000] [--chunk-rows 250000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv
+from common import rss_mb, run_cli, write_result
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "stream_memory.json"
+TRAIN = "--hidden 8 --epochs 1 --epoch-windows 512 --ensemble 1".split()
+
+
+def write_panel(path: Path, series: int, steps: int) -> None:
+    """`series` hourly series of `steps` values: a daily sine plus a random walk, around 100."""
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.asarray([f"store_{k:05d}" for k in range(series)]), steps)
+    start = np.datetime64("2020-01-01T00:00:00", "s")
+    ds = start + np.tile(np.arange(steps, dtype="timedelta64[h]"), series)
+    daily = 10 * np.sin(2 * np.pi * np.arange(steps) / 24)
+    walk = 0.3 * np.cumsum(rng.normal(size=(series, steps)), axis=1)
+    y = (100 + daily[None, :] + walk).reshape(-1).round(3)
+    pyarrow.csv.write_csv(pa.table({"unique_id": ids, "ds": ds, "y": y}), path)
+
+
+def children() -> list[int]:
+    """This process's child processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+def watchdog(limit_mb: float, stop: threading.Event, killed: list) -> None:
+    """Kill any child whose resident memory exceeds `limit_mb`, until `stop` is set."""
+    while not stop.wait(0.05):
+        for pid in children():
+            rss = rss_mb(pid)
+            if rss > limit_mb:
+                killed.append(rss)
+                os.kill(pid, signal.SIGKILL)
+
+
+def predict(work: Path, chunk_rows: int, out: Path, limit_mb: float | None = None) -> dict:
+    stop, killed = threading.Event(), []
+    guard = None
+    if limit_mb is not None:
+        guard = threading.Thread(target=watchdog, args=(limit_mb, stop, killed), daemon=True)
+        guard.start()
+    try:
+        run = run_cli(
+            "predict", "panel.csv", "--model", "model", "--chunk-rows", str(chunk_rows),
+            "--out", str(out), cwd=work, check=False, sample_rss_every=0.1,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        if guard is not None:
+            guard.join()
+    return {
+        "chunk_rows": chunk_rows,
+        "exit_code": run.exit_code,
+        "peak_mb": round(run.peak_mb, 1),  # ru_maxrss: every page ever resident, spikes too
+        "sampled_peak_mb": round(max((rss for _, rss in run.rss_samples), default=0.0), 1),
+        "killed_at_mb": round(killed[0], 1) if killed else None,
+        "wall_s": round(run.wall_s, 1),
+        "cpu_s": round(run.cpu_s, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--chunk-rows", type=int, default=250_000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        write_panel(work / "panel.csv", args.series, args.steps)
+        write_panel(work / "train.csv", 50, args.steps)
+        run_cli("train", "train.csv", *TRAIN, "--out", "model", cwd=work, discard_stdout=True)
+        whole = predict(work, 0, work / "whole.csv")
+        limit = whole["peak_mb"] / 3
+        chunked = predict(work, args.chunk_rows, work / "chunked.csv", limit)
+        written = work / "chunked.csv"
+        same = written.exists() and (work / "whole.csv").read_bytes() == written.read_bytes()
+        size_mb = (work / "panel.csv").stat().st_size / 2**20
+    result = {
+        "rows": args.series * args.steps,
+        "series": args.series,
+        "csv_mb": round(size_mb, 1),
+        "memory_limit": "resident memory sampled every 0.05 s, the child killed above it "
+        "(not RLIMIT_AS)",
+        "limit_mb": round(limit, 1),
+        "whole": whole,
+        "chunked": chunked,
+        "same_bytes": same,
+    }
+    print(result)
+    write_result(args.out, result)
+    if not same or chunked["exit_code"] != 0:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
