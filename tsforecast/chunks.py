@@ -23,10 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-# What pandas' pyarrow CSV engine (data.read_table) reads as missing.
-from pandas._libs.parsers import STR_NA_VALUES
-
 from .config import STDIN, DataConfig
+from .data import NULL_TEXT
 from .errors import DataError
 
 PARQUET_BATCH = 65_536
@@ -115,7 +113,7 @@ def _csv_options(cfg: DataConfig, columns: list[str] | None = None):
         pacsv.ReadOptions(encoding=cfg.encoding),
         pacsv.ConvertOptions(
             column_types=types,
-            null_values=sorted(STR_NA_VALUES),
+            null_values=NULL_TEXT,
             strings_can_be_null=True,
             include_columns=None if columns is not None else [cfg.id_col],
         ),

@@ -151,6 +151,12 @@ def _read(path: str, encoding: str) -> tuple[pd.DataFrame, list]:
 # Rows a compact read converts at a time: the text of one block and its columns are all it holds
 # beside the columns converted so far.
 BLOCK_BYTES = 4 << 20
+# What pandas' pyarrow engine reads as an empty cell.
+NULL_TEXT = sorted(pd._libs.parsers.STR_NA_VALUES)
+# The compressed CSVs arrow reads by their suffix, as pandas does; pandas alone reads the others
+# (.xz, .zip, .tar).
+ARROW_COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+PANDAS_COMPRESSIONS = (".xz", ".zip", ".tar")
 
 
 def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.DataFrame | None:
@@ -167,9 +173,15 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
     import pyarrow.parquet as pq
 
     paced = None
+    if Path(path).suffix.lower() in PANDAS_COMPRESSIONS:
+        return None
     try:
         if _is_parquet(path):
             schema = pq.read_schema(path)
+            # A stored index comes back as pandas' index, not as a column.
+            stored = (schema.pandas_metadata or {}).get("index_columns", [])
+            if any(isinstance(column, str) for column in stored):
+                return None
             text = [f.name for f in schema if pa.types.is_string(f.type)]
             batches = pq.ParquetFile(
                 path, read_dictionary=text, memory_map=True, pre_buffer=False
@@ -185,8 +197,7 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
                     use_threads=True,
                 ),
                 convert_options=pcsv.ConvertOptions(
-                    # pandas' defaults for the pyarrow engine: its strings that mean "missing".
-                    null_values=sorted(pd._libs.parsers.STR_NA_VALUES),
+                    null_values=NULL_TEXT,
                     strings_can_be_null=True,
                     auto_dict_encode=True,
                     auto_dict_max_cardinality=2**31 - 1,
@@ -241,10 +252,7 @@ class _Paced(io.RawIOBase):
     def stream(self):
         import pyarrow as pa
 
-        if Path(self.path).suffix.lower() in _OPENERS or Path(self.path).suffix.lower() in (
-            ".zst",
-            ".lz4",
-        ):
+        if Path(self.path).suffix.lower() in ARROW_COMPRESSIONS:
             return self.path
         self.file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed with the stream
         return pa.PythonFile(self, mode="r")
