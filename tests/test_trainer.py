@@ -364,3 +364,20 @@ def test_one_model_trains_every_epoch_in_the_program_compiled_for_the_first(writ
     ], per_epoch
     assert trainer.train_epoch._cache_size() == 1
     assert trainer.evaluate._cache_size() == 1
+
+
+def test_an_epoch_draws_distinct_windows_unless_there_are_millions(monkeypatch):
+    from tsforecast import trainer
+
+    key = jax.random.PRNGKey(7)
+    few = np.asarray(trainer.draw_windows(key, 1000, 600))
+    # Up to SHUFFLED_WHOLE windows: a prefix of a permutation of them all, no window twice.
+    assert len(set(few.tolist())) == 600 and few.min() >= 0 and few.max() < 1000
+    np.testing.assert_array_equal(few, np.asarray(jax.random.permutation(key, 1000))[:600])
+    # Beyond it: drawn independently, in memory of the draws alone, so some repeat.
+    monkeypatch.setattr(trainer, "SHUFFLED_WHOLE", 999)
+    many = np.asarray(trainer.draw_windows(key, 1000, 600))
+    assert len(set(many.tolist())) < 600 and many.min() >= 0 and many.max() < 1000
+    # An epoch of every window is always a permutation.
+    whole = np.asarray(trainer.draw_windows(key, 1000, 1000))
+    np.testing.assert_array_equal(np.sort(whole), np.arange(1000))

@@ -213,31 +213,89 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
         binary = [getattr(t, "value_type", t) for t in types]
         if len(set(names)) != len(names) or any(map(pa.types.is_binary, binary)):
             return None
-        columns: dict[str, list] = {name: [] for name in names}
+        columns = {name: _Parts() for name in names}
         categories: dict[str, dict] = {}
         for batch in batches:
             if paced is not None:
                 paced.allow(BLOCK_BYTES)
             for name, column in zip(names, batch.columns, strict=True):
                 if pa.types.is_dictionary(column.type):
-                    columns[name].append(_global_codes(column, categories.setdefault(name, {})))
+                    columns[name].add(_global_codes(column, categories.setdefault(name, {})))
                 else:
-                    columns[name].append(column.to_pandas())
+                    if pa.types.is_timestamp(column.type) and column.type.unit != "ns":
+                        # As parse_timestamps would make them, without a second copy.
+                        column = column.cast(pa.timestamp("ns", column.type.tz))
+                    # A copy of its own, so that arrow reuses the block's memory for the next.
+                    columns[name].add(column.to_pandas().copy(deep=True))
     except Exception:  # noqa: BLE001 - the usual reader reads it again and words any error
         return None
     finally:
         if paced is not None:
             paced.close()
+        # Arrow's allocator keeps what it freed for itself; nothing else of this run reuses it.
+        pa.default_memory_pool().release_unused()
     frame = {}
     for name in names:
-        parts = columns.pop(name)
+        whole = columns.pop(name).whole()
         if name in categories:
-            codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            codes = np.zeros(0, np.int32) if whole is None else whole
             frame[name] = pd.Categorical.from_codes(codes, categories=list(categories[name]))
         else:
-            frame[name] = pd.concat(parts, ignore_index=True) if parts else pd.Series([])
-        del parts
+            frame[name] = pd.Series([]) if whole is None else whole
+        del whole
+    _return_freed_memory()
     return pd.DataFrame(frame, copy=False)
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim): the blocks a read
+    freed would otherwise count towards every later peak of the process."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        pass
+
+
+# A column's blocks are joined into pieces of at least this size as they are read: allocations
+# this large are memory mapped of their own and go back to the system when freed, where the
+# blocks' few hundred kilobytes each would stay in the allocator's heap, holding the peak up.
+JOINED_BYTES = 40 << 20
+
+
+class _Parts:
+    """A column read a block at a time (numpy arrays or pandas Series)."""
+
+    def __init__(self):
+        self.joined: list = []
+        self.recent: list = []
+        self.recent_bytes = 0
+
+    def add(self, part) -> None:
+        self.recent.append(part)
+        self.recent_bytes += part.nbytes
+        if self.recent_bytes >= JOINED_BYTES:
+            self._join()
+
+    def _join(self) -> None:
+        if self.recent:
+            self.joined.append(_joined(self.recent))
+            self.recent, self.recent_bytes = [], 0
+
+    def whole(self):
+        """The column, or None when the file has no rows."""
+        self._join()
+        parts, self.joined = self.joined, []
+        return _joined(parts) if parts else None
+
+
+def _joined(parts: list):
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return pd.concat(parts, ignore_index=True)
 
 
 class _Paced(io.RawIOBase):

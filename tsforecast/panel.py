@@ -264,7 +264,12 @@ def numeric_column(
                 f"first {str(raw.iloc[row])!r} at "
                 f"{_where(time[row], None if ids is None else str(ids[row]))}"
             )
-    numbers = values.to_numpy(np.float64, na_value=np.nan)
+    # A float64 column is its own numbers, missing ones NaN already: no copy of it.
+    numbers = (
+        values.to_numpy()
+        if values.dtype == np.float64
+        else values.to_numpy(np.float64, na_value=np.nan)
+    )
     # Panels hold float32: a larger value would become infinite there, and training NaN. The
     # extremes first, without a copy of the column.
     largest = np.finfo(np.float32).max
@@ -361,7 +366,25 @@ def _on_a_complete_grid(ns: np.ndarray, codes: np.ndarray, offset) -> bool:
         step = pd.Timedelta(offset).value
     except ValueError:
         return False
-    return bool(np.all((np.diff(ns) == step) | (codes[1:] != codes[:-1])))
+    return _every_neighbour(
+        lambda code, time, next_code, next_time: np.all(
+            (next_time - time == step) | (next_code != code)
+        ),
+        codes,
+        ns,
+    )
+
+
+def _every_neighbour(test, codes: np.ndarray, ns: np.ndarray, rows: int = 1 << 20) -> bool:
+    """Whether `test(code, time, next_code, next_time)` holds for every row and the next, taken
+    a slice of `rows` at a time: comparisons of whole columns would cost bytes a row."""
+    for begin in range(0, len(ns) - 1, rows):
+        end = min(begin + rows, len(ns) - 1)
+        if not test(
+            codes[begin:end], ns[begin:end], codes[begin + 1 : end + 1], ns[begin + 1 : end + 1]
+        ):
+            return False
+    return True
 
 
 class _RowIds:
@@ -460,8 +483,12 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
     covariates = [
         numeric_column(df, name, "covariate", time, row_ids) for name in cfg.numeric_covariates
     ]
-    in_order = bool(
-        np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ns[1:] >= ns[:-1])))
+    in_order = _every_neighbour(
+        lambda code, time, next_code, next_time: np.all(
+            (next_code > code) | ((next_code == code) & (next_time >= time))
+        ),
+        codes,
+        ns,
     )
     # Files are usually sorted by series and time already; sorting 10 million rows costs seconds.
     order = np.arange(len(ns)) if in_order else np.lexsort((ns, codes))

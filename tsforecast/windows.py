@@ -19,7 +19,8 @@ from .panel import segment_ranges
 
 @dataclass(frozen=True)
 class WindowSplit:
-    """Window starts (offsets into the flat panel) and the series each window belongs to.
+    """Window starts (offsets into the flat panel) and the series each window belongs to
+    (`train_counts`: how many training windows each usable series has, in order).
 
     train_part[i] is how many leading values of series i the training windows cover: the
     scaling statistics come from there, and the first validation target is the value after.
@@ -31,13 +32,18 @@ class WindowSplit:
     """
 
     train_starts: np.ndarray
-    train_series: np.ndarray
+    train_counts: np.ndarray
     val_starts: np.ndarray
     val_series: np.ndarray
     train_part: np.ndarray
     val_size: int
     usable: np.ndarray
     val_stride: int = 1
+
+    @property
+    def train_series(self) -> np.ndarray:
+        """Each training window's series (made when asked: four bytes a window)."""
+        return np.repeat(np.flatnonzero(self.usable), self.train_counts).astype(np.int32)
 
     @property
     def val_count(self) -> int:
@@ -140,7 +146,7 @@ def split_windows(
     val_starts = (offsets[series] + first_val)[:, None] + within[None, :]
     return WindowSplit(
         train_starts=segment_ranges(offsets[series], n_train).astype(np.int32),
-        train_series=np.repeat(series, n_train).astype(np.int32),
+        train_counts=n_train,
         val_starts=val_starts.reshape(-1).astype(np.int32),
         val_series=np.repeat(series, count).astype(np.int32),
         train_part=train_part,
