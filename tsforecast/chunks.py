@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .config import STDIN, DataConfig
-from .data import NULL_TEXT
+from .data import NULL_TEXT, PANDAS_COMPRESSIONS, CsvBlocks
 from .errors import DataError
 
 PARQUET_BATCH = 65_536
@@ -68,6 +68,8 @@ def plan(cfg: DataConfig, rows_per_chunk: int, ids: Iterable[str] = ()) -> Chunk
     path = cfg.path
     if rows_per_chunk <= 0 or path in (STDIN, "") or cfg.wide or cfg.id_col is None:
         return None
+    if Path(path).suffix.lower() in PANDAS_COMPRESSIONS:  # arrow cannot open them
+        return None
     parquet = Path(path).suffix.lower() == ".parquet"
     if not parquet and _plain_csv(path) and os.path.getsize(path) < rows_per_chunk * MIN_ROW_BYTES:
         return None
@@ -102,28 +104,19 @@ def _keys(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _csv_options(cfg: DataConfig, columns: list[str] | None = None):
-    """The pyarrow CSV options that read as pandas' pyarrow engine does, with the id column as
-    text (`007` stays `007`, as `data.as_written` keeps it) and the numeric columns as float64,
-    so that no type guessed from the first block is contradicted later."""
+    """The pyarrow CSV convert options that read as pandas' pyarrow engine does, with the id
+    column as text (`007` stays `007`, as `data.as_written` keeps it) and the numeric columns
+    as float64, so that no type guessed from the first block is contradicted later."""
     numeric = (cfg.target, *cfg.numeric_covariates)
     types = {cfg.id_col: pa.string(), **{name: pa.float64() for name in numeric if name}}
     if columns is not None:
         types = {name: kind for name, kind in types.items() if name in columns}
-    return (
-        pacsv.ReadOptions(encoding=cfg.encoding),
-        pacsv.ConvertOptions(
-            column_types=types,
-            null_values=NULL_TEXT,
-            strings_can_be_null=True,
-            include_columns=None if columns is not None else [cfg.id_col],
-        ),
+    return pacsv.ConvertOptions(
+        column_types=types,
+        null_values=NULL_TEXT,
+        strings_can_be_null=True,
+        include_columns=None if columns is not None else [cfg.id_col],
     )
-
-
-def _csv_header(path: str, cfg: DataConfig) -> list[str]:
-    read, _ = _csv_options(cfg)
-    with pacsv.open_csv(path, read_options=read) as reader:
-        return reader.schema.names
 
 
 def _count_rows(
@@ -149,12 +142,12 @@ def _count_rows(
                 return None
             sizes.update(_counted(column))
         return sizes, tuple(columns)
-    columns = _csv_header(path, cfg)
+    with CsvBlocks(path, cfg.encoding, pacsv.ConvertOptions()) as header:
+        columns = header.schema.names
     if cfg.id_col not in columns or len(set(columns)) != len(columns):
         return None
-    read, convert = _csv_options(cfg)
-    with pacsv.open_csv(path, read_options=read, convert_options=convert) as reader:
-        for batch in reader:
+    with CsvBlocks(path, cfg.encoding, _csv_options(cfg)) as blocks:
+        for batch in blocks:
             sizes.update(_counted(batch.column(0)))
     return sizes, tuple(columns)
 
@@ -209,6 +202,5 @@ def _batches(plan_: ChunkPlan, cfg: DataConfig) -> Iterator[pa.RecordBatch]:
     if Path(plan_.path).suffix.lower() == ".parquet":
         yield from pq.ParquetFile(plan_.path).iter_batches(batch_size=PARQUET_BATCH)
         return
-    read, convert = _csv_options(cfg, list(plan_.columns))
-    with pacsv.open_csv(plan_.path, read_options=read, convert_options=convert) as reader:
-        yield from reader
+    with CsvBlocks(plan_.path, cfg.encoding, _csv_options(cfg, list(plan_.columns))) as blocks:
+        yield from blocks

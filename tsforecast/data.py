@@ -172,9 +172,9 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    paced = None
     if Path(path).suffix.lower() in PANDAS_COMPRESSIONS:
         return None
+    batches = None
     try:
         if _is_parquet(path):
             schema = pq.read_schema(path)
@@ -187,16 +187,10 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
                 path, read_dictionary=text, memory_map=True, pre_buffer=False
             ).iter_batches(batch_size=1 << 16, use_pandas_metadata=False)
         else:
-            paced = _Paced(path, 2 * BLOCK_BYTES)
-            batches = pcsv.open_csv(
-                paced.stream(),
-                read_options=pcsv.ReadOptions(
-                    # pyarrow transcodes any other name, "utf-8" too, through a copy of the file.
-                    encoding="utf8" if codecs.lookup(encoding).name == "utf-8" else encoding,
-                    block_size=BLOCK_BYTES,
-                    use_threads=True,
-                ),
-                convert_options=pcsv.ConvertOptions(
+            batches = CsvBlocks(
+                path,
+                encoding,
+                pcsv.ConvertOptions(
                     null_values=NULL_TEXT,
                     strings_can_be_null=True,
                     auto_dict_encode=True,
@@ -207,17 +201,15 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
                     else None,
                 ),
             )
-        types = batches.schema.types if hasattr(batches, "schema") else schema.types
-        names = batches.schema.names if hasattr(batches, "schema") else schema.names
+            schema = batches.schema
+        names = schema.names
         # Bytes are text that is not in the encoding, which the usual reader words.
-        binary = [getattr(t, "value_type", t) for t in types]
+        binary = [getattr(t, "value_type", t) for t in schema.types]
         if len(set(names)) != len(names) or any(map(pa.types.is_binary, binary)):
             return None
         columns = {name: _Parts() for name in names}
         categories: dict[str, dict] = {}
         for batch in batches:
-            if paced is not None:
-                paced.allow(BLOCK_BYTES)
             for name, column in zip(names, batch.columns, strict=True):
                 if pa.types.is_dictionary(column.type):
                     columns[name].add(_global_codes(column, categories.setdefault(name, {})))
@@ -230,8 +222,8 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
     except Exception:  # noqa: BLE001 - the usual reader reads it again and words any error
         return None
     finally:
-        if paced is not None:
-            paced.close()
+        if isinstance(batches, CsvBlocks):
+            batches.close()
         # Arrow's allocator keeps what it freed for itself; nothing else of this run reuses it.
         pa.default_memory_pool().release_unused()
     frame = {}
@@ -296,6 +288,45 @@ def _joined(parts: list):
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
     return pd.concat(parts, ignore_index=True)
+
+
+class CsvBlocks:
+    """The record batches of a CSV file read by arrow's streaming reader with `convert`
+    (pyarrow ConvertOptions) a BLOCK_BYTES block at a time, never more than two blocks ahead of
+    the batches taken; `schema` is known on opening. Close it (or use `with`) when done."""
+
+    def __init__(self, path: str, encoding: str, convert):
+        import pyarrow.csv as pcsv
+
+        self.paced = _Paced(path, 2 * BLOCK_BYTES)
+        try:
+            self.reader = pcsv.open_csv(
+                self.paced.stream(),
+                read_options=pcsv.ReadOptions(
+                    # pyarrow transcodes any other name, "utf-8" too, through a copy of the file.
+                    encoding="utf8" if codecs.lookup(encoding).name == "utf-8" else encoding,
+                    block_size=BLOCK_BYTES,
+                ),
+                convert_options=convert,
+            )
+        except BaseException:
+            self.paced.close()
+            raise
+        self.schema = self.reader.schema
+
+    def __iter__(self):
+        for batch in self.reader:
+            self.paced.allow(BLOCK_BYTES)
+            yield batch
+
+    def close(self) -> None:
+        self.paced.close()
+
+    def __enter__(self) -> CsvBlocks:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _Paced(io.RawIOBase):
