@@ -550,3 +550,21 @@ def test_epoch_windows_draws_that_many_windows_per_epoch():
             if isinstance(s, optax.ScaleByAdamState)
         ]
         assert [int(c) for c in counts] == [steps]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 100])
+def test_neighbours_are_checked_across_the_slices_too(rows):
+    from tsforecast.panel import _every_neighbour
+
+    codes = np.asarray([0, 0, 0, 1, 1, 1], np.int32)
+    ns = np.asarray([0, 10, 20, 0, 10, 20])
+
+    def steps_by_ten(code, time, next_code, next_time):
+        return np.all((next_time - time == 10) | (next_code != code))
+
+    assert _every_neighbour(steps_by_ten, codes, ns, rows=rows)
+    for broken in range(1, 6):  # one step too long, wherever the slices are cut
+        late = ns.copy()
+        late[broken:] += 1
+        expected = broken == 3  # the second series may start anywhere
+        assert _every_neighbour(steps_by_ten, codes, late, rows=rows) == expected
