@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .config import STDIN, DataConfig
-from .data import NULL_TEXT, PANDAS_COMPRESSIONS, CsvBlocks
+from .data import NULL_TEXT, PANDAS_COMPRESSIONS, CsvBlocks, return_freed_memory
 from .errors import DataError
 
 PARQUET_BATCH = 65_536
@@ -195,7 +195,15 @@ def frames(spills: list[Path]) -> Iterator[pd.DataFrame]:
         with pa.OSFile(str(path), "rb") as handle:
             table = pa.ipc.open_stream(handle).read_all()
         path.unlink()
-        yield table.to_pandas()
+        # Text columns as categoricals, as the compact read makes them (a code per row).
+        for position, field in enumerate(table.schema):
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                coded = table.column(position).dictionary_encode()
+                table = table.set_column(position, field.name, coded)
+        frame = table.to_pandas()
+        del table
+        return_freed_memory()
+        yield frame
 
 
 def _batches(plan_: ChunkPlan, cfg: DataConfig) -> Iterator[pa.RecordBatch]:

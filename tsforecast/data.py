@@ -235,11 +235,11 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
         else:
             frame[name] = pd.Series([]) if whole is None else whole
         del whole
-    _return_freed_memory()
+    return_freed_memory()
     return pd.DataFrame(frame, copy=False)
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim): the blocks a read
     freed would otherwise count towards every later peak of the process."""
     try:
