@@ -367,16 +367,14 @@ def _on_a_complete_grid(ns: np.ndarray, codes: np.ndarray, offset) -> bool:
     except ValueError:
         return False
     return _every_neighbour(
-        lambda code, time, next_code, next_time: np.all(
-            (next_time - time == step) | (next_code != code)
-        ),
+        lambda code, at, next_code, next_at: np.all((next_at - at == step) | (next_code != code)),
         codes,
         ns,
     )
 
 
 def _every_neighbour(test, codes: np.ndarray, ns: np.ndarray, rows: int = 1 << 20) -> bool:
-    """Whether `test(code, time, next_code, next_time)` holds for every row and the next, taken
+    """Whether `test(code, at, next_code, next_at)` holds for every row and the next, taken
     a slice of `rows` at a time: comparisons of whole columns would cost bytes a row."""
     for begin in range(0, len(ns) - 1, rows):
         end = min(begin + rows, len(ns) - 1)
@@ -484,8 +482,8 @@ def to_panel(df: pd.DataFrame, cfg: DataConfig, fill: bool = True) -> tuple[Pane
         numeric_column(df, name, "covariate", time, row_ids) for name in cfg.numeric_covariates
     ]
     in_order = _every_neighbour(
-        lambda code, time, next_code, next_time: np.all(
-            (next_code > code) | ((next_code == code) & (next_time >= time))
+        lambda code, at, next_code, next_at: np.all(
+            (next_code > code) | ((next_code == code) & (next_at >= at))
         ),
         codes,
         ns,
