@@ -129,6 +129,21 @@ class _StderrTee:
         return self._tail
 
 
+def in_own_process(function, *args) -> None:
+    """`function(*args)` in a fresh interpreter (a module-level function of the running script):
+    what it allocates leaves with it. A benchmark that measures its children's peak memory
+    must make big inputs this way: Linux starts a child's ru_maxrss from the pages it shared
+    with its parent before exec, so a parent holding a gigabyte gives every child a peak of at
+    least a gigabyte."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(target=function, args=args)
+    process.start()
+    process.join()
+    if process.exitcode:
+        raise RuntimeError(f"{function.__name__}{args} exited with {process.exitcode}")
+
+
 def rss_mb(pid: int) -> float:
     """The resident memory of process `pid` now, 0 once it has gone."""
     try:

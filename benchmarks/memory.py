@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv
-from common import export_revision, markdown_table, run_cli, write_result
+from common import export_revision, in_own_process, markdown_table, run_cli, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "memory.json"
@@ -191,7 +191,7 @@ def main() -> None:
         old = export_revision(opts.before, work / "before", "tsforecast") if opts.before else None
         for steps in lengths:
             csv = work / "panel.csv"
-            write_panel(csv, opts.series, steps)
+            in_own_process(write_panel, csv, opts.series, steps)
             rows = opts.series * steps
             size = {
                 "series": opts.series,
