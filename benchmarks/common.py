@@ -129,6 +129,23 @@ class _StderrTee:
         return self._tail
 
 
+def write_panel(path: Path, series: int, steps: int, id_prefix: str = "store_") -> None:
+    """A long CSV of `series` hourly series of `steps` values (ids like `store_00042`): a daily
+    sine plus a random walk, around 100. Large: write it `in_own_process`."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv
+
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.asarray([f"{id_prefix}{k:05d}" for k in range(series)]), steps)
+    start = np.datetime64("2020-01-01T00:00:00", "s")
+    ds = start + np.tile(np.arange(steps, dtype="timedelta64[h]"), series)
+    daily = 10 * np.sin(2 * np.pi * np.arange(steps) / 24)
+    walk = 0.3 * np.cumsum(rng.normal(size=(series, steps)), axis=1)
+    y = (100 + daily[None, :] + walk).reshape(-1).round(3)
+    pyarrow.csv.write_csv(pa.table({"unique_id": ids, "ds": ds, "y": y}), path)
+
+
 def in_own_process(function, *args) -> None:
     """`function(*args)` in a fresh interpreter (a module-level function of the running script):
     what it allocates leaves with it. A benchmark that measures its children's peak memory

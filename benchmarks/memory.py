@@ -33,25 +33,18 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv
-from common import export_revision, in_own_process, markdown_table, run_cli, write_result
+from common import (
+    export_revision,
+    in_own_process,
+    markdown_table,
+    run_cli,
+    write_panel,
+    write_result,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "memory.json"
 TRAIN = "--hidden 16 --epochs 1 --epoch-windows 4096 --batch-size 256 --ensemble 1".split()
-
-
-def write_panel(path: Path, series: int, steps: int) -> None:
-    """`series` hourly series of `steps` values: a daily sine plus a random walk, around 100."""
-    rng = np.random.default_rng(0)
-    ids = np.repeat(np.asarray([f"s{k:05d}" for k in range(series)]), steps)
-    start = np.datetime64("2020-01-01T00:00:00", "s")
-    ds = start + np.tile(np.arange(steps, dtype="timedelta64[h]"), series)
-    daily = 10 * np.sin(2 * np.pi * np.arange(steps) / 24)
-    walk = 0.3 * np.cumsum(rng.normal(size=(series, steps)), axis=1)
-    y = (100 + daily[None, :] + walk).reshape(-1).round(3)
-    pyarrow.csv.write_csv(pa.table({"unique_id": ids, "ds": ds, "y": y}), path)
 
 
 def first_epoch_end(log: Path) -> float | None:
@@ -191,7 +184,7 @@ def main() -> None:
         old = export_revision(opts.before, work / "before", "tsforecast") if opts.before else None
         for steps in lengths:
             csv = work / "panel.csv"
-            in_own_process(write_panel, csv, opts.series, steps)
+            in_own_process(write_panel, csv, opts.series, steps, "s")
             rows = opts.series * steps
             size = {
                 "series": opts.series,

@@ -25,26 +25,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv
-from common import in_own_process, rss_mb, run_cli, write_result
+from common import in_own_process, rss_mb, run_cli, write_panel, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "stream_memory.json"
 TRAIN = "--hidden 8 --epochs 1 --epoch-windows 512 --ensemble 1".split()
-
-
-def write_panel(path: Path, series: int, steps: int) -> None:
-    """`series` hourly series of `steps` values: a daily sine plus a random walk, around 100."""
-    rng = np.random.default_rng(0)
-    ids = np.repeat(np.asarray([f"store_{k:05d}" for k in range(series)]), steps)
-    start = np.datetime64("2020-01-01T00:00:00", "s")
-    ds = start + np.tile(np.arange(steps, dtype="timedelta64[h]"), series)
-    daily = 10 * np.sin(2 * np.pi * np.arange(steps) / 24)
-    walk = 0.3 * np.cumsum(rng.normal(size=(series, steps)), axis=1)
-    y = (100 + daily[None, :] + walk).reshape(-1).round(3)
-    pyarrow.csv.write_csv(pa.table({"unique_id": ids, "ds": ds, "y": y}), path)
 
 
 def children() -> list[int]:

@@ -67,10 +67,10 @@ def forecast_frame(ids=("a", "b"), shift: float = 0.0) -> pd.DataFrame:
 
 
 def record(directory, now: datetime, version="v1", keep_days=30, forecast=None):
-    return forecast_log.record(
+    return forecast_log.record_rows(
         directory,
-        forecast_frame() if forecast is None else forecast,
-        PANEL,
+        forecast_log.log_rows(forecast_frame() if forecast is None else forecast, PANEL),
+        PANEL.freq,
         version,
         directory / "model",
         CONFIG,

@@ -117,34 +117,6 @@ def plain_model_version(model_dir: str | Path) -> str:
     return f"{path.name}@{when}"
 
 
-def record(
-    directory: str | Path,
-    forecast: pd.DataFrame,
-    panel: Panel,
-    version: str,
-    model_dir: str | Path,
-    config: Config,
-    metrics: dict[str, Any],
-    keep_days: int,
-    now: datetime | None = None,
-) -> tuple[Path, list[Path]]:
-    """Write `forecast` (predict's frame of `panel`'s series, made by `version`, the model at
-    `model_dir` with `config` and validation `metrics`) as a new log file in `directory`, then
-    remove the files issued more than `keep_days` days before `now`. Returns the new file and
-    the removed ones. OSError when the folder cannot be written."""
-    return record_rows(
-        directory,
-        log_rows(forecast, panel),
-        panel.freq,
-        version,
-        model_dir,
-        config,
-        metrics,
-        keep_days,
-        now,
-    )
-
-
 def log_rows(forecast: pd.DataFrame, panel: Panel) -> pd.DataFrame:
     """The rows a log file holds of `forecast` (predict's frame of `panel`'s series): the
     forecast with each row's `step`, `origin` and `history_start`."""
@@ -171,8 +143,11 @@ def record_rows(
     keep_days: int,
     now: datetime | None = None,
 ) -> tuple[Path, list[Path]]:
-    """`record` of the `log_rows` of a forecast at frequency `freq` (a panel read in chunks
-    has them chunk by chunk)."""
+    """Write `rows` (`log_rows` of predict's forecast at frequency `freq`, made by `version`,
+    the model at `model_dir` with `config` and validation `metrics`; a panel read in chunks
+    has them chunk by chunk) as a new log file in `directory`, then remove the files issued
+    more than `keep_days` days before `now`. Returns the new file and the removed ones.
+    OSError when the folder cannot be written."""
     issued_at = now or datetime.now(timezone.utc)
     levels = tuple(c.removeprefix("y_hat-lo-") for c in rows.columns if c.startswith("y_hat-lo-"))
     header = Header(
