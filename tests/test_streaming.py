@@ -183,3 +183,33 @@ def test_the_plot_of_chunks_draws_the_first_series(streamed, run_cli, tmp_path):
         assert plot.stat().st_size > 10_000
     # Drawn from the same three series, the same picture.
     assert (tmp_path / "plot-0.png").read_bytes() == (tmp_path / "plot-250.png").read_bytes()
+
+
+def test_dates_without_a_time_are_written_alike_from_chunks(run_cli, tmp_path):
+    # Daily data: pandas writes `2024-03-01` when every forecast timestamp of the file is a
+    # midnight, so each chunk must be written as the whole forecast would be.
+    rng = np.random.default_rng(5)
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": f"s{k}",
+                    "ds": pd.date_range("2024-01-01", periods=80 + 5 * k, freq="D"),
+                    "y": np.round(20 + k + rng.normal(0, 1, 80 + 5 * k), 3),
+                }
+            )
+            for k in range(6)
+        ]
+    )
+    data = tmp_path / "daily.csv"
+    frame.to_csv(data, index=False)
+    result = run_cli(
+        "train", data, "--hidden", 4, "--lookback", 14, "--horizon", 3, "--epochs", 1,
+        "--ensemble", 1, "--out", tmp_path / "model",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    whole = predict(run_cli, data, tmp_path / "whole.csv", "--chunk-rows", 0)
+    chunked = predict(run_cli, data, tmp_path / "chunked.csv", "--chunk-rows", 100)
+    text = whole.read_text()
+    assert text.splitlines()[1].split(",")[1] == "2024-03-21"  # s0's first forecast day
+    assert chunked.read_text() == text
