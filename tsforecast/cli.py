@@ -41,10 +41,10 @@ from .terminal import (
     print_monitor,
     print_registry,
     report_monitoring,
-    report_retrain,
     report_training,
     settings,
     stderr,
+    train_into_registry,
 )
 from .tune_command import tune
 
@@ -218,18 +218,6 @@ def train(out, quiet, **options):
     path = on_primary(lambda: model.save(out))
     if is_primary():
         report_training(model.training, path, quiet, began)
-
-
-def train_into_registry(root, panel, config, options, quiet, began) -> None:
-    from .retraining import retrain
-    from .runtime import is_primary
-
-    with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
-        result = retrain(root, panel, config, options, on_epoch=progress.update)
-    if is_primary():
-        report_retrain(root, result, quiet, began)
-    if result.status == "candidate":
-        click.get_current_context().exit(3)
 
 
 # --- predict ------------------------------------------------------------------------------------

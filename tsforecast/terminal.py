@@ -437,6 +437,20 @@ def draw_forecast(artifact, parts, path: str, max_series: int) -> None:
     plot_forecast(histories, frame, Path(path), max_series)
 
 
+def train_into_registry(root, panel, config, options, quiet: bool, began: float) -> None:
+    """`retraining.retrain` with a progress bar, reported by process 0 (`report_retrain`); a
+    version kept as a candidate exits 3."""
+    from .retraining import retrain
+    from .runtime import is_primary
+
+    with EpochProgress(config.train.epochs, enabled=not quiet) as progress:
+        result = retrain(root, panel, config, options, on_epoch=progress.update)
+    if is_primary():
+        report_retrain(root, result, quiet, began)
+    if result.status == "candidate":
+        click.get_current_context().exit(3)
+
+
 def report_retrain(root, result, quiet: bool, began: float) -> None:
     """What a registry run did, as events (and the training summary unless --quiet)."""
     fields = {"version": result.version, "data_hash": result.data_hash[:12]}

@@ -21,7 +21,13 @@ from .options import (
     registry_options,
     retrain_options,
 )
-from .terminal import EpochProgress, TuneProgress, print_trials, report_retrain, report_training
+from .terminal import (
+    EpochProgress,
+    TuneProgress,
+    print_trials,
+    report_training,
+    train_into_registry,
+)
 
 DURATION_HELP = "e.g. 90s, 30m or 2h"
 
@@ -126,18 +132,9 @@ def tune(time_budget, trials, population, study, out, model_out, plot, quiet, **
     if not (model_out or registry_dir):
         return
     chosen = with_options(config, result.chosen.options)
-    with EpochProgress(chosen.train.epochs, enabled=not quiet) as epochs:
-        if registry_dir:
-            from .retraining import retrain
-
-            outcome = retrain(
-                registry_dir, panel, chosen, retrain_options(options), on_epoch=epochs.update
-            )
-        else:
-            model = api.Model.trained(panel, chosen, on_epoch=epochs.update)
     if registry_dir:
-        report_retrain(registry_dir, outcome, quiet, began)
-        if outcome.status == "candidate":
-            click.get_current_context().exit(3)
-    else:
-        report_training(model.training, model.save(model_out), quiet, began)
+        train_into_registry(registry_dir, panel, chosen, retrain_options(options), quiet, began)
+        return
+    with EpochProgress(chosen.train.epochs, enabled=not quiet) as epochs:
+        model = api.Model.trained(panel, chosen, on_epoch=epochs.update)
+    report_training(model.training, model.save(model_out), quiet, began)
