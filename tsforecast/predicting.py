@@ -226,7 +226,6 @@ def predict(
     panel's order (see tsforecast.chunks). Either is a context manager, and keeps what --plot
     draws (`plot_max` series; 0: none) and, with `logged`, what the forecast log records."""
     from . import chunks
-    from .api import Model
 
     levels = tuple(float(x) for x in levels)
     check_levels(artifact, levels)
@@ -240,7 +239,8 @@ def predict(
         finally:
             if not streamed.complete:
                 streamed.close()
-    panel, frame = Model(artifact).forecast(data, levels, future, ids, multipliers, **reading)
+    panel, table = read_for_model(artifact, data, future, reading)
+    panel, frame = forecast_panel(artifact, panel, levels, tuple(ids), table, multipliers)
     return Prediction(artifact, panel, frame)
 
 
