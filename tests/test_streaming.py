@@ -213,3 +213,33 @@ def test_dates_without_a_time_are_written_alike_from_chunks(run_cli, tmp_path):
     text = whole.read_text()
     assert text.splitlines()[1].split(",")[1] == "2024-03-21"  # s0's first forecast day
     assert chunked.read_text() == text
+
+
+def test_a_chunk_gets_the_bits_of_the_whole_panel(run_cli, tmp_path):
+    # 300 series: read whole, their windows run in batches of 300, in chunks of about 40; a
+    # matrix product's sums run in an order that depends on the batch, so unless every chunk
+    # is padded to the whole panel's batch, the 7th digit of some forecasts differs.
+    rng = np.random.default_rng(9)
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": f"s{k:03d}",
+                    "ds": pd.date_range("2024-01-01", periods=(n := int(rng.integers(60, 100)))),
+                    "y": np.round(40 + 5 * np.sin(np.arange(n) / 3) + rng.normal(0, 1, n), 3),
+                }
+            )
+            for k in range(300)
+        ]
+    )
+    data = tmp_path / "many.csv"
+    frame.to_csv(data, index=False)
+    result = run_cli(
+        "train", data, "--hidden", 8, "--lookback", 21, "--horizon", 7, "--epochs", 1,
+        "--epoch-windows", 256, "--ensemble", 1, "--out", tmp_path / "model",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    whole = predict(run_cli, data, tmp_path / "whole.csv", "--chunk-rows", 0)
+    chunked = predict(run_cli, data, tmp_path / "chunked.csv", "--chunk-rows", 3000)
+    assert len(whole.read_text().splitlines()) == 1 + 300 * 7
+    assert chunked.read_text() == whole.read_text()

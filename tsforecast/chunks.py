@@ -35,11 +35,13 @@ MIN_ROW_BYTES = 8
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """How a file is read in chunks: the series ids of each chunk, in output order."""
+    """How a file is read in chunks: the series ids of each chunk, in output order, each chunk
+    of at most `rows_per_chunk` rows (or one longer series)."""
 
     path: str
     groups: tuple[tuple[str, ...], ...]
     columns: tuple[str, ...]
+    rows_per_chunk: int
 
 
 def split(sizes: Iterable[tuple[str, int]], rows_per_chunk: int) -> list[tuple[str, ...]]:
@@ -90,7 +92,7 @@ def plan(cfg: DataConfig, rows_per_chunk: int, ids: Iterable[str] = ()) -> Chunk
         order = [(name, sizes[name]) for name in wanted]
     else:
         order = sorted(sizes.items())
-    return ChunkPlan(path, tuple(split(order, rows_per_chunk)), columns)
+    return ChunkPlan(path, tuple(split(order, rows_per_chunk)), columns, rows_per_chunk)
 
 
 def _plain_csv(path: str) -> bool:

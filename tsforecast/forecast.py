@@ -34,7 +34,7 @@ from .intervals import (
     resolve_levels,
     seasonal_naive_bounds,
 )
-from .network import Params, build_predict
+from .network import Params, build_predict, chunk_size
 from .placement import local_mesh, replicate
 from .serving import WindowForecasts
 from .windows import scale_rows
@@ -70,6 +70,17 @@ class Forecaster:
     mesh: Mesh
     conformal_scores: np.ndarray | None = None
     served: tuple[str, ...] = ()
+    # As forecasts of this many windows, from inputs of at least this many rows (0: as they
+    # come): see `padded_like`.
+    windows_like: int = 0
+    rows_like: int = 0
+
+    def padded_like(self, windows: int, rows: int) -> Forecaster:
+        """This forecaster, computing windows in batches the size a forecast of `windows`
+        windows has, from device inputs padded to at least `rows` rows: a panel forecast a
+        chunk at a time then gets the whole panel's bits (a matrix product sums in an order
+        that depends on the batch's size), and its chunks share one compiled program."""
+        return dataclasses.replace(self, windows_like=windows, rows_like=rows)
 
     @classmethod
     def of(cls, artifact: ModelArtifact) -> Forecaster:
@@ -122,6 +133,9 @@ class Forecaster:
         matrix = device_matrix(
             modelled, scaled, calendar, self.features.static_levels, config.data.holidays
         )
+        if len(matrix) < self.rows_like:
+            # Rows no window reaches: they only give every chunk's program one shape.
+            matrix = np.pad(matrix, ((0, self.rows_like - len(matrix)), (0, 0)))
         (values,) = replicate(self.mesh, matrix)
         return DeviceInputs(values, modelled.offsets, mean[:, 0], std[:, 0], modelled.values)
 
@@ -151,8 +165,13 @@ class Forecaster:
         """The network's forecasts (`forecast` before serving) from inputs already on the
         devices (training has them)."""
         rows = (inputs.offsets[series] + starts).astype(np.int32)
-        (flat,) = replicate(self.mesh, rows)
-        raw = np.asarray(self.predict(self.params, inputs.values, flat), dtype=np.float64)
+        padded = rows
+        if self.windows_like:
+            block = chunk_size(self.windows_like, self.mesh.devices.size)
+            padded = np.pad(rows, (0, -len(rows) % block))  # windows from row 0, dropped below
+        (flat,) = replicate(self.mesh, padded)
+        raw = self.predict(self.params, inputs.values, flat)
+        raw = np.asarray(raw, dtype=np.float64)[: len(rows)]
         mean, std = inputs.mean[series], inputs.std[series]
         config = self.config
         spread = std

@@ -320,7 +320,9 @@ class StreamedPrediction:
         spills = chunks.spill(plan, cfg, self.directory)
         if spills is None:
             return False
-        forecaster = Forecaster.of(self.artifact)
+        forecaster = Forecaster.of(self.artifact).padded_like(
+            sum(map(len, plan.groups)), plan.rows_per_chunk
+        )
         table = None
         writer = schema = None
         try:
