@@ -415,3 +415,13 @@ def test_the_csv_reader_is_never_far_ahead_of_the_blocks_taken(tmp_path, monkeyp
     assert len(frame) == 20000 and len(ahead) > 40  # the file is 25 x 2 allowances and more
     # Read at most the two blocks allowed beyond those taken, and one read of arrow's past them.
     assert max(ahead) <= 8192 and path.stat().st_size > 50 * 8192
+
+
+def test_a_column_without_values_reads_as_pandas_reads_it(tmp_path):
+    from tsforecast import data
+
+    path = tmp_path / "empty.csv"
+    path.write_text("ds,y\n" + "".join(f"2024-01-01 {h:02d}:00:00,\n" for h in range(24)))
+    compact = data._read_compact(str(path), "utf-8")
+    assert compact["y"].dtype == np.float64 and compact["y"].isna().all()
+    assert pd.read_csv(path, engine="pyarrow")["y"].dtype == np.float64

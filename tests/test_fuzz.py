@@ -1039,6 +1039,18 @@ def test_evaluate_refuses_infinite_actuals(tmp_path):
     )
 
 
+def test_evaluate_refusing_actuals_without_values_says_only_that(tmp_path):
+    # Found by the long fuzz: the warning that values are missing came before the refusal.
+    hours = [f"2024-01-01 {h:02d}:00:00," for h in range(24)]
+    actuals = write_lines(tmp_path / "actuals.csv", "ds,y", *hours)
+    forecasts = write_lines(tmp_path / "fc.csv", "ds,y_hat", "2024-01-01 05:00:00,1.0")
+    result = invoke("evaluate", forecasts, actuals)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{ERROR}1 forecast rows have no actual value, first: series 'y' at 2024-01-01 05:00:00\n"
+    )
+
+
 @pytest.mark.parametrize("empty", ["forecasts", "actuals"])
 def test_evaluate_refuses_a_file_without_rows(tmp_path, empty):
     # Internal errors: "KeyError: 'MASE'" (no forecasts), "IndexError: single positional

@@ -214,6 +214,8 @@ def _read_compact(path: str, encoding: str, as_text: str | None = None) -> pd.Da
                 if pa.types.is_dictionary(column.type):
                     columns[name].add(_global_codes(column, categories.setdefault(name, {})))
                 else:
+                    if pa.types.is_null(column.type):  # every cell empty: NaN, as pandas reads it
+                        column = column.cast(pa.float64())
                     if pa.types.is_timestamp(column.type) and column.type.unit != "ns":
                         # As parse_timestamps would make them, without a second copy.
                         column = column.cast(pa.timestamp("ns", column.type.tz))

@@ -372,6 +372,8 @@ def evaluate_sources(
     observed = read(actuals, "the actuals", *columns)
     history = None if train is None else read(train, "the training data", *columns)
     missing = int((observed if history is None else history)["y"].isna().sum())
+    result = evaluate_frames(scored, observed, history, season_length)
+    # After scoring: a refusal is its one error line, without this warning before it.
     if missing:
         scaling = actuals if train is None else train
         log.warning(
@@ -380,7 +382,7 @@ def evaluate_sources(
             missing,
             scaling if isinstance(scaling, str) else "the history",
         )
-    return evaluate_frames(scored, observed, history, season_length)
+    return result
 
 
 def evaluate_frames(
