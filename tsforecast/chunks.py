@@ -24,8 +24,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .config import STDIN, DataConfig
-from .data import NULL_TEXT, PANDAS_COMPRESSIONS, CsvBlocks, return_freed_memory
+from .data import (
+    ARROW_COMPRESSIONS,
+    NULL_TEXT,
+    PANDAS_COMPRESSIONS,
+    CsvBlocks,
+    return_freed_memory,
+)
 from .errors import DataError
+from .panel import series_codes
 
 PARQUET_BATCH = 65_536
 # The fewest bytes a CSV row `id,time,value` can take: a smaller file cannot hold more rows
@@ -97,12 +104,13 @@ def plan(cfg: DataConfig, rows_per_chunk: int, ids: Iterable[str] = ()) -> Chunk
 
 def _plain_csv(path: str) -> bool:
     """Whether the bytes on disk are the CSV text itself (not compressed)."""
-    return Path(path).suffix.lower() not in (".gz", ".bz2", ".xz", ".zst", ".zip")
+    return Path(path).suffix.lower() not in (*ARROW_COMPRESSIONS, *PANDAS_COMPRESSIONS)
 
 
-def _keys(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Series ids as `panel.to_panel` names them: the text of the id, "" for a missing one."""
-    return column.to_pandas().astype("string").fillna("").to_numpy(object)
+def _series(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's code, the ids as text, sorted) of a block's id column, named as
+    `panel.to_panel` names series; the ids are made text once per distinct id."""
+    return series_codes(column.dictionary_encode().to_pandas())
 
 
 def _csv_options(cfg: DataConfig, columns: list[str] | None = None):
@@ -155,8 +163,9 @@ def _count_rows(
 
 
 def _counted(column: pa.Array) -> dict[str, int]:
-    keys, counts = np.unique(_keys(column).astype(str), return_counts=True)
-    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
+    codes, names = _series(column)
+    counts = np.bincount(codes, minlength=len(names))
+    return dict(zip(names.tolist(), counts.tolist(), strict=True))
 
 
 def spill(plan_: ChunkPlan, cfg: DataConfig, directory: Path) -> list[Path] | None:
@@ -174,9 +183,9 @@ def spill(plan_: ChunkPlan, cfg: DataConfig, directory: Path) -> list[Path] | No
         for batch in _batches(plan_, cfg):
             if schema is None:
                 schema = batch.schema
-            keys = _keys(batch.column(cfg.id_col))
+            codes, names = _series(batch.column(cfg.id_col))
             # -1: a series that --id leaves out.
-            chunk = np.fromiter((chunk_of.get(key, -1) for key in keys), np.int64, len(keys))
+            chunk = np.asarray([chunk_of.get(name, -1) for name in names], np.int64)[codes]
             for k in np.unique(chunk[chunk >= 0]).tolist():
                 if k not in writers:
                     writers[k] = pa.ipc.new_stream(str(paths[k]), schema)
