@@ -149,7 +149,7 @@ def test_the_plan_of_a_file_counts_every_series(streamed):
     assert plan(cfg, 0) is None
 
 
-def test_the_forecast_log_of_chunks_equals_the_whole_reads(streamed, run_cli, tmp_path):
+def test_the_forecast_log_and_plot_of_chunks_equal_the_whole_reads(streamed, run_cli, tmp_path):
     root, _ = streamed
     logs = {}
     for chunk_rows in (0, 250):
@@ -157,9 +157,11 @@ def test_the_forecast_log_of_chunks_equals_the_whole_reads(streamed, run_cli, tm
         predict(
             run_cli, root / "panel.csv", tmp_path / f"f{chunk_rows}.csv",
             "--chunk-rows", chunk_rows, "--log-to", folder, "--level", 80,
+            "--plot", tmp_path / f"plot-{chunk_rows}.png", "--plot-max", 3,
         )  # fmt: skip
         (written,) = folder.glob("*.parquet")
         logs[chunk_rows] = pd.read_parquet(written)
+        assert (tmp_path / f"plot-{chunk_rows}.png").stat().st_size > 10_000
     whole, chunked = logs[0], logs[250]
     # Every series' horizon, with its step, origin and history start, as the whole read logs it.
     assert len(whole) == len(LENGTHS) * HORIZON
@@ -170,17 +172,6 @@ def test_the_forecast_log_of_chunks_equals_the_whole_reads(streamed, run_cli, tm
     assert first["origin"].iloc[0] == pd.Timestamp("2024-03-01") + pd.Timedelta(
         hours=LENGTHS[0] - 1
     )
-
-
-def test_the_plot_of_chunks_draws_the_first_series(streamed, run_cli, tmp_path):
-    root, _ = streamed
-    for chunk_rows in (0, 250):
-        plot = tmp_path / f"plot-{chunk_rows}.png"
-        predict(
-            run_cli, root / "panel.csv", tmp_path / f"f{chunk_rows}.csv",
-            "--chunk-rows", chunk_rows, "--plot", plot, "--plot-max", 3,
-        )  # fmt: skip
-        assert plot.stat().st_size > 10_000
     # Drawn from the same three series, the same picture.
     assert (tmp_path / "plot-0.png").read_bytes() == (tmp_path / "plot-250.png").read_bytes()
 
