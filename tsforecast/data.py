@@ -374,12 +374,10 @@ class _Paced(io.RawIOBase):
 def _global_codes(column, seen: dict) -> np.ndarray:
     """A dictionary-encoded block's codes into `seen` (distinct value -> code, grown here in
     the order values first appear): -1 where the cell is empty."""
-    for value in column.dictionary.to_pylist():
-        seen.setdefault(value, len(seen))
-    mapping = np.asarray([seen[v] for v in column.dictionary.to_pylist()], dtype=np.int32)
-    local = column.indices.to_numpy(zero_copy_only=False)
-    empty = column.is_null().to_numpy(zero_copy_only=False)
-    return np.where(empty, -1, mapping[np.where(empty, 0, local).astype(np.int64)]).astype(np.int32)
+    values = column.dictionary.to_pylist()
+    # An empty cell's index points past the block's values, at the -1 after them.
+    mapping = np.asarray([seen.setdefault(v, len(seen)) for v in values] + [-1], np.int32)
+    return mapping[column.indices.fill_null(len(values)).to_numpy()]
 
 
 def _holds_bytes(frame: pd.DataFrame) -> bool:
